@@ -1,0 +1,101 @@
+# gfn.cpp — build, test, benchmark.
+#
+#   make            the library and the gfn program (build/gfn)
+#   make run        train the default GFlowNet (HyperGrid 2D H=8, TB)
+#   make test       every Boost.Test suite; last line "N passed, N failed"
+#   make asan       the unit suites under AddressSanitizer + UBSan
+#   make bench      the benchmark (bench/)
+#   make BLAS=none  build with the built-in GEMM instead of OpenBLAS
+#
+# `make run`, `make test`, `make asan` and `make bench` first run
+# scripts/install-deps.sh, which installs missing packages with apt-get.
+
+CXX      ?= g++
+ARCH     ?= -march=native
+OPT      ?= -O3
+CXXFLAGS ?= $(OPT) $(ARCH)
+CXXFLAGS += -std=c++17 -Wall -Wextra -fopenmp -I. -MMD -MP
+LDFLAGS  += -fopenmp
+BUILD    ?= build
+
+BLAS ?= openblas
+ifeq ($(BLAS),none)
+  CXXFLAGS += -DGFN_NO_BLAS
+  BUILD := $(BUILD)-noblas
+else
+  OPENBLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
+  OPENBLAS_INC := $(firstword $(wildcard /usr/include/$(shell $(CXX) -dumpmachine 2>/dev/null)/openblas-openmp) /usr/include/openblas)
+  OPENBLAS_LIB := $(firstword $(wildcard /usr/lib/$(shell $(CXX) -dumpmachine 2>/dev/null)/openblas-openmp))
+  CXXFLAGS += $(if $(OPENBLAS_INC),-isystem $(OPENBLAS_INC))
+  LDLIBS   += $(if $(OPENBLAS_LIB),-L$(OPENBLAS_LIB) -Wl$(comma)-rpath$(comma)$(OPENBLAS_LIB)) -lopenblas
+endif
+comma := ,
+
+LIB_SRC   := $(wildcard engine/*.cpp gfn/*.cpp envs/*.cpp)
+TEST_SRC  := $(wildcard tests/*.cpp)
+BENCH_SRC := $(wildcard bench/*.cpp)
+APP_SRC   := $(wildcard apps/*.cpp)
+EXAMPLE_SRC := $(wildcard examples/*.cpp)
+
+OBJ       := $(BUILD)/obj
+LIB_OBJ   := $(LIB_SRC:%.cpp=$(OBJ)/%.o)
+TEST_OBJ  := $(TEST_SRC:%.cpp=$(OBJ)/%.o)
+BENCH_OBJ := $(BENCH_SRC:%.cpp=$(OBJ)/%.o)
+APP_OBJ   := $(APP_SRC:%.cpp=$(OBJ)/%.o)
+LIBGFN    := $(BUILD)/libgfn.a
+GFN_BIN   := $(BUILD)/gfn
+TEST_BIN  := $(BUILD)/gfn_tests
+BENCH_BIN := $(BUILD)/gfn_bench
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.cpp=$(BUILD)/examples/%)
+
+.PHONY: all run test asan bench deps clean
+all: $(GFN_BIN) $(EXAMPLE_BIN)
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(OBJ)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(LIBGFN): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(GFN_BIN): $(APP_OBJ) $(LIBGFN)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/examples/%: $(OBJ)/examples/%.o $(LIBGFN)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TEST_BIN): $(TEST_OBJ) $(LIBGFN)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lboost_unit_test_framework
+
+$(BENCH_BIN): $(BENCH_OBJ) $(LIBGFN)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+run: deps
+	@$(MAKE) --no-print-directory $(GFN_BIN)
+	./$(GFN_BIN) train
+
+test: deps
+	@$(MAKE) --no-print-directory $(TEST_BIN)
+	@./$(TEST_BIN) $(TEST_ARGS)
+
+# The unit suites only (training-to-target tests are labelled "learning").
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	    ARCH= CXXFLAGS_EXTRA= LDFLAGS="-fsanitize=address,undefined" \
+	    CXXFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	    build-asan/gfn_tests
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    LSAN_OPTIONS=suppressions=scripts/lsan.supp ./build-asan/gfn_tests --run_test='!@learning'
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BENCH_BIN) $(GFN_BIN)
+	./$(BENCH_BIN) $(BENCH_ARGS)
+
+clean:
+	rm -rf build build-asan build-noblas
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(EXAMPLE_SRC:%.cpp=$(OBJ)/%.d)

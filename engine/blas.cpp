@@ -1,0 +1,118 @@
+// blas.cpp — see blas.h.
+#include "engine/blas.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#ifndef GFN_NO_BLAS
+#include <cblas.h>
+#endif
+
+namespace gfn {
+
+// Built-in GEMM: packs op(B) into a contiguous (K, N) panel per column block so
+// the inner loop runs over contiguous memory, then accumulates rows of C in
+// parallel. Far slower than OpenBLAS, but correct on any shape.
+void gemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
+                  int lda, const float* B, int ldb, float beta, float* C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    // Pack op(B) as (K, N) row-major.
+    std::vector<float> Bp(size_t(K) * size_t(N));
+    for (int k = 0; k < K; ++k)
+        for (int j = 0; j < N; ++j)
+            Bp[size_t(k) * N + j] = trans_b ? B[size_t(j) * ldb + k] : B[size_t(k) * ldb + j];
+    const float* bp = Bp.data();
+    long long work = (long long)M * N * K;
+#pragma omp parallel for if (work > (1 << 18)) schedule(static)
+    for (int i = 0; i < M; ++i) {
+        float* c = C + size_t(i) * ldc;
+        std::vector<float> acc(size_t(N), 0.f);
+        for (int k = 0; k < K; ++k) {
+            float a = trans_a ? A[size_t(k) * lda + i] : A[size_t(i) * lda + k];
+            if (a == 0.f) continue;
+            const float* brow = bp + size_t(k) * N;
+            for (int j = 0; j < N; ++j) acc[size_t(j)] += a * brow[j];
+        }
+        for (int j = 0; j < N; ++j)
+            c[j] = (beta == 0.f ? 0.f : beta * c[j]) + alpha * acc[size_t(j)];
+    }
+}
+
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+          const float* B, int ldb, float beta, float* C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+#ifdef GFN_NO_BLAS
+    gemm_builtin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+    if (K <= 0) {  // C = beta C; OpenBLAS handles this too, but be explicit
+        for (int i = 0; i < M; ++i)
+            for (int j = 0; j < N; ++j) C[size_t(i) * ldc + j] = beta == 0.f ? 0.f : beta * C[size_t(i) * ldc + j];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+static int g_threads = 1;
+
+void set_num_threads(int n) {
+    if (n <= 0) {
+        const char* env = std::getenv("OMP_NUM_THREADS");
+        n = env ? std::atoi(env) : 0;
+        if (n <= 0) n = omp_get_num_procs();
+    }
+    g_threads = std::max(1, n);
+    omp_set_num_threads(g_threads);
+#ifndef GFN_NO_BLAS
+    openblas_set_num_threads(g_threads);
+#endif
+}
+
+int num_threads() { return g_threads; }
+
+bool have_blas() {
+#ifdef GFN_NO_BLAS
+    return false;
+#else
+    return true;
+#endif
+}
+
+bool blas_is_openmp() {
+#ifdef GFN_NO_BLAS
+    return false;
+#else
+    return openblas_get_parallel() == OPENBLAS_OPENMP;
+#endif
+}
+
+std::string blas_info() {
+#ifdef GFN_NO_BLAS
+    return "built-in GEMM (BLAS=none)";
+#else
+    std::string s = openblas_get_config();
+    s += " core=";
+    s += openblas_get_corename();
+    return s;
+#endif
+}
+
+std::string blas_check_threading() {
+#ifdef GFN_NO_BLAS
+    return "";
+#else
+    int p = openblas_get_parallel();
+    if (p == OPENBLAS_OPENMP) return "";
+    return std::string("warning: the linked OpenBLAS is not its OpenMP build (") +
+           (p == OPENBLAS_SEQUENTIAL ? "sequential" : "pthreads") +
+           "); OpenBLAS and our OpenMP loops will not share one thread pool. "
+           "Install libopenblas-openmp-dev.";
+#endif
+}
+
+}  // namespace gfn

@@ -1,0 +1,34 @@
+// blas.h — the one place that talks to BLAS, and the one thread count.
+//
+// gemm() calls OpenBLAS's cblas_sgemm, or the built-in kernel when the program
+// is built with `make BLAS=none` (GFN_NO_BLAS). gemm_builtin() is always
+// compiled so the tests can compare the two. BLAS is called only from serial
+// code, never inside an OpenMP parallel region.
+//
+// set_num_threads() sets one thread count for our OpenMP loops and OpenBLAS.
+// With OpenBLAS's OpenMP build both share one thread pool; with its pthreads
+// build they do not, and blas_check_threading() says so.
+#pragma once
+
+#include <string>
+
+namespace gfn {
+
+// C = alpha · op(A) · op(B) + beta · C, row-major; op(X) = Xᵀ when trans_X.
+// op(A) is (M, K), op(B) is (K, N), C is (M, N).
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+          const float* B, int ldb, float beta, float* C, int ldc);
+void gemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
+                  int lda, const float* B, int ldb, float beta, float* C, int ldc);
+
+// n <= 0 means OMP_NUM_THREADS when set, else all cores.
+void set_num_threads(int n);
+int num_threads();
+
+bool have_blas();              // false under BLAS=none
+bool blas_is_openmp();         // OpenBLAS reports its OpenMP build
+std::string blas_info();       // e.g. "OpenBLAS 0.3.21 (OpenMP) Haswell" or "built-in GEMM"
+// An empty string when all is well, else a warning to print at start-up.
+std::string blas_check_threading();
+
+}  // namespace gfn

@@ -1,0 +1,84 @@
+// nn.h — parameters in one slab, Linear layers and MLPs.
+//
+// ParamStore owns every trainable number of a model in one contiguous slab,
+// their gradients in a second and (through the optimizer) Adam's moments in
+// two more, so zero_grad, clipping and Adam are single loops. A parameter is
+// an (offset, rows, cols, group) record; `group` selects the optimizer's
+// learning rate (e.g. log Z trains at 0.1 while the networks train at 1e-3).
+//
+// Layers hold parameter ids, not pointers, so the slab may grow while a model
+// is being built. A frozen store (a prior policy) is put on the tape as
+// constants: no gradient flows into it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/random.h"
+#include "engine/tape.h"
+
+namespace gfn {
+
+struct Param {
+    std::string name;
+    size_t offset = 0;
+    int rows = 0, cols = 0;
+    int group = 0;
+    size_t size() const { return size_t(rows) * size_t(cols); }
+};
+
+class ParamStore {
+public:
+    std::vector<float> values;  // the parameter slab
+    std::vector<float> grads;   // the gradient slab, same layout
+    std::vector<Param> params;
+    bool frozen = false;        // true: on the tape as constants, never trained
+
+    int add(const std::string& name, int rows, int cols, int group = 0);
+    Tensor value(int id) { const Param& p = params[size_t(id)]; return Tensor(values.data() + p.offset, p.rows, p.cols); }
+    float* grad(int id) { return grads.data() + params[size_t(id)].offset; }
+    // The parameter as a tape leaf (a constant when frozen or under NoGrad).
+    Var var(Tape& tape, int id);
+    void zero_grad();
+    size_t size() const { return values.size(); }
+    // Number of values in the given group.
+    size_t group_size(int group) const;
+};
+
+enum class Activation { Relu, LeakyRelu, Tanh, Elu };
+Activation activation_from_string(const std::string& s);  // throws on unknown names
+const char* activation_name(Activation a);
+Var activate(Var x, Activation a);
+
+// y = x Wᵀ + b, W (out, in), b (1, out); PyTorch's default initialisation:
+// W, b ~ U(−1/√in, 1/√in).
+struct Linear {
+    ParamStore* store = nullptr;
+    int W = -1, b = -1;
+    int in = 0, out = 0;
+
+    Linear() = default;
+    Linear(ParamStore& store, const std::string& name, int in, int out, Rng& rng, int group = 0);
+    Var forward(Var x) const;
+};
+
+// input → H → … → H → output with n_hidden_layers Linear layers before the
+// output layer (n_hidden_layers counts the input projection: 2 means
+// input→H→H→output, three Linear layers), the activation after each hidden one.
+struct MLP {
+    std::vector<Linear> hidden_layers;
+    Linear output_layer;
+    Activation activation = Activation::Relu;
+
+    MLP() = default;
+    MLP(ParamStore& store, const std::string& name, int in, int out, int hidden, int n_hidden_layers,
+        Activation act, Rng& rng, int group = 0);
+    Var trunk(Var x) const;             // the activated last hidden layer (or x itself with no hidden layers)
+    Var head(Var h) const { return output_layer.forward(h); }
+    Var forward(Var x) const { return head(trunk(x)); }
+    int hidden_dim() const { return hidden_layers.empty() ? output_layer.in : hidden_layers.back().out; }
+    // Multiply-adds of one forward pass for one input row.
+    long long macs_per_row() const;
+};
+
+}  // namespace gfn

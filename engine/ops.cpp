@@ -1,0 +1,1005 @@
+// ops.cpp — the forward/backward kernel pair of every op in ops.h, and backward_node().
+//
+// Laid out as llm.c lays out its layers: for each op a forward kernel and a
+// backward kernel on raw float pointers (outputs first, sizes last, shapes in
+// comments), the derivative in one comment line above the backward, then the
+// Var-level wrapper that checks shapes and indices, records the node and runs
+// the forward. backward_node() at the bottom is one switch over the op enum.
+//
+// Conventions:
+//   - gradients accumulate (+=), and only into inputs that require a gradient;
+//   - every check happens before the node is recorded, so a throwing op leaves
+//     the tape unchanged;
+//   - reductions accumulate in double in a fixed order: results do not depend
+//     on the thread count;
+//   - element-wise loops run in parallel above kOmpMin elements; scatter-adds
+//     (index_rows backward) run serially.
+// Recording a node may reallocate tape.nodes, so wrappers copy what they need
+// out of the input nodes before push() and re-fetch the output node by id.
+#include "engine/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/blas.h"
+
+namespace gfn {
+
+namespace {
+
+constexpr long kOmpMin = 1L << 15;     // element-wise loops go parallel above this
+constexpr long kSumBlock = 1L << 14;   // fixed partition of the deterministic sums
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+[[noreturn]] void fail(const char* op, const std::string& what) {
+    throw std::invalid_argument(std::string(op) + ": " + what);
+}
+
+void check_var(const char* op, Var v) {
+    if (!v.valid() || size_t(v.id) >= v.tape->nodes.size()) fail(op, "invalid input");
+}
+
+Tape& tape_of(const char* op, Var a) {
+    check_var(op, a);
+    return *a.tape;
+}
+
+void check_same_tape(const char* op, Var a, Var b) {
+    check_var(op, b);
+    if (a.tape != b.tape) fail(op, "inputs live on different tapes");
+}
+
+// The gradient buffer of node `id`, or nullptr when it needs none.
+float* grad_of(Tape& t, int id) {
+    if (id < 0) return nullptr;
+    const Node& n = t.nodes[size_t(id)];
+    return n.requires_grad ? n.grad : nullptr;
+}
+
+Node& node_of(Var v) { return v.tape->nodes[size_t(v.id)]; }
+
+// Σ x in double over a fixed partition into kSumBlock blocks.
+double sum_double(const float* x, long n) {
+    if (n <= kSumBlock) {
+        double s = 0.0;
+        for (long i = 0; i < n; ++i) s += x[i];
+        return s;
+    }
+    long nb = (n + kSumBlock - 1) / kSumBlock;
+    std::vector<double> part(size_t(nb), 0.0);
+#pragma omp parallel for if (n > kOmpMin) schedule(static)
+    for (long b = 0; b < nb; ++b) {
+        long lo = b * kSumBlock, hi = std::min(n, lo + kSumBlock);
+        double s = 0.0;
+        for (long i = lo; i < hi; ++i) s += x[i];
+        part[size_t(b)] = s;
+    }
+    double s = 0.0;
+    for (double p : part) s += p;
+    return s;
+}
+
+// Σ x·y in double over the same fixed partition.
+double dot_double(const float* x, const float* y, long n) {
+    if (n <= kSumBlock) {
+        double s = 0.0;
+        for (long i = 0; i < n; ++i) s += double(x[i]) * double(y[i]);
+        return s;
+    }
+    long nb = (n + kSumBlock - 1) / kSumBlock;
+    std::vector<double> part(size_t(nb), 0.0);
+#pragma omp parallel for if (n > kOmpMin) schedule(static)
+    for (long b = 0; b < nb; ++b) {
+        long lo = b * kSumBlock, hi = std::min(n, lo + kSumBlock);
+        double s = 0.0;
+        for (long i = lo; i < hi; ++i) s += double(x[i]) * double(y[i]);
+        part[size_t(b)] = s;
+    }
+    double s = 0.0;
+    for (double p : part) s += p;
+    return s;
+}
+
+// db_j += sign · Σ_i g_ij   g (n, c), db (1, c); rows summed in order, in double.
+void col_sums_add(float* db, const float* g, int n, int c, float sign) {
+    std::vector<double> acc(size_t(c), 0.0);
+    for (int i = 0; i < n; ++i) {
+        const float* gi = g + size_t(i) * c;
+        for (int j = 0; j < c; ++j) acc[size_t(j)] += gi[j];
+    }
+    for (int j = 0; j < c; ++j) db[j] += sign * float(acc[size_t(j)]);
+}
+
+// ---------------------------------------------------------------------------
+// Broadcasting of the second operand of add / sub / mul.
+
+enum class Bcast { Same, Row, Scalar };  // b is (n, c), (1, c) or (1, 1)
+
+Bcast broadcast_of(const char* op, int ar, int ac, int br, int bc) {
+    if (br == ar && bc == ac) return Bcast::Same;
+    if (br == 1 && bc == ac) return Bcast::Row;
+    if (br == 1 && bc == 1) return Bcast::Scalar;
+    fail(op, "shapes " + shape_str(ar, ac) + " and " + shape_str(br, bc) + " do not broadcast");
+}
+
+// Row i of b as seen by row i of a, and the stride along it.
+inline const float* b_row(const float* b, int i, int c, Bcast bc) {
+    return bc == Bcast::Same ? b + size_t(i) * c : b;
+}
+inline int b_step(Bcast bc) { return bc == Bcast::Scalar ? 0 : 1; }
+
+// db += sign · (g reduced over the broadcast dimensions)   g (n, c)
+void reduce_broadcast_add(float* db, const float* g, int n, int c, Bcast bc, float sign) {
+    long N = long(n) * c;
+    switch (bc) {
+    case Bcast::Same:
+#pragma omp parallel for if (N > kOmpMin)
+        for (long i = 0; i < N; ++i) db[i] += sign * g[i];
+        break;
+    case Bcast::Row: col_sums_add(db, g, n, c, sign); break;
+    case Bcast::Scalar: db[0] += sign * float(sum_double(g, N)); break;
+    }
+}
+
+}  // namespace
+
+// ===========================================================================
+// matmul: (n,k)·(k,m) -> (n,m)
+
+// y = a b
+static void matmul_forward(float* y, const float* a, const float* b, int n, int k, int m) {
+    // y (n, m), a (n, k), b (k, m)
+    gemm(false, false, n, m, k, 1.f, a, k, b, m, 0.f, y, m);
+}
+
+// da += dy bᵀ,  db += aᵀ dy
+static void matmul_backward(float* da, float* db, const float* dy, const float* a, const float* b, int n,
+                            int k, int m) {
+    // da (n, k) or null, db (k, m) or null, dy (n, m), a (n, k), b (k, m)
+    if (da) gemm(false, true, n, k, m, 1.f, dy, m, b, m, 1.f, da, k);
+    if (db) gemm(true, false, k, m, n, 1.f, a, k, dy, m, 1.f, db, m);
+}
+
+Var matmul(Var a, Var b) {
+    const char* op = "matmul";
+    Tape& t = tape_of(op, a);
+    check_same_tape(op, a, b);
+    const Node& na = a.node();
+    const Node& nb = b.node();
+    if (na.cols != nb.rows)
+        fail(op, "shapes " + shape_str(na.rows, na.cols) + " and " + shape_str(nb.rows, nb.cols) +
+                     " do not multiply (inner dimensions differ)");
+    int n = na.rows, k = na.cols, m = nb.cols;
+    const float* av = na.value;
+    const float* bv = nb.value;
+    Var y = t.push(Op::Matmul, n, m, a.id, b.id);
+    matmul_forward(node_of(y).value, av, bv, n, k, m);
+    return y;
+}
+
+// ===========================================================================
+// linear: x (n,in), W (out,in), b (1,out) -> (n,out); b may be an invalid Var (no bias)
+
+// y = x Wᵀ + b
+static void linear_forward(float* y, const float* x, const float* W, const float* b, int n, int in, int out) {
+    // y (n, out), x (n, in), W (out, in), b (1, out) or null
+    for (int i = 0; i < n; ++i) {
+        float* yi = y + size_t(i) * out;
+        if (b) std::memcpy(yi, b, sizeof(float) * size_t(out));
+        else std::fill(yi, yi + out, 0.f);
+    }
+    gemm(false, true, n, out, in, 1.f, x, in, W, in, 1.f, y, out);
+}
+
+// dx += dy W,  dW += dyᵀ x,  db += Σ_i dy_i
+static void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W,
+                            int n, int in, int out) {
+    // dx (n, in), dW (out, in), db (1, out) — each may be null; dy (n, out)
+    if (dx) gemm(false, false, n, in, out, 1.f, dy, out, W, in, 1.f, dx, in);
+    if (dW) gemm(true, false, out, in, n, 1.f, dy, out, x, in, 1.f, dW, in);
+    if (db) col_sums_add(db, dy, n, out, 1.f);
+}
+
+Var linear(Var x, Var W, Var b) {
+    const char* op = "linear";
+    Tape& t = tape_of(op, x);
+    check_same_tape(op, x, W);
+    const bool has_bias = b.valid();
+    if (has_bias) check_same_tape(op, x, b);
+    const Node& nx = x.node();
+    const Node& nw = W.node();
+    if (nx.cols != nw.cols)
+        fail(op, "input " + shape_str(nx.rows, nx.cols) + " and weight " + shape_str(nw.rows, nw.cols) +
+                     " do not match (weight must be (out, in))");
+    int n = nx.rows, in = nx.cols, out = nw.rows;
+    const float* xv = nx.value;
+    const float* wv = nw.value;
+    const float* bv = nullptr;
+    bool bias_grad = false;
+    if (has_bias) {
+        const Node& nb = b.node();
+        if (nb.rows != 1 || nb.cols != out)
+            fail(op, "bias " + shape_str(nb.rows, nb.cols) + " does not match weight " +
+                         shape_str(nw.rows, nw.cols) + " (bias must be (1, out))");
+        bv = nb.value;
+        bias_grad = nb.requires_grad;
+    }
+    Var y = t.push(Op::Linear, n, out, x.id, W.id);
+    Node& ny = node_of(y);
+    if (has_bias) {
+        ny.c = b.id;
+        ny.requires_grad = ny.requires_grad || (t.grad_enabled && bias_grad);
+    }
+    linear_forward(ny.value, xv, wv, bv, n, in, out);
+    return y;
+}
+
+// ===========================================================================
+// add / sub / mul with broadcasting of b
+
+// y = a + b
+static void add_forward(float* y, const float* a, const float* b, int n, int c, Bcast bc) {
+    // y (n, c), a (n, c), b (n, c) | (1, c) | (1, 1)
+    const int s = b_step(bc);
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i) {
+        const float* ai = a + size_t(i) * c;
+        const float* bi = b_row(b, i, c, bc);
+        float* yi = y + size_t(i) * c;
+        for (int j = 0; j < c; ++j) yi[j] = ai[j] + bi[j * s];
+    }
+}
+
+// da += dy,  db += dy summed over the broadcast dimensions
+static void add_backward(float* da, float* db, const float* dy, int n, int c, Bcast bc) {
+    if (da) reduce_broadcast_add(da, dy, n, c, Bcast::Same, 1.f);
+    if (db) reduce_broadcast_add(db, dy, n, c, bc, 1.f);
+}
+
+// y = a − b
+static void sub_forward(float* y, const float* a, const float* b, int n, int c, Bcast bc) {
+    // y (n, c), a (n, c), b (n, c) | (1, c) | (1, 1)
+    const int s = b_step(bc);
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i) {
+        const float* ai = a + size_t(i) * c;
+        const float* bi = b_row(b, i, c, bc);
+        float* yi = y + size_t(i) * c;
+        for (int j = 0; j < c; ++j) yi[j] = ai[j] - bi[j * s];
+    }
+}
+
+// da += dy,  db −= dy summed over the broadcast dimensions
+static void sub_backward(float* da, float* db, const float* dy, int n, int c, Bcast bc) {
+    if (da) reduce_broadcast_add(da, dy, n, c, Bcast::Same, 1.f);
+    if (db) reduce_broadcast_add(db, dy, n, c, bc, -1.f);
+}
+
+// y = a ⊙ b
+static void mul_forward(float* y, const float* a, const float* b, int n, int c, Bcast bc) {
+    // y (n, c), a (n, c), b (n, c) | (1, c) | (1, 1)
+    const int s = b_step(bc);
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i) {
+        const float* ai = a + size_t(i) * c;
+        const float* bi = b_row(b, i, c, bc);
+        float* yi = y + size_t(i) * c;
+        for (int j = 0; j < c; ++j) yi[j] = ai[j] * bi[j * s];
+    }
+}
+
+// da += dy ⊙ b,  db += (dy ⊙ a) summed over the broadcast dimensions
+static void mul_backward(float* da, float* db, const float* dy, const float* a, const float* b, int n, int c,
+                         Bcast bc) {
+    // da (n, c), db shaped like b, dy (n, c), a (n, c)
+    const long N = long(n) * c;
+    const int s = b_step(bc);
+    if (da) {
+#pragma omp parallel for if (N > kOmpMin)
+        for (int i = 0; i < n; ++i) {
+            const float* bi = b_row(b, i, c, bc);
+            const float* gi = dy + size_t(i) * c;
+            float* di = da + size_t(i) * c;
+            for (int j = 0; j < c; ++j) di[j] += gi[j] * bi[j * s];
+        }
+    }
+    if (!db) return;
+    switch (bc) {
+    case Bcast::Same:
+#pragma omp parallel for if (N > kOmpMin)
+        for (long i = 0; i < N; ++i) db[i] += dy[i] * a[i];
+        break;
+    case Bcast::Row: {
+        std::vector<double> acc(size_t(c), 0.0);
+        for (int i = 0; i < n; ++i) {
+            const float* gi = dy + size_t(i) * c;
+            const float* ai = a + size_t(i) * c;
+            for (int j = 0; j < c; ++j) acc[size_t(j)] += double(gi[j]) * double(ai[j]);
+        }
+        for (int j = 0; j < c; ++j) db[j] += float(acc[size_t(j)]);
+        break;
+    }
+    case Bcast::Scalar: db[0] += float(dot_double(dy, a, N)); break;
+    }
+}
+
+// The shared wrapper of add / sub / mul.
+static Var binary(Op op_id, Var a, Var b) {
+    const char* op = op_name(op_id);
+    Tape& t = tape_of(op, a);
+    check_same_tape(op, a, b);
+    const Node& na = a.node();
+    const Node& nb = b.node();
+    Bcast bc = broadcast_of(op, na.rows, na.cols, nb.rows, nb.cols);
+    int n = na.rows, c = na.cols;
+    const float* av = na.value;
+    const float* bv = nb.value;
+    Var y = t.push(op_id, n, c, a.id, b.id);
+    float* yv = node_of(y).value;
+    if (op_id == Op::Add) add_forward(yv, av, bv, n, c, bc);
+    else if (op_id == Op::Sub) sub_forward(yv, av, bv, n, c, bc);
+    else mul_forward(yv, av, bv, n, c, bc);
+    return y;
+}
+
+Var add(Var a, Var b) { return binary(Op::Add, a, b); }
+Var sub(Var a, Var b) { return binary(Op::Sub, a, b); }
+Var mul(Var a, Var b) { return binary(Op::Mul, a, b); }
+
+// ===========================================================================
+// Element-wise unary ops. Each kernel works on N = rows·cols contiguous floats.
+
+// Records a unary node shaped like `a`; returns it with `a`'s value pointer.
+static Var push_unary(Op op_id, Var a, const float** av) {
+    Tape& t = tape_of(op_name(op_id), a);
+    const Node& na = a.node();
+    *av = na.value;
+    return t.push(op_id, na.rows, na.cols, a.id);
+}
+
+// y = s a
+static void scale_forward(float* y, const float* a, float s, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) y[i] = s * a[i];
+}
+// da += s dy
+static void scale_backward(float* da, const float* dy, float s, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) da[i] += s * dy[i];
+}
+Var scale(Var a, float s) {
+    const float* av;
+    Var y = push_unary(Op::Scale, a, &av);
+    Node& ny = node_of(y);
+    ny.attr = s;
+    scale_forward(ny.value, av, s, long(ny.rows) * ny.cols);
+    return y;
+}
+
+// y = a + s
+static void add_scalar_forward(float* y, const float* a, float s, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) y[i] = a[i] + s;
+}
+// da += dy
+static void add_scalar_backward(float* da, const float* dy, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) da[i] += dy[i];
+}
+Var add_scalar(Var a, float s) {
+    const float* av;
+    Var y = push_unary(Op::AddScalar, a, &av);
+    Node& ny = node_of(y);
+    ny.attr = s;
+    add_scalar_forward(ny.value, av, s, long(ny.rows) * ny.cols);
+    return y;
+}
+
+// y = a²
+static void square_forward(float* y, const float* a, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) y[i] = a[i] * a[i];
+}
+// da += 2 a dy
+static void square_backward(float* da, const float* dy, const float* a, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) da[i] += 2.f * a[i] * dy[i];
+}
+Var square(Var a) {
+    const float* av;
+    Var y = push_unary(Op::Square, a, &av);
+    Node& ny = node_of(y);
+    square_forward(ny.value, av, long(ny.rows) * ny.cols);
+    return y;
+}
+
+// y = eᵃ
+static void exp_forward(float* y, const float* a, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) y[i] = std::exp(a[i]);
+}
+// da += y dy
+static void exp_backward(float* da, const float* dy, const float* y, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) da[i] += y[i] * dy[i];
+}
+Var exp(Var a) {
+    const float* av;
+    Var y = push_unary(Op::Exp, a, &av);
+    Node& ny = node_of(y);
+    exp_forward(ny.value, av, long(ny.rows) * ny.cols);
+    return y;
+}
+
+// y = log a   (IEEE: log 0 = −inf, log of a negative = NaN; no throw)
+static void log_forward(float* y, const float* a, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) y[i] = std::log(a[i]);
+}
+// da += dy / a
+static void log_backward(float* da, const float* dy, const float* a, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) da[i] += dy[i] / a[i];
+}
+Var log(Var a) {
+    const float* av;
+    Var y = push_unary(Op::Log, a, &av);
+    Node& ny = node_of(y);
+    log_forward(ny.value, av, long(ny.rows) * ny.cols);
+    return y;
+}
+
+// y = max(a, 0)
+static void relu_forward(float* y, const float* a, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) y[i] = a[i] > 0.f ? a[i] : 0.f;
+}
+// da += dy · [a > 0]   (zero at a = 0, as PyTorch)
+static void relu_backward(float* da, const float* dy, const float* a, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) da[i] += a[i] > 0.f ? dy[i] : 0.f;
+}
+Var relu(Var a) {
+    const float* av;
+    Var y = push_unary(Op::Relu, a, &av);
+    Node& ny = node_of(y);
+    relu_forward(ny.value, av, long(ny.rows) * ny.cols);
+    return y;
+}
+
+// y = a if a > 0 else slope a
+static void leaky_relu_forward(float* y, const float* a, float slope, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) y[i] = a[i] > 0.f ? a[i] : slope * a[i];
+}
+// da += dy if a > 0 else slope dy   (slope at a = 0, as PyTorch)
+static void leaky_relu_backward(float* da, const float* dy, const float* a, float slope, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) da[i] += a[i] > 0.f ? dy[i] : slope * dy[i];
+}
+Var leaky_relu(Var a, float slope) {
+    const float* av;
+    Var y = push_unary(Op::LeakyRelu, a, &av);
+    Node& ny = node_of(y);
+    ny.attr = slope;
+    leaky_relu_forward(ny.value, av, slope, long(ny.rows) * ny.cols);
+    return y;
+}
+
+// y = tanh a
+static void tanh_forward(float* y, const float* a, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) y[i] = std::tanh(a[i]);
+}
+// da += (1 − y²) dy
+static void tanh_backward(float* da, const float* dy, const float* y, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) da[i] += (1.f - y[i] * y[i]) * dy[i];
+}
+Var tanh(Var a) {
+    const float* av;
+    Var y = push_unary(Op::Tanh, a, &av);
+    Node& ny = node_of(y);
+    tanh_forward(ny.value, av, long(ny.rows) * ny.cols);
+    return y;
+}
+
+// y = a if a > 0 else alpha (eᵃ − 1)
+static void elu_forward(float* y, const float* a, float alpha, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) y[i] = a[i] > 0.f ? a[i] : alpha * std::expm1(a[i]);
+}
+// da += dy if a > 0 else (y + alpha) dy      (alpha eᵃ = y + alpha)
+static void elu_backward(float* da, const float* dy, const float* a, const float* y, float alpha, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) da[i] += a[i] > 0.f ? dy[i] : (y[i] + alpha) * dy[i];
+}
+Var elu(Var a, float alpha) {
+    const float* av;
+    Var y = push_unary(Op::Elu, a, &av);
+    Node& ny = node_of(y);
+    ny.attr = alpha;
+    elu_forward(ny.value, av, alpha, long(ny.rows) * ny.cols);
+    return y;
+}
+
+// y = min(max(a, lo), hi)   (NaN stays NaN)
+static void clamp_forward(float* y, const float* a, float lo, float hi, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) y[i] = std::min(std::max(a[i], lo), hi);
+}
+// da += dy · [lo <= a <= hi]   (boundaries pass the gradient, as PyTorch; NaN gets none)
+static void clamp_backward(float* da, const float* dy, const float* a, float lo, float hi, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) da[i] += (a[i] >= lo && a[i] <= hi) ? dy[i] : 0.f;
+}
+Var clamp(Var a, float lo, float hi) {
+    if (!(lo <= hi))
+        fail("clamp", "bounds lo = " + std::to_string(lo) + " > hi = " + std::to_string(hi));
+    const float* av;
+    Var y = push_unary(Op::Clamp, a, &av);
+    Node& ny = node_of(y);
+    ny.attr = lo;
+    ny.attr2 = hi;
+    clamp_forward(ny.value, av, lo, hi, long(ny.rows) * ny.cols);
+    return y;
+}
+
+// ===========================================================================
+// Row-wise softmax family. mask (n, c) of 0/1 or null (all valid).
+
+// The first row without a valid entry, or -1.
+static int first_empty_row(const uint8_t* mask, int n, int c) {
+    for (int i = 0; i < n; ++i) {
+        if (c == 0) return i;
+        if (!mask) continue;
+        const uint8_t* mi = mask + size_t(i) * c;
+        bool any = false;
+        for (int j = 0; j < c && !any; ++j) any = mi[j] != 0;
+        if (!any) return i;
+    }
+    return -1;
+}
+
+static void check_rows_valid(const char* op, const uint8_t* mask, int n, int c) {
+    int r = first_empty_row(mask, n, c);
+    if (r >= 0)
+        fail(op, "row " + std::to_string(r) + " of the " + shape_str(n, c) + " input has no valid entry");
+}
+
+// log Σ_j∈valid e^{a_j} of one row by max subtraction, in double;
+// −inf when every valid entry is −inf.
+static double row_logsumexp(const float* a, const uint8_t* m, int c) {
+    float mx = -kInf;
+    for (int j = 0; j < c; ++j)
+        if (!m || m[j]) mx = std::max(mx, a[j]);
+    if (mx == -kInf) return -double(kInf);
+    double s = 0.0;
+    for (int j = 0; j < c; ++j)
+        if (!m || m[j]) s += std::exp(double(a[j]) - double(mx));
+    return double(mx) + std::log(s);
+}
+
+// y_ij = a_ij − log Σ_k∈valid e^{a_ik}; invalid entries −inf. A row whose valid
+// entries are all −inf has no distribution: its valid outputs are NaN (as PyTorch).
+static void log_softmax_forward(float* y, const float* a, const uint8_t* mask, int n, int c) {
+    // y (n, c), a (n, c), mask (n, c) or null
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i) {
+        const float* ai = a + size_t(i) * c;
+        const uint8_t* mi = mask ? mask + size_t(i) * c : nullptr;
+        float* yi = y + size_t(i) * c;
+        double lse = row_logsumexp(ai, mi, c);
+        if (lse == -double(kInf)) lse = std::numeric_limits<double>::quiet_NaN();
+        for (int j = 0; j < c; ++j) yi[j] = (!mi || mi[j]) ? float(double(ai[j]) - lse) : -kInf;
+    }
+}
+
+// da_j += dy_j − softmax_j · Σ_k∈valid dy_k   (valid j only; softmax_j = e^{y_j})
+static void log_softmax_backward(float* da, const float* dy, const float* y, const uint8_t* mask, int n, int c) {
+    // da (n, c), dy (n, c), y (n, c), mask (n, c) or null
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i) {
+        const float* gi = dy + size_t(i) * c;
+        const float* yi = y + size_t(i) * c;
+        const uint8_t* mi = mask ? mask + size_t(i) * c : nullptr;
+        float* di = da + size_t(i) * c;
+        double s = 0.0;
+        for (int j = 0; j < c; ++j)
+            if (!mi || mi[j]) s += gi[j];
+        for (int j = 0; j < c; ++j)
+            if (!mi || mi[j]) di[j] += float(double(gi[j]) - std::exp(double(yi[j])) * s);
+    }
+}
+
+Var log_softmax(Var a, const uint8_t* mask) {
+    const char* op = "log_softmax";
+    Tape& t = tape_of(op, a);
+    const Node& na = a.node();
+    int n = na.rows, c = na.cols;
+    check_rows_valid(op, mask, n, c);
+    const float* av = na.value;
+    Var y = t.push(Op::LogSoftmax, n, c, a.id);
+    Node& ny = node_of(y);
+    ny.mask = mask;
+    log_softmax_forward(ny.value, av, mask, n, c);
+    return y;
+}
+
+// y_i = log Σ_j∈valid e^{a_ij}   (−inf when every valid entry is −inf)
+static void logsumexp_forward(float* y, const float* a, const uint8_t* mask, int n, int c) {
+    // y (n, 1), a (n, c), mask (n, c) or null
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i)
+        y[i] = float(row_logsumexp(a + size_t(i) * c, mask ? mask + size_t(i) * c : nullptr, c));
+}
+
+// da_ij += dy_i · e^{a_ij − y_i}   (valid j; nothing when y_i = −inf)
+static void logsumexp_backward(float* da, const float* dy, const float* a, const float* y, const uint8_t* mask,
+                               int n, int c) {
+    // da (n, c), dy (n, 1), a (n, c), y (n, 1), mask (n, c) or null
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i) {
+        if (y[i] == -kInf) continue;
+        const float* ai = a + size_t(i) * c;
+        const uint8_t* mi = mask ? mask + size_t(i) * c : nullptr;
+        float* di = da + size_t(i) * c;
+        for (int j = 0; j < c; ++j)
+            if (!mi || mi[j]) di[j] += float(double(dy[i]) * std::exp(double(ai[j]) - double(y[i])));
+    }
+}
+
+Var logsumexp(Var a, const uint8_t* mask) {
+    const char* op = "logsumexp";
+    Tape& t = tape_of(op, a);
+    const Node& na = a.node();
+    int n = na.rows, c = na.cols;
+    check_rows_valid(op, mask, n, c);
+    const float* av = na.value;
+    Var y = t.push(Op::LogSumExp, n, 1, a.id);
+    Node& ny = node_of(y);
+    ny.mask = mask;
+    logsumexp_forward(ny.value, av, mask, n, c);
+    return y;
+}
+
+// ===========================================================================
+// gather: (n,c) -> (n,1), y_i = a[i, idx_i]
+
+// y_i = a[i, idx_i]
+static void gather_forward(float* y, const float* a, const int* idx, int n, int c) {
+    // y (n, 1), a (n, c), idx (n)
+    for (int i = 0; i < n; ++i) y[i] = a[size_t(i) * c + size_t(idx[i])];
+}
+// da[i, idx_i] += dy_i
+static void gather_backward(float* da, const float* dy, const int* idx, int n, int c) {
+    for (int i = 0; i < n; ++i) da[size_t(i) * c + size_t(idx[i])] += dy[i];
+}
+
+Var gather(Var a, const int* idx) {
+    const char* op = "gather";
+    Tape& t = tape_of(op, a);
+    const Node& na = a.node();
+    int n = na.rows, c = na.cols;
+    if (n > 0 && !idx) fail(op, "null index array for input " + shape_str(n, c));
+    for (int i = 0; i < n; ++i)
+        if (idx[i] < 0 || idx[i] >= c)
+            fail(op, "index " + std::to_string(idx[i]) + " at row " + std::to_string(i) +
+                         " is out of range for input " + shape_str(n, c));
+    const float* av = na.value;
+    Var y = t.push(Op::Gather, n, 1, a.id);
+    Node& ny = node_of(y);
+    ny.idx = idx;
+    gather_forward(ny.value, av, idx, n, c);
+    return y;
+}
+
+// ===========================================================================
+// sum, mean: -> (1,1)
+
+// y = Σ a
+static void sum_forward(float* y, const float* a, long N) { y[0] = float(sum_double(a, N)); }
+// da += dy
+static void sum_backward(float* da, const float* dy, long N) {
+    const float g = dy[0];
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) da[i] += g;
+}
+Var sum(Var a) {
+    Tape& t = tape_of("sum", a);
+    const Node& na = a.node();
+    long N = long(na.rows) * na.cols;
+    const float* av = na.value;
+    Var y = t.push(Op::Sum, 1, 1, a.id);
+    sum_forward(node_of(y).value, av, N);
+    return y;
+}
+
+// y = Σ a / N   (NaN for an empty input, as PyTorch)
+static void mean_forward(float* y, const float* a, long N) { y[0] = float(sum_double(a, N) / double(N)); }
+// da += dy / N
+static void mean_backward(float* da, const float* dy, long N) {
+    const float g = float(double(dy[0]) / double(N));
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) da[i] += g;
+}
+Var mean(Var a) {
+    Tape& t = tape_of("mean", a);
+    const Node& na = a.node();
+    long N = long(na.rows) * na.cols;
+    const float* av = na.value;
+    Var y = t.push(Op::Mean, 1, 1, a.id);
+    mean_forward(node_of(y).value, av, N);
+    return y;
+}
+
+// ===========================================================================
+// segment_sum: (n,c) -> (n_segments,c), y[seg_i, :] += a[i, :]
+
+// y[s, :] = Σ_{i: seg_i = s} a[i, :]   (in double, rows in order)
+static void segment_sum_forward(float* y, const float* a, const int* seg, int n, int c, int n_segments) {
+    // y (n_segments, c), a (n, c), seg (n)
+    std::vector<double> acc(size_t(n_segments) * size_t(c), 0.0);
+    for (int i = 0; i < n; ++i) {
+        const float* ai = a + size_t(i) * c;
+        double* yi = acc.data() + size_t(seg[i]) * c;
+        for (int j = 0; j < c; ++j) yi[j] += ai[j];
+    }
+    for (size_t k = 0; k < acc.size(); ++k) y[k] = float(acc[k]);
+}
+// da[i, :] += dy[seg_i, :]
+static void segment_sum_backward(float* da, const float* dy, const int* seg, int n, int c) {
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i) {
+        const float* gi = dy + size_t(seg[i]) * c;
+        float* di = da + size_t(i) * c;
+        for (int j = 0; j < c; ++j) di[j] += gi[j];
+    }
+}
+
+Var segment_sum(Var a, const int* seg, int n_segments) {
+    const char* op = "segment_sum";
+    Tape& t = tape_of(op, a);
+    const Node& na = a.node();
+    int n = na.rows, c = na.cols;
+    if (n_segments < 0) fail(op, "negative segment count " + std::to_string(n_segments));
+    if (n > 0 && !seg) fail(op, "null segment array for input " + shape_str(n, c));
+    for (int i = 0; i < n; ++i)
+        if (seg[i] < 0 || seg[i] >= n_segments)
+            fail(op, "segment " + std::to_string(seg[i]) + " at row " + std::to_string(i) + " of input " +
+                         shape_str(n, c) + " is out of range [0, " + std::to_string(n_segments) + ")");
+    const float* av = na.value;
+    Var y = t.push(Op::SegmentSum, n_segments, c, a.id);
+    Node& ny = node_of(y);
+    ny.idx = seg;
+    ny.iattr = n_segments;
+    segment_sum_forward(ny.value, av, seg, n, c, n_segments);
+    return y;
+}
+
+// ===========================================================================
+// slice_cols: a[:, begin:end]
+
+// y[i, j] = a[i, begin + j]
+static void slice_cols_forward(float* y, const float* a, int n, int c, int begin, int w) {
+    // y (n, w), a (n, c)
+    for (int i = 0; i < n; ++i)
+        if (w > 0) std::memcpy(y + size_t(i) * w, a + size_t(i) * c + begin, sizeof(float) * size_t(w));
+}
+// da[i, begin + j] += dy[i, j]
+static void slice_cols_backward(float* da, const float* dy, int n, int c, int begin, int w) {
+#pragma omp parallel for if (long(n) * w > kOmpMin)
+    for (int i = 0; i < n; ++i) {
+        float* di = da + size_t(i) * c + begin;
+        const float* gi = dy + size_t(i) * w;
+        for (int j = 0; j < w; ++j) di[j] += gi[j];
+    }
+}
+
+Var slice_cols(Var a, int begin, int end) {
+    const char* op = "slice_cols";
+    Tape& t = tape_of(op, a);
+    const Node& na = a.node();
+    int n = na.rows, c = na.cols;
+    if (begin < 0 || begin > end || end > c)
+        fail(op, "columns [" + std::to_string(begin) + ", " + std::to_string(end) + ") out of range for input " +
+                     shape_str(n, c));
+    const float* av = na.value;
+    Var y = t.push(Op::SliceCols, n, end - begin, a.id);
+    Node& ny = node_of(y);
+    ny.iattr = begin;
+    slice_cols_forward(ny.value, av, n, c, begin, end - begin);
+    return y;
+}
+
+// ===========================================================================
+// concat_cols: [a | b]
+
+// y[i, :] = [a[i, :] | b[i, :]]
+static void concat_cols_forward(float* y, const float* a, const float* b, int n, int ca, int cb) {
+    // y (n, ca + cb), a (n, ca), b (n, cb)
+    const int c = ca + cb;
+    for (int i = 0; i < n; ++i) {
+        if (ca > 0) std::memcpy(y + size_t(i) * c, a + size_t(i) * ca, sizeof(float) * size_t(ca));
+        if (cb > 0) std::memcpy(y + size_t(i) * c + ca, b + size_t(i) * cb, sizeof(float) * size_t(cb));
+    }
+}
+// da += dy[:, :ca],  db += dy[:, ca:]
+static void concat_cols_backward(float* da, float* db, const float* dy, int n, int ca, int cb) {
+    const int c = ca + cb;
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i) {
+        const float* gi = dy + size_t(i) * c;
+        if (da)
+            for (int j = 0; j < ca; ++j) da[size_t(i) * ca + j] += gi[j];
+        if (db)
+            for (int j = 0; j < cb; ++j) db[size_t(i) * cb + j] += gi[ca + j];
+    }
+}
+
+Var concat_cols(Var a, Var b) {
+    const char* op = "concat_cols";
+    Tape& t = tape_of(op, a);
+    check_same_tape(op, a, b);
+    const Node& na = a.node();
+    const Node& nb = b.node();
+    if (na.rows != nb.rows)
+        fail(op, "shapes " + shape_str(na.rows, na.cols) + " and " + shape_str(nb.rows, nb.cols) +
+                     " have different row counts");
+    int n = na.rows, ca = na.cols, cb = nb.cols;
+    const float* av = na.value;
+    const float* bv = nb.value;
+    Var y = t.push(Op::ConcatCols, n, ca + cb, a.id, b.id);
+    concat_cols_forward(node_of(y).value, av, bv, n, ca, cb);
+    return y;
+}
+
+// ===========================================================================
+// concat_rows: [x_0; ...; x_{k-1}]. node.idx holds the k input ids (arena), iattr = k.
+
+// y = [x_0; x_1; ...]  — the copy runs in the wrapper (one memcpy per input).
+// dx_s += dy[rows of x_s]
+static void concat_rows_backward(float* dx, const float* dy, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) dx[i] += dy[i];
+}
+
+Var concat_rows(const Var* xs, int n) {
+    const char* op = "concat_rows";
+    if (n <= 0 || !xs) fail(op, "no inputs");
+    Tape& t = tape_of(op, xs[0]);
+    const int c = xs[0].node().cols;
+    long total = 0;
+    bool any_grad = false;
+    for (int s = 0; s < n; ++s) {
+        check_same_tape(op, xs[0], xs[s]);
+        const Node& ns = xs[s].node();
+        if (ns.cols != c)
+            fail(op, "input " + std::to_string(s) + " has shape " + shape_str(ns.rows, ns.cols) + ", expected " +
+                         std::to_string(c) + " columns like input 0 " + shape_str(xs[0].node().rows, c));
+        total += ns.rows;
+        any_grad = any_grad || ns.requires_grad;
+    }
+    if (total > std::numeric_limits<int>::max()) fail(op, "too many rows");
+    int* ids = t.arena.ints(size_t(n));
+    for (int s = 0; s < n; ++s) ids[s] = xs[s].id;
+    Var y = t.push(Op::ConcatRows, int(total), c);
+    Node& ny = node_of(y);
+    ny.idx = ids;
+    ny.iattr = n;
+    ny.requires_grad = t.grad_enabled && any_grad;
+    float* out = ny.value;
+    for (int s = 0; s < n; ++s) {
+        const Node& ns = t.nodes[size_t(ids[s])];
+        size_t len = size_t(ns.rows) * size_t(c);
+        if (len > 0) std::memcpy(out, ns.value, sizeof(float) * len);
+        out += len;
+    }
+    return y;
+}
+
+// ===========================================================================
+// index_rows: (n, cols), y_i = a[idx_i, :]
+
+// y[i, :] = a[idx_i, :]
+static void index_rows_forward(float* y, const float* a, const int* idx, int n, int c) {
+    // y (n, c), a (rows_a, c), idx (n)
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i)
+        if (c > 0) std::memcpy(y + size_t(i) * c, a + size_t(idx[i]) * c, sizeof(float) * size_t(c));
+}
+// da[idx_i, :] += dy[i, :]   (serial: repeated indices collide; fixed order, deterministic)
+static void index_rows_backward(float* da, const float* dy, const int* idx, int n, int c) {
+    for (int i = 0; i < n; ++i) {
+        float* di = da + size_t(idx[i]) * c;
+        const float* gi = dy + size_t(i) * c;
+        for (int j = 0; j < c; ++j) di[j] += gi[j];
+    }
+}
+
+Var index_rows(Var a, const int* idx, int n) {
+    const char* op = "index_rows";
+    Tape& t = tape_of(op, a);
+    const Node& na = a.node();
+    int ra = na.rows, c = na.cols;
+    if (n < 0) fail(op, "negative index count " + std::to_string(n));
+    if (n > 0 && !idx) fail(op, "null index array for input " + shape_str(ra, c));
+    for (int i = 0; i < n; ++i)
+        if (idx[i] < 0 || idx[i] >= ra)
+            fail(op, "index " + std::to_string(idx[i]) + " at position " + std::to_string(i) +
+                         " is out of range for input " + shape_str(ra, c));
+    const float* av = na.value;
+    Var y = t.push(Op::IndexRows, n, c, a.id);
+    Node& ny = node_of(y);
+    ny.idx = idx;
+    ny.iattr = n;
+    index_rows_forward(ny.value, av, idx, n, c);
+    return y;
+}
+
+// ===========================================================================
+// The backward dispatch.
+
+void backward_node(Tape& t, const Node& n) {
+    const float* dy = n.grad;
+    if (!dy) return;
+    const long N = long(n.rows) * n.cols;
+    // Input a, its gradient (null when it needs none), and its shape.
+    const Node* A = n.a >= 0 ? &t.nodes[size_t(n.a)] : nullptr;
+    const Node* B = n.b >= 0 ? &t.nodes[size_t(n.b)] : nullptr;
+    float* da = grad_of(t, n.a);
+    float* db = grad_of(t, n.b);
+    switch (n.op) {
+    case Op::Leaf: break;
+    case Op::Matmul: matmul_backward(da, db, dy, A->value, B->value, A->rows, A->cols, B->cols); break;
+    case Op::Linear: {
+        float* dbias = grad_of(t, n.c);
+        linear_backward(da, db, dbias, dy, A->value, B->value, A->rows, A->cols, B->rows);
+        break;
+    }
+    case Op::Add: add_backward(da, db, dy, n.rows, n.cols, broadcast_of("add", n.rows, n.cols, B->rows, B->cols)); break;
+    case Op::Sub: sub_backward(da, db, dy, n.rows, n.cols, broadcast_of("sub", n.rows, n.cols, B->rows, B->cols)); break;
+    case Op::Mul:
+        mul_backward(da, db, dy, A->value, B->value, n.rows, n.cols,
+                     broadcast_of("mul", n.rows, n.cols, B->rows, B->cols));
+        break;
+    case Op::Scale: if (da) scale_backward(da, dy, n.attr, N); break;
+    case Op::AddScalar: if (da) add_scalar_backward(da, dy, N); break;
+    case Op::Square: if (da) square_backward(da, dy, A->value, N); break;
+    case Op::Exp: if (da) exp_backward(da, dy, n.value, N); break;
+    case Op::Log: if (da) log_backward(da, dy, A->value, N); break;
+    case Op::Relu: if (da) relu_backward(da, dy, A->value, N); break;
+    case Op::LeakyRelu: if (da) leaky_relu_backward(da, dy, A->value, n.attr, N); break;
+    case Op::Tanh: if (da) tanh_backward(da, dy, n.value, N); break;
+    case Op::Elu: if (da) elu_backward(da, dy, A->value, n.value, n.attr, N); break;
+    case Op::LogSoftmax: if (da) log_softmax_backward(da, dy, n.value, n.mask, n.rows, n.cols); break;
+    case Op::Gather: if (da) gather_backward(da, dy, n.idx, A->rows, A->cols); break;
+    case Op::LogSumExp: if (da) logsumexp_backward(da, dy, A->value, n.value, n.mask, A->rows, A->cols); break;
+    case Op::Sum: if (da) sum_backward(da, dy, long(A->rows) * A->cols); break;
+    case Op::Mean: if (da) mean_backward(da, dy, long(A->rows) * A->cols); break;
+    case Op::SegmentSum: if (da) segment_sum_backward(da, dy, n.idx, A->rows, A->cols); break;
+    case Op::SliceCols: if (da) slice_cols_backward(da, dy, A->rows, A->cols, n.iattr, n.cols); break;
+    case Op::ConcatCols: concat_cols_backward(da, db, dy, n.rows, A->cols, B->cols); break;
+    case Op::ConcatRows: {
+        const float* g = dy;
+        for (int s = 0; s < n.iattr; ++s) {
+            const Node& xs = t.nodes[size_t(n.idx[s])];
+            long len = long(xs.rows) * xs.cols;
+            float* dx = grad_of(t, n.idx[s]);
+            if (dx) concat_rows_backward(dx, g, len);
+            g += len;
+        }
+        break;
+    }
+    case Op::IndexRows: if (da) index_rows_backward(da, dy, n.idx, n.rows, n.cols); break;
+    case Op::Clamp: if (da) clamp_backward(da, dy, A->value, n.attr, n.attr2, N); break;
+    case Op::COUNT: throw std::logic_error("backward_node: invalid op");
+    }
+}
+
+}  // namespace gfn

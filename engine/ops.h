@@ -1,0 +1,54 @@
+// ops.h — the differentiable operations, each a forward/backward kernel pair.
+//
+// Forward functions compute their value eagerly and record one Node on the
+// tape of their first argument. The matching backward kernels live beside the
+// forward ones in ops.cpp and are dispatched by backward_node().
+//
+// Every op checks its shapes and indices and throws std::invalid_argument
+// naming the op and the shapes; nothing here has undefined behaviour on bad
+// input. Index and mask arrays are not copied: they must outlive the step
+// (allocate them in tape.arena).
+//
+// Broadcasting (Add, Sub, Mul): b has the shape of a, or one row (1, cols),
+// or is a 1x1 scalar.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/tape.h"
+
+namespace gfn {
+
+Var matmul(Var a, Var b);                       // (n,k)·(k,m) -> (n,m)
+Var linear(Var x, Var W, Var b);                // (n,in)·(out,in)ᵀ + (1,out) -> (n,out)
+Var add(Var a, Var b);
+Var sub(Var a, Var b);
+Var mul(Var a, Var b);
+Var scale(Var a, float s);
+Var add_scalar(Var a, float s);
+Var square(Var a);
+Var exp(Var a);
+Var log(Var a);
+Var relu(Var a);
+Var leaky_relu(Var a, float slope = 0.01f);
+Var tanh(Var a);
+Var elu(Var a, float alpha = 1.0f);
+// mask (rows, cols) of 0/1 or nullptr (all valid). Every row needs a valid entry.
+Var log_softmax(Var a, const uint8_t* mask = nullptr);
+Var gather(Var a, const int* idx);              // (n,c) -> (n,1), y_i = a[i, idx_i]
+Var logsumexp(Var a, const uint8_t* mask = nullptr);  // (n,c) -> (n,1)
+Var sum(Var a);                                 // -> (1,1)
+Var mean(Var a);                                // -> (1,1)
+// (n,c) -> (n_segments,c): y[seg[i], :] += a[i, :]; seg values in [0, n_segments).
+Var segment_sum(Var a, const int* seg, int n_segments);
+Var slice_cols(Var a, int begin, int end);      // a[:, begin:end]
+Var concat_cols(Var a, Var b);                  // [a | b]
+Var concat_rows(const Var* xs, int n);          // [x_0; ...; x_{n-1}], equal cols
+Var index_rows(Var a, const int* idx, int n);   // (n, cols), y_i = a[idx_i, :]
+Var clamp(Var a, float lo, float hi);
+inline Var clamp_min(Var a, float lo) { return clamp(a, lo, __builtin_huge_valf()); }
+
+// Runs the backward kernel of one node (called by Tape::backward).
+void backward_node(Tape& tape, const Node& n);
+
+}  // namespace gfn

@@ -1,0 +1,63 @@
+// random.h — seeded, reproducible random numbers (PCG32) and categorical sampling.
+//
+// All sampling in gfn.cpp goes through Rng on one thread, so a seed gives the
+// same run whatever the thread count. The state is two integers, so a
+// checkpoint can save and restore it exactly.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace gfn {
+
+class Rng {
+public:
+    explicit Rng(uint64_t seed = 0x853c49e6748fea9bULL, uint64_t stream = 0xda3e39cb94b95bdbULL) { seed_with(seed, stream); }
+
+    void seed_with(uint64_t seed, uint64_t stream = 0xda3e39cb94b95bdbULL) {
+        state = 0;
+        inc = (stream << 1u) | 1u;
+        next_u32();
+        state += seed;
+        next_u32();
+    }
+
+    // PCG-XSH-RR: state' = state·6364136223846793005 + inc; output a rotated xorshift.
+    uint32_t next_u32() {
+        uint64_t old = state;
+        state = old * 6364136223846793005ULL + inc;
+        uint32_t xorshifted = uint32_t(((old >> 18u) ^ old) >> 27u);
+        uint32_t rot = uint32_t(old >> 59u);
+        return (xorshifted >> rot) | (xorshifted << ((32u - rot) & 31u));
+    }
+    // Uniform in [0, 1) with 24 random bits (exact in float).
+    float uniform() { return float(next_u32() >> 8) * (1.0f / 16777216.0f); }
+    // Uniform in [0, 1) with 53 random bits.
+    double uniform_double() {
+        uint64_t hi = next_u32() >> 5, lo = next_u32() >> 6;
+        return double(hi * 67108864ULL + lo) * (1.0 / 9007199254740992.0);
+    }
+    float uniform(float lo, float hi) { return lo + (hi - lo) * uniform(); }
+    // Uniform integer in [0, n), n > 0 (Lemire's rejection-free-on-average method).
+    uint32_t below(uint32_t n) {
+        uint32_t threshold = (0u - n) % n;
+        for (;;) {
+            uint32_t r = next_u32();
+            if (r >= threshold) return r % n;
+        }
+    }
+    // Standard normal (Box–Muller, one value per call).
+    double normal() {
+        double u1 = uniform_double(), u2 = uniform_double();
+        if (u1 < 1e-300) u1 = 1e-300;
+        return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+    }
+
+    uint64_t state = 0, inc = 0;
+};
+
+// Samples j with probability exp(logp_j) from n log-probabilities (−inf allowed;
+// they need not be normalised: p_j ∝ exp(logp_j)). Inverse CDF in double.
+int sample_categorical(Rng& rng, const float* logp, int n);
+
+}  // namespace gfn

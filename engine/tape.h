@@ -1,0 +1,134 @@
+// tape.h — the Wengert list: reverse-mode autodiff as plain data.
+//
+// Every op appends one Node in creation order, which is a topological order,
+// so backward() is a single reverse sweep with one `switch` over the op enum
+// (ops.cpp). A Node holds no closures, no virtual calls and no owning pointers:
+// its value and gradient live in the step arena (or, for parameters, in the
+// parameter slab), so reset() is O(1) apart from merging arena blocks.
+//
+// Recording can be paused with NoGrad: ops still compute values, but their
+// nodes need no gradient and backward() skips them.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/arena.h"
+#include "engine/tensor.h"
+
+namespace gfn {
+
+// The op registry. Names in op_name(); the count is checked by static_assert.
+enum class Op : uint8_t {
+    Leaf,          // input or parameter: no backward
+    Matmul,        // y = a b
+    Linear,        // y = x Wᵀ + b
+    Add,           // y = a + b   (b same shape, one row, or 1x1)
+    Sub,           // y = a - b   (same broadcasting)
+    Mul,           // y = a * b   (same broadcasting)
+    Scale,         // y = s a
+    AddScalar,     // y = a + s
+    Square,        // y = a²
+    Exp,           // y = eᵃ
+    Log,           // y = log a
+    Relu,          // y = max(a, 0)
+    LeakyRelu,     // y = a if a > 0 else slope a
+    Tanh,          // y = tanh a
+    Elu,           // y = a if a > 0 else alpha (eᵃ - 1)
+    LogSoftmax,    // y_ij = a_ij - log Σ_k∈valid e^{a_ik}; invalid entries -inf
+    Gather,        // y_i = a[i, idx_i]
+    LogSumExp,     // y_i = log Σ_j∈valid e^{a_ij}
+    Sum,           // y = Σ a
+    Mean,          // y = Σ a / n
+    SegmentSum,    // y[seg_i, :] += a[i, :]
+    SliceCols,     // y = a[:, begin:end]
+    ConcatCols,    // y = [a | b]
+    ConcatRows,    // y = [x_0; x_1; ...]
+    IndexRows,     // y_i = a[idx_i, :]
+    Clamp,         // y = min(max(a, lo), hi)
+    COUNT
+};
+const char* op_name(Op op);
+
+struct Node {
+    Op op = Op::Leaf;
+    int a = -1, b = -1, c = -1;      // input node ids (-1: none)
+    int rows = 0, cols = 0;          // shape of the output
+    float* value = nullptr;          // (rows, cols)
+    float* grad = nullptr;           // (rows, cols); set by backward() or by a parameter
+    const int* idx = nullptr;        // gather/segment/index indices, concat inputs
+    const uint8_t* mask = nullptr;   // validity mask of log-softmax / logsumexp
+    float attr = 0.f, attr2 = 0.f;   // scale, slope, clamp bounds
+    int iattr = 0, iattr2 = 0;       // slice begin, segment count, concat count
+    bool requires_grad = false;
+    bool external_grad = false;      // grad points into a parameter slab
+};
+
+class Tape;
+
+// A handle to a node: cheap to copy, valid until the tape is reset.
+struct Var {
+    Tape* tape = nullptr;
+    int id = -1;
+
+    bool valid() const { return tape != nullptr && id >= 0; }
+    const Node& node() const;
+    int rows() const { return node().rows; }
+    int cols() const { return node().cols; }
+    Tensor value() const;
+    Tensor grad() const;  // empty Tensor when the node has no gradient
+    float item() const;   // the single value of a 1x1 node
+};
+
+class Tape {
+public:
+    explicit Tape(size_t arena_bytes = size_t(1) << 22);
+
+    Arena arena;
+    std::vector<Node> nodes;
+    bool grad_enabled = true;
+
+    // A constant input (no gradient). Its memory must outlive the step.
+    Var constant(Tensor value);
+    // A constant copied into the arena.
+    Var constant_copy(const float* data, int rows, int cols);
+    // A trainable leaf whose gradient accumulates into `grad` (same shape).
+    Var parameter(Tensor value, float* grad);
+
+    // Appends a node of the given shape with fresh arena storage for its value.
+    Var push(Op op, int rows, int cols, int a = -1, int b = -1);
+
+    // d(loss)/d(every node), accumulated (+=) into gradients; loss must be 1x1.
+    void backward(Var loss);
+
+    // Forgets all nodes; keeps the arena's memory.
+    void reset();
+
+    Var var(int id) { return Var{this, id}; }
+};
+
+// Sets gradient recording on or off for its lifetime (never turns it on
+// inside an enclosing NoGrad).
+class GradMode {
+public:
+    GradMode(Tape& t, bool enabled) : tape_(t), prev_(t.grad_enabled) { t.grad_enabled = prev_ && enabled; }
+    ~GradMode() { tape_.grad_enabled = prev_; }
+    GradMode(const GradMode&) = delete;
+    GradMode& operator=(const GradMode&) = delete;
+
+private:
+    Tape& tape_;
+    bool prev_;
+};
+
+// Pauses gradient recording for its lifetime.
+class NoGrad : public GradMode {
+public:
+    explicit NoGrad(Tape& t) : GradMode(t, false) {}
+};
+
+inline const Node& Var::node() const { return tape->nodes[size_t(id)]; }
+inline Tensor Var::value() const { const Node& n = node(); return Tensor(n.value, n.rows, n.cols); }
+inline Tensor Var::grad() const { const Node& n = node(); return Tensor(n.grad, n.grad ? n.rows : 0, n.grad ? n.cols : 0); }
+
+}  // namespace gfn

@@ -1,0 +1,27 @@
+// main.cpp — the Boost.Test runner for every suite; ends with "N passed, N failed".
+//
+// Run one suite:      build/gfn_tests --run_test=ops
+// Skip the learning:  build/gfn_tests --run_test='!@learning'
+#define BOOST_TEST_MODULE gfn
+#define BOOST_TEST_NO_MAIN
+#define BOOST_TEST_ALTERNATIVE_INIT_API
+#include <boost/test/unit_test.hpp>
+#include <boost/test/results_collector.hpp>
+
+#include <cstdio>
+
+#include "engine/blas.h"
+
+static bool init_gfn_tests() {
+    gfn::set_num_threads(0);
+    return true;
+}
+
+int main(int argc, char* argv[]) {
+    int rc = boost::unit_test::unit_test_main(&init_gfn_tests, argc, argv);
+    using namespace boost::unit_test;
+    const test_results& r = results_collector.results(framework::master_test_suite().p_id);
+    std::printf("%lu passed, %lu failed\n", (unsigned long)r.p_test_cases_passed,
+                (unsigned long)(r.p_test_cases_failed + r.p_test_cases_aborted));
+    return rc;
+}

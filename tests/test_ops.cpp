@@ -1,0 +1,513 @@
+// test_ops.cpp — every op in engine/ops.h against central differences
+// (tests/gradcheck.h), a few against hand-worked values, and their errors.
+//
+// Inputs are drawn away from kinks (relu/leaky/elu at 0, clamp bounds) so the
+// finite differences never straddle one; log inputs are positive.
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/blas.h"
+#include "engine/ops.h"
+#include "tests/gradcheck.h"
+
+using namespace gfn;
+
+namespace {
+
+const float kInf = std::numeric_limits<float>::infinity();
+
+// A trainable input: value and gradient buffers the test owns.
+struct Param {
+    std::string name;
+    int rows, cols;
+    std::vector<float> v, g;
+
+    // Uniform in [lo, hi], redrawn while within `gap` of any kink.
+    Param(std::string n, int r, int c, unsigned seed, float lo = -2.f, float hi = 2.f,
+          std::vector<float> kinks = {}, float gap = 0.05f)
+        : name(std::move(n)), rows(r), cols(c), v(size_t(r) * size_t(c)), g(size_t(r) * size_t(c), 0.f) {
+        std::mt19937 rng(seed);
+        std::uniform_real_distribution<float> u(lo, hi);
+        for (float& x : v) {
+            bool near;
+            do {
+                x = u(rng);
+                near = false;
+                for (float k : kinks) near = near || std::fabs(x - k) < gap;
+            } while (near);
+        }
+    }
+    Var on(Tape& t) { return t.parameter(Tensor(v.data(), rows, cols), g.data()); }
+    GradTarget target() { return GradTarget{name, v.data(), g.data(), v.size()}; }
+};
+
+void expect_grads(const std::function<Var(Tape&)>& f, std::vector<GradTarget> targets,
+                  const GradCheckOptions& opt = GradCheckOptions()) {
+    GradCheckReport r = check_gradients(f, std::move(targets), opt);
+    BOOST_CHECK_MESSAGE(r.ok, r.message());
+}
+
+// fn throws std::invalid_argument whose message starts with "<op>:".
+void expect_invalid(const std::function<void()>& fn, const std::string& op) {
+    try {
+        fn();
+        BOOST_ERROR("expected std::invalid_argument from " + op);
+    } catch (const std::invalid_argument& e) {
+        std::string msg = e.what();
+        BOOST_CHECK_MESSAGE(msg.rfind(op + ":", 0) == 0, "message does not name " + op + ": " + msg);
+    }
+}
+
+std::vector<float> values(Var v) {
+    Tensor t = v.value();
+    return std::vector<float>(t.data, t.data + t.size());
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(ops)
+
+// ---------------------------------------------------------------------------
+// Gradient checks
+
+BOOST_AUTO_TEST_CASE(matmul_grad) {
+    for (auto [n, k, m] : std::vector<std::array<int, 3>>{{5, 7, 4}, {1, 1, 1}, {1, 6, 3}, {0, 3, 2}, {4, 1, 5}}) {
+        Param a("a", n, k, 1), b("b", k, m, 2);
+        expect_grads([&](Tape& t) { return matmul(a.on(t), b.on(t)); }, {a.target(), b.target()});
+    }
+}
+
+BOOST_AUTO_TEST_CASE(linear_grad) {
+    Param x("x", 6, 5, 3), W("W", 3, 5, 4), b("b", 1, 3, 5);
+    expect_grads([&](Tape& t) { return linear(x.on(t), W.on(t), b.on(t)); }, {x.target(), W.target(), b.target()});
+    // Without a bias, and with a single row.
+    Param x1("x1", 1, 5, 6);
+    expect_grads([&](Tape& t) { return linear(x1.on(t), W.on(t), Var{}); }, {x1.target(), W.target()});
+    // Constant input: only W and b get gradients.
+    expect_grads([&](Tape& t) { return linear(t.constant(Tensor(x.v.data(), 6, 5)), W.on(t), b.on(t)); },
+                 {W.target(), b.target()});
+}
+
+BOOST_AUTO_TEST_CASE(linear_values) {
+    // x = [1 2], W = [[1 0], [0 1], [1 1]], b = [10 20 30] -> [11 22 33]
+    Tape t;
+    float x[] = {1, 2}, W[] = {1, 0, 0, 1, 1, 1}, b[] = {10, 20, 30};
+    Var y = linear(t.constant(Tensor(x, 1, 2)), t.constant(Tensor(W, 3, 2)), t.constant(Tensor(b, 1, 3)));
+    BOOST_CHECK_EQUAL(y.rows(), 1);
+    BOOST_CHECK_EQUAL(y.cols(), 3);
+    std::vector<float> v = values(y);
+    BOOST_CHECK_CLOSE(v[0], 11.f, 1e-4);
+    BOOST_CHECK_CLOSE(v[1], 22.f, 1e-4);
+    BOOST_CHECK_CLOSE(v[2], 33.f, 1e-4);
+}
+
+BOOST_AUTO_TEST_CASE(add_sub_mul_grad_broadcast) {
+    using Fn = Var (*)(Var, Var);
+    const Fn fns[] = {add, sub, mul};
+    const char* names[] = {"add", "sub", "mul"};
+    for (int f = 0; f < 3; ++f) {
+        BOOST_TEST_CONTEXT(names[f]) {
+            Param a("a", 4, 3, 10);
+            Param same("b", 4, 3, 11), row("b_row", 1, 3, 12), scalar("b_scalar", 1, 1, 13);
+            for (Param* b : {&same, &row, &scalar})
+                expect_grads([&](Tape& t) { return fns[f](a.on(t), b->on(t)); }, {a.target(), b->target()});
+            // 1x1 with 1x1, a single row with a row, and zero rows with a row.
+            Param a11("a11", 1, 1, 14), b11("b11", 1, 1, 15);
+            expect_grads([&](Tape& t) { return fns[f](a11.on(t), b11.on(t)); }, {a11.target(), b11.target()});
+            Param a0("a0", 0, 3, 16);
+            expect_grads([&](Tape& t) { return fns[f](a0.on(t), row.on(t)); }, {row.target()});
+            // The same node on both sides.
+            expect_grads([&](Tape& t) { Var x = a.on(t); return fns[f](x, x); }, {a.target()});
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(broadcast_values) {
+    Tape t;
+    float a[] = {1, 2, 3, 4, 5, 6}, row[] = {10, 20, 30}, s[] = {2};
+    Var A = t.constant(Tensor(a, 2, 3));
+    std::vector<float> r = values(add(A, t.constant(Tensor(row, 1, 3))));
+    BOOST_CHECK_EQUAL(r[4], 25.f);
+    r = values(sub(A, t.constant(Tensor(s, 1, 1))));
+    BOOST_CHECK_EQUAL(r[5], 4.f);
+    r = values(mul(A, t.constant(Tensor(row, 1, 3))));
+    BOOST_CHECK_EQUAL(r[3], 40.f);
+}
+
+BOOST_AUTO_TEST_CASE(scalar_ops_grad) {
+    Param a("a", 3, 4, 20);
+    expect_grads([&](Tape& t) { return scale(a.on(t), -1.7f); }, {a.target()});
+    expect_grads([&](Tape& t) { return add_scalar(a.on(t), 0.3f); }, {a.target()});
+    expect_grads([&](Tape& t) { return square(a.on(t)); }, {a.target()});
+}
+
+BOOST_AUTO_TEST_CASE(exp_log_tanh_grad) {
+    Param a("a", 3, 4, 21);
+    expect_grads([&](Tape& t) { return exp(a.on(t)); }, {a.target()});
+    expect_grads([&](Tape& t) { return tanh(a.on(t)); }, {a.target()});
+    Param p("p", 3, 4, 22, 0.5f, 3.f);
+    expect_grads([&](Tape& t) { return log(p.on(t)); }, {p.target()});
+    Param one("one", 1, 1, 23, 0.5f, 3.f);
+    expect_grads([&](Tape& t) { return log(exp(one.on(t))); }, {one.target()});
+}
+
+BOOST_AUTO_TEST_CASE(log_ieee) {
+    Tape t;
+    float a[] = {0.f, -1.f, 1.f};
+    std::vector<float> y = values(log(t.constant(Tensor(a, 1, 3))));
+    BOOST_CHECK(std::isinf(y[0]) && y[0] < 0);
+    BOOST_CHECK(std::isnan(y[1]));
+    BOOST_CHECK_EQUAL(y[2], 0.f);
+}
+
+BOOST_AUTO_TEST_CASE(activations_grad) {
+    Param a("a", 5, 6, 30, -2.f, 2.f, {0.f});
+    expect_grads([&](Tape& t) { return relu(a.on(t)); }, {a.target()});
+    expect_grads([&](Tape& t) { return leaky_relu(a.on(t), 0.1f); }, {a.target()});
+    expect_grads([&](Tape& t) { return leaky_relu(a.on(t)); }, {a.target()});
+    expect_grads([&](Tape& t) { return elu(a.on(t)); }, {a.target()});
+    expect_grads([&](Tape& t) { return elu(a.on(t), 0.5f); }, {a.target()});
+}
+
+BOOST_AUTO_TEST_CASE(activation_values) {
+    Tape t;
+    float a[] = {-1.f, 0.f, 2.f};
+    Var A = t.constant(Tensor(a, 1, 3));
+    std::vector<float> r = values(relu(A));
+    BOOST_CHECK_EQUAL(r[0], 0.f);
+    BOOST_CHECK_EQUAL(r[2], 2.f);
+    r = values(leaky_relu(A, 0.2f));
+    BOOST_CHECK_CLOSE(r[0], -0.2f, 1e-4);
+    r = values(elu(A, 2.f));
+    BOOST_CHECK_CLOSE(r[0], 2.f * (std::exp(-1.f) - 1.f), 1e-4);
+    BOOST_CHECK_EQUAL(r[1], 0.f);
+    BOOST_CHECK_EQUAL(r[2], 2.f);
+}
+
+BOOST_AUTO_TEST_CASE(clamp_grad) {
+    Param a("a", 4, 5, 40, -2.f, 2.f, {-0.5f, 1.f});
+    expect_grads([&](Tape& t) { return clamp(a.on(t), -0.5f, 1.f); }, {a.target()});
+    expect_grads([&](Tape& t) { return clamp_min(a.on(t), 1.f); }, {a.target()});
+}
+
+BOOST_AUTO_TEST_CASE(clamp_boundary_passes_gradient) {
+    // PyTorch's convention: the gradient passes when lo <= x <= hi.
+    Tape t;
+    float a[] = {-1.f, 0.f, 0.5f, 1.f, 2.f}, g[5] = {};
+    Var A = t.parameter(Tensor(a, 1, 5), g);
+    Var y = clamp(A, 0.f, 1.f);
+    std::vector<float> v = values(y);
+    BOOST_CHECK_EQUAL(v[0], 0.f);
+    BOOST_CHECK_EQUAL(v[4], 1.f);
+    t.backward(sum(y));
+    const float expect[] = {0.f, 1.f, 1.f, 1.f, 0.f};
+    for (int i = 0; i < 5; ++i) BOOST_CHECK_EQUAL(g[i], expect[i]);
+}
+
+BOOST_AUTO_TEST_CASE(log_softmax_grad) {
+    Param a("a", 4, 5, 50);
+    expect_grads([&](Tape& t) { return log_softmax(a.on(t)); }, {a.target()});
+    Param one("one", 1, 1, 51), row("row", 1, 7, 52);
+    expect_grads([&](Tape& t) { return log_softmax(one.on(t)); }, {one.target()});
+    expect_grads([&](Tape& t) { return log_softmax(row.on(t)); }, {row.target()});
+}
+
+BOOST_AUTO_TEST_CASE(log_softmax_masked_grad) {
+    const int n = 4, c = 5;
+    Param a("a", n, c, 53);
+    std::vector<uint8_t> mask = {1, 0, 1, 1, 0,   //
+                                 0, 0, 0, 0, 1,   // one valid entry
+                                 1, 1, 1, 1, 1,   //
+                                 0, 1, 0, 1, 0};
+    std::vector<int> first_valid = {0, 4, 2, 1};
+    // The -inf outputs cannot enter a weighted sum, so check exp(y) (masked -> 0)
+    // and one valid entry per row.
+    expect_grads(
+        [&](Tape& t) {
+            Var y = log_softmax(a.on(t), mask.data());
+            return concat_cols(exp(y), gather(y, first_valid.data()));
+        },
+        {a.target()});
+}
+
+BOOST_AUTO_TEST_CASE(log_softmax_masked_values) {
+    const int n = 2, c = 3;
+    float a[] = {1.f, 5.f, 3.f, 0.f, 1.f, 2.f}, g[6] = {};
+    uint8_t mask[] = {1, 0, 1, 1, 1, 1};
+    Tape t;
+    Var A = t.parameter(Tensor(a, n, c), g);
+    Var y = log_softmax(A, mask);
+    std::vector<float> v = values(y);
+    BOOST_CHECK(std::isinf(v[1]) && v[1] < 0);
+    // Row 0 is log_softmax([1, 3]).
+    double lse = std::log(std::exp(1.0) + std::exp(3.0));
+    BOOST_CHECK_CLOSE(v[0], float(1.0 - lse), 1e-4);
+    BOOST_CHECK_CLOSE(v[2], float(3.0 - lse), 1e-4);
+    // Gradient through the valid entries only; the masked entry gets exactly 0.
+    float w[] = {0.3f, 0.f, -1.2f, 0.5f, 0.7f, -0.4f};
+    Var p = exp(y);
+    t.backward(sum(mul(p, t.constant(Tensor(w, n, c)))));
+    BOOST_CHECK_EQUAL(g[1], 0.f);
+    BOOST_CHECK(g[0] != 0.f && g[2] != 0.f);
+    BOOST_CHECK_CLOSE(g[0], -g[2], 1e-3);  // two valid entries: gradients opposite
+}
+
+BOOST_AUTO_TEST_CASE(log_softmax_values) {
+    Tape t;
+    float a[] = {1.f, 2.f, 3.f};
+    std::vector<float> v = values(log_softmax(t.constant(Tensor(a, 1, 3))));
+    // log(e + e² + e³) = 3.40760596444...
+    BOOST_CHECK_CLOSE(v[0], -2.40760596f, 1e-4);
+    BOOST_CHECK_CLOSE(v[1], -1.40760596f, 1e-4);
+    BOOST_CHECK_CLOSE(v[2], -0.40760596f, 1e-4);
+    // Max subtraction: large logits stay finite.
+    float big[] = {1000.f, 0.f};
+    v = values(log_softmax(t.constant(Tensor(big, 1, 2))));
+    BOOST_CHECK_EQUAL(v[0], 0.f);
+    BOOST_CHECK_CLOSE(v[1], -1000.f, 1e-4);
+}
+
+BOOST_AUTO_TEST_CASE(logsumexp_grad) {
+    Param a("a", 4, 5, 60);
+    expect_grads([&](Tape& t) { return logsumexp(a.on(t)); }, {a.target()});
+    std::vector<uint8_t> mask = {0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 1, 0, 1};
+    expect_grads([&](Tape& t) { return logsumexp(a.on(t), mask.data()); }, {a.target()});
+    Param one("one", 1, 1, 61);
+    expect_grads([&](Tape& t) { return logsumexp(one.on(t)); }, {one.target()});
+}
+
+BOOST_AUTO_TEST_CASE(logsumexp_values) {
+    Tape t;
+    float a[] = {1.f, 2.f, 3.f, 1.f, 100.f, 3.f};
+    uint8_t mask[] = {1, 1, 1, 1, 0, 1};
+    std::vector<float> v = values(logsumexp(t.constant(Tensor(a, 2, 3)), mask));
+    BOOST_CHECK_CLOSE(v[0], 3.40760596f, 1e-4);
+    BOOST_CHECK_CLOSE(v[1], 3.12692801f, 1e-4);  // log(e + e³)
+    float big[] = {1000.f, 1000.f};
+    v = values(logsumexp(t.constant(Tensor(big, 1, 2))));
+    BOOST_CHECK_CLOSE(v[0], 1000.f + std::log(2.f), 1e-4);
+    // All valid entries -inf: -inf, and no NaN gradient.
+    float ninf[] = {-kInf, -kInf}, g[2] = {};
+    Var A = t.parameter(Tensor(ninf, 1, 2), g);
+    Var y = logsumexp(A);
+    BOOST_CHECK(std::isinf(y.item()) && y.item() < 0);
+    t.backward(sum(y));
+    BOOST_CHECK_EQUAL(g[0], 0.f);
+    BOOST_CHECK_EQUAL(g[1], 0.f);
+}
+
+BOOST_AUTO_TEST_CASE(zero_rows) {
+    Param a("a", 0, 4, 62);
+    Tape t;
+    Var x = a.on(t);
+    BOOST_CHECK_EQUAL(log_softmax(x).rows(), 0);
+    BOOST_CHECK_EQUAL(logsumexp(x).rows(), 0);
+    BOOST_CHECK_EQUAL(gather(x, nullptr).rows(), 0);
+    BOOST_CHECK_EQUAL(sum(x).item(), 0.f);
+    BOOST_CHECK(std::isnan(mean(x).item()));
+    BOOST_CHECK_EQUAL(index_rows(x, nullptr, 0).rows(), 0);
+    Var s = segment_sum(x, nullptr, 2);
+    BOOST_CHECK_EQUAL(s.rows(), 2);
+    for (float v : values(s)) BOOST_CHECK_EQUAL(v, 0.f);
+    t.backward(sum(s));  // nothing to do, must not crash
+}
+
+BOOST_AUTO_TEST_CASE(gather_grad) {
+    Param a("a", 5, 4, 70);
+    std::vector<int> idx = {3, 0, 0, 2, 1};
+    expect_grads([&](Tape& t) { return gather(a.on(t), idx.data()); }, {a.target()});
+    Tape t;
+    std::vector<float> v = values(gather(a.on(t), idx.data()));
+    for (int i = 0; i < 5; ++i) BOOST_CHECK_EQUAL(v[size_t(i)], a.v[size_t(i * 4 + idx[size_t(i)])]);
+}
+
+BOOST_AUTO_TEST_CASE(sum_mean_grad) {
+    Param a("a", 3, 7, 80);
+    expect_grads([&](Tape& t) { return sum(a.on(t)); }, {a.target()});
+    expect_grads([&](Tape& t) { return mean(a.on(t)); }, {a.target()});
+    Tape t;
+    float x[] = {1, 2, 3, 4};
+    BOOST_CHECK_EQUAL(sum(t.constant(Tensor(x, 2, 2))).item(), 10.f);
+    BOOST_CHECK_EQUAL(mean(t.constant(Tensor(x, 2, 2))).item(), 2.5f);
+}
+
+BOOST_AUTO_TEST_CASE(segment_sum_grad_and_values) {
+    Param a("a", 6, 3, 90);
+    std::vector<int> seg = {2, 0, 2, 2, 0, 3};  // segment 1 is empty
+    expect_grads([&](Tape& t) { return segment_sum(a.on(t), seg.data(), 4); }, {a.target()});
+
+    Tape t;
+    float x[] = {1, 2, 3, 4, 5, 6};
+    int s[] = {1, 0, 1};
+    Var y = segment_sum(t.constant(Tensor(x, 3, 2)), s, 3);
+    BOOST_CHECK_EQUAL(y.rows(), 3);
+    BOOST_CHECK_EQUAL(y.cols(), 2);
+    const float expect[] = {3, 4, 6, 8, 0, 0};
+    std::vector<float> v = values(y);
+    for (int i = 0; i < 6; ++i) BOOST_CHECK_EQUAL(v[size_t(i)], expect[i]);
+}
+
+BOOST_AUTO_TEST_CASE(slice_concat_grad) {
+    Param a("a", 3, 6, 100), b("b", 3, 2, 101);
+    expect_grads([&](Tape& t) { return slice_cols(a.on(t), 1, 4); }, {a.target()});
+    expect_grads([&](Tape& t) { return slice_cols(a.on(t), 0, 6); }, {a.target()});
+    expect_grads([&](Tape& t) { return concat_cols(a.on(t), b.on(t)); }, {a.target(), b.target()});
+    expect_grads([&](Tape& t) { Var x = b.on(t); return concat_cols(x, x); }, {b.target()});
+    // An empty slice.
+    Tape t;
+    Var e = slice_cols(a.on(t), 2, 2);
+    BOOST_CHECK_EQUAL(e.cols(), 0);
+    BOOST_CHECK_EQUAL(e.rows(), 3);
+    std::vector<float> v = values(slice_cols(a.on(t), 4, 6));
+    BOOST_CHECK_EQUAL(v[0], a.v[4]);
+    BOOST_CHECK_EQUAL(v[5], a.v[2 * 6 + 5]);
+}
+
+BOOST_AUTO_TEST_CASE(concat_rows_grad) {
+    Param a("a", 2, 3, 110), b("b", 1, 3, 111), c("c", 4, 3, 112);
+    std::vector<float> k(6, 0.5f);
+    expect_grads(
+        [&](Tape& t) {
+            Var x = a.on(t);
+            Var xs[] = {x, b.on(t), t.constant(Tensor(k.data(), 2, 3)), c.on(t), x};
+            return concat_rows(xs, 5);
+        },
+        {a.target(), b.target(), c.target()});
+    Tape t;
+    Var xs[] = {a.on(t), b.on(t)};
+    std::vector<float> v = values(concat_rows(xs, 2));
+    BOOST_CHECK_EQUAL(v.size(), 9u);
+    BOOST_CHECK_EQUAL(v[6], b.v[0]);
+}
+
+BOOST_AUTO_TEST_CASE(index_rows_grad) {
+    Param a("a", 4, 3, 120);
+    std::vector<int> idx = {3, 1, 3, 0, 3};
+    expect_grads([&](Tape& t) { return index_rows(a.on(t), idx.data(), 5); }, {a.target()});
+    Tape t;
+    std::vector<float> v = values(index_rows(a.on(t), idx.data(), 5));
+    BOOST_CHECK_EQUAL(v[3], a.v[3]);  // row 1 of y is row 1 of a
+}
+
+BOOST_AUTO_TEST_CASE(composite_grad) {
+    // A small policy head: log_softmax(linear(tanh(linear(x)))) gathered, summed per segment.
+    Param x("x", 6, 4, 130), W1("W1", 5, 4, 131), b1("b1", 1, 5, 132), W2("W2", 3, 5, 133), b2("b2", 1, 3, 134);
+    std::vector<int> act = {0, 2, 1, 1, 0, 2}, seg = {0, 0, 1, 1, 1, 2};
+    expect_grads(
+        [&](Tape& t) {
+            Var h = tanh(linear(x.on(t), W1.on(t), b1.on(t)));
+            Var lp = gather(log_softmax(linear(h, W2.on(t), b2.on(t))), act.data());
+            return square(segment_sum(lp, seg.data(), 3));
+        },
+        {x.target(), W1.target(), b1.target(), W2.target(), b2.target()});
+}
+
+BOOST_AUTO_TEST_CASE(large_parallel_grad) {
+    // Above the OpenMP threshold: the element-wise and reduction paths with threads.
+    Param a("a", 256, 160, 140, -2.f, 2.f, {0.f}), r("r", 1, 160, 141);
+    GradCheckOptions opt;
+    opt.max_checks = 16;
+    opt.abs_tol = 5e-3;
+    expect_grads([&](Tape& t) { return mean(mul(elu(a.on(t)), r.on(t))); }, {a.target(), r.target()}, opt);
+}
+
+BOOST_AUTO_TEST_CASE(reductions_independent_of_threads) {
+    const int n = 1 << 10, c = 300;
+    Param a("a", n, c, 150), s("s", 1, 1, 151);
+    std::vector<int> seg(n);
+    for (int i = 0; i < n; ++i) seg[size_t(i)] = (i * 7) % 5;
+    const int prev = num_threads();
+    std::vector<float> out[2];
+    for (int k = 0; k < 2; ++k) {
+        set_num_threads(k + 1);
+        Tape t;
+        std::fill(a.g.begin(), a.g.end(), 0.f);
+        std::fill(s.g.begin(), s.g.end(), 0.f);
+        Var y = segment_sum(mul(a.on(t), s.on(t)), seg.data(), 5);
+        Var loss = add(sum(y), sum(logsumexp(slice_cols(y, 0, 2))));
+        t.backward(add(loss, mean(log_softmax(y))));
+        out[k] = {loss.item(), s.g[0], a.g[0], a.g[size_t(n) * c - 1]};
+    }
+    set_num_threads(prev);
+    for (size_t i = 0; i < out[0].size(); ++i) BOOST_CHECK_EQUAL(out[0][i], out[1][i]);
+}
+
+// ---------------------------------------------------------------------------
+// The helper itself must catch a wrong gradient.
+
+BOOST_AUTO_TEST_CASE(gradcheck_rejects_wrong_gradient) {
+    // The recorded graph (grad enabled) computes 3x, the numeric evaluations
+    // (NoGrad tapes) compute 2x: the analytic gradient is wrong by 50%.
+    Param x("x", 2, 3, 160);
+    GradCheckReport r = check_gradients(
+        [&](Tape& t) { return scale(x.on(t), t.grad_enabled ? 3.f : 2.f); }, {x.target()});
+    BOOST_CHECK(!r.ok);
+    BOOST_CHECK(r.checked == 6u);
+    BOOST_TEST_MESSAGE("deliberately wrong gradient: " << r.message());
+    // And accepts the honest version.
+    r = check_gradients([&](Tape& t) { return scale(x.on(t), 2.f); }, {x.target()});
+    BOOST_CHECK_MESSAGE(r.ok, r.message());
+}
+
+// ---------------------------------------------------------------------------
+// Errors: std::invalid_argument naming the op; the tape is left unchanged.
+
+BOOST_AUTO_TEST_CASE(errors) {
+    Tape t;
+    std::vector<float> buf(64, 1.f);
+    Var a34 = t.constant(Tensor(buf.data(), 3, 4));
+    Var a24 = t.constant(Tensor(buf.data(), 2, 4));
+    Var a31 = t.constant(Tensor(buf.data(), 3, 1));
+    Var a43 = t.constant(Tensor(buf.data(), 4, 3));
+    Var b14 = t.constant(Tensor(buf.data(), 1, 4));
+    const size_t n_nodes = t.nodes.size();
+
+    expect_invalid([&] { add(a34, a24); }, "add");
+    expect_invalid([&] { sub(a34, a31); }, "sub");  // column broadcasting is not supported
+    expect_invalid([&] { mul(b14, a34); }, "mul");  // only b broadcasts
+    expect_invalid([&] { matmul(a34, a34); }, "matmul");
+    expect_invalid([&] { linear(a34, a43, Var{}); }, "linear");
+    expect_invalid([&] { linear(a34, a24, a34); }, "linear");
+    expect_invalid([&] { concat_cols(a34, a24); }, "concat_cols");
+    Var xs[] = {a34, a43};
+    expect_invalid([&] { concat_rows(xs, 2); }, "concat_rows");
+    expect_invalid([&] { concat_rows(xs, 0); }, "concat_rows");
+    expect_invalid([&] { slice_cols(a34, 3, 5); }, "slice_cols");
+    expect_invalid([&] { slice_cols(a34, 2, 1); }, "slice_cols");
+    expect_invalid([&] { clamp(a34, 1.f, 0.f); }, "clamp");
+    expect_invalid([&] { add(a34, Var{}); }, "add");
+
+    int idx_hi[] = {0, 4, 1}, idx_neg[] = {0, -1, 1};
+    expect_invalid([&] { gather(a34, idx_hi); }, "gather");
+    expect_invalid([&] { gather(a34, idx_neg); }, "gather");
+    int seg[] = {0, 1, 2};
+    expect_invalid([&] { segment_sum(a34, seg, 2); }, "segment_sum");
+    expect_invalid([&] { segment_sum(a34, idx_neg, 2); }, "segment_sum");
+    int rows[] = {0, 3};
+    expect_invalid([&] { index_rows(a34, rows, 2); }, "index_rows");
+    expect_invalid([&] { index_rows(a34, idx_neg, 3); }, "index_rows");
+
+    uint8_t mask[12] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0};  // row 1 has no valid entry
+    expect_invalid([&] { log_softmax(a34, mask); }, "log_softmax");
+    expect_invalid([&] { logsumexp(a34, mask); }, "logsumexp");
+
+    BOOST_CHECK_EQUAL(t.nodes.size(), n_nodes);
+
+    // The message names the shapes too.
+    try {
+        add(a34, a24);
+    } catch (const std::invalid_argument& e) {
+        BOOST_CHECK_EQUAL(std::string(e.what()), "add: shapes (3, 4) and (2, 4) do not broadcast");
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
