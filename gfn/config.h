@@ -1,0 +1,75 @@
+// config.h — every option of a run, its default, and the command-line parser.
+//
+// Flags are kebab-case (--batch-size 128 or --batch-size=128); switches take
+// no value (--tied). Unknown flags, malformed numbers and impossible values
+// are errors (std::invalid_argument) that name the flag and say what fits.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace gfn {
+
+struct Config {
+    // environment
+    std::string env = "hypergrid";        // hypergrid | conditional_hypergrid
+    int ndim = 2;
+    int height = 8;
+    std::string reward = "original";      // original | cosine | sparse | deceptive
+    double R0 = 0.1, R1 = 0.5, R2 = 2.0;
+    std::string preprocessor = "default"; // default | identity | one_hot | k_hot
+    // objective
+    std::string loss = "tb";              // tb | lpv | rtb | relative_lpv | trust_pcl
+    std::string loss_fn = "default";      // default | squared | half_squared | shifted_cosh | linex
+    double linex_alpha = 1.0;
+    double log_reward_clip_min = -INFINITY;
+    double beta = 1.0;                    // relative objectives
+    double alpha = NAN;                   // Trust-PCL: α = 1/β (when set, overrides --beta)
+    double init_logz = 0.0;               // TB/RTB log Z, Trust-PCL v_soft(s_0) = α·log Z
+    std::string prior = "tb";             // uniform | tb   (relative objectives)
+    std::string prior_reward = "original";
+    int prior_iterations = 250;
+    bool recalculate_all_logprobs = false;  // force re-evaluating PF even on-policy
+    // estimators
+    int hidden = 256;
+    int layers = 2;
+    std::string activation = "relu";
+    bool tied = false;
+    bool uniform_pb = false;
+    // optimisation
+    int batch_size = 128;
+    int iterations = 250;
+    std::string optimizer = "adam";       // adam | adamw | sgd
+    double lr = 1e-3;
+    double lr_logz = 0.1;
+    double weight_decay = 0.0;
+    double clip_grad_norm = 0.0;          // 0: no clipping
+    // exploration (off-policy when any differs from its default)
+    double epsilon = 0.0;
+    double temperature = 1.0;
+    double sf_bias = 0.0;
+    // run
+    unsigned long long seed = 0;
+    int threads = 0;                      // 0: OMP_NUM_THREADS or all cores
+    int validation_interval = 0;          // 0: once, at the end
+    int validation_samples = 200000;
+    int log_interval = 25;
+    bool json = false;
+
+    bool conditional() const { return env == "conditional_hypergrid"; }
+    bool relative() const { return loss == "rtb" || loss == "relative_lpv" || loss == "trust_pcl"; }
+    bool off_policy() const { return epsilon != 0.0 || temperature != 1.0 || sf_bias != 0.0; }
+};
+
+// Parses the flags of `gfn train` (argv excludes the program and command
+// names) into cfg and validates the result.
+void parse_train_flags(const std::vector<std::string>& args, Config& cfg);
+// Checks values and combinations; throws std::invalid_argument naming the flag.
+void validate_config(const Config& cfg);
+// Every flag with its default and help, for --help.
+std::string train_flags_help();
+// "key=value ..." of the whole configuration, for the start-up echo.
+std::string describe(const Config& cfg);
+
+}  // namespace gfn

@@ -1,0 +1,180 @@
+// estimators.cpp — see estimators.h.
+#include "gfn/estimators.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/ops.h"
+
+namespace gfn {
+
+std::unique_ptr<PolicyEstimator> PolicyEstimator::mlp(const DiscreteEnv& env, const Preprocessor& pre,
+                                                      bool backward, ParamStore& store, const NetConfig& cfg,
+                                                      Rng& rng, const std::string& name) {
+    std::unique_ptr<PolicyEstimator> p(new PolicyEstimator(env, backward, Kind::Mlp));
+    p->pre_ = &pre;
+    p->store_ = &store;
+    p->net_ = MLP(store, name, pre.output_dim(), p->n_outputs(), cfg.hidden, cfg.n_hidden_layers,
+                  cfg.activation, rng);
+    return p;
+}
+
+std::unique_ptr<PolicyEstimator> PolicyEstimator::conditional(const DiscreteEnv& env, const Preprocessor& pre,
+                                                              bool backward, ParamStore& store,
+                                                              const NetConfig& cfg, Rng& rng,
+                                                              const std::string& name) {
+    if (env.condition_dim() <= 0)
+        throw std::invalid_argument("conditional estimator: environment " + env.name() + " has no condition");
+    std::unique_ptr<PolicyEstimator> p(new PolicyEstimator(env, backward, Kind::Conditional));
+    p->pre_ = &pre;
+    p->store_ = &store;
+    p->state_net_ = MLP(store, name + ".state", pre.output_dim(), cfg.hidden, cfg.hidden, cfg.n_hidden_layers,
+                        cfg.activation, rng);
+    p->cond_net_ = MLP(store, name + ".condition", env.condition_dim(), cfg.hidden, cfg.hidden,
+                       cfg.n_hidden_layers, cfg.activation, rng);
+    p->net_ = MLP(store, name + ".final", 2 * cfg.hidden, p->n_outputs(), cfg.hidden, cfg.n_hidden_layers,
+                  cfg.activation, rng);
+    return p;
+}
+
+std::unique_ptr<PolicyEstimator> PolicyEstimator::tied(const PolicyEstimator& pf, ParamStore& store, Rng& rng,
+                                                       const std::string& name) {
+    if (pf.kind_ != Kind::Mlp && pf.kind_ != Kind::Conditional)
+        throw std::invalid_argument("tied PB: the PF must own a network");
+    if (pf.net_.hidden_layers.empty())
+        throw std::invalid_argument("tied PB: the PF network has no hidden layer to share (use --layers >= 1)");
+    std::unique_ptr<PolicyEstimator> p(new PolicyEstimator(pf.env_, true, Kind::Tied));
+    p->pre_ = pf.pre_;
+    p->store_ = &store;
+    p->tied_to_ = &pf;
+    p->head_ = Linear(store, name + ".out", pf.net_.hidden_dim(), p->n_outputs(), rng);
+    return p;
+}
+
+std::unique_ptr<PolicyEstimator> PolicyEstimator::uniform(const DiscreteEnv& env, bool backward) {
+    return std::unique_ptr<PolicyEstimator>(new PolicyEstimator(env, backward, Kind::Uniform));
+}
+
+int PolicyEstimator::n_outputs() const { return backward_ ? env_.n_backward_actions() : env_.n_actions(); }
+
+Var PolicyEstimator::trunk(Tape& tape, const int* states, const float* conditions, int n) const {
+    const PolicyEstimator& o = trunk_owner();
+    if (o.kind_ == Kind::Uniform) throw std::logic_error("uniform PB has no trunk");
+    float* x = tape.arena.floats(size_t(n) * size_t(o.pre_->output_dim()));
+    o.pre_->apply(states, n, x);
+    Var in = tape.constant(Tensor(x, n, o.pre_->output_dim()));
+    if (o.kind_ == Kind::Mlp) return o.net_.trunk(in);
+    // Conditional: final.trunk([state_net(x) | cond_net(c)])
+    if (!conditions) throw std::invalid_argument("conditional estimator called without conditions");
+    Var c = tape.constant(Tensor(const_cast<float*>(conditions), n, o.env_.condition_dim()));
+    return o.net_.trunk(concat_cols(o.state_net_.forward(in), o.cond_net_.forward(c)));
+}
+
+Var PolicyEstimator::head(Var h) const {
+    switch (kind_) {
+        case Kind::Mlp:
+        case Kind::Conditional: return net_.head(h);
+        case Kind::Tied: return head_.forward(h);
+        case Kind::Uniform: break;
+    }
+    throw std::logic_error("uniform PB has no head");
+}
+
+Var PolicyEstimator::log_probs_from_trunk(Var h, Tape& tape, const int* states, int n,
+                                          const PolicyOptions& opt) const {
+    const int k = n_outputs();
+    uint8_t* mask = tape.arena.bytes(size_t(n) * size_t(k));
+    if (backward_) env_.backward_masks(states, n, mask);
+    else env_.forward_masks(states, n, mask);
+    Var logits;
+    if (kind_ == Kind::Uniform) {
+        float* z = tape.arena.zeros(size_t(n) * size_t(k));  // all-zero logits
+        logits = tape.constant(Tensor(z, n, k));
+    } else {
+        logits = head(h);
+    }
+    // exit logit − sf_bias, then ÷ temperature
+    if (!backward_ && opt.sf_bias != 0.f) {
+        float* bias = tape.arena.zeros(size_t(k));
+        bias[k - 1] = -opt.sf_bias;
+        logits = add(logits, tape.constant(Tensor(bias, 1, k)));
+    }
+    if (opt.temperature != 1.f) {
+        if (!(opt.temperature > 0.f)) throw std::invalid_argument("policy: temperature must be > 0");
+        logits = scale(logits, 1.f / opt.temperature);
+    }
+    Var lp = log_softmax(logits, mask);
+    if (opt.epsilon > 0.f) {
+        // log((1−ε)·p + ε/|valid|): a behaviour-policy transform, computed without gradient.
+        if (!(opt.epsilon <= 1.f)) throw std::invalid_argument("policy: epsilon must be in [0, 1]");
+        Var mixed = tape.push(Op::Leaf, n, k);
+        const float* src = lp.value().data;
+        float* dst = mixed.value().data;
+        for (int i = 0; i < n; ++i) {
+            int valid = 0;
+            for (int j = 0; j < k; ++j) valid += mask[size_t(i) * k + j];
+            for (int j = 0; j < k; ++j) {
+                size_t q = size_t(i) * k + j;
+                dst[q] = mask[q] ? std::log((1.f - opt.epsilon) * std::exp(src[q]) + opt.epsilon / float(valid))
+                                 : -INFINITY;
+            }
+        }
+        return mixed;
+    }
+    return lp;
+}
+
+Var PolicyEstimator::log_probs(Tape& tape, const int* states, const float* conditions, int n,
+                               const PolicyOptions& opt) const {
+    Var h = kind_ == Kind::Uniform ? Var() : trunk(tape, states, conditions, n);
+    return log_probs_from_trunk(h, tape, states, n, opt);
+}
+
+long long PolicyEstimator::trunk_macs_per_row() const {
+    const PolicyEstimator& o = trunk_owner();
+    if (o.kind_ == Kind::Uniform) return 0;
+    long long m = 0;
+    for (const Linear& l : o.net_.hidden_layers) m += (long long)l.in * l.out;
+    if (o.kind_ == Kind::Conditional) m += o.state_net_.macs_per_row() + o.cond_net_.macs_per_row();
+    return m;
+}
+
+long long PolicyEstimator::head_macs_per_row() const {
+    switch (kind_) {
+        case Kind::Mlp:
+        case Kind::Conditional: return (long long)net_.output_layer.in * net_.output_layer.out;
+        case Kind::Tied: return (long long)head_.in * head_.out;
+        case Kind::Uniform: return 0;
+    }
+    return 0;
+}
+
+ScalarEstimator::ScalarEstimator(ParamStore& store, float init, int group, const std::string& name)
+    : store_(&store) {
+    param_ = store.add(name, 1, 1, group);
+    store.value(param_).data[0] = init;
+}
+
+ScalarEstimator::ScalarEstimator(ParamStore& store, int condition_dim, const NetConfig& cfg, Rng& rng, int group,
+                                 const std::string& name)
+    : store_(&store), conditional_(true), condition_dim_(condition_dim) {
+    net_ = MLP(store, name, condition_dim, 1, cfg.hidden, cfg.n_hidden_layers, cfg.activation, rng, group);
+}
+
+Var ScalarEstimator::forward(Tape& tape, const float* conditions, int n) const {
+    if (!conditional_) return store_->var(tape, param_);
+    if (!conditions) throw std::invalid_argument("conditional log Z called without conditions");
+    return net_.forward(tape.constant(Tensor(const_cast<float*>(conditions), n, condition_dim_)));
+}
+
+float ScalarEstimator::value() const {
+    if (conditional_) throw std::logic_error("a conditional log Z has no single value");
+    return store_->value(param_).data[0];
+}
+
+void ScalarEstimator::set_value(float v) {
+    if (conditional_) throw std::logic_error("a conditional log Z has no single value");
+    store_->value(param_).data[0] = v;
+}
+
+}  // namespace gfn

@@ -1,0 +1,70 @@
+// gflownet.h — what every trajectory-based objective shares.
+//
+// Per-step log-probabilities of a batch (see trajectories.h for steps):
+//     log_pf[k] = log PF(a_t | s_t)                  for every step k = (t, i)
+//     log_pb[k] = log PB(s_{t−1} | s_t), action a_{t−1}   for every backward step
+// and the trajectory score
+//     s_i = Σ_t log_pf − Σ_t log_pb − log R(x_i)
+// with log R clamped from below at log_reward_clip_min when that is finite.
+//
+// recalculate_all_logprobs = true re-evaluates PF on the stored states; false
+// reuses the log PF saved at sampling time (with its gradient path) when
+// present. PB is always evaluated (a tied PB head evaluated during an on-policy
+// rollout counts: it is the current PB on the same states).
+#pragma once
+
+#include <limits>
+
+#include "gfn/estimators.h"
+#include "gfn/regression_loss.h"
+#include "gfn/trajectories.h"
+
+namespace gfn {
+
+struct StepLogProbs {
+    Var log_pf;  // (n_steps, 1)
+    Var log_pb;  // (n_bsteps, 1); invalid when PB is constant
+};
+
+// Evaluates PF on every step and PB (when given) on every backward step.
+// With a PB tied to PF and recalculation, the trunk runs once over all states.
+StepLogProbs evaluate_log_probs(Tape& tape, const Trajectories& traj, const PolicyEstimator& pf,
+                                const PolicyEstimator* pb, bool recalculate_all_logprobs);
+
+// Σ over each trajectory's steps: (n_steps, 1) -> (n, 1).
+Var sum_per_trajectory(const Trajectories& traj, Var step_values);
+// Σ over each trajectory's backward steps: (n_bsteps, 1) -> (n, 1).
+Var sum_per_trajectory_backward(const Trajectories& traj, Var bstep_values);
+
+// log R as a (n, 1) constant: custom values (n) when given, else the batch's;
+// clamped at clip_min when finite. Throws std::domain_error for a non-finite
+// value that the clip does not fix, naming log_reward_clip_min.
+Var log_rewards_var(Tape& tape, const Trajectories& traj, const float* custom_log_rewards, float clip_min);
+
+constexpr float kNoClip = -std::numeric_limits<float>::infinity();
+
+class TrajectoryBasedGFlowNet {
+public:
+    // pb may be null only with constant_pb = true (log PB ≡ 0, the DAG is a tree).
+    TrajectoryBasedGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* pb, bool constant_pb,
+                            float log_reward_clip_min, RegressionLoss loss_fn);
+    virtual ~TrajectoryBasedGFlowNet() = default;
+
+    // s_i = Σ log pf − Σ log pb − log R(x_i), (n, 1).
+    virtual Var get_scores(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
+                           const float* log_rewards = nullptr) const;
+    // The objective: (1, 1) for mean and sum, (n, 1) for none.
+    virtual Var loss(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
+                     Reduction reduction = Reduction::Mean, const float* log_rewards = nullptr) const = 0;
+    virtual std::string name() const = 0;
+    // The learned log Z of an unconditional objective, or NaN where there is none.
+    virtual double log_z() const { return std::numeric_limits<double>::quiet_NaN(); }
+
+    const PolicyEstimator* pf;
+    const PolicyEstimator* pb;  // null when constant_pb
+    bool constant_pb;
+    float log_reward_clip_min;
+    RegressionLoss loss_fn;
+};
+
+}  // namespace gfn
