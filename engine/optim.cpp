@@ -19,6 +19,9 @@ Optimizer::Optimizer(ParamStore& store, OptimizerKind k, std::vector<ParamGroup>
 }
 
 void Optimizer::step() {
+    if (m.size() != store_.size())
+        throw std::logic_error("optimizer: the parameter store grew after the optimizer was built; "
+                               "build the optimizer after the whole model");
     ++t;
     float* theta = store_.values.data();
     const float* grad = store_.grads.data();

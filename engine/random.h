@@ -38,7 +38,7 @@ public:
         return double(hi * 67108864ULL + lo) * (1.0 / 9007199254740992.0);
     }
     float uniform(float lo, float hi) { return lo + (hi - lo) * uniform(); }
-    // Uniform integer in [0, n), n > 0 (Lemire's rejection-free-on-average method).
+    // Uniform integer in [0, n), n > 0: reject the 2³² mod n lowest outputs, then reduce mod n.
     uint32_t below(uint32_t n) {
         uint32_t threshold = (0u - n) % n;
         for (;;) {

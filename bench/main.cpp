@@ -1,0 +1,59 @@
+// main.cpp — gfn_bench: the benchmark program's subcommand dispatcher.
+//
+//   gfn_bench                       every benchmark, in table order
+//   gfn_bench [options]             every benchmark, each given the options
+//   gfn_bench <name> [options]      one benchmark
+//
+// A benchmark is one row of kBenchmarks: a name, a one-line summary and a
+// function taking (argc, argv) with argv[0] = its name, returning an exit code.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench/mlp.h"
+
+namespace {
+
+struct Benchmark {
+    const char* name;
+    const char* summary;
+    int (*run)(int argc, char** argv);
+};
+
+const Benchmark kBenchmarks[] = {
+    {"mlp", "MLP forward+backward (16-256-256-3, relu) vs bare GEMM  [--threads N] [--reps R] [--json]",
+     gfn_bench::run_mlp},
+};
+
+void usage(FILE* f) {
+    std::fprintf(f, "usage: gfn_bench [<benchmark>] [options]\n\nbenchmarks (none given: all of them):\n");
+    for (const Benchmark& b : kBenchmarks) std::fprintf(f, "  %-8s %s\n", b.name, b.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc > 1 && (std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "--help") == 0 ||
+                     std::strcmp(argv[1], "help") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc > 1 && argv[1][0] != '-') {
+        for (const Benchmark& b : kBenchmarks)
+            if (std::strcmp(argv[1], b.name) == 0) return b.run(argc - 1, argv + 1);
+        std::fprintf(stderr, "gfn_bench: unknown benchmark '%s'\n\n", argv[1]);
+        usage(stderr);
+        return 2;
+    }
+    // No subcommand: run them all, each with the same options.
+    int rc = 0;
+    for (const Benchmark& b : kBenchmarks) {
+        std::vector<char*> args;
+        args.push_back(const_cast<char*>(b.name));
+        for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+        int r = b.run(int(args.size()), args.data());
+        if (r != 0) rc = r;
+    }
+    return rc;
+}
