@@ -75,9 +75,13 @@ static int cmd_train(const std::vector<std::string>& args) {
     };
     cb.on_validation = print_validation;
     TrainResult res = train(run, cb);
-    std::printf("trained %d iterations in %.3f s (sample %.3f, loss %.3f, backward %.3f, optimizer %.3f)\n",
+    // Network flops: 2 per multiply-add forward, twice that backward (input and weight gradients).
+    const double gflop = 6.0 * double(run.macs_per_state()) * double(res.states_visited) * 1e-9;
+    std::printf("trained %d iterations in %.3f s (sample %.3f, loss %.3f, backward %.3f, optimizer %.3f); "
+                "%lld states, %.1f GFLOP/s\n",
                 run.iteration, res.train_seconds, res.phase_seconds.sample, res.phase_seconds.loss,
-                res.phase_seconds.backward, res.phase_seconds.optimize);
+                res.phase_seconds.backward, res.phase_seconds.optimize, res.states_visited,
+                res.train_seconds > 0 ? gflop / res.train_seconds : 0.0);
     if (cfg.json) {
         const Metrics& m = res.final_metrics;
         std::printf("{\"l1\": %s, \"exact_l1\": %s, \"jsd\": %s, \"logz\": %s, \"logz_true\": %s, "

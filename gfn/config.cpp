@@ -175,6 +175,11 @@ void validate_config(const Config& c) {
             "--env: unknown environment '" + c.env + "' (choose hypergrid or conditional_hypergrid)");
     require(c.ndim >= 1, "--ndim: must be >= 1 (got " + std::to_string(c.ndim) + ")");
     require(c.height >= 2, "--height: must be >= 2 (got " + std::to_string(c.height) + ")");
+    require(c.reward == "original" || c.reward == "cosine" || c.reward == "sparse" || c.reward == "deceptive",
+            "--reward: unknown reward '" + c.reward + "' (choose original, cosine, sparse or deceptive)");
+    require(c.prior_reward == "original" || c.prior_reward == "cosine" || c.prior_reward == "sparse" ||
+                c.prior_reward == "deceptive",
+            "--prior-reward: unknown reward '" + c.prior_reward + "' (choose original, cosine, sparse or deceptive)");
     require(c.loss == "tb" || c.loss == "lpv" || c.loss == "rtb" || c.loss == "relative_lpv" ||
                 c.loss == "trust_pcl",
             "--loss: unknown objective '" + c.loss + "' (choose tb, lpv, rtb, relative_lpv or trust_pcl)");

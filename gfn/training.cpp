@@ -59,6 +59,7 @@ Run::Run(const Config& c) : cfg(c), rng(c.seed) {
             pc.log_reward_clip_min = -INFINITY;
             prior_run = std::make_unique<Run>(pc);
             prior_run->targets.clear();  // the prior is not validated
+            prior_run->mode_seen.clear();
             for (int i = 0; i < pc.iterations; ++i) train_step(*prior_run);
             prior_run->store.frozen = true;
             prior_pf = prior_run->pf.get();
@@ -99,7 +100,9 @@ Run::Run(const Config& c) : cfg(c), rng(c.seed) {
                 target_conditions.push_back(cv);
             }
         } else if (cfg.relative()) {
-            targets.push_back(relative_target(*env, *prior_pf, float(cfg.beta)));
+            // The objective's β (Trust-PCL: 1/α).
+            const float beta = static_cast<const RelativeTBBase&>(*gflownet).beta;
+            targets.push_back(relative_target(*env, *prior_pf, beta));
         } else {
             targets.push_back(true_distribution(*env));
         }
@@ -149,8 +152,7 @@ StepStats train_step(Run& run) {
     st.loss = loss.item();
     st.log_z = run.gflownet->log_z();
     st.n_states = run.batch.n_steps();
-    if (!st.log_z || std::isfinite(st.loss)) {
-    } else {
+    if (!std::isfinite(st.loss)) {
         throw std::runtime_error("training diverged: the loss is " + std::to_string(st.loss) + " at iteration " +
                                  std::to_string(run.iteration) + " (try a smaller --lr or --lr-logz, or --clip-grad-norm)");
     }
