@@ -14,8 +14,8 @@ CXX      ?= g++
 ARCH     ?= -march=native
 OPT      ?= -O3
 CXXFLAGS ?= $(OPT) $(ARCH)
-CXXFLAGS += -std=c++17 -Wall -Wextra -fopenmp -I. -MMD -MP
-LDFLAGS  += -fopenmp
+CXXFLAGS += -std=c++17 -Wall -Wextra -fopenmp -I. -MMD -MP $(SAN)
+LDFLAGS  += -fopenmp $(SAN)
 BUILD    ?= build
 
 BLAS ?= openblas
@@ -84,10 +84,8 @@ test: deps
 
 # The unit suites only (training-to-target tests are labelled "learning").
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	    ARCH= CXXFLAGS_EXTRA= LDFLAGS="-fsanitize=address,undefined" \
-	    CXXFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	    build-asan/gfn_tests
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" ARCH= \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" build-asan/gfn_tests
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    LSAN_OPTIONS=suppressions=scripts/lsan.supp ./build-asan/gfn_tests --run_test='!@learning'
 

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <vector>
 
 #include "engine/ops.h"
 
@@ -147,6 +148,54 @@ long long PolicyEstimator::head_macs_per_row() const {
         case Kind::Uniform: return 0;
     }
     return 0;
+}
+
+std::unique_ptr<StateFlowEstimator> StateFlowEstimator::mlp(const DiscreteEnv& env, const Preprocessor& pre,
+                                                            ParamStore& store, const NetConfig& cfg, Rng& rng,
+                                                            const std::string& name) {
+    if (env.condition_dim() > 0)
+        throw std::invalid_argument("log F estimator: for a conditional environment use a head on the "
+                                    "conditional policy's trunk (StateFlowEstimator::tied)");
+    std::unique_ptr<StateFlowEstimator> f(new StateFlowEstimator());
+    f->env_ = &env;
+    f->pre_ = &pre;
+    f->net_ = MLP(store, name, pre.output_dim(), 1, cfg.hidden, cfg.n_hidden_layers, cfg.activation, rng);
+    return f;
+}
+
+std::unique_ptr<StateFlowEstimator> StateFlowEstimator::tied(const PolicyEstimator& policy, ParamStore& store,
+                                                             Rng& rng, const std::string& name) {
+    const PolicyEstimator& owner = policy.trunk_owner();
+    if (owner.kind() != PolicyEstimator::Kind::Mlp && owner.kind() != PolicyEstimator::Kind::Conditional)
+        throw std::invalid_argument("tied log F: the policy must own a network");
+    std::unique_ptr<StateFlowEstimator> f(new StateFlowEstimator());
+    f->env_ = &owner.env();
+    f->policy_ = &owner;
+    Tape probe;  // the trunk width, read off a one-row evaluation
+    std::vector<int> s(size_t(owner.env().state_dim()));
+    owner.env().initial_state(s.data());
+    std::vector<float> c(size_t(owner.env().condition_dim()), 0.f);
+    NoGrad ng(probe);
+    const int width = owner.trunk(probe, s.data(), c.empty() ? nullptr : c.data(), 1).cols();
+    f->head_ = Linear(store, name + ".out", width, 1, rng);
+    return f;
+}
+
+Var StateFlowEstimator::forward(Tape& tape, const int* states, const float* conditions, int n) const {
+    if (policy_) return forward_from_trunk(policy_->trunk(tape, states, conditions, n));
+    float* x = tape.arena.floats(size_t(n) * size_t(pre_->output_dim()));
+    pre_->apply(states, n, x);
+    return net_.forward(tape.constant(Tensor(x, n, pre_->output_dim())));
+}
+
+Var StateFlowEstimator::forward_from_trunk(Var h) const {
+    if (!policy_) throw std::logic_error("log F: forward_from_trunk needs a tied estimator");
+    return head_.forward(h);
+}
+
+long long StateFlowEstimator::macs_per_row() const {
+    if (policy_) return (long long)head_.in * head_.out;
+    return net_.macs_per_row();
 }
 
 ScalarEstimator::ScalarEstimator(ParamStore& store, float init, int group, const std::string& name)

@@ -99,6 +99,34 @@ private:
     const PolicyEstimator* tied_to_ = nullptr;
 };
 
+// log F(s), the state flow of DB, SubTB and forward-looking objectives: an MLP
+// of the state of its own, or a one-output head on a policy's trunk (which
+// also gives conditional flows log F(s | c) when that policy is conditional).
+class StateFlowEstimator {
+public:
+    static std::unique_ptr<StateFlowEstimator> mlp(const DiscreteEnv& env, const Preprocessor& pre,
+                                                   ParamStore& store, const NetConfig& cfg, Rng& rng,
+                                                   const std::string& name);
+    static std::unique_ptr<StateFlowEstimator> tied(const PolicyEstimator& policy, ParamStore& store, Rng& rng,
+                                                    const std::string& name);
+
+    // (n, 1) log F of n states.
+    Var forward(Tape& tape, const int* states, const float* conditions, int n) const;
+    // (n, 1) from trunk features of the policy it is tied to (tied only).
+    Var forward_from_trunk(Var trunk_out) const;
+    bool is_tied() const { return policy_ != nullptr; }
+    const PolicyEstimator* tied_to() const { return policy_; }
+    long long macs_per_row() const;
+
+private:
+    StateFlowEstimator() = default;
+    const DiscreteEnv* env_ = nullptr;
+    const Preprocessor* pre_ = nullptr;
+    MLP net_;                               // standalone
+    Linear head_;                           // tied
+    const PolicyEstimator* policy_ = nullptr;
+};
+
 class ScalarEstimator {
 public:
     // A single learnable value (log Z), parameter group `group`.

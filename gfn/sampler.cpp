@@ -117,6 +117,8 @@ void sample_backward_trajectories(const DiscreteEnv& env, const PolicyEstimator&
                                   int n, const float* conditions, Rng& rng, Tape& tape, Trajectories& out) {
     const int D = env.state_dim(), C = env.condition_dim(), B = env.n_backward_actions();
     if (!pb.is_backward()) throw std::invalid_argument("sample_backward_trajectories: pb is a forward policy");
+    if (C > 0 && !conditions)
+        throw std::invalid_argument("sample_backward_trajectories: " + env.name() + " needs the conditions of the states");
     const int T = env.max_trajectory_length();
     NoGrad ng(tape);
     // Walk x → … → s_0, remembering the states and the backward actions.

@@ -25,7 +25,7 @@ namespace gfn {
 
 struct Trajectories {
     int n = 0;                        // number of trajectories
-    int max_length = 0;               // max_i L_i
+    int max_length = 0;               // allocated length: >= max_i L_i
     int state_dim = 0;
     int condition_dim = 0;
     std::vector<int> states;          // ((max_length + 1)·n, state_dim)
