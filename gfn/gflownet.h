@@ -14,6 +14,7 @@
 #pragma once
 
 #include <limits>
+#include <string>
 
 #include "gfn/estimators.h"
 #include "gfn/regression_loss.h"
@@ -43,7 +44,21 @@ Var log_rewards_var(Tape& tape, const Trajectories& traj, const float* custom_lo
 
 constexpr float kNoClip = -std::numeric_limits<float>::infinity();
 
-class TrajectoryBasedGFlowNet {
+// Every objective: a loss on a batch of trajectories. Objectives defined on
+// transitions (DB) or states (FM) read them off the trajectories.
+class GFlowNet {
+public:
+    virtual ~GFlowNet() = default;
+    // The objective: (1, 1) for mean and sum, one value per trajectory (or per
+    // transition / state, as the objective defines) for none.
+    virtual Var loss(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
+                     Reduction reduction = Reduction::Mean, const float* log_rewards = nullptr) const = 0;
+    virtual std::string name() const = 0;
+    // The learned log Z of an unconditional objective, or NaN where there is none.
+    virtual double log_z() const { return std::numeric_limits<double>::quiet_NaN(); }
+};
+
+class TrajectoryBasedGFlowNet : public GFlowNet {
 public:
     // pb may be null only with constant_pb = true (log PB ≡ 0, the DAG is a tree).
     TrajectoryBasedGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* pb, bool constant_pb,
@@ -53,13 +68,6 @@ public:
     // s_i = Σ log pf − Σ log pb − log R(x_i), (n, 1).
     virtual Var get_scores(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
                            const float* log_rewards = nullptr) const;
-    // The objective: (1, 1) for mean and sum, (n, 1) for none.
-    virtual Var loss(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
-                     Reduction reduction = Reduction::Mean, const float* log_rewards = nullptr) const = 0;
-    virtual std::string name() const = 0;
-    // The learned log Z of an unconditional objective, or NaN where there is none.
-    virtual double log_z() const { return std::numeric_limits<double>::quiet_NaN(); }
-
     const PolicyEstimator* pf;
     const PolicyEstimator* pb;  // null when constant_pb
     bool constant_pb;

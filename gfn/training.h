@@ -60,7 +60,7 @@ struct Run {
     std::unique_ptr<Run> prior_run;                  // the tb prior of a relative objective
     std::unique_ptr<PolicyEstimator> uniform_prior;  // the uniform prior
     const PolicyEstimator* prior_pf = nullptr;
-    std::unique_ptr<TrajectoryBasedGFlowNet> gflownet;
+    std::unique_ptr<GFlowNet> gflownet;
     std::unique_ptr<Optimizer> optimizer;
     Rng rng;                                         // the training stream
     Tape tape;
