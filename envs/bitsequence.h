@@ -103,6 +103,7 @@ public:
     BitSequence(int word_size, int seq_size, std::vector<uint8_t> modes, double temperature = 1.0);
 
     std::string name() const override { return "bitsequence"; }
+    bool is_tree() const override { return true; }  // append-only: one parent per state
     int n_actions() const override { return n_words_ + 1; }
 
     void forward_masks(const int* states, int n, uint8_t* mask) const override;

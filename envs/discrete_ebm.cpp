@@ -51,6 +51,8 @@ DiscreteEBM DiscreteEBM::ising(int L, double coupling, double alpha) {
     if (L > 46340) throw std::invalid_argument("DiscreteEBM::ising: L " + std::to_string(L) + " is too large");
     DiscreteEBM env(L * L, alpha, ising_coupling_matrix(L, coupling));
     env.name_ = "ising";
+    env.ising_L_ = L;
+    env.ising_coupling_ = coupling;
     return env;
 }
 
@@ -286,6 +288,13 @@ double ising_mean_log_reward(int L, double J, double alpha) {
     check_ising_args("ising_mean_log_reward", L, J, alpha);
     const double c = 2.0 * alpha * J;
     return c * ising_transfer(L, c).second;
+}
+
+bool DiscreteEBM::exact_log_partition(double* log_z, double* mean_log_reward) const {
+    if (ising_L_ < 2 || ising_L_ > 12) return false;
+    if (log_z) *log_z = ising_log_partition(ising_L_, ising_coupling_, alpha_);
+    if (mean_log_reward) *mean_log_reward = ising_mean_log_reward(ising_L_, ising_coupling_, alpha_);
+    return true;
 }
 
 }  // namespace gfn

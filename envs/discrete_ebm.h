@@ -78,6 +78,9 @@ public:
     int coordinate_min() const override { return -1; }
     int coordinate_count() const override { return 3; }
 
+    // The Ising instance (L <= 12): log Z and E[log R] by transfer matrix.
+    bool exact_log_partition(double* log_z, double* mean_log_reward) const override;
+
     int ndim() const { return ndim_; }
     double alpha() const { return alpha_; }
     const std::vector<double>& J() const { return J_; }  // (ndim, ndim)
@@ -87,6 +90,8 @@ private:
     double alpha_;
     std::vector<double> J_;
     std::string name_ = "discrete_ebm";
+    int ising_L_ = 0;             // > 0 for DiscreteEBM::ising
+    double ising_coupling_ = 0.0;
     long long n_states_;
 };
 

@@ -75,13 +75,28 @@ Flag switch_flag(const std::string& name, bool Config::*m, const std::string& he
 
 const std::vector<Flag>& flags() {
     static const std::vector<Flag> table = {
-        str_flag("env", &Config::env, "environment: hypergrid | conditional_hypergrid"),
-        int_flag("ndim", &Config::ndim, "HyperGrid dimensions"),
+        str_flag("env", &Config::env,
+                 "environment: hypergrid | conditional_hypergrid | discrete_ebm | ising | bitsequence | bitsequence_nar"),
+        int_flag("ndim", &Config::ndim, "HyperGrid / DiscreteEBM dimensions"),
         int_flag("height", &Config::height, "HyperGrid side length"),
         str_flag("reward", &Config::reward, "HyperGrid reward: original | cosine | sparse | deceptive"),
         dbl_flag("R0", &Config::R0, "HyperGrid reward R0"),
         dbl_flag("R1", &Config::R1, "HyperGrid reward R1"),
         dbl_flag("R2", &Config::R2, "HyperGrid reward R2"),
+        int_flag("L", &Config::L, "Ising: side of the periodic L x L lattice"),
+        dbl_flag("J", &Config::J, "Ising: coupling of neighbouring spins"),
+        int_flag("word-size", &Config::word_size, "BitSequence: bits per word"),
+        int_flag("seq-size", &Config::seq_size, "BitSequence: bits per sequence (a multiple of --word-size)"),
+        int_flag("n-modes", &Config::n_modes, "BitSequence: number of modes"),
+        dbl_flag("reward-temperature", &Config::reward_temperature,
+                 "BitSequence: log R = -(Hamming distance to the modes) / this"),
+        {"modes-seed", "BitSequence: seed of the mode set", false,
+         [](Config& c, const std::string& v) {
+             long long x = to_int("modes-seed", v);
+             if (x < 0) throw std::invalid_argument("--modes-seed: must be >= 0 (got " + v + ")");
+             c.modes_seed = (unsigned long long)x;
+         },
+         [](const Config& c) { return std::to_string(c.modes_seed); }},
         str_flag("preprocessor", &Config::preprocessor, "network input: default | identity | one_hot | k_hot"),
         str_flag("loss", &Config::loss, "objective: tb | lpv | rtb | relative_lpv | trust_pcl"),
         str_flag("loss-fn", &Config::loss_fn,
@@ -90,7 +105,8 @@ const std::vector<Flag>& flags() {
         dbl_flag("log-reward-clip-min", &Config::log_reward_clip_min,
                  "clamp log R from below (needed when a reward can be 0)"),
         dbl_flag("beta", &Config::beta, "relative objectives: exponent of the constraint r^beta"),
-        dbl_flag("alpha", &Config::alpha, "Trust-PCL temperature alpha = 1/beta (overrides --beta)"),
+        dbl_flag("alpha", &Config::alpha,
+                 "DiscreteEBM/Ising: energy scale (default 1); Trust-PCL: temperature alpha = 1/beta"),
         dbl_flag("init-logz", &Config::init_logz, "initial log Z (Trust-PCL: initial v_soft(s0))"),
         str_flag("prior", &Config::prior,
                  "relative objectives' frozen prior PF: tb (trained with TB on --prior-reward first) | uniform"),
@@ -171,8 +187,23 @@ void parse_train_flags(const std::vector<std::string>& args, Config& cfg) {
 }
 
 void validate_config(const Config& c) {
-    require(c.env == "hypergrid" || c.env == "conditional_hypergrid",
-            "--env: unknown environment '" + c.env + "' (choose hypergrid or conditional_hypergrid)");
+    require(c.env == "hypergrid" || c.env == "conditional_hypergrid" || c.env == "discrete_ebm" || c.env == "ising" ||
+                c.env == "bitsequence" || c.env == "bitsequence_nar",
+            "--env: unknown environment '" + c.env +
+                "' (choose hypergrid, conditional_hypergrid, discrete_ebm, ising, bitsequence or bitsequence_nar)");
+    require(c.L >= 2, "--L: must be >= 2 (got " + std::to_string(c.L) + ")");
+    require(std::isfinite(c.J), "--J: must be finite");
+    require(c.word_size >= 1 && c.word_size <= 16, "--word-size: must be in [1, 16]");
+    require(c.seq_size >= 1 && c.seq_size % c.word_size == 0,
+            "--seq-size: must be a positive multiple of --word-size (got " + std::to_string(c.seq_size) + ")");
+    require(c.n_modes >= 1, "--n-modes: must be >= 1");
+    require(std::isfinite(c.reward_temperature) && c.reward_temperature > 0, "--reward-temperature: must be > 0");
+    require(!(c.ebm() && c.loss == "trust_pcl" && !std::isnan(c.alpha)),
+            "--alpha: ambiguous with --env " + c.env + " and --loss trust_pcl (it is the energy scale here); "
+            "give Trust-PCL's temperature as --beta (alpha = 1/beta)");
+    require(!(c.relative() && c.prior == "tb" && !c.hypergrid()),
+            "--prior tb: the TB prior is trained on a HyperGrid reward (--prior-reward); use --prior uniform with --env " +
+                c.env);
     require(c.ndim >= 1, "--ndim: must be >= 1 (got " + std::to_string(c.ndim) + ")");
     require(c.height >= 2, "--height: must be >= 2 (got " + std::to_string(c.height) + ")");
     require(c.reward == "original" || c.reward == "cosine" || c.reward == "sparse" || c.reward == "deceptive",

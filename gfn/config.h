@@ -13,11 +13,19 @@ namespace gfn {
 
 struct Config {
     // environment
-    std::string env = "hypergrid";        // hypergrid | conditional_hypergrid
+    std::string env = "hypergrid";        // hypergrid | conditional_hypergrid | discrete_ebm | ising
+                                          // | bitsequence | bitsequence_nar
     int ndim = 2;
     int height = 8;
     std::string reward = "original";      // original | cosine | sparse | deceptive
     double R0 = 0.1, R1 = 0.5, R2 = 2.0;
+    int L = 6;                            // Ising: L x L periodic lattice
+    double J = 0.44;                      // Ising coupling
+    int word_size = 1;                    // BitSequence: bits per word
+    int seq_size = 4;                     // BitSequence: bits per sequence
+    int n_modes = 2;                      // BitSequence: size of the mode set
+    double reward_temperature = 1.0;      // BitSequence: log R = −distance / temperature
+    unsigned long long modes_seed = 0;    // BitSequence: seed of the mode set
     std::string preprocessor = "default"; // default | identity | one_hot | k_hot
     // objective
     std::string loss = "tb";              // tb | lpv | rtb | relative_lpv | trust_pcl
@@ -25,7 +33,8 @@ struct Config {
     double linex_alpha = 1.0;
     double log_reward_clip_min = -INFINITY;
     double beta = 1.0;                    // relative objectives
-    double alpha = NAN;                   // Trust-PCL: α = 1/β (when set, overrides --beta)
+    double alpha = NAN;                   // DiscreteEBM/Ising: energy scale (default 1);
+                                          // Trust-PCL: α = 1/β (when set, overrides --beta)
     double init_logz = 0.0;               // TB/RTB log Z, Trust-PCL v_soft(s_0) = α·log Z
     std::string prior = "tb";             // uniform | tb   (relative objectives)
     std::string prior_reward = "original";
@@ -58,6 +67,8 @@ struct Config {
     bool json = false;
 
     bool conditional() const { return env == "conditional_hypergrid"; }
+    bool hypergrid() const { return env == "hypergrid" || env == "conditional_hypergrid"; }
+    bool ebm() const { return env == "discrete_ebm" || env == "ising"; }
     bool relative() const { return loss == "rtb" || loss == "relative_lpv" || loss == "trust_pcl"; }
     bool off_policy() const { return epsilon != 0.0 || temperature != 1.0 || sf_bias != 0.0; }
 };

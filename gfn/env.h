@@ -59,6 +59,10 @@ public:
     virtual int condition_dim() const { return 0; }
     virtual void sample_conditions(Rng& rng, int n, float* out) const;
 
+    // Whether backward_masks/backward_step list every parent of a state, so an
+    // objective may sum over all parents (flow matching needs it).
+    virtual bool parents_enumerable() const { return true; }
+
     // The network input for states, when the user picks none.
     virtual std::unique_ptr<Preprocessor> default_preprocessor() const = 0;
 
@@ -76,6 +80,15 @@ public:
     // Every coordinate takes values in [coordinate_min(), coordinate_min() + coordinate_count());
     // coordinate_count() <= 0 when the state is not such a vector (no K-hot input then).
     virtual int coordinate_min() const { return 0; }
+    // True when every non-initial state has exactly one parent (the DAG is a
+    // tree): then log PB ≡ 0 and objectives run with constant_pb.
+    virtual bool is_tree() const { return false; }
+    // log Z = log Σ_x R(x) and E_{x∼R/Z}[log R(x)] when known without enumeration
+    // (the Ising model, by transfer matrix); false when unknown.
+    virtual bool exact_log_partition(double* log_z, double* mean_log_reward) const {
+        (void)log_z; (void)mean_log_reward;
+        return false;
+    }
     virtual int coordinate_count() const { return 0; }
 };
 

@@ -6,6 +6,8 @@
 #include <stdexcept>
 
 #include "engine/ops.h"
+#include "envs/bitsequence.h"
+#include "envs/discrete_ebm.h"
 #include "envs/hypergrid.h"
 #include "gfn/sampler.h"
 
@@ -17,9 +19,17 @@ static double seconds_since(Clock::time_point t0) {
 }
 
 static std::unique_ptr<DiscreteEnv> make_env(const Config& c, const std::string& reward) {
+    const double ebm_alpha = std::isnan(c.alpha) || c.loss == "trust_pcl" ? 1.0 : c.alpha;
     if (c.env == "hypergrid") return std::make_unique<HyperGrid>(c.ndim, c.height, reward, c.R0, c.R1, c.R2);
     if (c.env == "conditional_hypergrid")
         return std::make_unique<ConditionalHyperGrid>(c.ndim, c.height, reward, c.R0, c.R1, c.R2);
+    if (c.env == "discrete_ebm") return std::make_unique<DiscreteEBM>(c.ndim, ebm_alpha);
+    if (c.env == "ising") return std::make_unique<DiscreteEBM>(DiscreteEBM::ising(c.L, c.J, ebm_alpha));
+    if (c.env == "bitsequence")
+        return std::make_unique<BitSequence>(c.word_size, c.seq_size, c.n_modes, c.reward_temperature, c.modes_seed);
+    if (c.env == "bitsequence_nar")
+        return std::make_unique<BitSequenceNAR>(c.word_size, c.seq_size, c.n_modes, c.reward_temperature,
+                                                c.modes_seed);
     throw std::invalid_argument("--env: unknown environment '" + c.env + "'");
 }
 
@@ -33,7 +43,8 @@ Run::Run(const Config& c) : cfg(c), rng(c.seed) {
     // Forward policy, backward policy, log Z.
     pf = cond ? PolicyEstimator::conditional(*env, *preprocessor, false, store, net, rng, "pf")
               : PolicyEstimator::mlp(*env, *preprocessor, false, store, net, rng, "pf");
-    if (!cfg.relative()) {
+    if (!cfg.relative() && !(env->is_tree() && !cfg.tied && !cfg.uniform_pb)) {
+        // (a tree needs no PB: constant_pb, unless one is asked for)
         if (cfg.uniform_pb) pb = PolicyEstimator::uniform_pb(*env);
         else if (cfg.tied) pb = PolicyEstimator::tied(*pf, store, rng, "pb");
         else pb = cond ? PolicyEstimator::conditional(*env, *preprocessor, true, store, net, rng, "pb")
@@ -107,6 +118,8 @@ Run::Run(const Config& c) : cfg(c), rng(c.seed) {
             targets.push_back(true_distribution(*env));
         }
         mode_seen.assign(size_t(targets.back().n_terminal()), 0);
+    } else if (!cond && !cfg.relative()) {
+        have_exact_log_partition = env->exact_log_partition(&exact_log_z, &exact_mean_log_reward);
     }
 }
 
@@ -156,7 +169,7 @@ StepStats train_step(Run& run) {
         throw std::runtime_error("training diverged: the loss is " + std::to_string(st.loss) + " at iteration " +
                                  std::to_string(run.iteration) + " (try a smaller --lr or --lr-logz, or --clip-grad-norm)");
     }
-    if (!run.mode_seen.empty()) {
+    if (!run.mode_seen.empty() && run.env->enumerable()) {
         const TargetDistribution& t = run.targets.back();
         for (int i = 0; i < run.batch.n; ++i) {
             long long k = t.terminal_of[size_t(run.env->state_index(run.batch.terminal_state(i)))];
@@ -169,6 +182,18 @@ StepStats train_step(Run& run) {
 Metrics validate_run(Run& run) {
     Metrics m;
     m.iteration = run.iteration;
+    if (run.have_exact_log_partition) {
+        // No enumeration: compare log Z and the mean log-reward of fresh samples with their exact values.
+        Rng vrng(run.cfg.seed ^ 0x9e3779b97f4a7c15ULL, 0x51ed270b27ULL + uint64_t(run.iteration) * 2 + 1);
+        ValidationResult v;
+        v.n_samples = run.cfg.validation_samples;
+        v.l1 = v.exact_l1 = v.jsd = std::nan("");
+        v.logz = run.gflownet->log_z();
+        v.logz_true = run.exact_log_z;
+        v.mean_log_reward = sample_mean_log_reward(*run.env, *run.pf, run.cfg.validation_samples, vrng);
+        v.mean_log_reward_true = run.exact_mean_log_reward;
+        m.validation.push_back(v);
+    }
     for (size_t k = 0; k < run.targets.size(); ++k) {
         // Fresh samples on their own stream, so validation never perturbs training.
         Rng vrng(run.cfg.seed ^ 0x9e3779b97f4a7c15ULL, 0x51ed270b27ULL + uint64_t(run.iteration) * 2 + 1);
@@ -193,7 +218,10 @@ Metrics validate_run(Run& run) {
         m.jsd = v.jsd;
         m.logz = v.logz;
         m.logz_true = v.logz_true;
-        m.n_modes = run.targets.back().n_modes;
+        m.mean_log_reward = v.mean_log_reward;
+        m.mean_log_reward_true = v.mean_log_reward_true;
+        m.mean_abs_error = v.n_terminal > 0 ? v.exact_l1 / v.n_terminal : std::nan("");
+        m.n_modes = run.targets.empty() ? 0 : run.targets.back().n_modes;
         for (uint8_t s : run.mode_seen) m.modes_found += s;
     }
     return m;
@@ -215,7 +243,8 @@ TrainResult train(Run& run, const TrainCallbacks& cb) {
         res.last_loss = st.loss;
         if (cb.on_log && (run.iteration % run.cfg.log_interval == 0 || run.iteration == total))
             cb.on_log(run, st, seconds_since(start) - validation_seconds);
-        if (vi > 0 && run.iteration % vi == 0 && run.iteration < total && !run.targets.empty()) {
+        if (vi > 0 && run.iteration % vi == 0 && run.iteration < total &&
+            (!run.targets.empty() || run.have_exact_log_partition)) {
             auto tv = Clock::now();
             Metrics m = validate_run(run);
             validation_seconds += seconds_since(tv);
@@ -223,7 +252,7 @@ TrainResult train(Run& run, const TrainCallbacks& cb) {
         }
     }
     res.train_seconds = seconds_since(start) - validation_seconds;
-    if (!run.targets.empty()) {
+    if (!run.targets.empty() || run.have_exact_log_partition) {
         res.final_metrics = validate_run(run);
         if (cb.on_validation) cb.on_validation(run, res.final_metrics);
     }

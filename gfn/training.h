@@ -41,7 +41,9 @@ struct Metrics {
     int iteration = 0;
     std::vector<ValidationResult> validation;  // one per target (per condition when conditional)
     std::vector<float> conditions;            // the condition of each validation (conditional envs)
-    double l1 = 0, exact_l1 = 0, jsd = 0, logz = 0, logz_true = 0;  // the first target's, for reporting
+    double l1 = 0, exact_l1 = 0, jsd = 0, logz = 0, logz_true = 0;  // the reported target's
+    double mean_abs_error = 0;  // exact_l1 / number of terminating states
+    double mean_log_reward = 0, mean_log_reward_true = 0;
     int modes_found = 0, n_modes = 0;
 };
 
@@ -70,7 +72,10 @@ struct Run {
     // Targets for validation (enumerable envs): one, or one per condition.
     std::vector<TargetDistribution> targets;
     std::vector<float> target_conditions;
-    std::vector<uint8_t> mode_seen;                  // per terminal state of targets[0]
+    std::vector<uint8_t> mode_seen;                  // per terminal state of targets.back()
+    // Without enumeration, exact log Z and E[log R] when the env knows them (Ising).
+    bool have_exact_log_partition = false;
+    double exact_log_z = 0, exact_mean_log_reward = 0;
 
     bool on_policy() const { return !cfg.off_policy() && !cfg.recalculate_all_logprobs; }
     // Multiply-adds per visited state of one forward pass of the networks.

@@ -61,7 +61,35 @@ ValidationResult validate(const DiscreteEnv& env, const PolicyEstimator& pf, con
     res.jsd = jensen_shannon(counts, target.prob);
     res.exact_l1 = l1_distance(exact_terminating_distribution(env, target, policy_fn(pf, condition)), target.prob);
     res.logz = std::nan("");
+    res.n_terminal = target.n_terminal();
+    // E[log R] of the samples and of the target, over states with R > 0.
+    double ms = 0, mt = 0;
+    for (int k = 0; k < target.n_terminal(); ++k)
+        if (std::isfinite(target.log_reward[size_t(k)])) {
+            ms += counts[size_t(k)] * target.log_reward[size_t(k)];
+            mt += target.prob[size_t(k)] * target.log_reward[size_t(k)];
+        }
+    res.mean_log_reward = ms;
+    res.mean_log_reward_true = mt;
     return res;
+}
+
+double sample_mean_log_reward(const DiscreteEnv& env, const PolicyEstimator& pf, int n_samples, Rng& rng) {
+    if (env.condition_dim() > 0) throw std::invalid_argument("sample_mean_log_reward: conditional environment");
+    const int chunk = 4096;
+    Tape tape;
+    Trajectories traj;
+    double total = 0;
+    for (int done = 0; done < n_samples; done += chunk) {
+        const int m = std::min(chunk, n_samples - done);
+        tape.reset();
+        NoGrad ng(tape);
+        SampleRequest req;
+        req.n = m;
+        sample_trajectories(env, pf, nullptr, req, rng, tape, traj);
+        for (int i = 0; i < m; ++i) total += traj.log_rewards[size_t(i)];
+    }
+    return total / double(n_samples);
 }
 
 TargetDistribution relative_target(const DiscreteEnv& env, const PolicyEstimator& prior, float beta) {

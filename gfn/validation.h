@@ -9,6 +9,7 @@
 // stream, so validating never changes the training run.
 #pragma once
 
+#include <cmath>
 #include <vector>
 
 #include "gfn/enumeration.h"
@@ -19,13 +20,18 @@ namespace gfn {
 struct ValidationResult {
     double l1 = 0, exact_l1 = 0, jsd = 0;
     double logz = 0, logz_true = 0;  // logz is NaN where nothing is learned
+    double mean_log_reward = NAN, mean_log_reward_true = NAN;  // E[log R] of samples / of R/Z
     int n_samples = 0;
+    int n_terminal = 0;
 };
 
 // Draws n_samples fresh terminal states from pf (conditions: one condition for
 // every sample, or null) and compares with `target`.
 ValidationResult validate(const DiscreteEnv& env, const PolicyEstimator& pf, const TargetDistribution& target,
                           int n_samples, Rng& rng, const float* condition = nullptr);
+
+// The mean log R(x) over n_samples fresh terminal states of pf.
+double sample_mean_log_reward(const DiscreteEnv& env, const PolicyEstimator& pf, int n_samples, Rng& rng);
 
 // The policy as a PolicyFn for enumeration (no exploration; fixed condition or null).
 PolicyFn policy_fn(const PolicyEstimator& pf, const float* condition = nullptr);

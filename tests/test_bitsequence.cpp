@@ -463,10 +463,11 @@ BOOST_AUTO_TEST_CASE(exact_terminating_distribution_matches_all_trajectories) {
 BOOST_AUTO_TEST_CASE(inputs) {
     BitSequence env(2, 6, two_modes());
     std::vector<int> s = {2, -1, -1};
-    auto pre = env.default_preprocessor();  // torchgfn's: the raw slot values
+    auto pre = make_preprocessor("identity", env);  // torchgfn's input: the raw slot values
     BOOST_TEST(pre->output_dim() == 3);
     std::vector<float> id(3);
     pre->apply(s.data(), 1, id.data());
+    BOOST_TEST(env.default_preprocessor()->output_dim() == 15);  // ours: K-hot
     BOOST_TEST(id == std::vector<float>({2, -1, -1}), boost::test_tools::per_element());
     auto k_hot = make_preprocessor("k_hot", env);  // one-hot per slot: empty, 0, 1, 2, 3
     BOOST_TEST(k_hot->output_dim() == 15);
