@@ -943,6 +943,61 @@ Var index_rows(Var a, const int* idx, int n) {
 }
 
 // ===========================================================================
+// range_sum: (n,c) -> (m,c), y_k = Σ_{r∈[lo_k, hi_k)} a[r, :]; ranges (m, 2) = (lo_k, hi_k)
+
+// y_k = S[hi_k] − S[lo_k] with the prefix sums S[r] = Σ_{u<r} a[u, :] in double
+static void range_sum_forward(float* y, const float* a, const int* ranges, int n, int c, int m) {
+    // y (m, c), a (n, c), ranges (m, 2)
+    std::vector<double> S((size_t(n) + 1) * size_t(c), 0.0);  // (n + 1, c)
+    for (int r = 0; r < n; ++r)
+        for (int j = 0; j < c; ++j) S[size_t(r + 1) * c + j] = S[size_t(r) * c + j] + a[size_t(r) * c + j];
+#pragma omp parallel for if (long(m) * c > kOmpMin)
+    for (int k = 0; k < m; ++k) {
+        const double* lo = S.data() + size_t(ranges[2 * k]) * c;
+        const double* hi = S.data() + size_t(ranges[2 * k + 1]) * c;
+        for (int j = 0; j < c; ++j) y[size_t(k) * c + j] = float(hi[j] - lo[j]);
+    }
+}
+// da[r, :] += Σ_{k: lo_k <= r < hi_k} dy_k   (difference array D[lo_k] += dy_k, D[hi_k] −= dy_k, then Σ_{u<=r} D[u])
+static void range_sum_backward(float* da, const float* dy, const int* ranges, int n, int c, int m) {
+    // da (n, c), dy (m, c), ranges (m, 2)
+    std::vector<double> D((size_t(n) + 1) * size_t(c), 0.0);  // (n + 1, c)
+    for (int k = 0; k < m; ++k)
+        for (int j = 0; j < c; ++j) {
+            D[size_t(ranges[2 * k]) * c + j] += dy[size_t(k) * c + j];
+            D[size_t(ranges[2 * k + 1]) * c + j] -= dy[size_t(k) * c + j];
+        }
+    std::vector<double> run(size_t(c), 0.0);
+    for (int r = 0; r < n; ++r)
+        for (int j = 0; j < c; ++j) {
+            run[size_t(j)] += D[size_t(r) * c + j];
+            da[size_t(r) * c + j] += float(run[size_t(j)]);
+        }
+}
+
+Var range_sum(Var a, const int* ranges, int m) {
+    const char* op = "range_sum";
+    Tape& t = tape_of(op, a);
+    const Node& na = a.node();
+    int n = na.rows, c = na.cols;
+    if (m < 0) fail(op, "negative range count " + std::to_string(m));
+    if (m > 0 && !ranges) fail(op, "null range array for input " + shape_str(n, c));
+    for (int k = 0; k < m; ++k) {
+        const int lo = ranges[2 * k], hi = ranges[2 * k + 1];
+        if (lo < 0 || lo > hi || hi > n)
+            fail(op, "range [" + std::to_string(lo) + ", " + std::to_string(hi) + ") at position " +
+                         std::to_string(k) + " is out of range for input " + shape_str(n, c));
+    }
+    const float* av = na.value;
+    Var y = t.push(Op::RangeSum, m, c, a.id);
+    Node& ny = node_of(y);
+    ny.idx = ranges;
+    ny.iattr = m;
+    range_sum_forward(ny.value, av, ranges, n, c, m);
+    return y;
+}
+
+// ===========================================================================
 // The backward dispatch.
 
 void backward_node(Tape& t, const Node& n) {
@@ -998,6 +1053,7 @@ void backward_node(Tape& t, const Node& n) {
     }
     case Op::IndexRows: if (da) index_rows_backward(da, dy, n.idx, n.rows, n.cols); break;
     case Op::Clamp: if (da) clamp_backward(da, dy, A->value, n.attr, n.attr2, N); break;
+    case Op::RangeSum: if (da) range_sum_backward(da, dy, n.idx, A->rows, A->cols, n.rows); break;
     case Op::COUNT: throw std::logic_error("backward_node: invalid op");
     }
 }

@@ -46,6 +46,10 @@ Var concat_cols(Var a, Var b);                  // [a | b]
 Var concat_rows(const Var* xs, int n);          // [x_0; ...; x_{n-1}], equal cols
 Var index_rows(Var a, const int* idx, int n);   // (n, cols), y_i = a[idx_i, :]
 Var clamp(Var a, float lo, float hi);
+// (n,c) -> (m,c): y_k = Σ_{r∈[lo_k, hi_k)} a[r, :]. ranges (m, 2) holds the pairs
+// (lo_k, hi_k) with 0 <= lo_k <= hi_k <= n; an empty range gives 0. O(n + m):
+// prefix sums (in double) forward, a difference array backward.
+Var range_sum(Var a, const int* ranges, int m);
 inline Var clamp_min(Var a, float lo) { return clamp(a, lo, __builtin_huge_valf()); }
 
 // Runs the backward kernel of one node (called by Tape::backward).

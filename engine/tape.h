@@ -46,6 +46,7 @@ enum class Op : uint8_t {
     ConcatRows,    // y = [x_0; x_1; ...]
     IndexRows,     // y_i = a[idx_i, :]
     Clamp,         // y = min(max(a, lo), hi)
+    RangeSum,      // y_k = Σ_{r∈[lo_k, hi_k)} a[r, :]
     COUNT
 };
 const char* op_name(Op op);

@@ -398,6 +398,41 @@ BOOST_AUTO_TEST_CASE(index_rows_grad) {
     BOOST_CHECK_EQUAL(v[3], a.v[3]);  // row 1 of y is row 1 of a
 }
 
+BOOST_AUTO_TEST_CASE(range_sum_grad_and_values) {
+    // Overlapping, nested, repeated, empty and whole-input ranges over 6 rows.
+    Param a("a", 6, 2, 125);
+    std::vector<int> ranges = {0, 6, 1, 3, 2, 2, 2, 5, 1, 3, 5, 6, 0, 1, 6, 6};
+    expect_grads([&](Tape& t) { return range_sum(a.on(t), ranges.data(), 8); }, {a.target()});
+
+    Tape t;
+    float x[] = {1, 10, 2, 20, 3, 30, 4, 40};  // (4, 2)
+    int r[] = {0, 4, 1, 3, 2, 2, 3, 4};
+    Var y = range_sum(t.constant(Tensor(x, 4, 2)), r, 4);
+    BOOST_CHECK_EQUAL(y.rows(), 4);
+    BOOST_CHECK_EQUAL(y.cols(), 2);
+    const float expect[] = {10, 100, 5, 50, 0, 0, 4, 40};
+    std::vector<float> v = values(y);
+    for (int i = 0; i < 8; ++i) BOOST_CHECK_EQUAL(v[size_t(i)], expect[i]);
+
+    // The gradient of row r counts the ranges covering it: rows 0..3 are covered by
+    // {[0,4)}, {[0,4), [1,3)}, {[0,4), [1,3)}, {[0,4), [3,4)}.
+    std::vector<float> g(8, 0.f);
+    Tape t2;
+    t2.backward(sum(range_sum(t2.parameter(Tensor(x, 4, 2), g.data()), r, 4)));
+    const float count[] = {1, 1, 2, 2, 2, 2, 2, 2};
+    for (int i = 0; i < 8; ++i) BOOST_CHECK_EQUAL(g[size_t(i)], count[i]);
+
+    // No ranges, or no rows with empty ranges.
+    Param e("e", 0, 3, 126);
+    Tape t3;
+    BOOST_CHECK_EQUAL(range_sum(a.on(t3), nullptr, 0).rows(), 0);
+    int empty[] = {0, 0, 0, 0};
+    Var z = range_sum(e.on(t3), empty, 2);
+    BOOST_CHECK_EQUAL(z.rows(), 2);
+    for (float w : values(z)) BOOST_CHECK_EQUAL(w, 0.f);
+    t3.backward(sum(z));
+}
+
 BOOST_AUTO_TEST_CASE(composite_grad) {
     // A small policy head: log_softmax(linear(tanh(linear(x)))) gathered, summed per segment.
     Param x("x", 6, 4, 130), W1("W1", 5, 4, 131), b1("b1", 1, 5, 132), W2("W2", 3, 5, 133), b2("b2", 1, 3, 134);
@@ -495,6 +530,11 @@ BOOST_AUTO_TEST_CASE(errors) {
     int rows[] = {0, 3};
     expect_invalid([&] { index_rows(a34, rows, 2); }, "index_rows");
     expect_invalid([&] { index_rows(a34, idx_neg, 3); }, "index_rows");
+    int bad_hi[] = {0, 4}, bad_lo[] = {-1, 2}, bad_order[] = {2, 1};
+    expect_invalid([&] { range_sum(a34, bad_hi, 1); }, "range_sum");
+    expect_invalid([&] { range_sum(a34, bad_lo, 1); }, "range_sum");
+    expect_invalid([&] { range_sum(a34, bad_order, 1); }, "range_sum");
+    expect_invalid([&] { range_sum(a34, nullptr, 1); }, "range_sum");
 
     uint8_t mask[12] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0};  // row 1 has no valid entry
     expect_invalid([&] { log_softmax(a34, mask); }, "log_softmax");
