@@ -58,4 +58,14 @@ struct Trajectories {
     void drop_saved() { saved_log_pf = Var(); saved_log_pb = Var(); }
 };
 
+// Trajectories `rows` of t in that order (repeats allowed): states, actions, lengths,
+// log-rewards and conditions copied, step lists rebuilt, no saved log-probs;
+// max_length is the longest selected length. Throws std::out_of_range on a bad row.
+Trajectories select_trajectories(const Trajectories& t, const std::vector<int>& rows);
+
+// a's trajectories, then b's (the replay-buffer mix of a fresh batch and a buffered
+// sample). Same state_dim and condition_dim, or one side empty (n = 0); no saved
+// log-probs; max_length the larger of the two. Throws std::invalid_argument.
+Trajectories concatenate(const Trajectories& a, const Trajectories& b);
+
 }  // namespace gfn
