@@ -32,10 +32,11 @@ std::string fmt(double v) {
 double to_double(const std::string& flag, const std::string& v) {
     if (v == "-inf" || v == "-infinity") return -INFINITY;
     if (v == "inf" || v == "infinity") return INFINITY;
+    if (v == "unset") return NAN;  // how an unset optional value (--alpha) prints
     char* end = nullptr;
     errno = 0;
     double d = std::strtod(v.c_str(), &end);
-    if (v.empty() || *end != '\0' || errno == ERANGE || std::isnan(d))
+    if (v.empty() || *end != '\0' || errno == ERANGE)
         throw std::invalid_argument("--" + flag + ": '" + v + "' is not a number");
     return d;
 }
@@ -69,7 +70,7 @@ Flag dbl_flag(const std::string& name, double Config::*m, const std::string& hel
             [m](const Config& c) { return fmt(c.*m); }};
 }
 Flag switch_flag(const std::string& name, bool Config::*m, const std::string& help) {
-    return {name, help, true, [m](Config& c, const std::string&) { c.*m = true; },
+    return {name, help, true, [m](Config& c, const std::string& v) { c.*m = v != "false"; },
             [m](const Config& c) { return std::string(c.*m ? "true" : "false"); }};
 }
 
@@ -98,7 +99,13 @@ const std::vector<Flag>& flags() {
          },
          [](const Config& c) { return std::to_string(c.modes_seed); }},
         str_flag("preprocessor", &Config::preprocessor, "network input: default | identity | one_hot | k_hot"),
-        str_flag("loss", &Config::loss, "objective: tb | lpv | rtb | relative_lpv | trust_pcl"),
+        str_flag("loss", &Config::loss,
+                 "objective: tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db | subtb | fm"),
+        switch_flag("forward-looking", &Config::forward_looking, "DB / SubTB: log F(s) = log F~(s) + log R(s)"),
+        str_flag("subtb-weighting", &Config::subtb_weighting,
+                 "SubTB: db | modified_db | tb | equal | equal_within | geometric_within | geometric"),
+        dbl_flag("lambda", &Config::lambda, "SubTB: lambda in (0, 1]"),
+        dbl_flag("fm-alpha", &Config::fm_alpha, "FM: weight of the reward-matching term"),
         str_flag("loss-fn", &Config::loss_fn,
                  "residual loss g: default | squared | half_squared | shifted_cosh | linex"),
         dbl_flag("linex-alpha", &Config::linex_alpha, "alpha of the linex loss (non-zero)"),
@@ -124,11 +131,20 @@ const std::vector<Flag>& flags() {
         str_flag("optimizer", &Config::optimizer, "adam | adamw | sgd"),
         dbl_flag("lr", &Config::lr, "learning rate of the networks"),
         dbl_flag("lr-logz", &Config::lr_logz, "learning rate of log Z"),
+        dbl_flag("lr-logf", &Config::lr_logf, "learning rate of the log F network (DB, SubTB)"),
         dbl_flag("weight-decay", &Config::weight_decay, "weight decay of the networks"),
         dbl_flag("clip-grad-norm", &Config::clip_grad_norm, "clip gradients to this global norm (0: off)"),
         dbl_flag("epsilon", &Config::epsilon, "exploration: mix epsilon of uniform into PF"),
         dbl_flag("temperature", &Config::temperature, "exploration: divide PF logits by this"),
         dbl_flag("sf-bias", &Config::sf_bias, "exploration: subtract from the exit logit"),
+        int_flag("replay-buffer", &Config::replay_buffer, "replay buffer capacity (0: none)"),
+        str_flag("buffer", &Config::buffer, "replay buffer: fifo | prioritized | diverse | terminating_state"),
+        dbl_flag("cutoff-distance", &Config::cutoff_distance, "diverse buffer: minimal distance to admit"),
+        dbl_flag("p-norm-distance", &Config::p_norm_distance, "diverse buffer: p of the p-norm distance"),
+        int_flag("local-search", &Config::local_search, "local-search loops per iteration (0: none)"),
+        dbl_flag("back-ratio", &Config::back_ratio, "local search: share of a trajectory to back off, (0, 1]"),
+        switch_flag("local-search-mh", &Config::local_search_mh,
+                    "local search: Metropolis-Hastings acceptance (default: greedy)"),
         {"seed", "random seed", false,
          [](Config& c, const std::string& v) {
              long long x = to_int("seed", v);
@@ -139,8 +155,17 @@ const std::vector<Flag>& flags() {
         int_flag("threads", &Config::threads, "threads for OpenMP and OpenBLAS (0: OMP_NUM_THREADS or all cores)"),
         int_flag("validation-interval", &Config::validation_interval, "validate every N iterations (0: at the end)"),
         int_flag("validation-samples", &Config::validation_samples, "fresh samples per validation"),
+        str_flag("validation-conditions", &Config::validation_conditions,
+                 "conditional envs: comma-separated conditions c in [0, 1] to validate at"),
         int_flag("log-interval", &Config::log_interval, "print a progress line every N iterations"),
         switch_flag("json", &Config::json, "end with one JSON line of the final metrics"),
+        switch_flag("quiet", &Config::quiet, "print only the final metrics"),
+        switch_flag("trace", &Config::trace, "print one trajectory step by step and the terms of its loss"),
+        str_flag("save", &Config::save, "checkpoint file, written atomically at the end (and every --save-every)"),
+        int_flag("save-every", &Config::save_every, "also checkpoint every N iterations (0: only at the end)"),
+        str_flag("resume", &Config::resume, "continue a run from its checkpoint (--iterations stays the total)"),
+        str_flag("log", &Config::log, "metrics file, a row per logged iteration and validation: FILE.csv or FILE.jsonl"),
+        str_flag("plot", &Config::plot, "SVG of the training curves (and, for 2-D HyperGrid, the distributions)"),
     };
     return table;
 }
@@ -157,7 +182,8 @@ void require(bool ok, const std::string& msg) {
 
 }  // namespace
 
-void parse_train_flags(const std::vector<std::string>& args, Config& cfg) {
+std::vector<std::string> parse_train_flags(const std::vector<std::string>& args, Config& cfg) {
+    std::vector<std::string> given;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
         if (a.rfind("--", 0) != 0 || a.size() == 2)
@@ -172,9 +198,10 @@ void parse_train_flags(const std::vector<std::string>& args, Config& cfg) {
         }
         const Flag* f = find_flag(name);
         if (!f) throw std::invalid_argument("unknown flag --" + name + " (see gfn train --help)");
+        given.push_back(name);
         if (f->is_switch) {
             if (has_value) throw std::invalid_argument("--" + name + " takes no value");
-            f->set(cfg, "");
+            f->set(cfg, "true");
             continue;
         }
         if (!has_value) {
@@ -184,6 +211,34 @@ void parse_train_flags(const std::vector<std::string>& args, Config& cfg) {
         f->set(cfg, value);
     }
     validate_config(cfg);
+    return given;
+}
+
+std::vector<std::pair<std::string, std::string>> config_items(const Config& cfg) {
+    std::vector<std::pair<std::string, std::string>> items;
+    for (const Flag& f : flags()) items.emplace_back(f.name, f.get(cfg));
+    return items;
+}
+
+void set_flag(Config& cfg, const std::string& name, const std::string& value) {
+    const Flag* f = find_flag(name);
+    if (!f) throw std::invalid_argument("unknown flag --" + name);
+    if (f->is_switch && value != "true" && value != "false")
+        throw std::invalid_argument("--" + name + ": expected true or false, got '" + value + "'");
+    f->set(cfg, value);
+}
+
+std::vector<float> parse_conditions(const std::string& list) {
+    std::vector<float> out;
+    std::stringstream ss(list);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        double v = to_double("validation-conditions", item);
+        require(v >= 0 && v <= 1, "--validation-conditions: each condition must be in [0, 1] (got " + item + ")");
+        out.push_back(float(v));
+    }
+    require(!out.empty(), "--validation-conditions: give at least one condition, e.g. 0,0.5,1");
+    return out;
 }
 
 void validate_config(const Config& c) {
@@ -212,8 +267,30 @@ void validate_config(const Config& c) {
                 c.prior_reward == "deceptive",
             "--prior-reward: unknown reward '" + c.prior_reward + "' (choose original, cosine, sparse or deceptive)");
     require(c.loss == "tb" || c.loss == "lpv" || c.loss == "rtb" || c.loss == "relative_lpv" ||
-                c.loss == "trust_pcl",
-            "--loss: unknown objective '" + c.loss + "' (choose tb, lpv, rtb, relative_lpv or trust_pcl)");
+                c.loss == "trust_pcl" || c.loss == "db" || c.loss == "modified_db" || c.loss == "subtb" ||
+                c.loss == "fm",
+            "--loss: unknown objective '" + c.loss +
+                "' (choose tb, lpv, rtb, relative_lpv, trust_pcl, db, modified_db, subtb or fm)");
+    require(!(c.forward_looking && c.loss != "db" && c.loss != "subtb"), "--forward-looking: only for --loss db or subtb");
+    {
+        const std::string& w = c.subtb_weighting;
+        require(w == "db" || w == "modified_db" || w == "tb" || w == "equal" || w == "equal_within" ||
+                    w == "geometric_within" || w == "geometric",
+                "--subtb-weighting: unknown weighting '" + w +
+                    "' (choose db, modified_db, tb, equal, equal_within, geometric_within or geometric)");
+    }
+    require(c.lambda > 0 && c.lambda <= 1, "--lambda: must be in (0, 1] (got " + fmt(c.lambda) + ")");
+    require(std::isfinite(c.fm_alpha) && c.fm_alpha >= 0, "--fm-alpha: must be >= 0");
+    require(std::isfinite(c.lr_logf) && c.lr_logf > 0, "--lr-logf: must be > 0");
+    require(c.replay_buffer >= 0, "--replay-buffer: the capacity must be >= 0 (0: no buffer)");
+    require(c.buffer == "fifo" || c.buffer == "prioritized" || c.buffer == "diverse" || c.buffer == "terminating_state",
+            "--buffer: unknown replay buffer '" + c.buffer + "' (choose fifo, prioritized, diverse or terminating_state)");
+    require(!(c.buffer == "terminating_state" && c.replay_buffer > 0 && !c.uses_pb()),
+            "--buffer terminating_state re-draws trajectories through PB; --loss " + c.loss + " has none");
+    require(std::isfinite(c.cutoff_distance), "--cutoff-distance: must be finite");
+    require(std::isfinite(c.p_norm_distance) && c.p_norm_distance >= 0, "--p-norm-distance: must be >= 0");
+    require(c.local_search >= 0, "--local-search: must be >= 0 (0: none)");
+    require(c.back_ratio > 0 && c.back_ratio <= 1, "--back-ratio: must be in (0, 1]");
     require(c.loss_fn == "default" || c.loss_fn == "squared" || c.loss_fn == "half_squared" ||
                 c.loss_fn == "shifted_cosh" || c.loss_fn == "linex",
             "--loss-fn: unknown loss function '" + c.loss_fn +
@@ -236,6 +313,11 @@ void validate_config(const Config& c) {
     require(!(c.tied && c.uniform_pb), "--tied and --uniform-pb exclude each other (a uniform PB has no head)");
     require(!(c.relative() && (c.tied || c.uniform_pb)),
             "--tied / --uniform-pb: the relative objectives (rtb, relative_lpv, trust_pcl) use no PB");
+    require(!(c.loss == "fm" && (c.uniform_pb || c.tied)), "--tied / --uniform-pb: FM learns edge flows and uses no PB");
+    require(!((c.loss == "modified_db" || c.forward_looking) && !c.hypergrid()),
+            std::string(c.loss == "modified_db" ? "--loss modified_db" : "--forward-looking") +
+                " needs every state to be terminating (a reward at every state); --env " + c.env +
+                " has states that are not (use --env hypergrid)");
     require(c.batch_size >= 1, "--batch-size: must be >= 1 (got " + std::to_string(c.batch_size) + ")");
     require(c.iterations >= 0, "--iterations: must be >= 0 (got " + std::to_string(c.iterations) + ")");
     require(c.optimizer == "adam" || c.optimizer == "adamw" || c.optimizer == "sgd",
@@ -251,6 +333,9 @@ void validate_config(const Config& c) {
     require(c.validation_interval >= 0, "--validation-interval: must be >= 0 (0: once, at the end)");
     require(c.validation_samples >= 1, "--validation-samples: must be >= 1");
     require(c.log_interval >= 1, "--log-interval: must be >= 1");
+    parse_conditions(c.validation_conditions);
+    require(c.save_every >= 0, "--save-every: must be >= 0 (0: only at the end)");
+    require(!(c.save_every > 0 && c.save.empty()), "--save-every: give the checkpoint file with --save FILE");
     require(!(c.loss == "lpv" && c.batch_size < 2), "--batch-size: LPV needs at least 2 trajectories per batch");
 }
 

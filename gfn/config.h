@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace gfn {
@@ -28,7 +29,12 @@ struct Config {
     unsigned long long modes_seed = 0;    // BitSequence: seed of the mode set
     std::string preprocessor = "default"; // default | identity | one_hot | k_hot
     // objective
-    std::string loss = "tb";              // tb | lpv | rtb | relative_lpv | trust_pcl
+    std::string loss = "tb";              // tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db
+                                          // | subtb | fm
+    bool forward_looking = false;         // DB / SubTB: log F(s) = log F~(s) + log R(s)
+    std::string subtb_weighting = "geometric_within";
+    double lambda = 0.9;                  // SubTB
+    double fm_alpha = 1.0;                // FM: weight of the reward-matching term
     std::string loss_fn = "default";      // default | squared | half_squared | shifted_cosh | linex
     double linex_alpha = 1.0;
     double log_reward_clip_min = -INFINITY;
@@ -52,30 +58,58 @@ struct Config {
     std::string optimizer = "adam";       // adam | adamw | sgd
     double lr = 1e-3;
     double lr_logz = 0.1;
+    double lr_logf = 1e-3;                // log F networks (DB, SubTB)
     double weight_decay = 0.0;
     double clip_grad_norm = 0.0;          // 0: no clipping
     // exploration (off-policy when any differs from its default)
     double epsilon = 0.0;
     double temperature = 1.0;
     double sf_bias = 0.0;
+    // off-policy training
+    int replay_buffer = 0;                // capacity; 0: no replay buffer
+    std::string buffer = "fifo";          // fifo | prioritized | diverse | terminating_state
+    double cutoff_distance = 0.0;         // diverse buffer
+    double p_norm_distance = 1.0;         // diverse buffer
+    int local_search = 0;                 // local-search loops per iteration; 0: none
+    double back_ratio = 0.5;
+    bool local_search_mh = false;         // Metropolis–Hastings acceptance (default: greedy)
     // run
     unsigned long long seed = 0;
     int threads = 0;                      // 0: OMP_NUM_THREADS or all cores
     int validation_interval = 0;          // 0: once, at the end
     int validation_samples = 200000;
+    std::string validation_conditions = "0,0.5,1";  // conditional envs: validate at these c
     int log_interval = 25;
     bool json = false;
+    bool quiet = false;                   // only the final metrics
+    bool trace = false;                   // print one trajectory and its loss terms, step by step
+    std::string save;                     // checkpoint file, written at the end (and every --save-every)
+    int save_every = 0;
+    std::string resume;                   // continue from this checkpoint
+    std::string log;                      // metrics file: .csv or .jsonl
+    std::string plot;                     // SVG file of the training curves (and 2-D HyperGrid heatmaps)
 
     bool conditional() const { return env == "conditional_hypergrid"; }
     bool hypergrid() const { return env == "hypergrid" || env == "conditional_hypergrid"; }
     bool ebm() const { return env == "discrete_ebm" || env == "ising"; }
     bool relative() const { return loss == "rtb" || loss == "relative_lpv" || loss == "trust_pcl"; }
-    bool off_policy() const { return epsilon != 0.0 || temperature != 1.0 || sf_bias != 0.0; }
+    bool off_policy() const {
+        return epsilon != 0.0 || temperature != 1.0 || sf_bias != 0.0 || replay_buffer > 0 || local_search > 0;
+    }
+    bool uses_log_f() const { return loss == "db" || loss == "subtb"; }
+    bool uses_pb() const { return !relative() && loss != "fm"; }
 };
 
 // Parses the flags of `gfn train` (argv excludes the program and command
 // names) into cfg and validates the result.
-void parse_train_flags(const std::vector<std::string>& args, Config& cfg);
+// Returns the names of the flags given (without "--").
+std::vector<std::string> parse_train_flags(const std::vector<std::string>& args, Config& cfg);
+// (name, value) of every flag, in table order; set_flag reads a value back
+// (switches take "true" or "false"). Used to store a Config in a checkpoint.
+std::vector<std::pair<std::string, std::string>> config_items(const Config& cfg);
+void set_flag(Config& cfg, const std::string& name, const std::string& value);
+// "0,0.5,1" -> {0, 0.5, 1}; throws std::invalid_argument naming --validation-conditions.
+std::vector<float> parse_conditions(const std::string& list);
 // Checks values and combinations; throws std::invalid_argument naming the flag.
 void validate_config(const Config& cfg);
 // Every flag with its default and help, for --help.

@@ -152,19 +152,19 @@ long long PolicyEstimator::head_macs_per_row() const {
 
 std::unique_ptr<StateFlowEstimator> StateFlowEstimator::mlp(const DiscreteEnv& env, const Preprocessor& pre,
                                                             ParamStore& store, const NetConfig& cfg, Rng& rng,
-                                                            const std::string& name) {
+                                                            const std::string& name, int group) {
     if (env.condition_dim() > 0)
         throw std::invalid_argument("log F estimator: for a conditional environment use a head on the "
                                     "conditional policy's trunk (StateFlowEstimator::tied)");
     std::unique_ptr<StateFlowEstimator> f(new StateFlowEstimator());
     f->env_ = &env;
     f->pre_ = &pre;
-    f->net_ = MLP(store, name, pre.output_dim(), 1, cfg.hidden, cfg.n_hidden_layers, cfg.activation, rng);
+    f->net_ = MLP(store, name, pre.output_dim(), 1, cfg.hidden, cfg.n_hidden_layers, cfg.activation, rng, group);
     return f;
 }
 
 std::unique_ptr<StateFlowEstimator> StateFlowEstimator::tied(const PolicyEstimator& policy, ParamStore& store,
-                                                             Rng& rng, const std::string& name) {
+                                                             Rng& rng, const std::string& name, int group) {
     const PolicyEstimator& owner = policy.trunk_owner();
     if (owner.kind() != PolicyEstimator::Kind::Mlp && owner.kind() != PolicyEstimator::Kind::Conditional)
         throw std::invalid_argument("tied log F: the policy must own a network");
@@ -177,7 +177,7 @@ std::unique_ptr<StateFlowEstimator> StateFlowEstimator::tied(const PolicyEstimat
     std::vector<float> c(size_t(owner.env().condition_dim()), 0.f);
     NoGrad ng(probe);
     const int width = owner.trunk(probe, s.data(), c.empty() ? nullptr : c.data(), 1).cols();
-    f->head_ = Linear(store, name + ".out", width, 1, rng);
+    f->head_ = Linear(store, name + ".out", width, 1, rng, group);
     return f;
 }
 

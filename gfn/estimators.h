@@ -106,9 +106,9 @@ class StateFlowEstimator {
 public:
     static std::unique_ptr<StateFlowEstimator> mlp(const DiscreteEnv& env, const Preprocessor& pre,
                                                    ParamStore& store, const NetConfig& cfg, Rng& rng,
-                                                   const std::string& name);
+                                                   const std::string& name, int group = 0);
     static std::unique_ptr<StateFlowEstimator> tied(const PolicyEstimator& policy, ParamStore& store, Rng& rng,
-                                                    const std::string& name);
+                                                    const std::string& name, int group = 0);
 
     // (n, 1) log F of n states.
     Var forward(Tape& tape, const int* states, const float* conditions, int n) const;

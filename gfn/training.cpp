@@ -9,7 +9,11 @@
 #include "envs/bitsequence.h"
 #include "envs/discrete_ebm.h"
 #include "envs/hypergrid.h"
+#include "gfn/detailed_balance.h"
+#include "gfn/flow_matching.h"
+#include "gfn/local_search.h"
 #include "gfn/sampler.h"
+#include "gfn/sub_trajectory_balance.h"
 
 namespace gfn {
 
@@ -33,7 +37,7 @@ static std::unique_ptr<DiscreteEnv> make_env(const Config& c, const std::string&
     throw std::invalid_argument("--env: unknown environment '" + c.env + "'");
 }
 
-Run::Run(const Config& c) : cfg(c), rng(c.seed) {
+Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
     validate_config(cfg);
     env = make_env(cfg, cfg.reward);
     preprocessor = make_preprocessor(cfg.preprocessor, *env);
@@ -43,7 +47,7 @@ Run::Run(const Config& c) : cfg(c), rng(c.seed) {
     // Forward policy, backward policy, log Z.
     pf = cond ? PolicyEstimator::conditional(*env, *preprocessor, false, store, net, rng, "pf")
               : PolicyEstimator::mlp(*env, *preprocessor, false, store, net, rng, "pf");
-    if (!cfg.relative() && !(env->is_tree() && !cfg.tied && !cfg.uniform_pb)) {
+    if (cfg.uses_pb() && !(env->is_tree() && !cfg.tied && !cfg.uniform_pb)) {
         // (a tree needs no PB: constant_pb, unless one is asked for)
         if (cfg.uniform_pb) pb = PolicyEstimator::uniform_pb(*env);
         else if (cfg.tied) pb = PolicyEstimator::tied(*pf, store, rng, "pb");
@@ -53,6 +57,10 @@ Run::Run(const Config& c) : cfg(c), rng(c.seed) {
     if (cfg.loss == "tb" || cfg.loss == "rtb" || cfg.loss == "trust_pcl")
         log_z = cond ? std::make_unique<ScalarEstimator>(store, env->condition_dim(), net, rng, kLogZGroup, "log_z")
                      : std::make_unique<ScalarEstimator>(store, float(cfg.init_logz), kLogZGroup, "log_z");
+
+    if (cfg.uses_log_f())
+        log_f = cfg.tied ? StateFlowEstimator::tied(*pf, store, rng, "log_f", kLogFGroup)
+                         : StateFlowEstimator::mlp(*env, *preprocessor, store, net, rng, "log_f", kLogFGroup);
 
     // The frozen prior of the relative objectives.
     if (cfg.relative()) {
@@ -71,7 +79,8 @@ Run::Run(const Config& c) : cfg(c), rng(c.seed) {
             prior_run = std::make_unique<Run>(pc);
             prior_run->targets.clear();  // the prior is not validated
             prior_run->mode_seen.clear();
-            for (int i = 0; i < pc.iterations; ++i) train_step(*prior_run);
+            if (train_prior)
+                for (int i = 0; i < pc.iterations; ++i) train_step(*prior_run);
             prior_run->store.frozen = true;
             prior_pf = prior_run->pf.get();
         }
@@ -91,6 +100,16 @@ Run::Run(const Config& c) : cfg(c), rng(c.seed) {
                                                                        float(cfg.beta), clip, g);
     else if (cfg.loss == "relative_lpv")
         gflownet = std::make_unique<RelativeLogPartitionVarianceGFlowNet>(pf.get(), prior_pf, float(cfg.beta), clip, g);
+    else if (cfg.loss == "db")
+        gflownet = std::make_unique<DBGFlowNet>(pf.get(), pb.get(), log_f.get(), cfg.forward_looking, constant_pb, clip, g);
+    else if (cfg.loss == "modified_db")
+        gflownet = std::make_unique<ModifiedDBGFlowNet>(pf.get(), pb.get(), constant_pb, g);
+    else if (cfg.loss == "subtb")
+        gflownet = std::make_unique<SubTBGFlowNet>(pf.get(), pb.get(), log_f.get(), float(cfg.lambda),
+                                                   subtb_weighting_from_string(cfg.subtb_weighting),
+                                                   cfg.forward_looking, constant_pb, clip, g);
+    else if (cfg.loss == "fm")
+        gflownet = std::make_unique<FMGFlowNet>(pf.get(), float(cfg.fm_alpha), g);
     else if (cfg.loss == "trust_pcl") {
         const float alpha = std::isnan(cfg.alpha) ? float(1.0 / cfg.beta) : float(cfg.alpha);
         gflownet = std::make_unique<TrustPCLGFlowNet>(pf.get(), prior_pf, log_z.get(), alpha,
@@ -101,12 +120,31 @@ Run::Run(const Config& c) : cfg(c), rng(c.seed) {
                                : cfg.optimizer == "adamw" ? OptimizerKind::AdamW
                                                           : OptimizerKind::Adam;
     optimizer = std::make_unique<Optimizer>(
-        store, kind, std::vector<ParamGroup>{{float(cfg.lr), float(cfg.weight_decay)}, {float(cfg.lr_logz), 0.f}});
+        store, kind,
+        std::vector<ParamGroup>{
+            {float(cfg.lr), float(cfg.weight_decay)}, {float(cfg.lr_logz), 0.f}, {float(cfg.lr_logf), float(cfg.weight_decay)}});
 
-    // What validation compares with.
+    // Off-policy machinery.
+    if (cfg.local_search > 0 && !pb) uniform_pb = PolicyEstimator::uniform_pb(*env);
+    if (cfg.replay_buffer > 0) {
+        ReplayBufferOptions o;
+        o.cutoff_distance = cfg.cutoff_distance;
+        o.p_norm_distance = cfg.p_norm_distance;
+        o.env = env.get();
+        o.pb = pb.get();
+        buffer = make_replay_buffer(cfg.buffer, cfg.replay_buffer, o);
+    }
+
+    build_targets();
+}
+
+void Run::build_targets() {
+    const bool cond = env->condition_dim() > 0;
+    targets.clear();
+    target_conditions.clear();
     if (env->enumerable()) {
         if (cond) {
-            for (float cv : {0.f, 0.5f, 1.f}) {
+            for (float cv : parse_conditions(cfg.validation_conditions)) {
                 targets.push_back(true_distribution(*env, &cv));
                 target_conditions.push_back(cv);
             }
@@ -117,7 +155,8 @@ Run::Run(const Config& c) : cfg(c), rng(c.seed) {
         } else {
             targets.push_back(true_distribution(*env));
         }
-        mode_seen.assign(size_t(targets.back().n_terminal()), 0);
+        if (mode_seen.size() != size_t(targets.back().n_terminal()))
+            mode_seen.assign(size_t(targets.back().n_terminal()), 0);
     } else if (!cond && !cfg.relative()) {
         have_exact_log_partition = env->exact_log_partition(&exact_log_z, &exact_mean_log_reward);
     }
@@ -127,6 +166,7 @@ long long Run::macs_per_state() const {
     long long m = pf->trunk_macs_per_row() + pf->head_macs_per_row();
     if (pb) m += pb->kind() == PolicyEstimator::Kind::Tied ? pb->head_macs_per_row()
                                                            : pb->trunk_macs_per_row() + pb->head_macs_per_row();
+    if (log_f) m += log_f->macs_per_row();
     return m;
 }
 
@@ -142,11 +182,32 @@ StepStats train_step(Run& run) {
     req.exploration = PolicyOptions{float(run.cfg.temperature), float(run.cfg.epsilon), float(run.cfg.sf_bias)};
     req.save_log_probs = run.on_policy();
     sample_trajectories(*run.env, *run.pf, run.pb.get(), req, run.rng, run.tape, run.batch);
+    const Trajectories* train_on = &run.batch;
+    if (run.cfg.local_search > 0) {
+        // Improve the batch: back off with PB, re-roll with PF, keep by the acceptance rule.
+        LocalSearchOptions ls;
+        ls.back_ratio = run.cfg.back_ratio;
+        ls.n_loops = run.cfg.local_search;
+        ls.use_metropolis_hastings = run.cfg.local_search_mh;
+        LocalSearchResult r = local_search(*run.env, *run.pf, run.pb ? *run.pb : *run.uniform_pb, run.batch, ls,
+                                           run.rng, run.tape);
+        st.local_search_acceptance = r.acceptance_rate();
+        run.batch = std::move(r.all);
+    }
+    if (run.buffer) {
+        // Train on the fresh batch and as many buffered trajectories (once the buffer holds them).
+        run.buffer->add(run.batch);
+        if (run.buffer->size() >= run.cfg.batch_size) {
+            run.buffer->sample(run.cfg.batch_size, run.rng, run.replayed);
+            run.mixed = concatenate(run.batch, run.replayed);
+            train_on = &run.mixed;
+        }
+    }
     st.times.sample = seconds_since(t0);
 
     // 2. loss
     t0 = Clock::now();
-    Var loss = run.gflownet->loss(run.tape, run.batch, /*recalculate_all_logprobs=*/!run.on_policy());
+    Var loss = run.gflownet->loss(run.tape, *train_on, /*recalculate_all_logprobs=*/!run.on_policy());
     st.times.loss = seconds_since(t0);
 
     // 3. backward
@@ -157,14 +218,14 @@ StepStats train_step(Run& run) {
 
     // 4. optimize
     t0 = Clock::now();
-    clip_grad_norm(run.store, run.cfg.clip_grad_norm);
+    if (run.cfg.clip_grad_norm > 0) clip_grad_norm(run.store, run.cfg.clip_grad_norm);
     run.optimizer->step();
     st.times.optimize = seconds_since(t0);
 
     ++run.iteration;
     st.loss = loss.item();
     st.log_z = run.gflownet->log_z();
-    st.n_states = run.batch.n_steps();
+    st.n_states = train_on->n_steps();
     if (!std::isfinite(st.loss)) {
         throw std::runtime_error("training diverged: the loss is " + std::to_string(st.loss) + " at iteration " +
                                  std::to_string(run.iteration) + " (try a smaller --lr or --lr-logz, or --clip-grad-norm)");
@@ -207,6 +268,8 @@ Metrics validate_run(Run& run) {
             } else {
                 v.logz = run.log_z->value();
             }
+        } else {
+            v.logz = run.gflownet->log_z();  // SubTB, FM: their own estimate; NaN where there is none
         }
         m.validation.push_back(v);
         if (cond) m.conditions.push_back(*cond);
@@ -241,6 +304,7 @@ TrainResult train(Run& run, const TrainCallbacks& cb) {
         res.phase_seconds.optimize += st.times.optimize;
         res.states_visited += st.n_states;
         res.last_loss = st.loss;
+        if (cb.on_step) cb.on_step(run, st);
         if (cb.on_log && (run.iteration % run.cfg.log_interval == 0 || run.iteration == total))
             cb.on_log(run, st, seconds_since(start) - validation_seconds);
         if (vi > 0 && run.iteration % vi == 0 && run.iteration < total &&

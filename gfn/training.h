@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/optim.h"
+#include "gfn/replay_buffer.h"
 #include "gfn/config.h"
 #include "gfn/enumeration.h"
 #include "gfn/trajectory_balance.h"
@@ -22,8 +23,9 @@
 
 namespace gfn {
 
-// Parameter groups: networks train at --lr, log Z (and log Z(c)) at --lr-logz.
-enum ParamGroupId { kNetworkGroup = 0, kLogZGroup = 1 };
+// Parameter groups: networks train at --lr, log Z (and log Z(c)) at --lr-logz,
+// log F (DB, SubTB) at --lr-logf.
+enum ParamGroupId { kNetworkGroup = 0, kLogZGroup = 1, kLogFGroup = 2 };
 
 struct PhaseTimes {
     double sample = 0, loss = 0, backward = 0, optimize = 0;  // seconds
@@ -33,7 +35,8 @@ struct PhaseTimes {
 struct StepStats {
     double loss = 0;
     double log_z = 0;         // NaN where the objective learns none
-    int n_states = 0;         // states visited by the batch (forward steps)
+    int n_states = 0;         // states visited by the training batch (forward steps)
+    double local_search_acceptance = 0;  // with --local-search
     PhaseTimes times;
 };
 
@@ -49,7 +52,9 @@ struct Metrics {
 
 // Everything a run trains and measures, built from a Config.
 struct Run {
-    explicit Run(const Config& cfg);
+    // train_prior = false skips training a tb prior (its parameters are about
+    // to be loaded from a checkpoint; call build_targets() after loading).
+    explicit Run(const Config& cfg, bool train_prior = true);
     Run(const Run&) = delete;
     Run& operator=(const Run&) = delete;
 
@@ -58,7 +63,10 @@ struct Run {
     std::unique_ptr<Preprocessor> preprocessor;
     ParamStore store;                                // everything trained
     std::unique_ptr<PolicyEstimator> pf, pb;         // pb null when constant PB
-    std::unique_ptr<ScalarEstimator> log_z;          // null for LPV / relative LPV
+    std::unique_ptr<ScalarEstimator> log_z;          // TB, RTB, Trust-PCL
+    std::unique_ptr<StateFlowEstimator> log_f;       // DB, SubTB
+    std::unique_ptr<ReplayBuffer> buffer;            // --replay-buffer
+    std::unique_ptr<PolicyEstimator> uniform_pb;     // local search's PB when the objective has none
     std::unique_ptr<Run> prior_run;                  // the tb prior of a relative objective
     std::unique_ptr<PolicyEstimator> uniform_prior;  // the uniform prior
     const PolicyEstimator* prior_pf = nullptr;
@@ -66,7 +74,8 @@ struct Run {
     std::unique_ptr<Optimizer> optimizer;
     Rng rng;                                         // the training stream
     Tape tape;
-    Trajectories batch;
+    Trajectories batch;                              // this iteration's fresh samples
+    Trajectories replayed, mixed;                    // buffer sample; fresh + replayed
     int iteration = 0;                               // steps taken
 
     // Targets for validation (enumerable envs): one, or one per condition.
@@ -77,7 +86,11 @@ struct Run {
     bool have_exact_log_partition = false;
     double exact_log_z = 0, exact_mean_log_reward = 0;
 
-    bool on_policy() const { return !cfg.off_policy() && !cfg.recalculate_all_logprobs; }
+    // The validation targets (and, for relative objectives, from the prior).
+    void build_targets();
+
+    // On-policy: the rollout's log-probs (with their tape) are the loss's.
+    bool on_policy() const { return !cfg.off_policy() && !cfg.recalculate_all_logprobs && cfg.loss != "fm"; }
     // Multiply-adds per visited state of one forward pass of the networks.
     long long macs_per_state() const;
 };
@@ -86,6 +99,7 @@ StepStats train_step(Run& run);
 Metrics validate_run(Run& run);
 
 struct TrainCallbacks {
+    std::function<void(Run&, const StepStats&)> on_step;  // after every step (checkpoints)
     std::function<void(const Run&, const StepStats&, double elapsed)> on_log;  // every --log-interval steps
     std::function<void(const Run&, const Metrics&)> on_validation;
 };

@@ -101,6 +101,26 @@ BOOST_AUTO_TEST_CASE(non_positive_sizes_are_refused) {
     expect_error({"--loss-fn", "linex", "--linex-alpha", "0"}, "--linex-alpha");
 }
 
+BOOST_AUTO_TEST_CASE(toolbox_flags_are_checked) {
+    expect_error({"--loss", "subtb", "--lambda", "0"}, "--lambda");
+    expect_error({"--loss", "subtb", "--lambda", "1.5"}, "--lambda");
+    expect_error({"--loss", "subtb", "--subtb-weighting", "fancy"}, "--subtb-weighting");
+    expect_error({"--replay-buffer", "-1"}, "--replay-buffer");
+    expect_error({"--replay-buffer", "10", "--buffer", "lifo"}, "--buffer");
+    expect_error({"--loss", "modified_db", "--env", "discrete_ebm"}, "terminating");
+    expect_error({"--loss", "db", "--forward-looking", "--env", "ising"}, "terminating");
+    expect_error({"--forward-looking"}, "--forward-looking");
+    expect_error({"--back-ratio", "0", "--local-search", "1"}, "--back-ratio");
+    expect_error({"--loss", "fm", "--tied"}, "FM");
+    expect_error({"--save-every", "5"}, "--save");
+    expect_error({"--env", "bitsequence", "--word-size", "2", "--seq-size", "5"}, "--seq-size");
+    Config c = parse({"--loss", "subtb", "--lambda", "1", "--subtb-weighting", "equal", "--replay-buffer", "100",
+                      "--buffer", "prioritized", "--local-search", "2", "--back-ratio", "0.3"});
+    BOOST_TEST(c.lambda == 1.0);
+    BOOST_TEST(c.replay_buffer == 100);
+    BOOST_TEST(c.off_policy());
+}
+
 BOOST_AUTO_TEST_CASE(impossible_combinations_are_refused) {
     expect_error({"--tied", "--uniform-pb"}, "--tied and --uniform-pb");
     expect_error({"--loss", "rtb", "--tied"}, "no PB");
