@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bench/mlp.h"
+#include "bench/train.h"
 
 namespace {
 
@@ -24,6 +25,8 @@ struct Benchmark {
 const Benchmark kBenchmarks[] = {
     {"mlp", "MLP forward+backward (16-256-256-3, relu) vs bare GEMM  [--threads N] [--reps R] [--json]",
      gfn_bench::run_mlp},
+    {"train", "training steps of the reference scenarios, phase by phase  [--quick] [--scenario S] [--batch B] ...",
+     gfn_bench::run_train},
 };
 
 void usage(FILE* f) {
