@@ -2,9 +2,11 @@
 #include "engine/nn.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
+#include "engine/blas.h"
 #include "engine/ops.h"
 
 namespace gfn {
@@ -100,6 +102,59 @@ MLP::MLP(ParamStore& store, const std::string& name, int in, int out, int hidden
 Var MLP::trunk(Var x) const {
     for (const Linear& l : hidden_layers) x = activate(l.forward(x), activation);
     return x;
+}
+
+// The op and attribute of an activation, as ops.h records them.
+static Op activation_op(Activation a, float* attr) {
+    *attr = 0.f;
+    switch (a) {
+        case Activation::Relu: return Op::Relu;
+        case Activation::LeakyRelu: *attr = 0.01f; return Op::LeakyRelu;
+        case Activation::Tanh: return Op::Tanh;
+        case Activation::Elu: *attr = 1.0f; return Op::Elu;
+    }
+    return Op::Relu;
+}
+
+const float* MLP::trunk_rows(const float* x, int n, TrunkRecording& rec) const {
+    const int in = hidden_layers.empty() ? output_layer.in : hidden_layers[0].in;
+    const size_t r0 = size_t(rec.rows);
+    rec.input.resize((r0 + size_t(n)) * size_t(in));
+    std::copy(x, x + size_t(n) * size_t(in), rec.input.begin() + long(r0 * size_t(in)));
+    rec.pre.resize(hidden_layers.size());
+    rec.post.resize(hidden_layers.size());
+    float attr;
+    const Op op = activation_op(activation, &attr);
+    const float* h = rec.input.data() + r0 * size_t(in);
+    for (size_t l = 0; l < hidden_layers.size(); ++l) {
+        const Linear& L = hidden_layers[l];
+        const size_t H = size_t(L.out);
+        rec.pre[l].resize((r0 + size_t(n)) * H);
+        rec.post[l].resize((r0 + size_t(n)) * H);
+        float* pre = rec.pre[l].data() + r0 * H;
+        float* post = rec.post[l].data() + r0 * H;
+        // pre = h Wᵀ + b, post = act(pre)
+        const float* b = L.store->value(L.b).data;
+        for (int i = 0; i < n; ++i) std::copy(b, b + H, pre + size_t(i) * H);
+        gemm(false, true, n, L.out, L.in, 1.f, h, L.in, L.store->value(L.W).data, L.in, 1.f, pre, L.out);
+        activation_forward(op, attr, post, pre, long(n) * long(H));
+        h = post;
+    }
+    rec.rows += n;
+    return h;
+}
+
+Var MLP::trunk_from_recording(Tape& tape, TrunkRecording& rec) const {
+    const int in = hidden_layers.empty() ? output_layer.in : hidden_layers[0].in;
+    float attr;
+    const Op op = activation_op(activation, &attr);
+    Var h = tape.constant(Tensor(rec.input.data(), rec.rows, in));
+    for (size_t l = 0; l < hidden_layers.size(); ++l) {
+        const Linear& L = hidden_layers[l];
+        Var pre = linear_precomputed(h, L.store->var(tape, L.W), L.store->var(tape, L.b), rec.pre[l].data());
+        h = activation_precomputed(pre, op, attr, rec.post[l].data());
+    }
+    return h;
 }
 
 long long MLP::macs_per_row() const {

@@ -62,6 +62,17 @@ struct Linear {
     Var forward(Var x) const;
 };
 
+// The activations of an MLP trunk computed row block by row block outside the
+// tape (during a rollout), to be recorded on the tape afterwards in one node
+// per layer over all rows (MLP::trunk_from_recording): the rollout evaluates
+// each state once, and the backward runs one large GEMM per layer.
+struct TrunkRecording {
+    int rows = 0;                               // rows recorded since clear()
+    std::vector<float> input;                   // (rows, in)
+    std::vector<std::vector<float>> pre, post;  // per hidden layer, (rows, H): before and after the activation
+    void clear() { rows = 0; }                  // keeps the memory
+};
+
 // input → H → … → H → output with n_hidden_layers Linear layers before the
 // output layer (n_hidden_layers counts the input projection: 2 means
 // input→H→H→output, three Linear layers), the activation after each hidden one.
@@ -74,6 +85,12 @@ struct MLP {
     MLP(ParamStore& store, const std::string& name, int in, int out, int hidden, int n_hidden_layers,
         Activation act, Rng& rng, int group = 0);
     Var trunk(Var x) const;             // the activated last hidden layer (or x itself with no hidden layers)
+    // Appends n rows of x (n, in) to rec, computing the trunk with plain GEMMs (no
+    // tape); returns the n new rows of the trunk output (valid until the next call).
+    const float* trunk_rows(const float* x, int n, TrunkRecording& rec) const;
+    // The trunk over all recorded rows, on the tape, with the recorded values.
+    // rec must outlive the step's backward.
+    Var trunk_from_recording(Tape& tape, TrunkRecording& rec) const;
     Var head(Var h) const { return output_layer.forward(h); }
     Var forward(Var x) const { return head(trunk(x)); }
     int hidden_dim() const { return hidden_layers.empty() ? output_layer.in : hidden_layers.back().out; }

@@ -205,7 +205,8 @@ static void linear_backward(float* dx, float* dW, float* db, const float* dy, co
     if (db) col_sums_add(db, dy, n, out, 1.f);
 }
 
-Var linear(Var x, Var W, Var b) {
+// `given`: the output, already computed by the caller (no forward then).
+static Var linear_impl(Var x, Var W, Var b, float* given) {
     const char* op = "linear";
     Tape& t = tape_of(op, x);
     check_same_tape(op, x, W);
@@ -229,14 +230,19 @@ Var linear(Var x, Var W, Var b) {
         bv = nb.value;
         bias_grad = nb.requires_grad;
     }
-    Var y = t.push(Op::Linear, n, out, x.id, W.id);
+    Var y = t.push(Op::Linear, n, out, x.id, W.id, given);
     Node& ny = node_of(y);
     if (has_bias) {
         ny.c = b.id;
         ny.requires_grad = ny.requires_grad || (t.grad_enabled && bias_grad);
     }
-    linear_forward(ny.value, xv, wv, bv, n, in, out);
+    if (!given) linear_forward(ny.value, xv, wv, bv, n, in, out);
     return y;
+}
+Var linear(Var x, Var W, Var b) { return linear_impl(x, W, b, nullptr); }
+Var linear_precomputed(Var x, Var W, Var b, float* y) {
+    if (!y) fail("linear_precomputed", "no output given");
+    return linear_impl(x, W, b, y);
 }
 
 // ===========================================================================
@@ -355,11 +361,11 @@ Var mul(Var a, Var b) { return binary(Op::Mul, a, b); }
 // Element-wise unary ops. Each kernel works on N = rows·cols contiguous floats.
 
 // Records a unary node shaped like `a`; returns it with `a`'s value pointer.
-static Var push_unary(Op op_id, Var a, const float** av) {
+static Var push_unary(Op op_id, Var a, const float** av, float* given = nullptr) {
     Tape& t = tape_of(op_name(op_id), a);
     const Node& na = a.node();
     *av = na.value;
-    return t.push(op_id, na.rows, na.cols, a.id);
+    return t.push(op_id, na.rows, na.cols, a.id, -1, given);
 }
 
 // y = s a
@@ -526,6 +532,28 @@ Var elu(Var a, float alpha) {
     ny.attr = alpha;
     elu_forward(ny.value, av, alpha, long(ny.rows) * ny.cols);
     return y;
+}
+
+// The activations as (op, attribute) pairs, for callers that compute a
+// forward themselves and record it afterwards (activation_precomputed).
+void activation_forward(Op op, float attr, float* y, const float* a, long n) {
+    switch (op) {
+        case Op::Relu: relu_forward(y, a, n); return;
+        case Op::LeakyRelu: leaky_relu_forward(y, a, attr, n); return;
+        case Op::Tanh: tanh_forward(y, a, n); return;
+        case Op::Elu: elu_forward(y, a, attr, n); return;
+        default: fail("activation_forward", std::string("not an activation: ") + op_name(op));
+    }
+}
+
+Var activation_precomputed(Var a, Op op, float attr, float* y) {
+    if (op != Op::Relu && op != Op::LeakyRelu && op != Op::Tanh && op != Op::Elu)
+        fail("activation_precomputed", std::string("not an activation: ") + op_name(op));
+    if (!y) fail("activation_precomputed", "no output given");
+    const float* av;
+    Var out = push_unary(op, a, &av, y);
+    node_of(out).attr = attr;
+    return out;
 }
 
 // y = min(max(a, lo), hi)   (NaN stays NaN)

@@ -52,6 +52,18 @@ Var clamp(Var a, float lo, float hi);
 Var range_sum(Var a, const int* ranges, int m);
 inline Var clamp_min(Var a, float lo) { return clamp(a, lo, __builtin_huge_valf()); }
 
+// Recording a forward computed elsewhere. During a rollout the trunk runs row
+// block by row block (each step's rows depend on the previous step's samples);
+// afterwards the whole rollout is recorded as one node per layer over all rows,
+// so its backward is one large GEMM per layer instead of one small GEMM per
+// step. `y` holds the op's output over all rows, computed by the caller, and
+// must outlive the step; the node and its backward are those of the op.
+Var linear_precomputed(Var x, Var W, Var b, float* y);
+// op ∈ {Relu, LeakyRelu, Tanh, Elu}; attr: the slope (leaky) or alpha (elu).
+Var activation_precomputed(Var a, Op op, float attr, float* y);
+// The forward kernel of an activation, on n contiguous floats.
+void activation_forward(Op op, float attr, float* y, const float* a, long n);
+
 // Runs the backward kernel of one node (called by Tape::backward).
 void backward_node(Tape& tape, const Node& n);
 

@@ -28,7 +28,7 @@ float Var::item() const {
 
 Tape::Tape(size_t arena_bytes) : arena(arena_bytes) { nodes.reserve(1024); }
 
-Var Tape::push(Op op, int rows, int cols, int a, int b) {
+Var Tape::push(Op op, int rows, int cols, int a, int b, float* value) {
     if (rows < 0 || cols < 0)
         throw std::invalid_argument(std::string(op_name(op)) + ": negative shape " + shape_str(rows, cols));
     Node n;
@@ -37,7 +37,7 @@ Var Tape::push(Op op, int rows, int cols, int a, int b) {
     n.b = b;
     n.rows = rows;
     n.cols = cols;
-    n.value = arena.floats(size_t(rows) * size_t(cols));
+    n.value = value ? value : arena.floats(size_t(rows) * size_t(cols));
     if (grad_enabled)
         n.requires_grad = (a >= 0 && nodes[size_t(a)].requires_grad) || (b >= 0 && nodes[size_t(b)].requires_grad);
     nodes.push_back(n);

@@ -96,8 +96,9 @@ public:
     // A trainable leaf whose gradient accumulates into `grad` (same shape).
     Var parameter(Tensor value, float* grad);
 
-    // Appends a node of the given shape with fresh arena storage for its value.
-    Var push(Op op, int rows, int cols, int a = -1, int b = -1);
+    // Appends a node of the given shape with fresh arena storage for its value,
+    // or, when `value` is given, with that memory (which must outlive the step).
+    Var push(Op op, int rows, int cols, int a = -1, int b = -1, float* value = nullptr);
 
     // d(loss)/d(every node), accumulated (+=) into gradients; loss must be 1x1.
     void backward(Var loss);

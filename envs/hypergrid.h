@@ -37,7 +37,8 @@ namespace gfn {
 class HyperGrid : public DiscreteEnv {
 public:
     // Throws std::invalid_argument on ndim < 1, height < 2, an unknown reward,
-    // R0 <= 0, R1 < 0, R2 < 0, non-finite values, or mode_gamma <= 0.
+    // R0 < 0, R1 < 0, R2 < 0, non-finite values, or mode_gamma <= 0. (R0 = 0 gives
+    // zero rewards, which the objectives accept only with log_reward_clip_min.)
     explicit HyperGrid(int ndim = 2, int height = 8, std::string reward = "original", double R0 = 0.1,
                        double R1 = 0.5, double R2 = 2.0, double mode_gamma = 0.8);
 

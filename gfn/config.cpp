@@ -313,6 +313,9 @@ void validate_config(const Config& c) {
     require(!(c.tied && c.uniform_pb), "--tied and --uniform-pb exclude each other (a uniform PB has no head)");
     require(!(c.relative() && (c.tied || c.uniform_pb)),
             "--tied / --uniform-pb: the relative objectives (rtb, relative_lpv, trust_pcl) use no PB");
+    require(!(c.uses_log_f() && c.conditional() && !c.tied),
+            "--loss " + c.loss + " on --env conditional_hypergrid: log F(s | c) is a head on the conditional PF's "
+            "trunk; add --tied");
     require(!(c.loss == "fm" && (c.uniform_pb || c.tied)), "--tied / --uniform-pb: FM learns edge flows and uses no PB");
     require(!((c.loss == "modified_db" || c.forward_looking) && !c.hypergrid()),
             std::string(c.loss == "modified_db" ? "--loss modified_db" : "--forward-looking") +

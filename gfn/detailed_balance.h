@@ -56,6 +56,8 @@ public:
     Var transition_scores(Tape& tape, const Transitions& tr, bool recalculate_all_logprobs = true,
                           const float* log_rewards = nullptr) const;
     std::string name() const override { return "db"; }
+    // log F(s_0) (+ log R(s_0) when forward-looking), DB's estimate of log Z; NaN when conditional.
+    double log_z() const override;
 
     const StateFlowEstimator* logF;
     bool forward_looking;

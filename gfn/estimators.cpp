@@ -1,10 +1,12 @@
 // estimators.cpp — see estimators.h.
 #include "gfn/estimators.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <vector>
 
+#include "engine/blas.h"
 #include "engine/ops.h"
 
 namespace gfn {
@@ -69,6 +71,19 @@ Var PolicyEstimator::trunk(Tape& tape, const int* states, const float* condition
     if (!conditions) throw std::invalid_argument("conditional estimator called without conditions");
     Var c = tape.constant(Tensor(const_cast<float*>(conditions), n, o.env_.condition_dim()));
     return o.net_.trunk(concat_cols(o.state_net_.forward(in), o.cond_net_.forward(c)));
+}
+
+void PolicyEstimator::logits_rows(const int* states, int n, TrunkRecording& rec, std::vector<float>& scratch,
+                                  float* logits) const {
+    if (kind_ != Kind::Mlp) throw std::logic_error("logits_rows: only an Mlp policy records its trunk");
+    scratch.resize(size_t(n) * size_t(pre_->output_dim()));
+    pre_->apply(states, n, scratch.data());
+    const float* h = net_.trunk_rows(scratch.data(), n, rec);
+    // logits = h Woutᵀ + b
+    const Linear& o = net_.output_layer;
+    const float* b = o.store->value(o.b).data;
+    for (int i = 0; i < n; ++i) std::copy(b, b + o.out, logits + size_t(i) * size_t(o.out));
+    gemm(false, true, n, o.out, o.in, 1.f, h, o.in, o.store->value(o.W).data, o.in, 1.f, logits, o.out);
 }
 
 Var PolicyEstimator::head(Var h) const {

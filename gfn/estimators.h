@@ -74,6 +74,14 @@ public:
     Var log_probs(Tape& tape, const int* states, const float* conditions, int n,
                   const PolicyOptions& opt = PolicyOptions()) const;
 
+    // The rollout fast path (an Mlp policy): raw logits (n, n_outputs) of n
+    // states computed outside the tape, their trunk rows appended to rec; and
+    // afterwards the trunk over all recorded rows on the tape.
+    bool records_trunk() const { return kind_ == Kind::Mlp; }
+    void logits_rows(const int* states, int n, TrunkRecording& rec, std::vector<float>& scratch,
+                     float* logits) const;
+    Var trunk_from_recording(Tape& tape, TrunkRecording& rec) const { return net_.trunk_from_recording(tape, rec); }
+
     bool is_backward() const { return backward_; }
     Kind kind() const { return kind_; }
     int n_outputs() const;

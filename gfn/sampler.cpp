@@ -2,6 +2,7 @@
 #include "gfn/sampler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -16,6 +17,18 @@ void compute_log_rewards(const DiscreteEnv& env, Trajectories& out) {
     std::vector<int> x(size_t(out.n) * size_t(D));
     for (int i = 0; i < out.n; ++i) std::memcpy(&x[size_t(i) * D], out.terminal_state(i), sizeof(int) * size_t(D));
     env.log_reward(x.data(), out.conditions.empty() ? nullptr : out.conditions.data(), out.n, out.log_rewards.data());
+}
+
+// log p_j = z_j − log Σ_k∈valid e^{z_k}, masked entries −∞ (one row of k).
+static void masked_log_softmax_row(float* lp, const float* z, const uint8_t* mask, int k) {
+    float mx = -INFINITY;
+    for (int j = 0; j < k; ++j)
+        if (mask[j] && z[j] > mx) mx = z[j];
+    double s = 0.0;
+    for (int j = 0; j < k; ++j)
+        if (mask[j]) s += std::exp(double(z[j]) - double(mx));
+    const float lse = float(double(mx) + std::log(s));
+    for (int j = 0; j < k; ++j) lp[j] = mask[j] ? z[j] - lse : -INFINITY;
 }
 
 void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, const PolicyEstimator* tied_pb,
@@ -41,6 +54,12 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
     std::vector<float> cond;
     std::vector<Var> lpf_steps, lpb_steps;
     std::vector<int> acts;
+    // The fast path: trunk rows recorded outside the tape, the tape built once at the end.
+    const bool record = req.save_log_probs && tape.grad_enabled && req.recording && pf.records_trunk() &&
+                        req.exploration.is_default() && C == 0;
+    std::vector<float> scratch, logits, lps;
+    std::vector<uint8_t> masks;
+    if (record) req.recording->clear();
 
     for (int t = 0; !rows.empty(); ++t) {
         const int m = int(rows.size());
@@ -58,7 +77,17 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
         }
         // log PF(· | s_t) for the running rows (on the tape only when saving).
         Var lp;
-        {
+        const float* lpv = nullptr;
+        if (record) {
+            logits.resize(size_t(m) * size_t(A));
+            lps.resize(size_t(m) * size_t(A));
+            masks.resize(size_t(m) * size_t(A));
+            pf.logits_rows(cur.data(), m, *req.recording, scratch, logits.data());
+            env.forward_masks(cur.data(), m, masks.data());
+            for (int r = 0; r < m; ++r)
+                masked_log_softmax_row(&lps[size_t(r) * A], &logits[size_t(r) * A], &masks[size_t(r) * A], A);
+            lpv = lps.data();
+        } else {
             GradMode mode(tape, req.save_log_probs);
             Var h = pf.kind() == PolicyEstimator::Kind::Uniform ? Var() : pf.trunk(tape, cur.data(), cnd, m);
             lp = pf.log_probs_from_trunk(h, tape, cur.data(), m, req.exploration);
@@ -69,12 +98,12 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
                 std::memcpy(a, prev.data(), sizeof(int) * size_t(m));
                 lpb_steps.push_back(gather(lpb, a));
             }
+            lpv = lp.value().data;
         }
         // Sample a_t ~ PF(· | s_t).
         acts.resize(size_t(m));
-        const float* lpv = lp.value().data;
         for (int r = 0; r < m; ++r) acts[size_t(r)] = sample_categorical(rng, lpv + size_t(r) * A, A);
-        if (req.save_log_probs) {
+        if (req.save_log_probs && !record) {
             int* a = tape.arena.ints(size_t(m));
             std::memcpy(a, acts.data(), sizeof(int) * size_t(m));
             lpf_steps.push_back(gather(lp, a));
@@ -101,7 +130,29 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
     }
     out.index_steps();
     compute_log_rewards(env, out);
-    if (req.save_log_probs) {
+    if (record) {
+        // The whole rollout on the tape: trunk over every visited state (recorded
+        // values), then PF's head and the sampled actions' log-probabilities.
+        const int ms = out.n_steps(), mb = out.n_bsteps();
+        int* states = tape.arena.ints(size_t(ms) * size_t(D) + 1);
+        int* actions = tape.arena.ints(size_t(ms) + 1);
+        int* prev_actions = tape.arena.ints(size_t(mb) + 1);
+        for (int k = 0; k < ms; ++k) {
+            const int t = out.step_t[size_t(k)], i = out.step_traj[size_t(k)];
+            std::memcpy(states + size_t(k) * D, out.state(t, i), sizeof(int) * size_t(D));
+            actions[k] = out.action(t, i);
+        }
+        for (int k = 0; k < mb; ++k) prev_actions[k] = out.action(out.bstep_t[size_t(k)] - 1, out.bstep_traj[size_t(k)]);
+        Var h = pf.trunk_from_recording(tape, *req.recording);
+        out.saved_log_pf = gather(pf.log_probs_from_trunk(h, tape, states, ms), actions);
+        if (use_tied) {
+            // Backward steps are the forward steps with t >= 1: rows n … n_steps−1.
+            int* rows = tape.arena.ints(size_t(mb) + 1);
+            for (int k = 0; k < mb; ++k) rows[k] = n + k;
+            Var hb = index_rows(h, rows, mb);
+            out.saved_log_pb = gather(tied_pb->log_probs_from_trunk(hb, tape, states + size_t(n) * D, mb), prev_actions);
+        }
+    } else if (req.save_log_probs) {
         out.saved_log_pf = concat_rows(lpf_steps.data(), int(lpf_steps.size()));
         if (use_tied) {
             if (lpb_steps.empty()) {

@@ -24,6 +24,11 @@ struct SampleRequest {
     PolicyOptions exploration;        // shapes the behaviour policy
     bool save_log_probs = false;      // keep log PF (and tied log PB) on the tape
     const float* conditions = nullptr;  // (n, condition_dim) for conditional envs; drawn when null
+    // With save_log_probs and an Mlp PF: the rollout runs the trunk outside the
+    // tape into this recording, then records it on the tape as one node per
+    // layer over all visited states (same values, same gradients; the backward
+    // becomes one large GEMM per layer). Must outlive the step. Null: per-step nodes.
+    TrunkRecording* recording = nullptr;
 };
 
 // Samples into `out` (resized). `tied_pb` may be null; it is used only with

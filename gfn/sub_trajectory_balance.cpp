@@ -14,15 +14,16 @@ namespace gfn {
 static const RegressionLoss kSquared(LossKind::Squared);
 
 SubTBWeighting subtb_weighting_from_string(const std::string& name) {
-    if (name == "DB") return SubTBWeighting::DB;
-    if (name == "ModifiedDB") return SubTBWeighting::ModifiedDB;
-    if (name == "TB") return SubTBWeighting::TB;
+    // torchgfn's spellings, and the command line's lower-case ones.
+    if (name == "DB" || name == "db") return SubTBWeighting::DB;
+    if (name == "ModifiedDB" || name == "modified_db") return SubTBWeighting::ModifiedDB;
+    if (name == "TB" || name == "tb") return SubTBWeighting::TB;
     if (name == "equal") return SubTBWeighting::Equal;
     if (name == "equal_within") return SubTBWeighting::EqualWithin;
     if (name == "geometric_within") return SubTBWeighting::GeometricWithin;
     if (name == "geometric") return SubTBWeighting::Geometric;
     throw std::invalid_argument("SubTB: unknown weighting '" + name +
-                                "' (expected DB, ModifiedDB, TB, equal, equal_within, geometric_within or geometric)");
+                                "' (expected db, modified_db, tb, equal, equal_within, geometric_within or geometric; DB, ModifiedDB and TB also work)");
 }
 
 std::string subtb_weighting_name(SubTBWeighting w) {

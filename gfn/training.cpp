@@ -181,6 +181,7 @@ StepStats train_step(Run& run) {
     req.n = run.cfg.batch_size;
     req.exploration = PolicyOptions{float(run.cfg.temperature), float(run.cfg.epsilon), float(run.cfg.sf_bias)};
     req.save_log_probs = run.on_policy();
+    req.recording = &run.recording;
     sample_trajectories(*run.env, *run.pf, run.pb.get(), req, run.rng, run.tape, run.batch);
     const Trajectories* train_on = &run.batch;
     if (run.cfg.local_search > 0) {

@@ -76,6 +76,7 @@ struct Run {
     Tape tape;
     Trajectories batch;                              // this iteration's fresh samples
     Trajectories replayed, mixed;                    // buffer sample; fresh + replayed
+    TrunkRecording recording;                        // the rollout's trunk activations (on-policy)
     int iteration = 0;                               // steps taken
 
     // Targets for validation (enumerable envs): one, or one per condition.

@@ -734,7 +734,7 @@ BOOST_AUTO_TEST_CASE(errors) {
     BOOST_CHECK_NO_THROW(SubTBGFlowNet(h.pf.get(), h.pb.get(), h.log_f.get(), 1.f));
     BOOST_CHECK_NO_THROW(SubTBGFlowNet(h.pf.get(), h.pb.get(), h.log_f.get(), 1e-3f));
 
-    for (const char* bad : {"geometric-within", "db", "", "subtb"}) {
+    for (const char* bad : {"geometric-within", "Db", "", "subtb"}) {
         try {
             subtb_weighting_from_string(bad);
             BOOST_ERROR("no error for weighting '" << bad << "'");

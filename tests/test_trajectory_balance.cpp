@@ -592,49 +592,60 @@ BOOST_AUTO_TEST_CASE(relative_gradients) {
 // ---------------------------------------------------------------------------
 // On-policy reuse of saved log-probabilities
 
+// Both rollout paths: per-step tape nodes, and the trunk recorded outside the
+// tape then put on it once (SampleRequest::recording).
 BOOST_AUTO_TEST_CASE(on_policy_reuse_separate_pb) {
-    Model m(false, Model::Pb::Mlp);
-    TBGFlowNet tb(m.pf.get(), m.pb.get(), m.log_z.get());
-    Rng rng(11);
-    Tape tape;
-    SampleRequest req;
-    req.n = 32;
-    req.save_log_probs = true;
-    Trajectories batch;
-    sample_trajectories(*m.env, *m.pf, m.pb.get(), req, rng, tape, batch);
-    BOOST_REQUIRE(batch.saved_log_pf.valid());
-    BOOST_CHECK(!batch.saved_log_pb.valid());  // PB is not tied: nothing saved for it
-    LossAndGrad saved = loss_and_grad(tape, tb, batch, m.store, false);
-    batch.drop_saved();
-    Tape fresh;
-    LossAndGrad recomputed = loss_and_grad(fresh, tb, batch, m.store, true);
-    BOOST_CHECK_CLOSE(saved.loss, recomputed.loss, 1e-3);
-    expect_same_grads(saved.grad, recomputed.grad, "separate PB");
+    for (bool recorded : {false, true}) {
+        Model m(false, Model::Pb::Mlp);
+        TBGFlowNet tb(m.pf.get(), m.pb.get(), m.log_z.get());
+        Rng rng(11);
+        Tape tape;
+        TrunkRecording rec;
+        SampleRequest req;
+        req.n = 32;
+        req.save_log_probs = true;
+        req.recording = recorded ? &rec : nullptr;
+        Trajectories batch;
+        sample_trajectories(*m.env, *m.pf, m.pb.get(), req, rng, tape, batch);
+        BOOST_REQUIRE(batch.saved_log_pf.valid());
+        BOOST_CHECK(!batch.saved_log_pb.valid());  // PB is not tied: nothing saved for it
+        BOOST_CHECK_EQUAL(rec.rows, recorded ? batch.n_steps() : 0);
+        LossAndGrad saved = loss_and_grad(tape, tb, batch, m.store, false);
+        batch.drop_saved();
+        Tape fresh;
+        LossAndGrad recomputed = loss_and_grad(fresh, tb, batch, m.store, true);
+        BOOST_CHECK_CLOSE(saved.loss, recomputed.loss, 1e-3);
+        expect_same_grads(saved.grad, recomputed.grad, recorded ? "separate PB, recorded" : "separate PB");
+    }
 }
 
 BOOST_AUTO_TEST_CASE(on_policy_reuse_tied_pb) {
-    Model m(false, Model::Pb::Tied);
-    TBGFlowNet tb(m.pf.get(), m.pb.get(), m.log_z.get());
-    Rng rng(12);
-    Tape tape;
-    SampleRequest req;
-    req.n = 32;
-    req.save_log_probs = true;
-    Trajectories batch;
-    sample_trajectories(*m.env, *m.pf, m.pb.get(), req, rng, tape, batch);
-    BOOST_REQUIRE(batch.saved_log_pf.valid());
-    BOOST_REQUIRE(batch.saved_log_pb.valid());
-    BOOST_CHECK_EQUAL(batch.saved_log_pb.rows(), batch.n_bsteps());
-    LossAndGrad saved = loss_and_grad(tape, tb, batch, m.store, false);
-    // PF recomputed, the saved tied PB reused.
-    LossAndGrad half = loss_and_grad(tape, tb, batch, m.store, true);
-    batch.drop_saved();
-    Tape fresh;
-    LossAndGrad recomputed = loss_and_grad(fresh, tb, batch, m.store, true);
-    BOOST_CHECK_CLOSE(saved.loss, recomputed.loss, 1e-3);
-    BOOST_CHECK_CLOSE(half.loss, recomputed.loss, 1e-3);
-    expect_same_grads(saved.grad, recomputed.grad, "tied PB, all saved");
-    expect_same_grads(half.grad, recomputed.grad, "tied PB, saved PB");
+    for (bool recorded : {false, true}) {
+        Model m(false, Model::Pb::Tied);
+        TBGFlowNet tb(m.pf.get(), m.pb.get(), m.log_z.get());
+        Rng rng(12);
+        Tape tape;
+        TrunkRecording rec;
+        SampleRequest req;
+        req.n = 32;
+        req.save_log_probs = true;
+        req.recording = recorded ? &rec : nullptr;
+        Trajectories batch;
+        sample_trajectories(*m.env, *m.pf, m.pb.get(), req, rng, tape, batch);
+        BOOST_REQUIRE(batch.saved_log_pf.valid());
+        BOOST_REQUIRE(batch.saved_log_pb.valid());
+        BOOST_CHECK_EQUAL(batch.saved_log_pb.rows(), batch.n_bsteps());
+        LossAndGrad saved = loss_and_grad(tape, tb, batch, m.store, false);
+        // PF recomputed, the saved tied PB reused.
+        LossAndGrad half = loss_and_grad(tape, tb, batch, m.store, true);
+        batch.drop_saved();
+        Tape fresh;
+        LossAndGrad recomputed = loss_and_grad(fresh, tb, batch, m.store, true);
+        BOOST_CHECK_CLOSE(saved.loss, recomputed.loss, 1e-3);
+        BOOST_CHECK_CLOSE(half.loss, recomputed.loss, 1e-3);
+        expect_same_grads(saved.grad, recomputed.grad, recorded ? "tied PB, all saved, recorded" : "tied PB, all saved");
+        expect_same_grads(half.grad, recomputed.grad, recorded ? "tied PB, saved PB, recorded" : "tied PB, saved PB");
+    }
 }
 
 BOOST_AUTO_TEST_CASE(saved_log_probs_are_the_behaviour_policy) {

@@ -1,0 +1,78 @@
+// metrics_log.h — a training run's metrics, one row per record, to a CSV or JSONL file and back.
+//
+// A row is a training step ("train": loss, log Z) or a validation ("validation":
+// l1, exact l1, JSD, log Z against log Z_true, modes; one row per condition for
+// conditional environments). Fields that do not apply are NaN (−1 for the
+// integer counts). The file's extension picks the format:
+//   .csv    a header line, then one row per record; NaN (and −1 counts) as an empty field
+//   .jsonl  one JSON object per line; NaN (and −1 counts, ±inf) as null
+// Rows are written with stdio and flushed one by one, so a crash keeps what
+// was logged. read_metrics reads either format back (for `gfn plot FILE`).
+#pragma once
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace gfn {
+
+struct StepStats;
+struct Metrics;
+
+struct MetricsRow {
+    std::string kind = "train";  // "train" or "validation"
+    int iteration = 0;
+    double loss = NAN, logz = NAN, logz_true = NAN;
+    double l1 = NAN, exact_l1 = NAN, jsd = NAN;
+    int modes_found = -1, n_modes = -1;  // −1: does not apply
+    double wall_seconds = NAN;           // since the start of training
+    double condition = NAN;              // NaN unless a conditional validation
+};
+
+// The columns, in file order: kind, iteration, loss, logz, logz_true, l1,
+// exact_l1, jsd, modes_found, n_modes, wall_seconds, condition.
+const std::vector<std::string>& metrics_columns();
+
+// A "train" row from one step's statistics (iteration: steps taken).
+MetricsRow train_row(int iteration, const StepStats& st, double wall_seconds);
+// One "validation" row per target of m (per condition when conditional).
+std::vector<MetricsRow> validation_rows(const Metrics& m, double wall_seconds);
+
+class MetricsLogger {
+public:
+    enum class Format { Csv, Jsonl };
+
+    // Opens (truncates) path; a CSV file gets its header at once. Throws
+    // std::invalid_argument for an extension other than .csv or .jsonl and
+    // std::runtime_error naming the path when it cannot be opened.
+    explicit MetricsLogger(const std::string& path);
+    ~MetricsLogger();
+    MetricsLogger(const MetricsLogger&) = delete;
+    MetricsLogger& operator=(const MetricsLogger&) = delete;
+
+    // Appends one row and flushes. Throws std::runtime_error naming the path
+    // on a write error, std::invalid_argument for a kind with a line break.
+    void write(const MetricsRow& row);
+    void write(const std::vector<MetricsRow>& rows);
+
+    const std::string& path() const { return path_; }
+    Format format() const { return format_; }
+
+    // The format of a path from its extension (throws like the constructor).
+    static Format format_of(const std::string& path);
+
+private:
+    std::string path_;
+    Format format_;
+    FILE* file_ = nullptr;
+};
+
+// Reads a file written by MetricsLogger (format from the extension). Throws
+// std::runtime_error "PATH:LINE: what is wrong" for a malformed file or one
+// that cannot be read, std::invalid_argument for an unknown extension.
+// CSV columns are matched by header name (unknown columns are ignored, missing
+// ones read as NaN); so are JSON keys. Blank lines are skipped.
+std::vector<MetricsRow> read_metrics(const std::string& path);
+
+}  // namespace gfn

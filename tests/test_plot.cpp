@@ -1,0 +1,378 @@
+// test_plot.cpp — the SVG figures are well-formed XML (checked by a small XML
+// reader below: one root, balanced tags, quoted attributes, only the five named
+// entities and character references) and standalone SVG, and hold what they
+// should: a <rect class="cell"> per heatmap cell, a polyline per curve, the
+// dashed true log Z; no rows → "no data"; NaN values never reach a coordinate.
+#include <boost/test/unit_test.hpp>
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "gfn/plot.h"
+
+using namespace gfn;
+
+namespace {
+
+struct Element {
+    std::string name;
+    std::map<std::string, std::string> attrs;
+    std::string text;  // character data directly inside (unescaped)
+    int depth = 0;
+};
+
+// Reads an XML document into its elements in document order; returns "" when
+// well-formed, else what is wrong and where.
+std::string check_xml(const std::string& s, std::vector<Element>& out) {
+    out.clear();
+    std::vector<size_t> open;  // indices into out
+    size_t i = 0;
+    int roots = 0;
+    auto where = [&](size_t k) { return " at offset " + std::to_string(k); };
+    auto is_name_char = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == ':' || c == '.';
+    };
+    // Character data and attribute values: '&' only as an entity, never '<'.
+    auto check_chars = [&](const std::string& t, size_t at, std::string* decoded) -> std::string {
+        for (size_t k = 0; k < t.size(); ++k) {
+            if (t[k] == '<') return "raw '<'" + where(at + k);
+            if (t[k] != '&') {
+                if (decoded) *decoded += t[k];
+                continue;
+            }
+            size_t semi = t.find(';', k);
+            if (semi == std::string::npos) return "raw '&'" + where(at + k);
+            std::string ent = t.substr(k + 1, semi - k - 1);
+            static const std::map<std::string, char> named = {
+                {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
+            bool ok = named.count(ent) > 0;
+            if (!ok && ent.size() > 1 && ent[0] == '#') {
+                ok = true;
+                const bool hex = ent[1] == 'x';
+                for (size_t j = hex ? 2 : 1; j < ent.size(); ++j)
+                    ok = ok && (hex ? std::isxdigit(static_cast<unsigned char>(ent[j]))
+                                    : std::isdigit(static_cast<unsigned char>(ent[j])));
+            }
+            if (!ok) return "bad entity '&" + ent + ";'" + where(at + k);
+            if (decoded) *decoded += named.count(ent) ? named.at(ent) : '?';
+            k = semi;
+        }
+        return "";
+    };
+    while (i < s.size()) {
+        if (s[i] != '<') {
+            size_t e = s.find('<', i);
+            if (e == std::string::npos) e = s.size();
+            const std::string t = s.substr(i, e - i);
+            if (open.empty() && t.find_first_not_of(" \t\r\n") != std::string::npos)
+                return "text outside the root" + where(i);
+            std::string err = check_chars(t, i, open.empty() ? nullptr : &out[open.back()].text);
+            if (!err.empty()) return err;
+            i = e;
+            continue;
+        }
+        if (s.compare(i, 4, "<!--") == 0) {
+            size_t e = s.find("-->", i);
+            if (e == std::string::npos) return "unterminated comment" + where(i);
+            i = e + 3;
+            continue;
+        }
+        if (s.compare(i, 2, "<?") == 0) {
+            size_t e = s.find("?>", i);
+            if (e == std::string::npos) return "unterminated processing instruction" + where(i);
+            i = e + 2;
+            continue;
+        }
+        if (s.compare(i, 2, "</") == 0) {
+            size_t b = i + 2, e = b;
+            while (e < s.size() && is_name_char(s[e])) ++e;
+            const std::string name = s.substr(b, e - b);
+            while (e < s.size() && std::isspace(static_cast<unsigned char>(s[e]))) ++e;
+            if (e >= s.size() || s[e] != '>') return "bad end tag" + where(i);
+            if (open.empty() || out[open.back()].name != name)
+                return "end tag </" + name + "> does not match" +
+                       (open.empty() ? std::string(" anything") : " <" + out[open.back()].name + ">") + where(i);
+            open.pop_back();
+            i = e + 1;
+            continue;
+        }
+        // A start tag.
+        size_t k = i + 1, b = k;
+        while (k < s.size() && is_name_char(s[k])) ++k;
+        Element el;
+        el.name = s.substr(b, k - b);
+        el.depth = int(open.size());
+        if (el.name.empty()) return "'<' without a tag name" + where(i);
+        bool self_closing = false;
+        while (true) {
+            const size_t before = k;
+            while (k < s.size() && std::isspace(static_cast<unsigned char>(s[k]))) ++k;
+            if (k >= s.size()) return "unterminated tag <" + el.name + ">" + where(i);
+            if (s[k] == '>') { ++k; break; }
+            if (s.compare(k, 2, "/>") == 0) { k += 2; self_closing = true; break; }
+            if (k == before) return "no space before an attribute" + where(k);
+            size_t nb = k;
+            while (k < s.size() && is_name_char(s[k])) ++k;
+            const std::string an = s.substr(nb, k - nb);
+            if (an.empty() || k >= s.size() || s[k] != '=') return "attribute without '=value'" + where(nb);
+            ++k;
+            if (k >= s.size() || (s[k] != '"' && s[k] != '\'')) return "unquoted attribute '" + an + "'" + where(k);
+            const char q = s[k++];
+            size_t e = s.find(q, k);
+            if (e == std::string::npos) return "unterminated attribute '" + an + "'" + where(nb);
+            std::string value;
+            std::string err = check_chars(s.substr(k, e - k), k, &value);
+            if (!err.empty()) return err;
+            if (el.attrs.count(an)) return "attribute '" + an + "' twice" + where(nb);
+            el.attrs[an] = value;
+            k = e + 1;
+        }
+        if (open.empty() && ++roots > 1) return "a second root element" + where(i);
+        out.push_back(el);
+        if (!self_closing) open.push_back(out.size() - 1);
+        i = k;
+    }
+    if (!open.empty()) return "<" + out[open.back()].name + "> is never closed";
+    if (roots != 1) return "no root element";
+    return "";
+}
+
+std::vector<Element> parse_ok(const std::string& svg) {
+    std::vector<Element> els;
+    const std::string err = check_xml(svg, els);
+    BOOST_REQUIRE_MESSAGE(err.empty(), "not well-formed: " << err);
+    // A standalone SVG document.
+    BOOST_REQUIRE(!els.empty());
+    BOOST_CHECK_EQUAL(els[0].name, "svg");
+    BOOST_CHECK_EQUAL(els[0].attrs["xmlns"], "http://www.w3.org/2000/svg");
+    BOOST_CHECK(els[0].attrs.count("width") && els[0].attrs.count("height") && els[0].attrs.count("viewBox"));
+    // No NaN or infinity leaks into a coordinate or any other attribute.
+    for (const Element& e : els)
+        for (const auto& a : e.attrs) {
+            BOOST_CHECK_MESSAGE(a.second.find("nan") == std::string::npos && a.second.find("inf") == std::string::npos,
+                                "<" << e.name << " " << a.first << "=\"" << a.second << "\">");
+        }
+    return els;
+}
+
+int count(const std::vector<Element>& els, const std::string& name, const std::string& attr = "",
+          const std::string& value = "") {
+    int n = 0;
+    for (const Element& e : els)
+        if (e.name == name && (attr.empty() || (e.attrs.count(attr) && (value.empty() || e.attrs.at(attr) == value))))
+            ++n;
+    return n;
+}
+
+bool has_text(const std::vector<Element>& els, const std::string& needle) {
+    for (const Element& e : els)
+        if (e.text.find(needle) != std::string::npos) return true;
+    return false;
+}
+
+std::vector<MetricsRow> training_rows(double logz_true, bool conditional = false) {
+    std::vector<MetricsRow> rows;
+    for (int it = 1; it <= 100; ++it) {
+        MetricsRow r;
+        r.kind = "train";
+        r.iteration = it;
+        r.loss = 10.0 * std::exp(-0.05 * it) + 0.01;
+        r.logz = logz_true * (1 - std::exp(-0.04 * it));
+        if (it == 40) r.loss = NAN;  // skipped, never drawn
+        rows.push_back(r);
+        if (it % 25 == 0)
+            for (double c : conditional ? std::vector<double>{0.0, 1.0} : std::vector<double>{NAN}) {
+                MetricsRow v;
+                v.kind = "validation";
+                v.iteration = it;
+                v.l1 = 1.0 / it;
+                v.exact_l1 = 0.5 / it;
+                v.logz = r.logz;
+                v.logz_true = logz_true + (std::isnan(c) ? 0 : c);
+                v.condition = c;
+                v.modes_found = 4;
+                v.n_modes = 4;
+                rows.push_back(v);
+            }
+    }
+    return rows;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(plot)
+
+BOOST_AUTO_TEST_CASE(the_xml_checker_rejects_what_it_should) {
+    std::vector<Element> els;
+    BOOST_CHECK(check_xml("<svg a=\"1\"><g><rect/></g><text>a &amp; b</text></svg>", els).empty());
+    BOOST_CHECK_EQUAL(els.size(), 4u);
+    BOOST_CHECK_EQUAL(els[3].text, "a & b");
+    BOOST_CHECK(!check_xml("<svg><g></svg>", els).empty());
+    BOOST_CHECK(!check_xml("<svg a=1></svg>", els).empty());
+    BOOST_CHECK(!check_xml("<svg><text>a & b</text></svg>", els).empty());
+    BOOST_CHECK(!check_xml("<svg><text>a < b</text></svg>", els).empty());
+    BOOST_CHECK(!check_xml("<svg a=\"<\"></svg>", els).empty());
+    BOOST_CHECK(!check_xml("<svg></svg><svg></svg>", els).empty());
+    BOOST_CHECK(!check_xml("<svg>", els).empty());
+    BOOST_CHECK(!check_xml("<svg a=\"1\"b=\"2\"></svg>", els).empty());
+}
+
+BOOST_AUTO_TEST_CASE(training_curves_have_panels_curves_and_the_true_log_z) {
+    const std::string svg = training_curves_svg(training_rows(3.10906));
+    std::vector<Element> els = parse_ok(svg);
+    BOOST_CHECK(has_text(els, "training loss"));
+    BOOST_CHECK(has_text(els, "distance to the target"));
+    BOOST_CHECK(has_text(els, "log Z"));
+    BOOST_CHECK(has_text(els, "iteration"));
+    BOOST_CHECK(has_text(els, "(log scale)"));  // the loss is positive
+    BOOST_CHECK(has_text(els, "exact l1"));
+    BOOST_CHECK(has_text(els, "log Z true"));
+    BOOST_CHECK(has_text(els, "modes 4/4"));
+    // loss: two segments around the NaN at iteration 40, plus the running mean; l1 and
+    // exact l1; the training log Z.
+    BOOST_CHECK_EQUAL(count(els, "polyline"), 2 + 1 + 2 + 1);
+    BOOST_CHECK_EQUAL(count(els, "line", "class", "true-logz"), 1);
+    for (const Element& e : els)
+        if (e.name == "line" && e.attrs.count("class") && e.attrs.at("class") == "true-logz")
+            BOOST_CHECK(e.attrs.count("stroke-dasharray"));
+    BOOST_CHECK_EQUAL(count(els, "rect", "class", "legend"), 3);
+
+    // Without a finite log Z_true there is no dashed line.
+    std::vector<MetricsRow> rows = training_rows(NAN);
+    els = parse_ok(training_curves_svg(rows));
+    BOOST_CHECK_EQUAL(count(els, "line", "class", "true-logz"), 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_negative_loss_gets_a_linear_axis_and_conditions_their_own_lines) {
+    std::vector<MetricsRow> rows = training_rows(2.0, /*conditional=*/true);
+    rows[0].loss = -1;
+    std::vector<Element> els = parse_ok(training_curves_svg(rows));
+    BOOST_CHECK(!has_text(els, "(log scale)"));
+    BOOST_CHECK(has_text(els, "l1 c=0"));
+    BOOST_CHECK(has_text(els, "exact l1 c=1"));
+    BOOST_CHECK_EQUAL(count(els, "line", "class", "true-logz"), 2);  // one per condition
+}
+
+BOOST_AUTO_TEST_CASE(no_data_is_still_a_figure) {
+    std::vector<Element> els = parse_ok(training_curves_svg({}));
+    BOOST_CHECK(has_text(els, "no data"));
+    BOOST_CHECK_EQUAL(count(els, "polyline"), 0);
+
+    // Only NaN values: three panels saying "no data".
+    MetricsRow r;
+    r.kind = "train";
+    r.iteration = 5;
+    els = parse_ok(training_curves_svg({r, r}));
+    int no_data = 0;
+    for (const Element& e : els) no_data += e.text == "no data";
+    BOOST_CHECK_EQUAL(no_data, 3);
+    BOOST_CHECK_EQUAL(count(els, "polyline"), 0);
+
+    // One validation row: a marker, no line.
+    MetricsRow v;
+    v.kind = "validation";
+    v.iteration = 250;
+    v.l1 = 0.01;
+    els = parse_ok(training_curves_svg({v}));
+    BOOST_CHECK_EQUAL(count(els, "circle"), 1);
+}
+
+BOOST_AUTO_TEST_CASE(text_is_escaped) {
+    MetricsRow v;
+    v.kind = "validation";
+    v.iteration = 3;
+    v.l1 = 0.5;
+    v.logz = 1;
+    v.logz_true = 1.25;
+    std::vector<Element> els = parse_ok(training_curves_svg({v}));
+    BOOST_CHECK(has_text(els, "|log Z \u2212 log Z_true| 0.25"));
+    // The escaping itself: an attribute value with quotes and ampersands survives combine_svg.
+    const std::string a = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"5\" viewBox=\"0 0 10 5\" "
+                          "data-x='say \"a&amp;b\"'><text>&lt;&amp;&gt;</text></svg>";
+    els = parse_ok(combine_svg(a, a));
+    BOOST_CHECK(has_text(els, "<&>"));
+    BOOST_CHECK_EQUAL(els[2].attrs["data-x"], "say \"a&b\"");
+}
+
+BOOST_AUTO_TEST_CASE(heatmaps_have_one_rect_per_cell) {
+    const int H = 8;
+    std::vector<double> target(H * H), learned(H * H);
+    double zt = 0, zl = 0;
+    for (int i = 0; i < H * H; ++i) zt += target[size_t(i)] = 1 + (i % 7), zl += learned[size_t(i)] = 1 + (i % 5);
+    for (int i = 0; i < H * H; ++i) target[size_t(i)] /= zt, learned[size_t(i)] /= zl;
+    learned[3] = NAN;
+    std::vector<Element> els = parse_ok(heatmaps_svg(H, target, learned));
+    BOOST_CHECK_EQUAL(count(els, "rect", "class", "cell"), 2 * H * H);
+    BOOST_CHECK_EQUAL(count(els, "rect", "class", "colorbar"), 1);
+    BOOST_CHECK(has_text(els, "target R(x)/Z"));
+    BOOST_CHECK(has_text(els, "learned"));
+    // Cell (x0, x1) = (0, 3) is index 3: row 0, column 3 of the learned map, grey for NaN.
+    int seen = 0;
+    for (const Element& e : els)
+        if (e.name == "title" && e.text.find("x = (0, 3): NaN") != std::string::npos) ++seen;
+    BOOST_CHECK_EQUAL(seen, 1);
+    // Index i sits at row i / H, column i % H: same x for indices 1 and H + 1, next row down.
+    std::vector<const Element*> cells;
+    for (const Element& e : els)
+        if (e.name == "rect" && e.attrs.count("class") && e.attrs.at("class") == "cell") cells.push_back(&e);
+    BOOST_CHECK_EQUAL(cells[1]->attrs.at("x"), cells[H + 1]->attrs.at("x"));
+    BOOST_CHECK_LT(std::stod(cells[1]->attrs.at("y")), std::stod(cells[H + 1]->attrs.at("y")));
+    BOOST_CHECK_LT(std::stod(cells[1]->attrs.at("x")), std::stod(cells[2]->attrs.at("x")));
+
+    BOOST_CHECK_THROW(heatmaps_svg(H, target, std::vector<double>(10)), std::invalid_argument);
+    BOOST_CHECK_THROW(heatmaps_svg(0, {}, {}), std::invalid_argument);
+    // All zeros: a valid figure all the same.
+    parse_ok(heatmaps_svg(2, std::vector<double>(4, 0.0), std::vector<double>(4, 0.0)));
+}
+
+BOOST_AUTO_TEST_CASE(combined_figures_stack_vertically) {
+    const std::string a = training_curves_svg(training_rows(3.0));
+    const std::string b = heatmaps_svg(4, std::vector<double>(16, 1.0 / 16), std::vector<double>(16, 1.0 / 16));
+    std::vector<Element> ea = parse_ok(a), eb = parse_ok(b);
+    std::vector<Element> els = parse_ok(combine_svg(a, b));
+    const double wa = std::stod(ea[0].attrs["width"]), ha = std::stod(ea[0].attrs["height"]);
+    const double wb = std::stod(eb[0].attrs["width"]), hb = std::stod(eb[0].attrs["height"]);
+    BOOST_CHECK_EQUAL(std::stod(els[0].attrs["width"]), std::max(wa, wb));
+    BOOST_CHECK_EQUAL(std::stod(els[0].attrs["height"]), ha + hb);
+    std::vector<const Element*> nested;
+    for (const Element& e : els)
+        if (e.name == "svg" && e.depth == 1) nested.push_back(&e);
+    BOOST_REQUIRE_EQUAL(nested.size(), 2u);
+    BOOST_CHECK_EQUAL(std::stod(nested[0]->attrs.at("y")), 0.0);
+    BOOST_CHECK_EQUAL(std::stod(nested[1]->attrs.at("y")), ha);
+    BOOST_CHECK_EQUAL(count(els, "rect", "class", "cell"), 32);
+    BOOST_CHECK_EQUAL(count(els, "polyline"), count(ea, "polyline"));
+    // A combined figure combines again; an XML prolog is skipped.
+    parse_ok(combine_svg("<?xml version=\"1.0\"?>\n" + combine_svg(a, b), b));
+    BOOST_CHECK_THROW(combine_svg("<g></g>", b), std::invalid_argument);
+    BOOST_CHECK_THROW(combine_svg(a, "<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>"), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(files_are_written_atomically) {
+    char tmpl[] = "/tmp/gfn_plot_XXXXXX";
+    BOOST_REQUIRE(mkdtemp(tmpl) != nullptr);
+    const std::string path = std::string(tmpl) + "/f.svg";
+    write_file_atomically(path, "old");
+    write_file_atomically(path, "<svg/>\n");
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    BOOST_CHECK_EQUAL(text, "<svg/>\n");
+    std::remove(path.c_str());
+    rmdir(tmpl);
+    try {
+        write_file_atomically("/nonexistent-gfn-dir/f.svg", "x");
+        BOOST_ERROR("no error for an unwritable path");
+    } catch (const std::runtime_error& e) {
+        BOOST_CHECK(std::string(e.what()).find("/nonexistent-gfn-dir/f.svg") != std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
