@@ -19,6 +19,7 @@
 #include "gfn/checkpoint.h"
 #include "gfn/config.h"
 #include "gfn/sampler.h"
+#include "gfn/trace.h"
 #include "gfn/training.h"
 
 using namespace gfn;
@@ -179,8 +180,10 @@ static int cmd_train(const std::vector<std::string>& args) {
         if (tty) std::printf("\r\033[K");
         print_validation(m);
     };
+    if (cfg.trace) print_trace(run, stdout);  // at initialisation…
     TrainResult res = train(run, cb);
     if (!cfg.save.empty()) save_checkpoint(run, cfg.save);
+    if (cfg.trace) print_trace(run, stdout);  // …and trained
 
     // Network flops: 2 per multiply-add forward, twice that backward (input and weight gradients).
     const double gflop = 6.0 * double(run.macs_per_state()) * double(res.states_visited) * 1e-9;
