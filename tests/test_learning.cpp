@@ -67,4 +67,38 @@ BOOST_AUTO_TEST_CASE(trust_pcl_fine_tunes_a_tb_prior) {
     BOOST_TEST(m.exact_l1 <= 0.05);
 }
 
+// The rest of the toolbox (issue 4's targets), same reference budget.
+BOOST_AUTO_TEST_CASE(db_hypergrid_2d_h8) { expect_l1_at_most(train_with({"--loss", "db", "--seed", "1"}), 0.05); }
+
+BOOST_AUTO_TEST_CASE(subtb_hypergrid_2d_h8) {
+    expect_l1_at_most(train_with({"--loss", "subtb", "--lambda", "0.9", "--seed", "1"}), 0.05);
+}
+
+BOOST_AUTO_TEST_CASE(fm_hypergrid_2d_h8) { expect_l1_at_most(train_with({"--loss", "fm", "--seed", "1"}), 0.097); }
+
+BOOST_AUTO_TEST_CASE(modified_db_hypergrid_2d_h8) {
+    expect_l1_at_most(train_with({"--loss", "modified_db", "--seed", "1"}), 0.10);
+}
+
+BOOST_AUTO_TEST_CASE(tb_with_a_fifo_replay_buffer) {
+    expect_l1_at_most(train_with({"--replay-buffer", "1000", "--buffer", "fifo", "--seed", "1"}), 0.028);
+}
+
+// DiscreteEBM d = 2, α = 1, FM, 16,000 trajectories (125 iterations of 128).
+BOOST_AUTO_TEST_CASE(fm_discrete_ebm_d2) {
+    expect_l1_at_most(train_with({"--env", "discrete_ebm", "--ndim", "2", "--loss", "fm", "--iterations", "125",
+                                  "--seed", "1"}),
+                      0.10);
+}
+
+// BitSequence k = 1, n = 4, 2 modes, TB, 1,000 iterations of 32, lr 1e-4, log Z lr 1e-2:
+// the mean over the 16 sequences of |PF(x) − p(x)|, PF exact.
+BOOST_AUTO_TEST_CASE(tb_bitsequence_k1_n4) {
+    Metrics m = train_with({"--env", "bitsequence", "--word-size", "1", "--seq-size", "4", "--n-modes", "2",
+                            "--batch-size", "32", "--iterations", "1000", "--lr", "1e-4", "--lr-logz", "1e-2",
+                            "--validation-samples", "20000", "--seed", "1"});
+    BOOST_TEST_INFO("mean |PF(x) - p(x)| " << m.mean_abs_error);
+    BOOST_TEST(m.mean_abs_error <= 1.44e-3);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
