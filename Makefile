@@ -66,6 +66,7 @@ $(GFN_BIN): $(APP_OBJ) $(LIBGFN)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/examples/%: $(OBJ)/examples/%.o $(LIBGFN)
+	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(TEST_BIN): $(TEST_OBJ) $(LIBGFN)

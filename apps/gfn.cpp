@@ -7,6 +7,7 @@
 // in engine/ops.cpp) → clip_grad_norm and Optimizer::step (engine/optim.cpp).
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -19,7 +20,10 @@
 #include "gfn/checkpoint.h"
 #include "gfn/config.h"
 #include "gfn/sampler.h"
+#include "gfn/metrics_log.h"
+#include "gfn/plot.h"
 #include "gfn/trace.h"
+#include "gfn/validation.h"
 #include "gfn/training.h"
 
 using namespace gfn;
@@ -32,7 +36,9 @@ static void usage(FILE* out) {
                  "  train [flags]                 train a GFlowNet and validate it against the exact target\n"
                  "  sample FILE [-n N] [--seed S]  print N terminal states (and log R) drawn from a checkpoint's PF\n"
                  "  eval FILE [--validation-samples N] [--json]\n"
-                 "                                validation metrics of a checkpoint\n\n"
+                 "                                validation metrics of a checkpoint\n"
+                 "  plot FILE.csv|FILE.jsonl [-o OUT.svg]\n"
+                 "                                training curves of a metrics file (gfn train --log) as SVG\n\n"
                  "`gfn train --help` lists every training flag with its default.\n");
 }
 
@@ -151,11 +157,22 @@ static int cmd_train(const std::vector<std::string>& args) {
 
     TrainCallbacks cb;
     const int start_iteration = run.iteration;
+    // Metrics: a file row per logged iteration and per validation (--log), kept for --plot.
+    std::unique_ptr<MetricsLogger> logger;
+    if (!cfg.log.empty()) logger = std::make_unique<MetricsLogger>(cfg.log);
+    std::vector<MetricsRow> rows;
+    const auto wall_start = std::chrono::steady_clock::now();
+    auto wall = [&]() { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count(); };
+    auto record = [&](const std::vector<MetricsRow>& rs) {
+        rows.insert(rows.end(), rs.begin(), rs.end());
+        if (logger) logger->write(rs);
+    };
     cb.on_step = [&](Run& r, const StepStats&) {
         if (!r.cfg.save.empty() && r.cfg.save_every > 0 && r.iteration % r.cfg.save_every == 0)
             save_checkpoint(r, r.cfg.save);
     };
     cb.on_log = [&](const Run& r, const StepStats& st, double elapsed) {
+        record({train_row(r.iteration, st, wall())});
         if (cfg.quiet) return;
         const int done = r.iteration - start_iteration, total = r.cfg.iterations - start_iteration;
         const double tps = elapsed > 0 ? double(done) * r.cfg.batch_size / elapsed : 0.0;
@@ -176,6 +193,7 @@ static int cmd_train(const std::vector<std::string>& args) {
         std::fflush(stdout);
     };
     cb.on_validation = [&](const Run&, const Metrics& m) {
+        record(validation_rows(m, wall()));
         if (cfg.quiet) return;
         if (tty) std::printf("\r\033[K");
         print_validation(m);
@@ -184,6 +202,17 @@ static int cmd_train(const std::vector<std::string>& args) {
     TrainResult res = train(run, cb);
     if (!cfg.save.empty()) save_checkpoint(run, cfg.save);
     if (cfg.trace) print_trace(run, stdout);  // …and trained
+    if (!cfg.plot.empty()) {
+        std::string svg = training_curves_svg(rows);
+        if (cfg.env == "hypergrid" && cfg.ndim == 2 && !run.targets.empty()) {
+            const TargetDistribution& t = run.targets.back();
+            std::vector<double> learned = exact_terminating_distribution(*run.env, t, policy_fn(*run.pf));
+            svg = combine_svg(svg, heatmaps_svg(cfg.height, t.prob, learned));
+        }
+        write_file_atomically(cfg.plot, svg);
+        if (!cfg.quiet) std::printf("plot: %s\n", cfg.plot.c_str());
+    }
+    if (logger && !cfg.quiet) std::printf("metrics: %s\n", cfg.log.c_str());
 
     // Network flops: 2 per multiply-add forward, twice that backward (input and weight gradients).
     const double gflop = 6.0 * double(run.macs_per_state()) * double(res.states_visited) * 1e-9;
@@ -314,6 +343,34 @@ static int cmd_eval(const std::vector<std::string>& args) {
     return 0;
 }
 
+static int cmd_plot(const std::vector<std::string>& args) {
+    std::string in, out;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "-o" || a == "--out") {
+            if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs a file name");
+            out = args[++i];
+        } else if (a == "-h" || a == "--help") {
+            std::printf("usage: gfn plot FILE.csv|FILE.jsonl [-o OUT.svg]\n"
+                        "writes the training curves of a metrics file (gfn train --log) as SVG\n"
+                        "(default OUT: FILE with the extension .svg)\n");
+            return 0;
+        } else if (a.rfind("-", 0) == 0) {
+            throw std::invalid_argument("unknown flag " + a + " (see gfn plot --help)");
+        } else if (in.empty()) {
+            in = a;
+        } else {
+            throw std::invalid_argument("unexpected argument '" + a + "'");
+        }
+    }
+    if (in.empty()) throw std::invalid_argument("give the metrics file: gfn plot FILE.csv");
+    if (out.empty()) out = in.substr(0, in.find_last_of('.')) + ".svg";
+    if (out == in) throw std::invalid_argument("the SVG would overwrite the metrics file; give -o OUT.svg");
+    write_file_atomically(out, training_curves_svg(read_metrics(in)));
+    std::printf("%s\n", out.c_str());
+    return 0;
+}
+
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
@@ -326,6 +383,7 @@ int main(int argc, char** argv) {
         if (cmd == "train") return cmd_train(args);
         if (cmd == "sample") return cmd_sample(args);
         if (cmd == "eval") return cmd_eval(args);
+        if (cmd == "plot") return cmd_plot(args);
         std::fprintf(stderr, "gfn: unknown command '%s' (see gfn --help)\n", cmd.c_str());
         return 2;
     } catch (const std::invalid_argument& e) {

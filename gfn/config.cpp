@@ -339,6 +339,12 @@ void validate_config(const Config& c) {
     parse_conditions(c.validation_conditions);
     require(c.save_every >= 0, "--save-every: must be >= 0 (0: only at the end)");
     require(!(c.save_every > 0 && c.save.empty()), "--save-every: give the checkpoint file with --save FILE");
+    auto ends_with = [](const std::string& s, const std::string& e) {
+        return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
+    };
+    require(c.log.empty() || ends_with(c.log, ".csv") || ends_with(c.log, ".jsonl"),
+            "--log: the metrics file must end in .csv or .jsonl (got '" + c.log + "')");
+    require(c.plot.empty() || ends_with(c.plot, ".svg"), "--plot: the figure must end in .svg (got '" + c.plot + "')");
     require(!(c.loss == "lpv" && c.batch_size < 2), "--batch-size: LPV needs at least 2 trajectories per batch");
 }
 

@@ -421,8 +421,8 @@ std::string training_curves_svg(const std::vector<MetricsRow>& rows) {
         else if (r.kind == "validation") val.push_back(&r);
     }
     if (train.empty() && val.empty()) {
-        std::string s = svg_open(420, 120);
-        text(s, 210, 66, "no data", "middle", " font-size=\"18\" fill=\"#888888\"");
+        std::string s = svg_open(480, 240);
+        text(s, 240, 126, "no data", "middle", " font-size=\"18\" fill=\"#888888\"");
         return s + "</svg>\n";
     }
 
@@ -588,7 +588,7 @@ std::string heatmaps_svg(int height, const std::vector<double>& target, const st
             text(s, ox - 7, oy + c + 4, std::to_string(k), "end");
         }
         text(s, ox + side / 2, oy + side + 36, "x1");
-        text(s, ox - 34, oy + side / 2 + 4, "x0");
+        text(s, ox - 40, oy + side / 2 + 4, "x0");
     }
 
     // The colour bar: a vertical gradient from 0 (bottom) to vmax (top).
