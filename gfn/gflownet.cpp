@@ -80,6 +80,22 @@ Var sum_per_trajectory_backward(const Trajectories& traj, Var bstep_values) {
     return segment_sum(bstep_values, traj.bstep_traj.data(), traj.n);
 }
 
+double log_flow_at_s0(const StateFlowEstimator& log_f, const DiscreteEnv& env, bool forward_looking, float clip_min) {
+    if (env.condition_dim() > 0) return std::nan("");
+    Tape tape(size_t(1) << 16);
+    NoGrad ng(tape);
+    std::vector<int> s0(size_t(env.state_dim()));
+    env.initial_state(s0.data());
+    double v = double(log_f.forward(tape, s0.data(), nullptr, 1).item());
+    if (forward_looking) {
+        float r = 0.f;
+        env.log_reward(s0.data(), nullptr, 1, &r);
+        if (std::isfinite(clip_min) && r < clip_min) r = clip_min;
+        v += double(r);
+    }
+    return v;
+}
+
 Var log_rewards_var(Tape& tape, const Trajectories& traj, const float* custom, float clip_min) {
     const float* src = custom ? custom : traj.log_rewards.data();
     float* v = tape.arena.floats(size_t(traj.n) + 1);

@@ -42,6 +42,10 @@ Var sum_per_trajectory_backward(const Trajectories& traj, Var bstep_values);
 // value that the clip does not fix, naming log_reward_clip_min.
 Var log_rewards_var(Tape& tape, const Trajectories& traj, const float* custom_log_rewards, float clip_min);
 
+// log F(s_0) (+ log R(s_0), clipped, when forward-looking): the log Z estimate of
+// the objectives that learn a state flow (DB, SubTB). NaN for conditional envs.
+double log_flow_at_s0(const StateFlowEstimator& log_f, const DiscreteEnv& env, bool forward_looking, float clip_min);
+
 constexpr float kNoClip = -std::numeric_limits<float>::infinity();
 
 // Every objective: a loss on a batch of trajectories. Objectives defined on

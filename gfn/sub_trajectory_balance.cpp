@@ -280,21 +280,6 @@ Var SubTBGFlowNet::loss(Tape& tape, const Trajectories& traj, bool recalc, Reduc
     return sum(wg);
 }
 
-double SubTBGFlowNet::log_z() const {
-    const DiscreteEnv& env = pf->env();
-    if (env.condition_dim() > 0) return std::nan("");
-    Tape tape(size_t(1) << 16);
-    NoGrad ng(tape);
-    std::vector<int> s0(size_t(env.state_dim()));
-    env.initial_state(s0.data());
-    double v = double(log_f->forward(tape, s0.data(), nullptr, 1).item());
-    if (forward_looking) {
-        float r = 0.f;
-        env.log_reward(s0.data(), nullptr, 1, &r);
-        if (std::isfinite(log_reward_clip_min) && r < log_reward_clip_min) r = log_reward_clip_min;
-        v += double(r);
-    }
-    return v;
-}
+double SubTBGFlowNet::log_z() const { return log_flow_at_s0(*log_f, pf->env(), forward_looking, log_reward_clip_min); }
 
 }  // namespace gfn
