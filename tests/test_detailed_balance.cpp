@@ -55,43 +55,28 @@
 #include "gfn/trajectories.h"
 #include "gfn/transitions.h"
 #include "tests/gradcheck.h"
+#include "tests/objective_fixtures.h"
 
 using namespace gfn;
+// Not the whole of gfn::testing: this suite's expect_values also checks for one column.
+using gfn::testing::all_zero;
+using gfn::testing::expect_grads;
+using gfn::testing::expect_same_grads;
+using gfn::testing::hand_batch;
+using gfn::testing::loss_and_grad;
+using gfn::testing::LossAndGrad;
+using gfn::testing::make_pf_pb;
+using gfn::testing::param_id;
+using gfn::testing::PbKind;
+using gfn::testing::values;
+using gfn::testing::Vec;
+using gfn::testing::vmean;
+using gfn::testing::vsum;
 
 namespace {
 
 const double L2 = std::log(2.0), L3 = std::log(3.0), L6 = std::log(6.0);
 const double LR06 = std::log(0.6), LR01 = std::log(0.1);
-
-using Vec = std::vector<double>;
-
-Trajectories hand_batch(const HyperGrid& env) {
-    Trajectories tr;
-    tr.allocate(3, 5, 2, 0);
-    const std::vector<std::vector<int>> states = {
-        {0, 0},
-        {0, 0, 1, 0},
-        {0, 0, 1, 0, 2, 0, 2, 1, 2, 2},
-    };
-    const std::vector<std::vector<int>> actions = {{2}, {0, 2}, {0, 0, 1, 1, 2}};
-    for (int i = 0; i < 3; ++i) {
-        const int L = int(actions[size_t(i)].size());
-        tr.lengths[size_t(i)] = L;
-        for (int t = 0; t < L; ++t) {
-            tr.state(t, i)[0] = states[size_t(i)][size_t(2 * t)];
-            tr.state(t, i)[1] = states[size_t(i)][size_t(2 * t + 1)];
-            tr.actions[size_t(t) * 3 + size_t(i)] = actions[size_t(i)][size_t(t)];
-        }
-    }
-    tr.index_steps();
-    compute_log_rewards(env, tr);
-    return tr;
-}
-
-Vec values(Var v) {
-    Tensor t = v.value();
-    return Vec(t.data, t.data + t.size());
-}
 
 void expect_values(Var v, const Vec& want, double tol, const std::string& what) {
     Vec got = values(v);
@@ -108,8 +93,6 @@ void expect_scalar(Var v, double want, double tol, const std::string& what) {
     expect_values(v, {want}, tol, what);
 }
 
-double vmean(const Vec& v) { return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()); }
-double vsum(const Vec& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
 Vec squares(const Vec& v) {
     Vec o(v.size());
     std::transform(v.begin(), v.end(), o.begin(), [](double x) { return x * x; });
@@ -124,13 +107,6 @@ void expect_reductions(const GFlowNet& gfn, const Trajectories& tr, const Vec& r
     expect_scalar(gfn.loss(tape, tr, true, Reduction::Mean, log_rewards), vmean(g), 1e-5, what + " mean");
     expect_scalar(gfn.loss(tape, tr, true, Reduction::Sum, log_rewards), vsum(g), 1e-5, what + " sum");
     expect_values(gfn.loss(tape, tr, true, Reduction::None, log_rewards), g, 1e-5, what + " none");
-}
-
-int param_id(const ParamStore& store, const std::string& name) {
-    for (size_t k = 0; k < store.params.size(); ++k)
-        if (store.params[k].name == name) return int(k);
-    BOOST_FAIL("no parameter named " + name);
-    return -1;
 }
 
 // The linear log F of the header comment.
@@ -205,21 +181,13 @@ struct Model {
     std::unique_ptr<StateFlowEstimator> logF;
     Trajectories batch;
 
-    enum class Pb { Mlp, Tied, Uniform };
+    using Pb = PbKind;
     Model(bool conditional, Pb pb_kind, bool tied_f, int n = 12, unsigned seed = 3, int height = 4) {
         env = conditional ? std::make_unique<ConditionalHyperGrid>(2, height) : std::make_unique<HyperGrid>(2, height);
         pre = env->default_preprocessor();
         Rng rng(seed);
         NetConfig cfg{8, 2, Activation::Tanh};
-        if (conditional) {
-            pf = PolicyEstimator::conditional(*env, *pre, false, store, cfg, rng, "pf");
-            if (pb_kind == Pb::Mlp) pb = PolicyEstimator::conditional(*env, *pre, true, store, cfg, rng, "pb");
-        } else {
-            pf = PolicyEstimator::mlp(*env, *pre, false, store, cfg, rng, "pf");
-            if (pb_kind == Pb::Mlp) pb = PolicyEstimator::mlp(*env, *pre, true, store, cfg, rng, "pb");
-        }
-        if (pb_kind == Pb::Tied) pb = PolicyEstimator::tied(*pf, store, rng, "pb");
-        if (pb_kind == Pb::Uniform) pb = PolicyEstimator::uniform_pb(*env);
+        make_pf_pb(*env, *pre, conditional, pb_kind, store, cfg, rng, pf, pb);
         logF = tied_f ? StateFlowEstimator::tied(*pf, store, rng, "logF")
                       : StateFlowEstimator::mlp(*env, *pre, store, cfg, rng, "logF");
         Tape tape;
@@ -240,43 +208,6 @@ struct Model {
         return GradTarget{"logF", store.values.data() + lo, store.grads.data() + lo, hi - lo};
     }
 };
-
-void expect_grads(const std::function<Var(Tape&)>& f, std::vector<GradTarget> targets, const std::string& what) {
-    GradCheckOptions opt;
-    opt.max_checks = 40;
-    GradCheckReport rep = check_gradients(f, targets, opt);
-    BOOST_CHECK_MESSAGE(rep.ok, what << ": " << rep.message());
-    BOOST_CHECK(rep.checked > 0);
-}
-void expect_grads(const GFlowNet& gfn, const Trajectories& batch, std::vector<GradTarget> targets, Reduction r,
-                  const std::string& what) {
-    expect_grads([&](Tape& t) { return gfn.loss(t, batch, true, r); }, targets, what);
-}
-
-bool all_zero(const std::vector<float>& v) {
-    return std::all_of(v.begin(), v.end(), [](float x) { return x == 0.f; });
-}
-
-struct LossAndGrad {
-    double loss;
-    std::vector<float> grad;
-};
-LossAndGrad loss_and_grad(Tape& tape, const GFlowNet& gfn, const Trajectories& batch, ParamStore& store,
-                          bool recalculate) {
-    store.zero_grad();
-    Var l = gfn.loss(tape, batch, recalculate);
-    tape.backward(l);
-    return {double(l.item()), store.grads};
-}
-
-void expect_same_grads(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
-    BOOST_REQUIRE_EQUAL(a.size(), b.size());
-    size_t bad = 0;
-    for (size_t k = 0; k < a.size(); ++k)
-        if (std::fabs(a[k] - b[k]) > 1e-5 + 1e-4 * std::fabs(b[k])) ++bad;
-    BOOST_CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << a.size() << " gradients differ");
-    BOOST_CHECK_MESSAGE(!all_zero(b), what << ": every gradient is zero");
-}
 
 // The transitions of `traj` as a replay buffer would hold them: no next_index (every s' is
 // looked up on its own), state information recomputed from the environment.

@@ -40,13 +40,14 @@
 #include "gfn/sampler.h"
 #include "gfn/trajectories.h"
 #include "gfn/validation.h"
+#include "tests/batches.h"
 #include "tests/gradcheck.h"
+#include "tests/objective_fixtures.h"
 
 using namespace gfn;
+using namespace gfn::testing;
 
 namespace {
-
-using Vec = std::vector<double>;
 
 const double LOG_R[3] = {std::log(0.6), std::log(0.1), std::log(0.6)};
 
@@ -57,54 +58,6 @@ double lse(std::initializer_list<double> xs) {
     for (double x : xs) s += std::exp(x - mx);
     return mx + std::log(s);
 }
-
-// Trajectories written out by hand: states[i] is s_0 … x_i flattened, actions[i] the actions.
-Trajectories make_batch(const DiscreteEnv& env, const std::vector<std::vector<int>>& states,
-                        const std::vector<std::vector<int>>& actions) {
-    const int n = int(actions.size()), D = env.state_dim();
-    int max_len = 0;
-    for (const auto& a : actions) max_len = std::max(max_len, int(a.size()));
-    Trajectories tr;
-    tr.allocate(n, max_len, D, 0);
-    for (int i = 0; i < n; ++i) {
-        const int L = int(actions[size_t(i)].size());
-        tr.lengths[size_t(i)] = L;
-        for (int t = 0; t < L; ++t) {
-            for (int j = 0; j < D; ++j) tr.state(t, i)[j] = states[size_t(i)][size_t(t * D + j)];
-            tr.actions[size_t(t) * n + size_t(i)] = actions[size_t(i)][size_t(t)];
-        }
-    }
-    tr.index_steps();
-    compute_log_rewards(env, tr);
-    return tr;
-}
-
-Trajectories hand_batch(const HyperGrid& env) {
-    return make_batch(env, {{0, 0}, {0, 0, 1, 0}, {0, 0, 1, 0, 2, 0, 2, 1, 2, 2}}, {{2}, {0, 2}, {0, 0, 1, 1, 2}});
-}
-
-Vec values(Var v) {
-    Tensor t = v.value();
-    return Vec(t.data, t.data + t.size());
-}
-
-void expect_values(Var v, const Vec& want, double tol, const std::string& what) {
-    Vec got = values(v);
-    BOOST_REQUIRE_MESSAGE(got.size() == want.size(), what << ": " << got.size() << " values, want " << want.size());
-    for (size_t i = 0; i < want.size(); ++i)
-        BOOST_CHECK_MESSAGE(std::fabs(got[i] - want[i]) <= tol * std::fmax(1.0, std::fabs(want[i])),
-                            what << "[" << i << "]: got " << got[i] << ", want " << want[i]);
-}
-
-double vmean(const Vec& v) { return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()); }
-double vsum(const Vec& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
-Vec map(const Vec& v, const std::function<double(double)>& f) {
-    Vec o(v.size());
-    std::transform(v.begin(), v.end(), o.begin(), f);
-    return o;
-}
-double g_sq(double t) { return t * t; }
-double g_cosh(double t) { return std::exp(t) + std::exp(-t) - 2.0; }
 
 // Checks every reduction against the flow residuals and reward residuals by hand:
 //   mean = mean g(fm) + α mean g(rm),  sum = Σ g(fm) + α Σ g(rm),  none = [g(fm); α g(rm)].
@@ -121,13 +74,6 @@ void expect_reductions(const FMGFlowNet& fm, const Trajectories& tr, const Vec& 
     Var v = fm.loss(tape, tr, false, Reduction::None, log_rewards);
     BOOST_CHECK_EQUAL(v.cols(), 1);
     expect_values(v, none, 1e-5, what + " none");
-}
-
-int param_id(const ParamStore& store, const std::string& name) {
-    for (size_t k = 0; k < store.params.size(); ++k)
-        if (store.params[k].name == name) return int(k);
-    BOOST_FAIL("no parameter named " + name);
-    return -1;
 }
 
 // An edge-flow network with log F(s→a) = bias_a at every state: every weight zero

@@ -9,8 +9,10 @@
 #include "envs/hypergrid.h"
 #include "gfn/enumeration.h"
 #include "gfn/preprocessors.h"
+#include "tests/env_checks.h"
 
 using namespace gfn;
+using namespace gfn::testing;
 
 namespace {
 
@@ -19,12 +21,6 @@ double reward_at(const HyperGrid& env, std::vector<int> x) {
     double r = 0.0;
     env.reward(x.data(), 1, &r);
     return r;
-}
-
-float log_reward_at(const DiscreteEnv& env, std::vector<int> x, float c) {
-    float out = 0.0f;
-    env.log_reward(x.data(), &c, 1, &out);
-    return out;
 }
 
 }  // namespace

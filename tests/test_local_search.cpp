@@ -18,57 +18,19 @@
 #include "gfn/local_search.h"
 #include "gfn/sampler.h"
 #include "gfn/trajectories.h"
+#include "tests/batches.h"
 
 using namespace gfn;
+using namespace gfn::testing;
 
 namespace {
 
-std::vector<int> row(const int* s, int d) { return std::vector<int>(s, s + d); }
-
-// Every structural property of complete trajectories of `env`, and log R from the env.
+// Every structural property of complete trajectories of `env`, the padding states, and log R from the env.
 void check_valid(const DiscreteEnv& env, const Trajectories& tr) {
-    const int D = env.state_dim(), A = env.n_actions();
-    BOOST_REQUIRE_EQUAL(tr.state_dim, D);
-    std::vector<int> s0(static_cast<size_t>(D));
-    env.initial_state(s0.data());
-    int total = 0;
-    for (int i = 0; i < tr.n; ++i) {
-        const int L = tr.lengths[size_t(i)];
-        BOOST_REQUIRE(L >= 1 && L <= tr.max_length && L <= env.max_trajectory_length());
-        total += L;
-        BOOST_CHECK(row(tr.state(0, i), D) == s0);
-        for (int t = 0; t < L; ++t) {
-            const int a = tr.action(t, i);
-            BOOST_REQUIRE(a >= 0 && a < A);
-            std::vector<uint8_t> mask(static_cast<size_t>(A));
-            env.forward_masks(tr.state(t, i), 1, mask.data());
-            BOOST_CHECK_MESSAGE(mask[size_t(a)], "trajectory " << i << " step " << t << ": invalid action " << a);
-            if (t < L - 1) {
-                BOOST_REQUIRE(a != env.exit_action());
-                std::vector<int> next(static_cast<size_t>(D));
-                env.step(tr.state(t, i), &a, 1, next.data());
-                BOOST_CHECK(row(tr.state(t + 1, i), D) == next);
-            } else {
-                BOOST_CHECK_EQUAL(a, env.exit_action());
-            }
-        }
-        for (int t = L; t < tr.max_length; ++t) BOOST_CHECK_EQUAL(tr.action(t, i), -1);
-        for (int t = L; t <= tr.max_length; ++t) BOOST_CHECK(row(tr.state(t, i), D) == std::vector<int>(size_t(D), -1));
-        float lr = 0.f;
-        env.log_reward(tr.terminal_state(i), tr.condition(i), 1, &lr);
-        BOOST_CHECK_EQUAL(tr.log_rewards[size_t(i)], lr);
-    }
-    BOOST_CHECK_EQUAL(tr.n_steps(), total);
-    BOOST_CHECK_EQUAL(tr.n_bsteps(), total - tr.n);
-}
-
-bool same_trajectory(const Trajectories& a, int i, const Trajectories& b, int j) {
-    if (a.lengths[size_t(i)] != b.lengths[size_t(j)] || a.log_rewards[size_t(i)] != b.log_rewards[size_t(j)])
-        return false;
-    for (int t = 0; t < a.lengths[size_t(i)]; ++t)
-        if (row(a.state(t, i), a.state_dim) != row(b.state(t, j), b.state_dim) || a.action(t, i) != b.action(t, j))
-            return false;
-    return true;
+    CompleteTrajectoryChecks checks;
+    checks.condition_dim = false;
+    checks.padding_states = true;
+    check_complete_trajectories(env, tr, checks);
 }
 
 // n copies of the 1-D HyperGrid path 0 → 1 → … → x, then the exit.
@@ -90,11 +52,6 @@ Trajectories line_batch(const HyperGrid& env, int x, int n) {
 float log_prob_of(const PolicyEstimator& p, const int* s, int a) {
     Tape tape;
     return p.log_probs(tape, s, nullptr, 1).value().data[a];
-}
-
-void expect_freq(double got, double p, int N, const std::string& what) {
-    const double tol = 5.0 * std::sqrt(p * (1.0 - p) / N) + 1e-12;
-    BOOST_CHECK_MESSAGE(std::fabs(got - p) <= tol, what << ": frequency " << got << ", want " << p << " ± " << tol);
 }
 
 // HyperGrid(2, 4) with small random MLP policies.

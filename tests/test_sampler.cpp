@@ -20,8 +20,13 @@
 #include "gfn/preprocessors.h"
 #include "gfn/sampler.h"
 #include "gfn/trajectories.h"
+#include "tests/batches.h"
+#include "tests/objective_fixtures.h"
 
 using namespace gfn;
+using gfn::testing::expect_freq;
+using gfn::testing::param_id;
+using gfn::testing::row;
 
 namespace {
 
@@ -41,15 +46,6 @@ struct Setup {
         tied_pb = PolicyEstimator::tied(*pf, store, rng, "tied_pb");
     }
 };
-
-int param_id(const ParamStore& store, const std::string& name) {
-    for (size_t k = 0; k < store.params.size(); ++k)
-        if (store.params[k].name == name) return int(k);
-    BOOST_FAIL("no parameter named " + name);
-    return -1;
-}
-
-std::vector<int> row(const int* s, int d) { return std::vector<int>(s, s + d); }
 
 // Every structural property of a batch of complete trajectories on a HyperGrid.
 void check_trajectories(const HyperGrid& env, const Trajectories& tr) {
@@ -133,12 +129,6 @@ std::vector<double> first_action_freq(const Trajectories& tr, int A) {
     std::vector<double> f(size_t(A), 0.0);
     for (int i = 0; i < tr.n; ++i) f[size_t(tr.action(0, i))] += 1.0 / tr.n;
     return f;
-}
-
-// |p̂ − p| within 5 binomial standard errors of N draws.
-void expect_freq(double got, double p, int N, const std::string& what) {
-    const double tol = 5.0 * std::sqrt(p * (1.0 - p) / N) + 1e-12;
-    BOOST_CHECK_MESSAGE(std::fabs(got - p) <= tol, what << ": frequency " << got << ", want " << p << " ± " << tol);
 }
 
 double mean_length(const Trajectories& tr) {

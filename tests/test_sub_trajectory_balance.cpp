@@ -72,65 +72,19 @@
 #include "gfn/trajectories.h"
 #include "gfn/trajectory_balance.h"
 #include "tests/gradcheck.h"
+#include "tests/objective_fixtures.h"
 
 using namespace gfn;
+using namespace gfn::testing;
 
 namespace {
 
 const double L2 = std::log(2.0), L3 = std::log(3.0);
 const double LR6 = std::log(0.6), LR1 = std::log(0.1);
 
-using Vec = std::vector<double>;
 using W = SubTBWeighting;
 const std::vector<W> kAllWeightings = {W::DB, W::ModifiedDB, W::TB, W::Equal, W::EqualWithin,
                                        W::GeometricWithin, W::Geometric};
-
-Trajectories hand_batch(const HyperGrid& env) {
-    Trajectories tr;
-    tr.allocate(3, 5, 2, 0);
-    const std::vector<std::vector<int>> states = {
-        {0, 0},
-        {0, 0, 1, 0},
-        {0, 0, 1, 0, 2, 0, 2, 1, 2, 2},
-    };
-    const std::vector<std::vector<int>> actions = {{2}, {0, 2}, {0, 0, 1, 1, 2}};
-    for (int i = 0; i < 3; ++i) {
-        const int L = int(actions[size_t(i)].size());
-        tr.lengths[size_t(i)] = L;
-        for (int t = 0; t < L; ++t) {
-            tr.state(t, i)[0] = states[size_t(i)][size_t(2 * t)];
-            tr.state(t, i)[1] = states[size_t(i)][size_t(2 * t + 1)];
-            tr.actions[size_t(t) * 3 + size_t(i)] = actions[size_t(i)][size_t(t)];
-        }
-    }
-    tr.index_steps();
-    compute_log_rewards(env, tr);
-    return tr;
-}
-
-Vec values(Var v) {
-    Tensor t = v.value();
-    return Vec(t.data, t.data + t.size());
-}
-
-void expect_values(const Vec& got, const Vec& want, double tol, const std::string& what) {
-    BOOST_REQUIRE_MESSAGE(got.size() == want.size(), what << ": " << got.size() << " values, want " << want.size());
-    for (size_t i = 0; i < want.size(); ++i)
-        BOOST_CHECK_MESSAGE(std::fabs(got[i] - want[i]) <= tol * std::fmax(1.0, std::fabs(want[i])),
-                            what << "[" << i << "]: got " << got[i] << ", want " << want[i]);
-}
-void expect_values(Var v, const Vec& want, double tol, const std::string& what) {
-    expect_values(values(v), want, tol, what);
-}
-
-double vsum(const Vec& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
-
-int param_id(const ParamStore& store, const std::string& name) {
-    for (size_t k = 0; k < store.params.size(); ++k)
-        if (store.params[k].name == name) return int(k);
-    BOOST_FAIL("no parameter named " + name);
-    return -1;
-}
 
 // log F linear in the K-hot input of HyperGrid(2, 3), as in the header comment.
 std::unique_ptr<StateFlowEstimator> linear_log_f(const HyperGrid& env, const Preprocessor& pre, ParamStore& store) {
@@ -301,22 +255,14 @@ struct Model {
     std::unique_ptr<StateFlowEstimator> log_f;
     Trajectories batch;
 
-    enum class Pb { Mlp, Tied, Uniform };
+    using Pb = PbKind;
     // A conditional model's log F is a head on PF's trunk (the only conditional log F).
     Model(bool conditional, Pb pb_kind, bool tied_log_f = false, int n = 10, unsigned seed = 3, int height = 4) {
         env = conditional ? std::make_unique<ConditionalHyperGrid>(2, height) : std::make_unique<HyperGrid>(2, height);
         pre = env->default_preprocessor();
         Rng rng(seed);
         NetConfig cfg{8, 2, Activation::Tanh};
-        if (conditional) {
-            pf = PolicyEstimator::conditional(*env, *pre, false, store, cfg, rng, "pf");
-            if (pb_kind == Pb::Mlp) pb = PolicyEstimator::conditional(*env, *pre, true, store, cfg, rng, "pb");
-        } else {
-            pf = PolicyEstimator::mlp(*env, *pre, false, store, cfg, rng, "pf");
-            if (pb_kind == Pb::Mlp) pb = PolicyEstimator::mlp(*env, *pre, true, store, cfg, rng, "pb");
-        }
-        if (pb_kind == Pb::Tied) pb = PolicyEstimator::tied(*pf, store, rng, "pb");
-        if (pb_kind == Pb::Uniform) pb = PolicyEstimator::uniform_pb(*env);
+        make_pf_pb(*env, *pre, conditional, pb_kind, store, cfg, rng, pf, pb);
         if (conditional || tied_log_f) log_f = StateFlowEstimator::tied(*pf, store, rng, "logF");
         else log_f = StateFlowEstimator::mlp(*env, *pre, store, cfg, rng, "logF");
         Tape tape;
@@ -326,19 +272,6 @@ struct Model {
     }
     GradTarget all() { return GradTarget{"params", store.values.data(), store.grads.data(), store.size()}; }
 };
-
-void expect_grads(const SubTBGFlowNet& g, const Trajectories& batch, std::vector<GradTarget> targets, Reduction r,
-                  const std::string& what) {
-    GradCheckOptions opt;
-    opt.max_checks = 40;
-    GradCheckReport rep = check_gradients([&](Tape& t) { return g.loss(t, batch, true, r); }, targets, opt);
-    BOOST_CHECK_MESSAGE(rep.ok, what << ": " << rep.message());
-    BOOST_CHECK(rep.checked > 0);
-}
-
-bool all_zero(const std::vector<float>& v) {
-    return std::all_of(v.begin(), v.end(), [](float x) { return x == 0.f; });
-}
 
 // The hand objects: uniform PF and PB, linear log F.
 struct Hand {

@@ -41,8 +41,10 @@
 #include "gfn/trajectories.h"
 #include "gfn/trajectory_balance.h"
 #include "tests/gradcheck.h"
+#include "tests/objective_fixtures.h"
 
 using namespace gfn;
+using namespace gfn::testing;
 
 namespace {
 
@@ -51,64 +53,12 @@ const double LOG_R[3] = {std::log(0.6), std::log(0.1), std::log(0.6)};
 const double SUM_PF_UNIFORM[3] = {-L3, -2 * L3, -2 * L3 - 2 * L2};
 const double SUM_PB_UNIFORM[3] = {0.0, 0.0, -2 * L2};
 
-using Vec = std::vector<double>;
-
-// The three trajectories above, states and actions written out by hand.
-Trajectories hand_batch(const HyperGrid& env) {
-    Trajectories tr;
-    tr.allocate(3, 5, 2, 0);
-    const std::vector<std::vector<int>> states = {
-        {0, 0},
-        {0, 0, 1, 0},
-        {0, 0, 1, 0, 2, 0, 2, 1, 2, 2},
-    };
-    const std::vector<std::vector<int>> actions = {{2}, {0, 2}, {0, 0, 1, 1, 2}};
-    for (int i = 0; i < 3; ++i) {
-        const int L = int(actions[size_t(i)].size());
-        tr.lengths[size_t(i)] = L;
-        for (int t = 0; t < L; ++t) {
-            tr.state(t, i)[0] = states[size_t(i)][size_t(2 * t)];
-            tr.state(t, i)[1] = states[size_t(i)][size_t(2 * t + 1)];
-            tr.actions[size_t(t) * 3 + size_t(i)] = actions[size_t(i)][size_t(t)];
-        }
-    }
-    tr.index_steps();
-    compute_log_rewards(env, tr);
-    return tr;
-}
-
-Vec values(Var v) {
-    Tensor t = v.value();
-    return Vec(t.data, t.data + t.size());
-}
-
-void expect_values(Var v, const Vec& want, double tol, const std::string& what) {
-    Vec got = values(v);
-    BOOST_REQUIRE_MESSAGE(got.size() == want.size(), what << ": " << got.size() << " values, want " << want.size());
-    for (size_t i = 0; i < want.size(); ++i)
-        BOOST_CHECK_MESSAGE(std::fabs(got[i] - want[i]) <= tol * std::fmax(1.0, std::fabs(want[i])),
-                            what << "[" << i << "]: got " << got[i] << ", want " << want[i]);
-}
-
 void expect_scalar(Var v, double want, double tol, const std::string& what) {
     BOOST_REQUIRE_EQUAL(v.rows(), 1);
     BOOST_REQUIRE_EQUAL(v.cols(), 1);
     expect_values(v, {want}, tol, what);
 }
 
-double vmean(const Vec& v) { return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()); }
-double vsum(const Vec& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
-Vec map(const Vec& v, const std::function<double(double)>& f) {
-    Vec o(v.size());
-    std::transform(v.begin(), v.end(), o.begin(), f);
-    return o;
-}
-
-// The regression losses, written out independently of gfn/regression_loss.cpp.
-double g_sq(double t) { return t * t; }
-double g_half(double t) { return 0.5 * t * t; }
-double g_cosh(double t) { return std::exp(t) + std::exp(-t) - 2.0; }
-double g_linex(double t, double a) { return (std::exp(a * t) - a * t - 1.0) / (a * a); }
 
 // Checks the three reductions of an objective against per-trajectory hand values.
 void expect_reductions(const TrajectoryBasedGFlowNet& gfn, const Trajectories& tr, const Vec& per_item,
@@ -128,13 +78,6 @@ Vec hand_scores(bool with_pb = true, const double* log_r = LOG_R) {
     return s;
 }
 Vec plus(const Vec& v, double c) { return map(v, [c](double x) { return x + c; }); }
-
-int param_id(const ParamStore& store, const std::string& name) {
-    for (size_t k = 0; k < store.params.size(); ++k)
-        if (store.params[k].name == name) return int(k);
-    BOOST_FAIL("no parameter named " + name);
-    return -1;
-}
 
 // A posterior PF whose logits are the constant vector `bias` at every state: an MLP with
 // every weight zero (tanh(0) = 0 hidden features) and output bias `bias`.
@@ -224,40 +167,6 @@ struct Model {
     }
 };
 
-void expect_grads(const TrajectoryBasedGFlowNet& gfn, const Trajectories& batch, std::vector<GradTarget> targets,
-                  Reduction r, const std::string& what) {
-    GradCheckOptions opt;
-    opt.max_checks = 40;
-    GradCheckReport rep = check_gradients([&](Tape& t) { return gfn.loss(t, batch, true, r); }, targets, opt);
-    BOOST_CHECK_MESSAGE(rep.ok, what << ": " << rep.message());
-    BOOST_CHECK(rep.checked > 0);
-}
-
-bool all_zero(const std::vector<float>& v) {
-    return std::all_of(v.begin(), v.end(), [](float x) { return x == 0.f; });
-}
-
-// The loss value and the gradient slab after one backward pass.
-struct LossAndGrad {
-    double loss;
-    std::vector<float> grad;
-};
-LossAndGrad loss_and_grad(Tape& tape, const TrajectoryBasedGFlowNet& gfn, const Trajectories& batch,
-                          ParamStore& store, bool recalculate) {
-    store.zero_grad();
-    Var l = gfn.loss(tape, batch, recalculate);
-    tape.backward(l);
-    return {double(l.item()), store.grads};
-}
-
-void expect_same_grads(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
-    BOOST_REQUIRE_EQUAL(a.size(), b.size());
-    size_t bad = 0;
-    for (size_t k = 0; k < a.size(); ++k)
-        if (std::fabs(a[k] - b[k]) > 1e-5 + 1e-4 * std::fabs(b[k])) ++bad;
-    BOOST_CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << a.size() << " gradients differ");
-    BOOST_CHECK_MESSAGE(!all_zero(b), what << ": every gradient is zero");
-}
 
 }  // namespace
 
