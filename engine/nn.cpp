@@ -104,6 +104,22 @@ Var MLP::trunk(Var x) const {
     return x;
 }
 
+void TrunkRecording::clear() {
+    auto grow = [this](std::vector<float>& v) {
+        if (rows <= 0 || v.empty()) return;
+        const size_t want = v.size() / size_t(rows) * size_t(rows) * 3 / 2;
+        v.clear();
+        if (v.capacity() < want) {
+            std::vector<float>().swap(v);  // free first: never both at once
+            v.reserve(want);
+        }
+    };
+    grow(input);
+    for (auto& v : pre) grow(v);
+    for (auto& v : post) grow(v);
+    rows = 0;
+}
+
 // The op and attribute of an activation, as ops.h records them.
 static Op activation_op(Activation a, float* attr) {
     *attr = 0.f;
@@ -129,10 +145,13 @@ const float* MLP::trunk_rows(const float* x, int n, TrunkRecording& rec) const {
     for (size_t l = 0; l < hidden_layers.size(); ++l) {
         const Linear& L = hidden_layers[l];
         const size_t H = size_t(L.out);
+        // relu and leaky relu keep one buffer: their backward needs only the sign
+        // of the input, which the output has too, so the activation runs in place.
+        const bool in_place = op == Op::Relu || op == Op::LeakyRelu;
         rec.pre[l].resize((r0 + size_t(n)) * H);
-        rec.post[l].resize((r0 + size_t(n)) * H);
+        if (!in_place) rec.post[l].resize((r0 + size_t(n)) * H);
         float* pre = rec.pre[l].data() + r0 * H;
-        float* post = rec.post[l].data() + r0 * H;
+        float* post = in_place ? pre : rec.post[l].data() + r0 * H;
         // pre = h Wᵀ + b, post = act(pre)
         const float* b = L.store->value(L.b).data;
         for (int i = 0; i < n; ++i) std::copy(b, b + H, pre + size_t(i) * H);
@@ -151,8 +170,9 @@ Var MLP::trunk_from_recording(Tape& tape, TrunkRecording& rec) const {
     Var h = tape.constant(Tensor(rec.input.data(), rec.rows, in));
     for (size_t l = 0; l < hidden_layers.size(); ++l) {
         const Linear& L = hidden_layers[l];
+        const bool in_place = op == Op::Relu || op == Op::LeakyRelu;  // as in trunk_rows
         Var pre = linear_precomputed(h, L.store->var(tape, L.W), L.store->var(tape, L.b), rec.pre[l].data());
-        h = activation_precomputed(pre, op, attr, rec.post[l].data());
+        h = activation_precomputed(pre, op, attr, in_place ? rec.pre[l].data() : rec.post[l].data());
     }
     return h;
 }

@@ -69,8 +69,13 @@ struct Linear {
 struct TrunkRecording {
     int rows = 0;                               // rows recorded since clear()
     std::vector<float> input;                   // (rows, in)
-    std::vector<std::vector<float>> pre, post;  // per hidden layer, (rows, H): before and after the activation
-    void clear() { rows = 0; }                  // keeps the memory
+    // Per hidden layer, (rows, H): before and after the activation. relu and
+    // leaky relu run in place (their backward needs only the output's sign): post unused.
+    std::vector<std::vector<float>> pre, post;
+    // Forgets the rows, keeping (and growing) the memory: each buffer gets room
+    // for 1.5 times the last rollout while it is empty, so that a rollout rarely
+    // reallocates (and copies) mid-way — the copy would briefly hold both buffers.
+    void clear();
 };
 
 // input → H → … → H → output with n_hidden_layers Linear layers before the

@@ -846,6 +846,31 @@ Var slice_cols(Var a, int begin, int end) {
 }
 
 // ===========================================================================
+// slice_rows: a view of rows [begin, end) — the value is a's memory, not a copy
+
+// da[begin:end, :] += dy
+static void slice_rows_backward(float* da, const float* dy, int begin, int m, int c) {
+    // da (n, c), dy (m, c)
+    float* d = da + size_t(begin) * c;
+    const long N = long(m) * c;
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) d[i] += dy[i];
+}
+Var slice_rows(Var a, int begin, int end) {
+    const char* op = "slice_rows";
+    Tape& t = tape_of(op, a);
+    const Node& na = a.node();
+    int n = na.rows, c = na.cols;
+    if (begin < 0 || begin > end || end > n)
+        fail(op, "rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") out of range for input " +
+                     shape_str(n, c));
+    float* view = na.value + size_t(begin) * c;
+    Var y = t.push(Op::SliceRows, end - begin, c, a.id, -1, view);
+    node_of(y).iattr = begin;
+    return y;
+}
+
+// ===========================================================================
 // concat_cols: [a | b]
 
 // y[i, :] = [a[i, :] | b[i, :]]
@@ -1082,6 +1107,7 @@ void backward_node(Tape& t, const Node& n) {
     case Op::IndexRows: if (da) index_rows_backward(da, dy, n.idx, n.rows, n.cols); break;
     case Op::Clamp: if (da) clamp_backward(da, dy, A->value, n.attr, n.attr2, N); break;
     case Op::RangeSum: if (da) range_sum_backward(da, dy, n.idx, A->rows, A->cols, n.rows); break;
+    case Op::SliceRows: if (da) slice_rows_backward(da, dy, n.iattr, n.rows, n.cols); break;
     case Op::COUNT: throw std::logic_error("backward_node: invalid op");
     }
 }

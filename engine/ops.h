@@ -43,6 +43,7 @@ Var mean(Var a);                                // -> (1,1)
 Var segment_sum(Var a, const int* seg, int n_segments);
 Var slice_cols(Var a, int begin, int end);      // a[:, begin:end]
 Var concat_cols(Var a, Var b);                  // [a | b]
+Var slice_rows(Var a, int begin, int end);      // a[begin:end, :], sharing a's memory (a view)
 Var concat_rows(const Var* xs, int n);          // [x_0; ...; x_{n-1}], equal cols
 Var index_rows(Var a, const int* idx, int n);   // (n, cols), y_i = a[idx_i, :]
 Var clamp(Var a, float lo, float hi);

@@ -2,6 +2,8 @@
 #include "engine/tape.h"
 
 #include <cstring>
+#include <unordered_map>
+#include <vector>
 #include <stdexcept>
 
 #include "engine/ops.h"
@@ -12,7 +14,7 @@ static const char* const kOpNames[] = {
     "leaf", "matmul", "linear", "add", "sub", "mul", "scale", "add_scalar", "square", "exp", "log",
     "relu", "leaky_relu", "tanh", "elu", "log_softmax", "gather", "logsumexp", "sum", "mean",
     "segment_sum", "slice_cols", "concat_cols", "concat_rows", "index_rows", "clamp",
-    "range_sum",
+    "range_sum", "slice_rows",
 };
 static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == size_t(Op::COUNT),
               "every op needs a name in kOpNames");
@@ -78,6 +80,10 @@ void Tape::backward(Var loss) {
     if (ln.rows != 1 || ln.cols != 1)
         throw std::invalid_argument("backward: the loss must be 1x1, got " + shape_str(ln.rows, ln.cols));
     if (!ln.requires_grad) return;  // nothing trainable reaches the loss
+    if (recycle_gradients) {
+        backward_recycling(loss.id);
+        return;
+    }
     // Gradient buffers for the intermediate nodes that need one, zeroed.
     for (int i = 0; i <= loss.id; ++i) {
         Node& n = nodes[size_t(i)];
@@ -88,6 +94,42 @@ void Tape::backward(Var loss) {
     for (int i = loss.id; i >= 0; --i) {
         const Node& n = nodes[size_t(i)];
         if (n.requires_grad && n.op != Op::Leaf) backward_node(*this, n);
+    }
+}
+
+void Tape::backward_recycling(int loss_id) {
+    // Free gradient buffers by size; a buffer taken from here is zeroed again.
+    std::unordered_map<size_t, std::vector<float*>> pool;
+    auto take = [&](size_t n) -> float* {
+        std::vector<float*>& free = pool[n];
+        if (free.empty()) return arena.zeros(n);
+        float* p = free.back();
+        free.pop_back();
+        std::memset(p, 0, n * sizeof(float));
+        return p;
+    };
+    auto ensure_grad = [&](int id) {
+        if (id < 0) return;
+        Node& in = nodes[size_t(id)];
+        if (in.requires_grad && !in.external_grad && !in.grad) in.grad = take(size_t(in.rows) * size_t(in.cols));
+    };
+    for (Node& n : nodes)
+        if (!n.external_grad) n.grad = nullptr;
+    ensure_grad(loss_id);
+    nodes[size_t(loss_id)].grad[0] += 1.0f;
+    for (int i = loss_id; i >= 0; --i) {
+        Node& n = nodes[size_t(i)];
+        if (!n.requires_grad || n.op == Op::Leaf || !n.grad) continue;  // no gradient reached it
+        ensure_grad(n.a);
+        ensure_grad(n.b);
+        ensure_grad(n.c);
+        if (n.op == Op::ConcatRows)
+            for (int k = 0; k < n.iattr; ++k) ensure_grad(n.idx[k]);
+        backward_node(*this, n);
+        if (!n.external_grad) {  // every consumer has run: the buffer is free again
+            pool[size_t(n.rows) * size_t(n.cols)].push_back(n.grad);
+            n.grad = nullptr;
+        }
     }
 }
 

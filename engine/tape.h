@@ -47,6 +47,7 @@ enum class Op : uint8_t {
     IndexRows,     // y_i = a[idx_i, :]
     Clamp,         // y = min(max(a, lo), hi)
     RangeSum,      // y_k = Σ_{r∈[lo_k, hi_k)} a[r, :]
+    SliceRows,     // y = a[begin:end, :] (a view: no copy)
     COUNT
 };
 const char* op_name(Op op);
@@ -88,6 +89,11 @@ public:
     Arena arena;
     std::vector<Node> nodes;
     bool grad_enabled = true;
+    // When true, backward() creates an intermediate node's gradient buffer when
+    // its first consumer runs and recycles it once the node's own backward has
+    // run, so the live gradients of a step stay few (training sets this; tests
+    // that read an intermediate's gradient after backward leave it false).
+    bool recycle_gradients = false;
 
     // A constant input (no gradient). Its memory must outlive the step.
     Var constant(Tensor value);
@@ -102,6 +108,9 @@ public:
 
     // d(loss)/d(every node), accumulated (+=) into gradients; loss must be 1x1.
     void backward(Var loss);
+
+    // The reverse sweep with gradient buffers recycled (recycle_gradients).
+    void backward_recycling(int loss_id);
 
     // Forgets all nodes; keeps the arena's memory.
     void reset();

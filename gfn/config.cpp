@@ -132,6 +132,8 @@ const std::vector<Flag>& flags() {
         dbl_flag("lr", &Config::lr, "learning rate of the networks"),
         dbl_flag("lr-logz", &Config::lr_logz, "learning rate of log Z"),
         dbl_flag("lr-logf", &Config::lr_logf, "learning rate of the log F network (DB, SubTB)"),
+        str_flag("lr-schedule", &Config::lr_schedule,
+                 "constant | cosine: every learning rate times (1 + cos(pi t / iterations)) / 2"),
         dbl_flag("weight-decay", &Config::weight_decay, "weight decay of the networks"),
         dbl_flag("clip-grad-norm", &Config::clip_grad_norm, "clip gradients to this global norm (0: off)"),
         dbl_flag("epsilon", &Config::epsilon, "exploration: mix epsilon of uniform into PF"),
@@ -282,6 +284,8 @@ void validate_config(const Config& c) {
     require(c.lambda > 0 && c.lambda <= 1, "--lambda: must be in (0, 1] (got " + fmt(c.lambda) + ")");
     require(std::isfinite(c.fm_alpha) && c.fm_alpha >= 0, "--fm-alpha: must be >= 0");
     require(std::isfinite(c.lr_logf) && c.lr_logf > 0, "--lr-logf: must be > 0");
+    require(c.lr_schedule == "constant" || c.lr_schedule == "cosine",
+            "--lr-schedule: unknown schedule '" + c.lr_schedule + "' (choose constant or cosine)");
     require(c.replay_buffer >= 0, "--replay-buffer: the capacity must be >= 0 (0: no buffer)");
     require(c.buffer == "fifo" || c.buffer == "prioritized" || c.buffer == "diverse" || c.buffer == "terminating_state",
             "--buffer: unknown replay buffer '" + c.buffer + "' (choose fifo, prioritized, diverse or terminating_state)");

@@ -59,6 +59,7 @@ struct Config {
     double lr = 1e-3;
     double lr_logz = 0.1;
     double lr_logf = 1e-3;                // log F networks (DB, SubTB)
+    std::string lr_schedule = "constant"; // constant | cosine (every group's rate decays to 0 over --iterations)
     double weight_decay = 0.0;
     double clip_grad_norm = 0.0;          // 0: no clipping
     // exploration (off-policy when any differs from its default)

@@ -62,9 +62,7 @@ StepLogProbs evaluate_log_probs(Tape& tape, const Trajectories& traj, const Poli
     if (share_trunk) {
         // Backward steps are the forward steps with t >= 1, in the same order:
         // the first n forward steps are the t = 0 ones.
-        int* rows = tape.arena.ints(size_t(mb) + 1);
-        for (int k = 0; k < mb; ++k) rows[k] = traj.n + k;
-        h = index_rows(h_all, rows, mb);
+        h = slice_rows(h_all, traj.n, traj.n + mb);
     } else if (pb->kind() != PolicyEstimator::Kind::Uniform) {
         h = pb->trunk(tape, b.states, b.conditions, mb);
     }

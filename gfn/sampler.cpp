@@ -147,9 +147,7 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
         out.saved_log_pf = gather(pf.log_probs_from_trunk(h, tape, states, ms), actions);
         if (use_tied) {
             // Backward steps are the forward steps with t >= 1: rows n … n_steps−1.
-            int* rows = tape.arena.ints(size_t(mb) + 1);
-            for (int k = 0; k < mb; ++k) rows[k] = n + k;
-            Var hb = index_rows(h, rows, mb);
+            Var hb = slice_rows(h, n, n + mb);
             out.saved_log_pb = gather(tied_pb->log_probs_from_trunk(hb, tape, states + size_t(n) * D, mb), prev_actions);
         }
     } else if (req.save_log_probs) {

@@ -38,6 +38,7 @@ static std::unique_ptr<DiscreteEnv> make_env(const Config& c, const std::string&
 }
 
 Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
+    tape.recycle_gradients = true;  // training never reads an intermediate gradient
     validate_config(cfg);
     env = make_env(cfg, cfg.reward);
     preprocessor = make_preprocessor(cfg.preprocessor, *env);
@@ -220,6 +221,14 @@ StepStats train_step(Run& run) {
     // 4. optimize
     t0 = Clock::now();
     if (run.cfg.clip_grad_norm > 0) clip_grad_norm(run.store, run.cfg.clip_grad_norm);
+    // Learning rates of this step: the base rates, or cosine-decayed ones
+    // lr_t = lr · (1 + cos(π t / T)) / 2, t = steps taken, T = --iterations.
+    const double base[3] = {run.cfg.lr, run.cfg.lr_logz, run.cfg.lr_logf};
+    double factor = 1.0;
+    if (run.cfg.lr_schedule == "cosine" && run.cfg.iterations > 0)
+        factor = 0.5 * (1.0 + std::cos(3.141592653589793 * std::min(1.0, double(run.iteration) / run.cfg.iterations)));
+    for (size_t g = 0; g < run.optimizer->groups.size() && g < 3; ++g)
+        run.optimizer->groups[g].lr = float(base[g] * factor);
     run.optimizer->step();
     st.times.optimize = seconds_since(t0);
 

@@ -372,6 +372,26 @@ BOOST_AUTO_TEST_CASE(slice_concat_grad) {
     BOOST_CHECK_EQUAL(v[5], a.v[2 * 6 + 5]);
 }
 
+BOOST_AUTO_TEST_CASE(slice_rows_grad_and_view) {
+    Param a("a", 5, 3, 120);
+    expect_grads([&](Tape& t) { return slice_rows(a.on(t), 1, 4); }, {a.target()});
+    expect_grads([&](Tape& t) { return slice_rows(a.on(t), 0, 5); }, {a.target()});
+    // Overlapping views of one node both reach it.
+    expect_grads([&](Tape& t) { Var x = a.on(t); return add(slice_rows(x, 0, 3), slice_rows(x, 2, 5)); },
+                 {a.target()});
+    Tape t;
+    Var x = a.on(t);
+    Var v = slice_rows(x, 2, 4);
+    BOOST_CHECK_EQUAL(v.rows(), 2);
+    BOOST_CHECK_EQUAL(v.cols(), 3);
+    BOOST_CHECK(v.value().data == x.value().data + 2 * 3);  // a view, not a copy
+    BOOST_CHECK_EQUAL(v.value()(1, 2), a.v[3 * 3 + 2]);
+    BOOST_CHECK_EQUAL(slice_rows(x, 5, 5).rows(), 0);
+    BOOST_CHECK_THROW(slice_rows(x, 3, 2), std::invalid_argument);
+    BOOST_CHECK_THROW(slice_rows(x, 0, 6), std::invalid_argument);
+    BOOST_CHECK_THROW(slice_rows(x, -1, 2), std::invalid_argument);
+}
+
 BOOST_AUTO_TEST_CASE(concat_rows_grad) {
     Param a("a", 2, 3, 110), b("b", 1, 3, 111), c("c", 4, 3, 112);
     std::vector<float> k(6, 0.5f);
