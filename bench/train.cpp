@@ -11,6 +11,7 @@
 #include "bench/train.h"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -234,6 +235,10 @@ int run_train(int argc, char** argv) {
     if (batches.empty()) batches = quick ? std::vector<int>{16, 128} : std::vector<int>{16, 128, 512, 2048};
     if (thread_counts.empty()) thread_counts = {1, 2};
 
+    // This program's own path, for the child processes (popen runs /bin/sh).
+    char self_buf[4096];
+    const ssize_t len = readlink("/proc/self/exe", self_buf, sizeof self_buf - 1);
+    const std::string self = len > 0 ? std::string(self_buf, size_t(len)) : std::string(argv[0]);
     FILE* jf = std::fopen(out.c_str(), "w");
     if (!jf) std::fprintf(stderr, "gfn_bench train: cannot write %s; results go to stdout only\n", out.c_str());
     std::printf("\n### Training step: HyperGrid / Ising / BitSequence with TB, MLP 256 x 2 (tied PB where a PB exists)\n\n"
@@ -247,7 +252,7 @@ int run_train(int argc, char** argv) {
     for (const std::string& n : names)
         for (int b : batches)
             for (int t : thread_counts) {
-                std::string cmd = "/proc/self/exe train --one --scenario " + n + " --batch " + std::to_string(b) +
+                std::string cmd = self + " train --one --scenario " + n + " --batch " + std::to_string(b) +
                                   " --threads " + std::to_string(t) + " --reps " + std::to_string(reps) +
                                   (iters > 0 ? " --iters " + std::to_string(iters) : "");
                 FILE* p = popen(cmd.c_str(), "r");
