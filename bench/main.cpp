@@ -6,6 +6,8 @@
 //
 // A benchmark is one row of kBenchmarks: a name, a one-line summary and a
 // function taking (argc, argv) with argv[0] = its name, returning an exit code.
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -37,6 +39,10 @@ void usage(FILE* f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Buffers of 1 MiB and more are mapped and unmapped on their own, so memory
+    // a run frees goes back to the system (glibc would otherwise raise this
+    // threshold after the first large free and keep such buffers in its heap).
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     if (argc > 1 && (std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "--help") == 0 ||
                      std::strcmp(argv[1], "help") == 0)) {
         usage(stdout);
