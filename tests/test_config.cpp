@@ -145,6 +145,25 @@ BOOST_AUTO_TEST_CASE(a_zero_reward_asks_for_the_clip) {
     BOOST_TEST(std::isfinite(st.loss));
 }
 
+BOOST_AUTO_TEST_CASE(cosine_schedule_decays_every_group) {
+    // lr_t = lr · (1 + cos(π t / T)) / 2 with t the steps taken before the step.
+    Config c = parse({"--lr-schedule", "cosine", "--iterations", "4", "--hidden", "8", "--batch-size", "4",
+                      "--lr", "0.01", "--lr-logz", "0.2"});
+    Run run(c);
+    train_step(run);
+    BOOST_TEST(run.optimizer->groups[0].lr == 0.01f);
+    train_step(run);
+    const double f = 0.5 * (1.0 + std::cos(3.141592653589793 / 4.0));
+    BOOST_TEST(run.optimizer->groups[0].lr == float(0.01 * f));
+    BOOST_TEST(run.optimizer->groups[1].lr == float(0.2 * f));
+    Config k = parse({"--iterations", "4", "--hidden", "8", "--batch-size", "4", "--lr", "0.01"});
+    Run constant(k);
+    train_step(constant);
+    train_step(constant);
+    BOOST_TEST(constant.optimizer->groups[0].lr == 0.01f);
+    expect_error({"--lr-schedule", "linear"}, "--lr-schedule");
+}
+
 BOOST_AUTO_TEST_CASE(help_lists_every_flag_with_its_default) {
     std::string h = train_flags_help();
     for (const char* f : {"--env", "--ndim", "--height", "--reward", "--R0", "--R1", "--R2", "--loss", "--batch-size",
