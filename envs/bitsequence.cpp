@@ -16,12 +16,6 @@ namespace gfn {
 
 namespace {
 
-std::string num_str(double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return buf;
-}
-
 // base^exp, or −1 when it passes 2^62.
 long long saturating_pow(long long base, long long exp) {
     long long r = 1;

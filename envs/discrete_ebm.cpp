@@ -12,16 +12,6 @@
 
 namespace gfn {
 
-namespace {
-
-std::string num_str(double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return buf;
-}
-
-}  // namespace
-
 DiscreteEBM::DiscreteEBM(int ndim, double alpha, std::vector<double> J)
     : ndim_(ndim), alpha_(alpha), J_(std::move(J)), n_states_(-1) {
     if (ndim < 1) throw std::invalid_argument("DiscreteEBM: ndim must be >= 1 (got " + std::to_string(ndim) + ")");

@@ -12,16 +12,6 @@
 
 namespace gfn {
 
-namespace {
-
-std::string num_str(double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return buf;
-}
-
-}  // namespace
-
 HyperGrid::HyperGrid(int ndim, int height, std::string reward, double R0, double R1, double R2, double mode_gamma)
     : ndim_(ndim), height_(height), reward_name_(std::move(reward)), kind_(RewardKind::original), R0_(R0), R1_(R1),
       R2_(R2), mode_gamma_(mode_gamma), n_states_(-1) {

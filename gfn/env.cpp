@@ -2,11 +2,18 @@
 // enumerate, or is not conditional, answers when asked anyway.
 #include "gfn/env.h"
 
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 #include <vector>
 
 namespace gfn {
+
+std::string num_str(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
 
 bool DiscreteEnv::is_initial(const int* s) const {
     const int d = state_dim();

@@ -27,6 +27,9 @@ namespace gfn {
 
 class Preprocessor;
 
+// A number as "%g" prints it, for error messages about environment arguments.
+std::string num_str(double v);
+
 class DiscreteEnv {
 public:
     virtual ~DiscreteEnv() = default;
