@@ -11,6 +11,25 @@
 
 namespace gfn {
 
+// The condition as the networks see it: for each condition value c, c itself
+// and sin(kπc), cos(kπc) for k = 1..4 (Fourier features), so that targets that
+// change sharply with c (ConditionalHyperGrid near c = 1) are easy to fit.
+constexpr int kConditionFeatures = 9;
+
+static Var condition_features(Tape& tape, const float* conditions, int n, int C) {
+    float* f = tape.arena.floats(size_t(n) * size_t(C) * kConditionFeatures + 1);
+    for (size_t q = 0; q < size_t(n) * size_t(C); ++q) {
+        const float c = conditions[q];
+        float* out = f + q * kConditionFeatures;
+        out[0] = c;
+        for (int k = 1; k <= 4; ++k) {
+            out[2 * k - 1] = std::sin(3.14159265358979f * float(k) * c);
+            out[2 * k] = std::cos(3.14159265358979f * float(k) * c);
+        }
+    }
+    return tape.constant(Tensor(f, n, C * kConditionFeatures));
+}
+
 std::unique_ptr<PolicyEstimator> PolicyEstimator::mlp(const DiscreteEnv& env, const Preprocessor& pre,
                                                       bool backward, ParamStore& store, const NetConfig& cfg,
                                                       Rng& rng, const std::string& name) {
@@ -33,7 +52,7 @@ std::unique_ptr<PolicyEstimator> PolicyEstimator::conditional(const DiscreteEnv&
     p->store_ = &store;
     p->state_net_ = MLP(store, name + ".state", pre.output_dim(), cfg.hidden, cfg.hidden, cfg.n_hidden_layers,
                         cfg.activation, rng);
-    p->cond_net_ = MLP(store, name + ".condition", env.condition_dim(), cfg.hidden, cfg.hidden,
+    p->cond_net_ = MLP(store, name + ".condition", env.condition_dim() * kConditionFeatures, cfg.hidden, cfg.hidden,
                        cfg.n_hidden_layers, cfg.activation, rng);
     p->net_ = MLP(store, name + ".final", 2 * cfg.hidden, p->n_outputs(), cfg.hidden, cfg.n_hidden_layers,
                   cfg.activation, rng);
@@ -69,7 +88,7 @@ Var PolicyEstimator::trunk(Tape& tape, const int* states, const float* condition
     if (o.kind_ == Kind::Mlp) return o.net_.trunk(in);
     // Conditional: final.trunk([state_net(x) | cond_net(c)])
     if (!conditions) throw std::invalid_argument("conditional estimator called without conditions");
-    Var c = tape.constant(Tensor(const_cast<float*>(conditions), n, o.env_.condition_dim()));
+    Var c = condition_features(tape, conditions, n, o.env_.condition_dim());
     return o.net_.trunk(concat_cols(o.state_net_.forward(in), o.cond_net_.forward(c)));
 }
 
@@ -222,13 +241,14 @@ ScalarEstimator::ScalarEstimator(ParamStore& store, float init, int group, const
 ScalarEstimator::ScalarEstimator(ParamStore& store, int condition_dim, const NetConfig& cfg, Rng& rng, int group,
                                  const std::string& name)
     : store_(&store), conditional_(true), condition_dim_(condition_dim) {
-    net_ = MLP(store, name, condition_dim, 1, cfg.hidden, cfg.n_hidden_layers, cfg.activation, rng, group);
+    net_ = MLP(store, name, condition_dim * kConditionFeatures, 1, cfg.hidden, cfg.n_hidden_layers, cfg.activation, rng,
+               group);
 }
 
 Var ScalarEstimator::forward(Tape& tape, const float* conditions, int n) const {
     if (!conditional_) return store_->var(tape, param_);
     if (!conditions) throw std::invalid_argument("conditional log Z called without conditions");
-    return net_.forward(tape.constant(Tensor(const_cast<float*>(conditions), n, condition_dim_)));
+    return net_.forward(condition_features(tape, conditions, n, condition_dim_));
 }
 
 float ScalarEstimator::value() const {

@@ -21,7 +21,7 @@ declare -A RUNS=(
   [relative_lpv]="--loss relative_lpv --reward deceptive --iterations 500|exact_l1<=0.05"
   [trust_pcl]="--loss trust_pcl --alpha 1 --reward deceptive --iterations 500|exact_l1<=0.05"
   [trust_pcl_a2]="--loss trust_pcl --alpha 2 --reward deceptive --iterations 500|exact_l1<=0.05"
-  [conditional_tb]="--env conditional_hypergrid --tied --iterations 1000|exact_l1<=0.05 per c"
+  [conditional_tb]="--env conditional_hypergrid --tied --iterations 2000 --lr-schedule cosine --lr-logz 0.01|exact_l1<=0.05 per c"
   [db_2d_h8]="--loss db|l1<=0.05"
   [subtb_2d_h8]="--loss subtb --lambda 0.9 --subtb-weighting geometric_within|l1<=0.05"
   [fm_2d_h8]="--loss fm|l1<=0.097"

@@ -67,6 +67,19 @@ BOOST_AUTO_TEST_CASE(trust_pcl_fine_tunes_a_tb_prior) {
     BOOST_TEST(m.exact_l1 <= 0.05);
 }
 
+// Conditional TB on ConditionalHyperGrid: exact l1 <= 0.05 against each
+// conditional target at c = 0, 0.5 and 1 (conditions seen through Fourier
+// features; 2,000 iterations, cosine learning rates, log Z(c) at 0.01).
+BOOST_AUTO_TEST_CASE(conditional_tb_hypergrid_2d_h8) {
+    Metrics m = train_with({"--env", "conditional_hypergrid", "--tied", "--iterations", "2000", "--lr-schedule",
+                            "cosine", "--lr-logz", "0.01", "--validation-samples", "20000", "--seed", "1"});
+    BOOST_REQUIRE_EQUAL(m.validation.size(), 3u);
+    for (size_t k = 0; k < m.validation.size(); ++k) {
+        BOOST_TEST_INFO("c = " << m.conditions[k] << ": exact_l1 " << m.validation[k].exact_l1);
+        BOOST_TEST(m.validation[k].exact_l1 <= 0.05);
+    }
+}
+
 // The rest of the toolbox (issue 4's targets), same reference budget.
 BOOST_AUTO_TEST_CASE(db_hypergrid_2d_h8) { expect_l1_at_most(train_with({"--loss", "db", "--seed", "1"}), 0.05); }
 
