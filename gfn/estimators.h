@@ -7,7 +7,8 @@
 // PF has n_actions outputs (exit last); PB has n_actions − 1 and uses the
 // backward masks. Its network is one of
 //   - an MLP of its own,
-//   - a conditional network: state MLP and condition MLP, outputs concatenated,
+//   - a conditional network: state MLP and condition MLP (the condition seen
+//     through Fourier features: c, sin(kπc), cos(kπc), k = 1..4), outputs concatenated,
 //     then a final MLP,
 //   - a head on another policy's trunk ("tied": all hidden layers shared),
 //   - nothing: the uniform PB (all-zero logits, uniform over valid parents).
