@@ -234,7 +234,6 @@ StepStats train_step(Run& run) {
 
     ++run.iteration;
     st.loss = loss.item();
-    st.log_z = run.gflownet->log_z();
     st.n_states = train_on->n_steps();
     if (!std::isfinite(st.loss)) {
         throw std::runtime_error("training diverged: the loss is " + std::to_string(st.loss) + " at iteration " +
@@ -315,8 +314,11 @@ TrainResult train(Run& run, const TrainCallbacks& cb) {
         res.states_visited += st.n_states;
         res.last_loss = st.loss;
         if (cb.on_step) cb.on_step(run, st);
-        if (cb.on_log && (run.iteration % run.cfg.log_interval == 0 || run.iteration == total))
+        if (cb.on_log && (run.iteration % run.cfg.log_interval == 0 || run.iteration == total)) {
+            // log Z only when it is shown: for DB, SubTB and FM it costs a network evaluation.
+            st.log_z = run.gflownet->log_z();
             cb.on_log(run, st, seconds_since(start) - validation_seconds);
+        }
         if (vi > 0 && run.iteration % vi == 0 && run.iteration < total &&
             (!run.targets.empty() || run.have_exact_log_partition)) {
             auto tv = Clock::now();

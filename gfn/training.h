@@ -9,6 +9,7 @@
 // The step arena is reset at the start of every step.
 #pragma once
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
@@ -34,7 +35,7 @@ struct PhaseTimes {
 
 struct StepStats {
     double loss = 0;
-    double log_z = 0;         // NaN where the objective learns none
+    double log_z = NAN;       // filled by train() at logged steps; NaN where the objective learns none
     int n_states = 0;         // states visited by the training batch (forward steps)
     double local_search_acceptance = 0;  // with --local-search
     PhaseTimes times;
