@@ -31,7 +31,7 @@ else
 endif
 comma := ,
 
-LIB_SRC   := $(wildcard engine/*.cpp gfn/*.cpp envs/*.cpp)
+LIB_SRC   := $(wildcard engine/*.cpp gfn/*/*.cpp envs/*.cpp)
 TEST_SRC  := $(wildcard tests/*.cpp)
 BENCH_SRC := $(wildcard bench/*.cpp)
 APP_SRC   := $(wildcard apps/*.cpp)

@@ -1,9 +1,9 @@
 // gfn.cpp — the command-line program: train, sample, eval.
 //
 // One training step, from here to the Adam update: cmd_train builds a Run
-// (gfn/training.cpp) and calls train(), whose loop calls train_step():
-// sample_trajectories (gfn/sampler.cpp) → the objective's loss
-// (gfn/trajectory_balance.cpp, …) → Tape::backward (engine/tape.cpp, kernels
+// (gfn/runtime/training.cpp) and calls train(), whose loop calls train_step():
+// sample_trajectories (gfn/samplers/sampler.cpp) → the objective's loss
+// (gfn/objectives/trajectory_balance.cpp, …) → Tape::backward (engine/tape.cpp, kernels
 // in engine/ops.cpp) → clip_grad_norm and Optimizer::step (engine/optim.cpp).
 #include <unistd.h>
 
@@ -19,14 +19,14 @@
 #include <vector>
 
 #include "engine/blas.h"
-#include "gfn/checkpoint.h"
-#include "gfn/config.h"
-#include "gfn/sampler.h"
-#include "gfn/metrics_log.h"
-#include "gfn/plot.h"
-#include "gfn/trace.h"
-#include "gfn/validation.h"
-#include "gfn/training.h"
+#include "gfn/runtime/checkpoint.h"
+#include "gfn/runtime/config.h"
+#include "gfn/samplers/sampler.h"
+#include "gfn/runtime/metrics_log.h"
+#include "gfn/runtime/plot.h"
+#include "gfn/runtime/trace.h"
+#include "gfn/validation/validation.h"
+#include "gfn/runtime/training.h"
 
 using namespace gfn;
 

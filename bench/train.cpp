@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "engine/blas.h"
-#include "gfn/training.h"
+#include "gfn/runtime/training.h"
 
 namespace gfn_bench {
 

@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "engine/random.h"
-#include "gfn/preprocessors.h"
+#include "gfn/estimators/preprocessors.h"
 
 namespace gfn {
 

@@ -44,7 +44,7 @@
 #include <string>
 #include <vector>
 
-#include "gfn/env.h"
+#include "gfn/env/env.h"
 
 namespace gfn {
 

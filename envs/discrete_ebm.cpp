@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "gfn/preprocessors.h"
+#include "gfn/estimators/preprocessors.h"
 
 namespace gfn {
 

@@ -30,7 +30,7 @@
 #include <memory>
 #include <string>
 
-#include "gfn/env.h"
+#include "gfn/env/env.h"
 
 namespace gfn {
 

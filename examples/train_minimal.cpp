@@ -3,7 +3,7 @@
 //
 //   make build/examples/train_minimal && build/examples/train_minimal
 //
-// Each iteration is the four steps of gfn/training.h written out by hand:
+// Each iteration is the four steps of gfn/runtime/training.h written out by hand:
 // sample trajectories from PF → TB loss → backward → Adam. At the end the
 // learned sampler is compared with the target R(x)/Z exactly (by enumeration).
 #include <cstdio>
@@ -11,12 +11,12 @@
 
 #include "engine/optim.h"
 #include "envs/hypergrid.h"
-#include "gfn/enumeration.h"
-#include "gfn/estimators.h"
-#include "gfn/preprocessors.h"
-#include "gfn/sampler.h"
-#include "gfn/trajectory_balance.h"
-#include "gfn/validation.h"
+#include "gfn/validation/enumeration.h"
+#include "gfn/estimators/estimators.h"
+#include "gfn/estimators/preprocessors.h"
+#include "gfn/samplers/sampler.h"
+#include "gfn/objectives/trajectory_balance.h"
+#include "gfn/validation/validation.h"
 
 using namespace gfn;
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# render_svg.sh — renders an SVG figure (gfn plot, gfn/plot.h) to a PNG with headless Chromium.
+# render_svg.sh — renders an SVG figure (gfn plot, gfn/runtime/plot.h) to a PNG with headless Chromium.
 #
 #   scripts/render_svg.sh FIGURE.svg [OUT.png] [WIDTH HEIGHT]
 #

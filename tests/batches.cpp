@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "gfn/sampler.h"
+#include "gfn/samplers/sampler.h"
 
 namespace gfn::testing {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "gfn/env.h"
-#include "gfn/trajectories.h"
+#include "gfn/env/env.h"
+#include "gfn/containers/trajectories.h"
 
 namespace gfn::testing {
 

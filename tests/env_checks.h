@@ -11,8 +11,8 @@
 #include <map>
 #include <vector>
 
-#include "gfn/enumeration.h"
-#include "gfn/env.h"
+#include "gfn/validation/enumeration.h"
+#include "gfn/env/env.h"
 
 namespace gfn::testing {
 

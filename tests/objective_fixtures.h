@@ -19,10 +19,10 @@
 #include "engine/nn.h"
 #include "engine/tape.h"
 #include "envs/hypergrid.h"
-#include "gfn/estimators.h"
-#include "gfn/gflownet.h"
-#include "gfn/regression_loss.h"
-#include "gfn/trajectories.h"
+#include "gfn/estimators/estimators.h"
+#include "gfn/objectives/gflownet.h"
+#include "gfn/objectives/regression_loss.h"
+#include "gfn/containers/trajectories.h"
 #include "tests/gradcheck.h"
 
 namespace gfn::testing {
@@ -42,7 +42,7 @@ double vmean(const Vec& v);
 double vsum(const Vec& v);
 Vec map(const Vec& v, const std::function<double(double)>& f);
 
-// The regression losses, written out independently of gfn/regression_loss.cpp.
+// The regression losses, written out independently of gfn/objectives/regression_loss.cpp.
 double g_sq(double t);
 double g_half(double t);
 double g_cosh(double t);

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "gfn/checkpoint.h"
-#include "gfn/config.h"
-#include "gfn/training.h"
+#include "gfn/runtime/checkpoint.h"
+#include "gfn/runtime/config.h"
+#include "gfn/runtime/training.h"
 
 using namespace gfn;
 

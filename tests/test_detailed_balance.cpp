@@ -1,5 +1,5 @@
-// test_detailed_balance.cpp — transitions (gfn/transitions.h) and the detailed-balance
-// objectives (gfn/detailed_balance.h): DB (standalone and tied log F, forward-looking) and
+// test_detailed_balance.cpp — transitions (gfn/containers/transitions.h) and the detailed-balance
+// objectives (gfn/objectives/detailed_balance.h): DB (standalone and tied log F, forward-looking) and
 // ModifiedDB against hand-worked values on a hand-built batch, their gradients against
 // central differences (tests/gradcheck.h) over the whole parameter slab, on-policy reuse of
 // saved log-probs, the replay-buffer path (transitions without next_index), and the errors.
@@ -45,15 +45,15 @@
 #include "engine/optim.h"
 #include "envs/discrete_ebm.h"
 #include "envs/hypergrid.h"
-#include "gfn/detailed_balance.h"
-#include "gfn/enumeration.h"
-#include "gfn/estimators.h"
-#include "gfn/gflownet.h"
-#include "gfn/preprocessors.h"
-#include "gfn/regression_loss.h"
-#include "gfn/sampler.h"
-#include "gfn/trajectories.h"
-#include "gfn/transitions.h"
+#include "gfn/objectives/detailed_balance.h"
+#include "gfn/validation/enumeration.h"
+#include "gfn/estimators/estimators.h"
+#include "gfn/objectives/gflownet.h"
+#include "gfn/estimators/preprocessors.h"
+#include "gfn/objectives/regression_loss.h"
+#include "gfn/samplers/sampler.h"
+#include "gfn/containers/trajectories.h"
+#include "gfn/containers/transitions.h"
 #include "tests/gradcheck.h"
 #include "tests/objective_fixtures.h"
 

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "envs/discrete_ebm.h"
-#include "gfn/enumeration.h"
-#include "gfn/preprocessors.h"
+#include "gfn/validation/enumeration.h"
+#include "gfn/estimators/preprocessors.h"
 #include "tests/env_checks.h"
 
 using namespace gfn;

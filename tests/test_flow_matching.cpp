@@ -1,4 +1,4 @@
-// test_flow_matching.cpp — the flow-matching objective (gfn/flow_matching.h) against
+// test_flow_matching.cpp — the flow-matching objective (gfn/objectives/flow_matching.h) against
 // hand-worked values, its gradients against central differences (tests/gradcheck.h),
 // the exact flows of small environments (loss 0), the errors, and a short training run.
 //
@@ -32,14 +32,14 @@
 #include "engine/optim.h"
 #include "envs/discrete_ebm.h"
 #include "envs/hypergrid.h"
-#include "gfn/enumeration.h"
-#include "gfn/estimators.h"
-#include "gfn/flow_matching.h"
-#include "gfn/preprocessors.h"
-#include "gfn/regression_loss.h"
-#include "gfn/sampler.h"
-#include "gfn/trajectories.h"
-#include "gfn/validation.h"
+#include "gfn/validation/enumeration.h"
+#include "gfn/estimators/estimators.h"
+#include "gfn/objectives/flow_matching.h"
+#include "gfn/estimators/preprocessors.h"
+#include "gfn/objectives/regression_loss.h"
+#include "gfn/samplers/sampler.h"
+#include "gfn/containers/trajectories.h"
+#include "gfn/validation/validation.h"
 #include "tests/batches.h"
 #include "tests/gradcheck.h"
 #include "tests/objective_fixtures.h"

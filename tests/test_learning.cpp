@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "gfn/config.h"
-#include "gfn/training.h"
+#include "gfn/runtime/config.h"
+#include "gfn/runtime/training.h"
 
 using namespace gfn;
 

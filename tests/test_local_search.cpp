@@ -1,4 +1,4 @@
-// test_local_search.cpp — back-and-forth local search (gfn/local_search.h): K from
+// test_local_search.cpp — back-and-forth local search (gfn/samplers/local_search.h): K from
 // back_ratio by hand; the greedy rule (a candidate of higher or equal reward is always
 // accepted, a lower one never); Metropolis–Hastings on a 1-D grid where the acceptance
 // probability is worked out by hand (and the empirical rate checked within a binomial
@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "envs/hypergrid.h"
-#include "gfn/estimators.h"
-#include "gfn/local_search.h"
-#include "gfn/sampler.h"
-#include "gfn/trajectories.h"
+#include "gfn/estimators/estimators.h"
+#include "gfn/samplers/local_search.h"
+#include "gfn/samplers/sampler.h"
+#include "gfn/containers/trajectories.h"
 #include "tests/batches.h"
 
 using namespace gfn;

@@ -12,8 +12,8 @@
 #include <unistd.h>
 #include <vector>
 
-#include "gfn/metrics_log.h"
-#include "gfn/training.h"
+#include "gfn/runtime/metrics_log.h"
+#include "gfn/runtime/training.h"
 
 using namespace gfn;
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "gfn/plot.h"
+#include "gfn/runtime/plot.h"
 
 using namespace gfn;
 

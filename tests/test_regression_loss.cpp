@@ -1,4 +1,4 @@
-// test_regression_loss.cpp — the regression losses g(t) of gfn/regression_loss.h against
+// test_regression_loss.cpp — the regression losses g(t) of gfn/objectives/regression_loss.h against
 // hand-worked values (inside and beyond the ±80 clamp), their names and errors, the
 // reductions, and their gradients against central differences (tests/gradcheck.h).
 #include <boost/test/unit_test.hpp>
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "engine/ops.h"
-#include "gfn/regression_loss.h"
+#include "gfn/objectives/regression_loss.h"
 #include "tests/gradcheck.h"
 
 using namespace gfn;

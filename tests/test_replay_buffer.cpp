@@ -1,5 +1,5 @@
-// test_replay_buffer.cpp — replay buffers (gfn/replay_buffer.h) and the batch helpers
-// concatenate / select_trajectories (gfn/trajectories.h): capacity and eviction order
+// test_replay_buffer.cpp — replay buffers (gfn/containers/replay_buffer.h) and the batch helpers
+// concatenate / select_trajectories (gfn/containers/trajectories.h): capacity and eviction order
 // (FIFO keeps the newest, prioritized the highest log R with ties to the newer), the
 // sampling distributions (uniform inclusion, softmax(log R) with and without replacement,
 // checked within binomial bounds), the diverse buffer's cutoff rules, the terminating-state
@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "envs/hypergrid.h"
-#include "gfn/estimators.h"
-#include "gfn/replay_buffer.h"
-#include "gfn/sampler.h"
-#include "gfn/trajectories.h"
+#include "gfn/estimators/estimators.h"
+#include "gfn/containers/replay_buffer.h"
+#include "gfn/samplers/sampler.h"
+#include "gfn/containers/trajectories.h"
 #include "tests/batches.h"
 
 using namespace gfn;

@@ -1,4 +1,4 @@
-// test_sampler.cpp — rolling policies out (gfn/sampler.h): every recorded trajectory is a
+// test_sampler.cpp — rolling policies out (gfn/samplers/sampler.h): every recorded trajectory is a
 // valid path of the environment, the step lists are time-major, log-rewards and saved
 // log-probs match independent recomputations, backward sampling ends where it was asked
 // to, the uniform policy's terminal distribution matches the exact one, and the
@@ -14,12 +14,12 @@
 
 #include "engine/ops.h"
 #include "envs/hypergrid.h"
-#include "gfn/enumeration.h"
-#include "gfn/estimators.h"
-#include "gfn/gflownet.h"
-#include "gfn/preprocessors.h"
-#include "gfn/sampler.h"
-#include "gfn/trajectories.h"
+#include "gfn/validation/enumeration.h"
+#include "gfn/estimators/estimators.h"
+#include "gfn/objectives/gflownet.h"
+#include "gfn/estimators/preprocessors.h"
+#include "gfn/samplers/sampler.h"
+#include "gfn/containers/trajectories.h"
 #include "tests/batches.h"
 #include "tests/objective_fixtures.h"
 

@@ -1,4 +1,4 @@
-// test_sub_trajectory_balance.cpp — SubTB (gfn/sub_trajectory_balance.h): every weighting
+// test_sub_trajectory_balance.cpp — SubTB (gfn/objectives/sub_trajectory_balance.h): every weighting
 // against hand-worked values on a hand-built batch, against an independent double-precision
 // enumeration of sub-trajectories on sampled batches, the TB and DB weightings against TB and
 // a DB computed here, the gradients against central differences (tests/gradcheck.h), on-policy
@@ -63,14 +63,14 @@
 
 #include "engine/ops.h"
 #include "envs/hypergrid.h"
-#include "gfn/estimators.h"
-#include "gfn/gflownet.h"
-#include "gfn/preprocessors.h"
-#include "gfn/regression_loss.h"
-#include "gfn/sampler.h"
-#include "gfn/sub_trajectory_balance.h"
-#include "gfn/trajectories.h"
-#include "gfn/trajectory_balance.h"
+#include "gfn/estimators/estimators.h"
+#include "gfn/objectives/gflownet.h"
+#include "gfn/estimators/preprocessors.h"
+#include "gfn/objectives/regression_loss.h"
+#include "gfn/samplers/sampler.h"
+#include "gfn/objectives/sub_trajectory_balance.h"
+#include "gfn/containers/trajectories.h"
+#include "gfn/objectives/trajectory_balance.h"
 #include "tests/gradcheck.h"
 #include "tests/objective_fixtures.h"
 

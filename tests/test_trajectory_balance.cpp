@@ -1,4 +1,4 @@
-// test_trajectory_balance.cpp — the trajectory-balance family (gfn/trajectory_balance.h):
+// test_trajectory_balance.cpp — the trajectory-balance family (gfn/objectives/trajectory_balance.h):
 // TB, LPV, RTB, Relative LPV and Trust-PCL against hand-worked values on a hand-built
 // batch, their gradients against central differences (tests/gradcheck.h) through every
 // objective and estimator kind, on-policy reuse of saved log-probs, the frozen prior, and
@@ -33,13 +33,13 @@
 
 #include "engine/ops.h"
 #include "envs/hypergrid.h"
-#include "gfn/estimators.h"
-#include "gfn/gflownet.h"
-#include "gfn/preprocessors.h"
-#include "gfn/regression_loss.h"
-#include "gfn/sampler.h"
-#include "gfn/trajectories.h"
-#include "gfn/trajectory_balance.h"
+#include "gfn/estimators/estimators.h"
+#include "gfn/objectives/gflownet.h"
+#include "gfn/estimators/preprocessors.h"
+#include "gfn/objectives/regression_loss.h"
+#include "gfn/samplers/sampler.h"
+#include "gfn/containers/trajectories.h"
+#include "gfn/objectives/trajectory_balance.h"
 #include "tests/gradcheck.h"
 #include "tests/objective_fixtures.h"
 

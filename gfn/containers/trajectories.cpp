@@ -1,0 +1,81 @@
+// trajectories.cpp — see trajectories.h.
+#include "gfn/containers/trajectories.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace gfn {
+
+void Trajectories::allocate(int n_, int max_length_, int state_dim_, int condition_dim_) {
+    n = n_;
+    max_length = max_length_;
+    state_dim = state_dim_;
+    condition_dim = condition_dim_;
+    states.assign(size_t(max_length + 1) * size_t(n) * size_t(state_dim), -1);
+    actions.assign(size_t(max_length) * size_t(n), -1);
+    lengths.assign(size_t(n), 0);
+    log_rewards.assign(size_t(n), 0.f);
+    conditions.assign(size_t(n) * size_t(condition_dim), 0.f);
+    step_traj.clear(); step_t.clear(); bstep_traj.clear(); bstep_t.clear();
+    drop_saved();
+}
+
+void Trajectories::index_steps() {
+    step_traj.clear(); step_t.clear(); bstep_traj.clear(); bstep_t.clear();
+    int lmax = 0;
+    for (int L : lengths) lmax = std::max(lmax, L);
+    for (int t = 0; t < lmax; ++t)
+        for (int i = 0; i < n; ++i) {
+            if (t < lengths[size_t(i)]) { step_traj.push_back(i); step_t.push_back(t); }
+            if (t >= 1 && t <= lengths[size_t(i)] - 1) { bstep_traj.push_back(i); bstep_t.push_back(t); }
+        }
+}
+
+namespace {
+
+// Copies trajectory i of src into row j of dst (allocated, same dims, long enough).
+void copy_trajectory(const Trajectories& src, int i, Trajectories& dst, int j) {
+    const int L = src.lengths[size_t(i)], D = src.state_dim, C = src.condition_dim;
+    for (int t = 0; t < L; ++t) {
+        std::memcpy(dst.state(t, j), src.state(t, i), sizeof(int) * size_t(D));
+        dst.actions[size_t(t) * dst.n + j] = src.action(t, i);
+    }
+    dst.lengths[size_t(j)] = L;
+    dst.log_rewards[size_t(j)] = src.log_rewards[size_t(i)];
+    if (C > 0) std::memcpy(dst.conditions.data() + size_t(j) * C, src.condition(i), sizeof(float) * size_t(C));
+}
+
+}  // namespace
+
+Trajectories select_trajectories(const Trajectories& t, const std::vector<int>& rows) {
+    int lmax = 0;
+    for (int r : rows) {
+        if (r < 0 || r >= t.n)
+            throw std::out_of_range("select_trajectories: row " + std::to_string(r) + " of a batch of " +
+                                    std::to_string(t.n));
+        lmax = std::max(lmax, t.lengths[size_t(r)]);
+    }
+    Trajectories out;
+    out.allocate(int(rows.size()), lmax, t.state_dim, t.condition_dim);
+    for (size_t j = 0; j < rows.size(); ++j) copy_trajectory(t, rows[j], out, int(j));
+    out.index_steps();
+    return out;
+}
+
+Trajectories concatenate(const Trajectories& a, const Trajectories& b) {
+    if (a.n > 0 && b.n > 0 && (a.state_dim != b.state_dim || a.condition_dim != b.condition_dim))
+        throw std::invalid_argument("concatenate: state_dim " + std::to_string(a.state_dim) + " vs " +
+                                    std::to_string(b.state_dim) + ", condition_dim " +
+                                    std::to_string(a.condition_dim) + " vs " + std::to_string(b.condition_dim));
+    const Trajectories& shape = a.n > 0 ? a : b;
+    Trajectories out;
+    out.allocate(a.n + b.n, std::max(a.max_length, b.max_length), shape.state_dim, shape.condition_dim);
+    for (int i = 0; i < a.n; ++i) copy_trajectory(a, i, out, i);
+    for (int i = 0; i < b.n; ++i) copy_trajectory(b, i, out, a.n + i);
+    out.index_steps();
+    return out;
+}
+
+}  // namespace gfn

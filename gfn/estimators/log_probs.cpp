@@ -1,0 +1,79 @@
+// log_probs.cpp — see log_probs.h.
+#include "gfn/estimators/log_probs.h"
+
+#include <cstring>
+#include <vector>
+
+#include "engine/ops.h"
+
+namespace gfn {
+
+// The states, conditions and actions of a step list, packed into arena rows.
+struct PackedSteps {
+    int* states = nullptr;
+    float* conditions = nullptr;
+    int* actions = nullptr;
+};
+
+static PackedSteps pack(Tape& tape, const Trajectories& traj, const std::vector<int>& ts,
+                        const std::vector<int>& is, int action_offset) {
+    const int m = int(ts.size()), D = traj.state_dim, C = traj.condition_dim;
+    PackedSteps p;
+    p.states = tape.arena.ints(size_t(m) * size_t(D) + 1);
+    p.actions = tape.arena.ints(size_t(m) + 1);
+    if (C > 0) p.conditions = tape.arena.floats(size_t(m) * size_t(C));
+    for (int k = 0; k < m; ++k) {
+        const int t = ts[size_t(k)], i = is[size_t(k)];
+        std::memcpy(p.states + size_t(k) * D, traj.state(t, i), sizeof(int) * size_t(D));
+        p.actions[k] = traj.action(t + action_offset, i);
+        if (C > 0) std::memcpy(p.conditions + size_t(k) * C, traj.condition(i), sizeof(float) * size_t(C));
+    }
+    return p;
+}
+
+StepLogProbs evaluate_log_probs(Tape& tape, const Trajectories& traj, const PolicyEstimator& pf,
+                                const PolicyEstimator* pb, bool recalculate_all_logprobs) {
+    StepLogProbs out;
+    const bool reuse_pf = !recalculate_all_logprobs && traj.saved_log_pf.valid();
+    const bool reuse_pb = pb && traj.saved_log_pb.valid() && pb->kind() == PolicyEstimator::Kind::Tied;
+    const bool share_trunk = pb && !reuse_pf && !reuse_pb && pb->kind() == PolicyEstimator::Kind::Tied &&
+                             &pb->trunk_owner() == &pf;
+    const int ms = traj.n_steps(), mb = traj.n_bsteps();
+
+    Var h_all;  // trunk over every step's state, when PF and PB share it
+    if (reuse_pf) {
+        out.log_pf = traj.saved_log_pf;
+    } else {
+        PackedSteps s = pack(tape, traj, traj.step_t, traj.step_traj, 0);
+        Var h = pf.kind() == PolicyEstimator::Kind::Uniform ? Var() : pf.trunk(tape, s.states, s.conditions, ms);
+        if (share_trunk) h_all = h;
+        out.log_pf = gather(pf.log_probs_from_trunk(h, tape, s.states, ms), s.actions);
+    }
+    if (!pb) return out;
+    if (reuse_pb) {
+        out.log_pb = traj.saved_log_pb;
+        return out;
+    }
+    // Backward step (t, i) takes state s_t and action a_{t−1}.
+    PackedSteps b = pack(tape, traj, traj.bstep_t, traj.bstep_traj, -1);
+    Var h;
+    if (share_trunk) {
+        // Backward steps are the forward steps with t >= 1, in the same order:
+        // the first n forward steps are the t = 0 ones.
+        h = slice_rows(h_all, traj.n, traj.n + mb);
+    } else if (pb->kind() != PolicyEstimator::Kind::Uniform) {
+        h = pb->trunk(tape, b.states, b.conditions, mb);
+    }
+    out.log_pb = gather(pb->log_probs_from_trunk(h, tape, b.states, mb), b.actions);
+    return out;
+}
+
+Var sum_per_trajectory(const Trajectories& traj, Var step_values) {
+    return segment_sum(step_values, traj.step_traj.data(), traj.n);
+}
+
+Var sum_per_trajectory_backward(const Trajectories& traj, Var bstep_values) {
+    return segment_sum(bstep_values, traj.bstep_traj.data(), traj.n);
+}
+
+}  // namespace gfn

@@ -1,0 +1,30 @@
+// log_probs.h — the per-step log-probabilities of a batch of trajectories under
+// a forward and a backward policy (see containers/trajectories.h for steps):
+//     log_pf[k] = log PF(a_t | s_t)                      for every step k = (t, i)
+//     log_pb[k] = log PB(s_{t−1} | s_t), action a_{t−1}  for every backward step
+// Objectives build their scores from these; local search and replay buffers
+// use them to score re-drawn trajectories.
+#pragma once
+
+#include "engine/tape.h"
+#include "gfn/containers/trajectories.h"
+#include "gfn/estimators/estimators.h"
+
+namespace gfn {
+
+struct StepLogProbs {
+    Var log_pf;  // (n_steps, 1)
+    Var log_pb;  // (n_bsteps, 1); invalid when PB is constant
+};
+
+// Evaluates PF on every step and PB (when given) on every backward step.
+// With a PB tied to PF and recalculation, the trunk runs once over all states.
+StepLogProbs evaluate_log_probs(Tape& tape, const Trajectories& traj, const PolicyEstimator& pf,
+                                const PolicyEstimator* pb, bool recalculate_all_logprobs);
+
+// Σ over each trajectory's steps: (n_steps, 1) -> (n, 1).
+Var sum_per_trajectory(const Trajectories& traj, Var step_values);
+// Σ over each trajectory's backward steps: (n_bsteps, 1) -> (n, 1).
+Var sum_per_trajectory_backward(const Trajectories& traj, Var bstep_values);
+
+}  // namespace gfn

@@ -1,0 +1,96 @@
+// trajectory_balance.h — the trajectory-balance family of objectives.
+//
+// With the score s_i = Σ log pf − Σ log pb − log R(x_i) and g a regression loss:
+//   TB        (Malkin et al. 2022)      g(s_i + log Z)                 log Z learned (or log Z(c))
+//   LPV       (Zhang et al. 2023, §3.2) g(s_i − mean_batch(s))         no log Z
+// The relative family fine-tunes a posterior PF toward a frozen prior PF with
+// a constraint r and β, with no PB:
+//   s_rtb,i = Σ log pf_post − Σ log pf_prior − β · log r(x_i)
+//   RTB       (Venkatraman et al. 2024) g(log Z + s_rtb,i)             g = half_squared by default
+//   Relative LPV                        g(s_rtb,i − mean_batch(s_rtb)) (RTB at the batch-optimal log Z)
+//   Trust-PCL (Deleu et al. 2025)       α² · RTB loss, α = 1/β, v_soft(s_0) = α · log Z
+// TB and LPV default to squared, the relative family to half_squared.
+// The prior's parameters must live in a frozen ParamStore: no gradient reaches
+// them and no optimizer sees them.
+#pragma once
+
+#include <optional>
+
+#include "gfn/objectives/gflownet.h"
+
+namespace gfn {
+
+class TBGFlowNet : public TrajectoryBasedGFlowNet {
+public:
+    // log_z: a learnable scalar or a conditional ScalarEstimator.
+    TBGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* pb, const ScalarEstimator* log_z,
+               bool constant_pb = false, float log_reward_clip_min = kNoClip,
+               std::optional<RegressionLoss> loss_fn = std::nullopt);
+    Var loss(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
+             Reduction reduction = Reduction::Mean, const float* log_rewards = nullptr) const override;
+    std::string name() const override { return "tb"; }
+    double log_z() const override;
+    const ScalarEstimator* log_z_estimator;
+};
+
+class LogPartitionVarianceGFlowNet : public TrajectoryBasedGFlowNet {
+public:
+    LogPartitionVarianceGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* pb, bool constant_pb = false,
+                                 float log_reward_clip_min = kNoClip,
+                                 std::optional<RegressionLoss> loss_fn = std::nullopt);
+    Var loss(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
+             Reduction reduction = Reduction::Mean, const float* log_rewards = nullptr) const override;
+    std::string name() const override { return "lpv"; }
+};
+
+class RelativeTBBase : public TrajectoryBasedGFlowNet {
+public:
+    RelativeTBBase(const PolicyEstimator* pf, const PolicyEstimator* prior_pf, float beta,
+                   float log_reward_clip_min, std::optional<RegressionLoss> loss_fn);
+    // s_rtb = Σ log pf_post − Σ log pf_prior − β log r, (n, 1).
+    Var get_scores(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
+                   const float* log_rewards = nullptr) const override;
+    const PolicyEstimator* prior_pf;
+    float beta;
+};
+
+class RelativeTrajectoryBalanceGFlowNet : public RelativeTBBase {
+public:
+    RelativeTrajectoryBalanceGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* prior_pf,
+                                      const ScalarEstimator* log_z, float beta = 1.f,
+                                      float log_reward_clip_min = kNoClip,
+                                      std::optional<RegressionLoss> loss_fn = std::nullopt);
+    Var loss(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
+             Reduction reduction = Reduction::Mean, const float* log_rewards = nullptr) const override;
+    std::string name() const override { return "rtb"; }
+    double log_z() const override;
+    const ScalarEstimator* log_z_estimator;
+};
+
+class RelativeLogPartitionVarianceGFlowNet : public RelativeTBBase {
+public:
+    RelativeLogPartitionVarianceGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* prior_pf,
+                                         float beta = 1.f, float log_reward_clip_min = kNoClip,
+                                         std::optional<RegressionLoss> loss_fn = std::nullopt);
+    Var loss(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
+             Reduction reduction = Reduction::Mean, const float* log_rewards = nullptr) const override;
+    std::string name() const override { return "relative_lpv"; }
+};
+
+// Trust-PCL in RL words: policy = pf, reference_policy = prior_pf, α = 1/β,
+// the learned scalar is v_soft(s_0) = α · log Z. log_z must be a scalar
+// (unconditional) estimator; its value is set to init_v_soft_s0 / α.
+class TrustPCLGFlowNet : public RelativeTrajectoryBalanceGFlowNet {
+public:
+    TrustPCLGFlowNet(const PolicyEstimator* policy, const PolicyEstimator* reference_policy,
+                     ScalarEstimator* log_z, float alpha = 1.f, float init_v_soft_s0 = 0.f,
+                     float log_reward_clip_min = kNoClip, std::optional<RegressionLoss> loss_fn = std::nullopt);
+    // α² · RTB loss
+    Var loss(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
+             Reduction reduction = Reduction::Mean, const float* log_rewards = nullptr) const override;
+    std::string name() const override { return "trust_pcl"; }
+    float alpha() const { return 1.f / beta; }
+    double v_soft_s0() const { return double(alpha()) * log_z(); }
+};
+
+}  // namespace gfn

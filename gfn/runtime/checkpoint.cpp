@@ -1,0 +1,293 @@
+// checkpoint.cpp — see checkpoint.h.
+#include "gfn/runtime/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+#include "gfn/runtime/config.h"
+#include "gfn/runtime/training.h"
+
+namespace gfn {
+
+namespace {
+
+const char kMagic[8] = {'G', 'F', 'N', 'C', 'K', 'P', 'T', '\0'};
+
+// FNV-1a, 64 bits: h ← (h ⊕ byte) · 1099511628211, from 14695981039346656037.
+uint64_t fnv1a(const std::string& bytes) {
+    uint64_t h = 14695981039346656037ULL;
+    for (unsigned char c : bytes) {
+        h ^= c;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+struct Writer {
+    std::string buf;
+    template <class T> void put(T v) { buf.append(reinterpret_cast<const char*>(&v), sizeof v); }
+    void put_string(const std::string& s) { put<uint64_t>(s.size()); buf += s; }
+    template <class T> void put_vector(const std::vector<T>& v) {
+        put<uint64_t>(v.size());
+        if (!v.empty()) buf.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+    }
+};
+
+struct Reader;
+void put_trajectories(Writer& w, const Trajectories& t) {
+    w.put<int32_t>(t.n);
+    w.put<int32_t>(t.max_length);
+    w.put<int32_t>(t.state_dim);
+    w.put<int32_t>(t.condition_dim);
+    w.put_vector(t.states);
+    w.put_vector(t.actions);
+    w.put_vector(t.lengths);
+    w.put_vector(t.log_rewards);
+    w.put_vector(t.conditions);
+}
+
+struct Reader {
+    const std::string& buf;
+    size_t pos = 0;
+    std::string path;
+    void need(size_t n) {
+        if (buf.size() - pos < n) throw std::runtime_error("checkpoint " + path + " is truncated or malformed");
+    }
+    template <class T> T get() {
+        need(sizeof(T));
+        T v;
+        std::memcpy(&v, buf.data() + pos, sizeof v);
+        pos += sizeof v;
+        return v;
+    }
+    std::string get_string() {
+        uint64_t n = get<uint64_t>();
+        need(n);
+        std::string s = buf.substr(pos, n);
+        pos += n;
+        return s;
+    }
+    template <class T> std::vector<T> get_vector() {
+        uint64_t n = get<uint64_t>();
+        if (n > (buf.size() - pos) / sizeof(T)) need(buf.size());  // throws
+        std::vector<T> v(n);
+        if (n) std::memcpy(v.data(), buf.data() + pos, n * sizeof(T));
+        pos += n * sizeof(T);
+        return v;
+    }
+};
+
+std::string read_file(const std::string& path) {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) throw std::runtime_error("cannot open checkpoint " + path + ": " + std::strerror(errno));
+    std::string s;
+    char buf[1 << 16];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+    bool err = std::ferror(f);
+    std::fclose(f);
+    if (err) throw std::runtime_error("cannot read checkpoint " + path);
+    return s;
+}
+
+// The payload of a checkpoint file, after checking magic, version, size and checksum.
+std::string payload_of(const std::string& path) {
+    std::string file = read_file(path);
+    const size_t header = sizeof kMagic + 4 + 8 + 8;
+    if (file.size() < sizeof kMagic || std::memcmp(file.data(), kMagic, sizeof kMagic) != 0)
+        throw std::runtime_error(path + " is not a gfn.cpp checkpoint");
+    if (file.size() < header) throw std::runtime_error("checkpoint " + path + " is truncated (header incomplete)");
+    uint32_t version;
+    uint64_t size, sum;
+    std::memcpy(&version, file.data() + 8, 4);
+    std::memcpy(&size, file.data() + 12, 8);
+    std::memcpy(&sum, file.data() + 20, 8);
+    if (version != kCheckpointVersion)
+        throw std::runtime_error("checkpoint " + path + " has format version " + std::to_string(version) +
+                                 "; this build reads version " + std::to_string(kCheckpointVersion));
+    if (file.size() - header != size)
+        throw std::runtime_error("checkpoint " + path + " is truncated or has trailing bytes (" +
+                                 std::to_string(file.size() - header) + " payload bytes, expected " +
+                                 std::to_string(size) + ")");
+    std::string payload = file.substr(header);
+    if (fnv1a(payload) != sum) throw std::runtime_error("checkpoint " + path + " is corrupted (checksum mismatch)");
+    return payload;
+}
+
+Trajectories get_trajectories(Reader& r) {
+    Trajectories t;
+    t.n = r.get<int32_t>();
+    t.max_length = r.get<int32_t>();
+    t.state_dim = r.get<int32_t>();
+    t.condition_dim = r.get<int32_t>();
+    t.states = r.get_vector<int>();
+    t.actions = r.get_vector<int>();
+    t.lengths = r.get_vector<int>();
+    t.log_rewards = r.get_vector<float>();
+    t.conditions = r.get_vector<float>();
+    const size_t n = size_t(t.n), D = size_t(t.state_dim);
+    if (t.n < 0 || t.max_length < 0 || t.lengths.size() != n || t.log_rewards.size() != n ||
+        t.states.size() != size_t(t.max_length + 1) * n * D || t.actions.size() != size_t(t.max_length) * n ||
+        t.conditions.size() != n * size_t(t.condition_dim))
+        throw std::runtime_error("checkpoint " + r.path + ": malformed replay buffer");
+    for (int L : t.lengths)
+        if (L < 1 || L > t.max_length) throw std::runtime_error("checkpoint " + r.path + ": malformed replay buffer");
+    t.index_steps();
+    return t;
+}
+
+Config config_from(Reader& r) {
+    Config cfg;
+    uint64_t n = r.get<uint64_t>();
+    for (uint64_t k = 0; k < n; ++k) {
+        std::string name = r.get_string(), value = r.get_string();
+        set_flag(cfg, name, value);
+    }
+    return cfg;
+}
+
+void fsync_dir_of(const std::string& path) {
+    size_t slash = path.find_last_of('/');
+    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+}
+
+}  // namespace
+
+bool resumable_override(const std::string& flag) {
+    for (const char* f : {"iterations", "threads", "validation-interval", "validation-samples", "validation-conditions",
+                          "log-interval", "json", "quiet", "trace", "save", "save-every", "resume", "log", "plot"})
+        if (flag == f) return true;
+    return false;
+}
+
+void save_checkpoint(const Run& run, const std::string& path) {
+    Writer w;
+    auto items = config_items(run.cfg);
+    w.put<uint64_t>(items.size());
+    for (const auto& kv : items) {
+        w.put_string(kv.first);
+        w.put_string(kv.second);
+    }
+    w.put<int32_t>(run.iteration);
+    w.put<uint64_t>(run.rng.state);
+    w.put<uint64_t>(run.rng.inc);
+    w.put_vector(run.store.values);
+    w.put<int64_t>(run.optimizer->t);
+    w.put_vector(run.optimizer->m);
+    w.put_vector(run.optimizer->v);
+    w.put_vector(run.mode_seen);
+    w.put_vector(run.prior_run ? run.prior_run->store.values : std::vector<float>());
+    // The replay buffer: its trajectories (oldest first), or its terminating states.
+    w.put_string(run.buffer ? run.buffer->kind() : "");
+    if (auto* tb = dynamic_cast<const TrajectoryReplayBuffer*>(run.buffer.get())) {
+        put_trajectories(w, tb->contents());
+    } else if (auto* sb = dynamic_cast<const TerminatingStateBuffer*>(run.buffer.get())) {
+        w.put_vector(sb->states());
+        w.put_vector(sb->log_rewards());
+        w.put_vector(sb->conditions());
+    }
+
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw std::runtime_error("cannot write checkpoint " + tmp + ": " + std::strerror(errno));
+    uint32_t version = kCheckpointVersion;
+    uint64_t size = w.buf.size(), sum = fnv1a(w.buf);
+    bool ok = std::fwrite(kMagic, 1, sizeof kMagic, f) == sizeof kMagic && std::fwrite(&version, 4, 1, f) == 1 &&
+              std::fwrite(&size, 8, 1, f) == 1 && std::fwrite(&sum, 8, 1, f) == 1 &&
+              std::fwrite(w.buf.data(), 1, w.buf.size(), f) == w.buf.size() && std::fflush(f) == 0 &&
+              ::fsync(fileno(f)) == 0;
+    ok = (std::fclose(f) == 0) && ok;
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::string why = std::strerror(errno);
+        std::remove(tmp.c_str());
+        throw std::runtime_error("cannot write checkpoint " + path + ": " + why + " (the previous file is untouched)");
+    }
+    fsync_dir_of(path);
+}
+
+Config checkpoint_config(const std::string& path) {
+    std::string payload = payload_of(path);
+    Reader r{payload, 0, path};
+    return config_from(r);
+}
+
+void load_checkpoint(Run& run, const std::string& path) {
+    std::string payload = payload_of(path);
+    Reader r{payload, 0, path};
+    Config saved = config_from(r);
+    // Everything but the resumable overrides must match the run's configuration.
+    auto mine = config_items(run.cfg), theirs = config_items(saved);
+    for (size_t k = 0; k < mine.size(); ++k)
+        if (!resumable_override(mine[k].first) && mine[k].second != theirs[k].second)
+            throw std::runtime_error("checkpoint " + path + " was written with --" + theirs[k].first + " " +
+                                     theirs[k].second + ", but this run has --" + mine[k].first + " " +
+                                     mine[k].second + " (another environment, objective or architecture)");
+    const int iteration = r.get<int32_t>();
+    const uint64_t state = r.get<uint64_t>(), inc = r.get<uint64_t>();
+    std::vector<float> values = r.get_vector<float>();
+    const int64_t t = r.get<int64_t>();
+    std::vector<float> m = r.get_vector<float>(), v = r.get_vector<float>();
+    std::vector<uint8_t> modes = r.get_vector<uint8_t>();
+    std::vector<float> prior = r.get_vector<float>();
+    const std::string buffer_kind = r.get_string();
+    if (buffer_kind != (run.buffer ? run.buffer->kind() : ""))
+        throw std::runtime_error("checkpoint " + path + " has replay buffer '" + buffer_kind + "', this run '" +
+                                 (run.buffer ? run.buffer->kind() : "") + "'");
+    Trajectories buffered;
+    std::vector<int> buffered_states;
+    std::vector<float> buffered_log_rewards, buffered_conditions;
+    if (dynamic_cast<const TrajectoryReplayBuffer*>(run.buffer.get())) {
+        buffered = get_trajectories(r);
+    } else if (dynamic_cast<const TerminatingStateBuffer*>(run.buffer.get())) {
+        buffered_states = r.get_vector<int>();
+        buffered_log_rewards = r.get_vector<float>();
+        buffered_conditions = r.get_vector<float>();
+        const size_t n = buffered_log_rewards.size();
+        if (buffered_states.size() != n * size_t(run.env->state_dim()) ||
+            buffered_conditions.size() != n * size_t(run.env->condition_dim()))
+            throw std::runtime_error("checkpoint " + path + ": malformed replay buffer");
+    }
+    if (values.size() != run.store.values.size() || m.size() != run.optimizer->m.size() ||
+        v.size() != run.optimizer->v.size() || modes.size() != run.mode_seen.size() ||
+        prior.size() != (run.prior_run ? run.prior_run->store.values.size() : 0))
+        throw std::runtime_error("checkpoint " + path + " does not fit this model (parameter counts differ)");
+    if (r.pos != payload.size()) throw std::runtime_error("checkpoint " + path + " has unexpected trailing data");
+    // Nothing is changed before everything has been read and checked.
+    run.iteration = iteration;
+    run.rng.state = state;
+    run.rng.inc = inc;
+    run.store.values = values;
+    run.optimizer->t = t;
+    run.optimizer->m = m;
+    run.optimizer->v = v;
+    run.mode_seen = modes;
+    if (run.buffer) {
+        // Re-adding the saved contents to an empty buffer rebuilds it exactly (stable order).
+        run.buffer->clear();
+        if (auto* sb = dynamic_cast<TerminatingStateBuffer*>(run.buffer.get())) {
+            if (!buffered_log_rewards.empty())
+                sb->add_terminal_states(buffered_states.data(), buffered_log_rewards.data(),
+                                        buffered_conditions.empty() ? nullptr : buffered_conditions.data(),
+                                        int(buffered_log_rewards.size()));
+        } else if (buffered.n > 0) {
+            run.buffer->add(buffered);
+        }
+    }
+    if (run.prior_run) {
+        run.prior_run->store.values = prior;
+        run.build_targets();  // the relative target depends on the prior
+    }
+}
+
+}  // namespace gfn

@@ -1,0 +1,650 @@
+// plot.cpp — see plot.h. Plain string building: one helper per SVG element kind,
+// "nice" ticks (1, 2, 5 × 10^k; decades on a log axis), no clipping needed since
+// every axis range covers its data.
+#include "gfn/runtime/plot.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace gfn {
+
+namespace {
+
+const char* const kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                                "#7f7f7f", "#bcbd22", "#17becf"};
+const int kPaletteSize = int(sizeof kPalette / sizeof kPalette[0]);
+const char* const kFont = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\"";
+
+__attribute__((format(printf, 2, 3))) void appendf(std::string& out, const char* fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (size_t(n) < sizeof buf) {
+        out.append(buf, size_t(n));
+        return;
+    }
+    std::string big(size_t(n) + 1, '\0');
+    va_start(ap, fmt);
+    std::vsnprintf(&big[0], big.size(), fmt, ap);
+    va_end(ap);
+    out.append(big.c_str(), size_t(n));
+}
+
+std::string xml_escape(const std::string& s) {
+    std::string out;
+    for (char ch : s) {
+        switch (ch) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            case '\'': out += "&apos;"; break;
+            default: out += ch;
+        }
+    }
+    return out;
+}
+
+// "1e-08" → "1e-8", "2e+05" → "2e5".
+std::string short_exponent(std::string s) {
+    size_t e = s.find('e');
+    if (e == std::string::npos) return s;
+    std::string mant = s.substr(0, e), exp = s.substr(e + 1);
+    const bool neg = !exp.empty() && exp[0] == '-';
+    if (!exp.empty() && (exp[0] == '-' || exp[0] == '+')) exp.erase(0, 1);
+    while (exp.size() > 1 && exp[0] == '0') exp.erase(0, 1);
+    if (mant.find('.') != std::string::npos) {
+        while (mant.back() == '0') mant.pop_back();
+        if (mant.back() == '.') mant.pop_back();
+    }
+    return mant + "e" + (neg ? "-" : "") + exp;
+}
+
+// A number for a label: 4 significant digits, no "-0".
+std::string label(double v) {
+    if (v == 0) v = 0;  // -0 → 0
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    return short_exponent(buf);
+}
+
+// A tick of a log axis: plain in [0.001, 10⁴), else "1e-4", "2.5e6".
+std::string log_label(double v) {
+    if (v >= 1e-3 && v < 1e4) return label(v);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3e", v);
+    return short_exponent(buf);
+}
+
+std::string svg_open(double w, double h) {
+    std::string s;
+    appendf(s,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" viewBox=\"0 0 %g %g\" %s "
+            "font-size=\"12\">\n",
+            w, h, w, h, kFont);
+    appendf(s, "<rect x=\"0\" y=\"0\" width=\"%g\" height=\"%g\" fill=\"#ffffff\"/>\n", w, h);
+    return s;
+}
+
+void text(std::string& out, double x, double y, const std::string& s, const char* anchor = "middle",
+          const char* extra = "") {
+    appendf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\"%s>%s</text>\n", x, y, anchor, extra,
+            xml_escape(s).c_str());
+}
+
+void line(std::string& out, double x1, double y1, double x2, double y2, const char* stroke, double width = 1,
+          const char* extra = "") {
+    appendf(out, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" stroke-width=\"%g\"%s/>\n", x1,
+            y1, x2, y2, stroke, width, extra);
+}
+
+// 1, 2 or 5 × 10^k, about range / n.
+double nice_step(double range, int n) {
+    double raw = range / n;
+    if (!(raw > 0) || !std::isfinite(raw)) return 1;
+    double mag = std::pow(10.0, std::floor(std::log10(raw)));
+    double r = raw / mag;
+    return (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * mag;
+}
+
+std::vector<double> linear_ticks(double lo, double hi, int n, double min_step = 0) {
+    double step = std::max(nice_step(hi - lo, n), min_step);
+    std::vector<double> t;
+    for (double k = std::ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k += 1) {
+        double v = k * step;
+        if (std::fabs(v) < step * 1e-9) v = 0;
+        t.push_back(v);
+    }
+    return t;
+}
+
+// Ticks of a log axis over [lo, hi] (both > 0): decades, else 1-2-5, else linear ones.
+std::vector<double> log_ticks(double lo, double hi) {
+    std::vector<double> t;
+    const int d0 = int(std::floor(std::log10(lo))), d1 = int(std::ceil(std::log10(hi)));
+    const int every = std::max(1, (d1 - d0 + 5) / 6);
+    for (int d = d0; d <= d1; ++d)
+        if (d % every == 0) {
+            double v = std::pow(10.0, d);
+            if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) t.push_back(v);
+        }
+    if (t.size() >= 2) return t;
+    t.clear();
+    for (int d = d0; d <= d1; ++d)
+        for (double m : {1.0, 2.0, 5.0}) {
+            double v = m * std::pow(10.0, d);
+            if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) t.push_back(v);
+        }
+    if (t.size() >= 2) return t;
+    t.clear();
+    for (double v : linear_ticks(lo, hi, 4))
+        if (v > 0) t.push_back(v);
+    return t;
+}
+
+struct Series {
+    std::string name;
+    std::string color;
+    bool dashed = false;
+    double opacity = 1;
+    double width = 1.6;
+    bool markers = false;
+    bool in_legend = true;
+    std::vector<std::pair<double, double>> pts;  // (iteration, value); NaN values are skipped
+};
+
+struct HLine {
+    std::string name;
+    std::string color;
+    double value;
+};
+
+struct Panel {
+    std::string title, ylabel;
+    std::vector<Series> series;
+    std::vector<HLine> hlines;
+    bool allow_log = false;   // log y when every value is positive
+    bool include_zero = false;
+};
+
+// Draws one panel in the box (bx, by, bw, bh), x over [xmin, xmax].
+void draw_panel(std::string& out, const Panel& p, double bx, double by, double bw, double bh, double xmin,
+                double xmax) {
+    const double left = bx + 74, right = bx + bw - 14, top = by + 34, bottom = by + bh - 46;
+    const double pw = right - left, ph = bottom - top;
+    text(out, bx + bw / 2, by + 20, p.title, "middle", " font-size=\"14\" font-weight=\"bold\"");
+    appendf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444444\"/>\n",
+            left, top, pw, ph);
+
+    std::vector<double> ys;
+    for (const Series& s : p.series)
+        for (const auto& q : s.pts)
+            if (std::isfinite(q.second)) ys.push_back(q.second);
+    for (const HLine& h : p.hlines)
+        if (std::isfinite(h.value)) ys.push_back(h.value);
+    if (ys.empty()) {
+        text(out, left + pw / 2, top + ph / 2, "no data", "middle", " fill=\"#888888\" font-size=\"14\"");
+        return;
+    }
+    const bool logy = p.allow_log && std::all_of(ys.begin(), ys.end(), [](double v) { return v > 0; });
+    double lo = *std::min_element(ys.begin(), ys.end()), hi = *std::max_element(ys.begin(), ys.end());
+    std::vector<double> yt;
+    if (logy) {
+        double llo = std::log10(lo), lhi = std::log10(hi);
+        if (lhi - llo < 1e-9) llo -= 0.5, lhi += 0.5;
+        const double pad = 0.05 * (lhi - llo);
+        lo = std::pow(10.0, llo - pad), hi = std::pow(10.0, lhi + pad);
+        yt = log_ticks(lo, hi);
+    } else {
+        if (p.include_zero) lo = std::min(lo, 0.0), hi = std::max(hi, 0.0);
+        if (hi - lo < 1e-12 * std::max(1.0, std::fabs(hi))) {
+            const double d = std::max(1e-3, 0.1 * std::fabs(hi));
+            lo -= d, hi += d;
+        }
+        const double pad = 0.05 * (hi - lo);
+        if (!(p.include_zero && lo == 0)) lo -= pad;
+        hi += pad;
+        yt = linear_ticks(lo, hi, 5);
+    }
+    auto Y = [&](double v) {
+        double f = logy ? (std::log10(v) - std::log10(lo)) / (std::log10(hi) - std::log10(lo)) : (v - lo) / (hi - lo);
+        return bottom - f * ph;
+    };
+    auto X = [&](double it) { return left + (it - xmin) / (xmax - xmin) * pw; };
+
+    // Grid and ticks.
+    for (double v : yt) {
+        const double y = Y(v);
+        line(out, left, y, right, y, "#e5e5e5");
+        line(out, left - 4, y, left, y, "#444444");
+        text(out, left - 7, y + 4, logy ? log_label(v) : label(v), "end");
+    }
+    for (double v : linear_ticks(xmin, xmax, 5, 1.0)) {
+        const double x = X(v);
+        line(out, x, top, x, bottom, "#f0f0f0");
+        line(out, x, bottom, x, bottom + 4, "#444444");
+        text(out, x, bottom + 17, label(v));
+    }
+    text(out, left + pw / 2, bottom + 36, "iteration");
+    appendf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 %.1f %.1f)\">%s%s</text>\n",
+            bx + 16, top + ph / 2, bx + 16, top + ph / 2, xml_escape(p.ylabel).c_str(), logy ? " (log scale)" : "");
+
+    // The curves, then the horizontal reference lines on top (visible once a curve reaches them).
+    std::vector<std::pair<double, double>> drawn;  // screen points, for the legend's placement
+    for (const Series& s : p.series) {
+        const std::string style = std::string(" fill=\"none\" stroke=\"") + s.color + "\"" +
+                                  (s.dashed ? " stroke-dasharray=\"5 3\"" : "") +
+                                  (s.opacity < 1 ? " stroke-opacity=\"" + label(s.opacity) + "\"" : "");
+        std::string pts;
+        int n_in_segment = 0;
+        auto flush = [&]() {
+            if (n_in_segment >= 2)
+                appendf(out, "<polyline points=\"%s\" stroke-width=\"%g\" stroke-linejoin=\"round\"%s/>\n",
+                        pts.c_str(), s.width, style.c_str());
+            pts.clear();
+            n_in_segment = 0;
+        };
+        for (const auto& q : s.pts) {
+            if (!std::isfinite(q.second) || !std::isfinite(q.first) || (logy && q.second <= 0)) {
+                flush();
+                continue;
+            }
+            const double x = X(q.first), y = Y(q.second);
+            appendf(pts, "%s%.2f,%.2f", pts.empty() ? "" : " ", x, y);
+            ++n_in_segment;
+            drawn.emplace_back(x, y);
+            if (s.markers || s.pts.size() == 1)
+                appendf(out, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"2.8\" fill=\"%s\"/>\n", x, y, s.color.c_str());
+        }
+        flush();
+    }
+    for (const HLine& h : p.hlines)
+        if (std::isfinite(h.value)) {
+            line(out, left, Y(h.value), right, Y(h.value), h.color.c_str(), 1.6,
+                 " stroke-dasharray=\"7 4\" class=\"true-logz\"");
+            for (int k = 0; k <= 10; ++k) drawn.emplace_back(left + pw * k / 10, Y(h.value));
+        }
+
+    // Legend in the corner with the fewest drawn points.
+    std::vector<std::pair<std::string, std::string>> entries;  // (name, line style)
+    for (const Series& s : p.series)
+        if (s.in_legend && std::any_of(s.pts.begin(), s.pts.end(), [](auto& q) { return std::isfinite(q.second); }))
+            entries.emplace_back(s.name, std::string(" stroke=\"") + s.color + "\"" +
+                                             (s.dashed ? " stroke-dasharray=\"5 3\"" : "") +
+                                             (s.opacity < 1 ? " stroke-opacity=\"" + label(s.opacity) + "\"" : ""));
+    for (const HLine& h : p.hlines)
+        if (std::isfinite(h.value))
+            entries.emplace_back(h.name, std::string(" stroke=\"") + h.color + "\" stroke-dasharray=\"7 4\"");
+    if (entries.empty()) return;
+    size_t longest = 0;
+    for (const auto& e : entries) longest = std::max(longest, e.first.size());
+    const double lw = 38 + 6.6 * double(longest), lh = 8 + 16 * double(entries.size());
+    double best_x = right - lw - 6, best_y = top + 6;
+    int best = -1;
+    for (int corner : {1, 0, 3, 2}) {  // top-right, top-left, bottom-right, bottom-left
+        const double cx = corner % 2 ? right - lw - 6 : left + 6, cy = corner < 2 ? top + 6 : bottom - lh - 6;
+        int hits = 0;
+        for (const auto& q : drawn)
+            if (q.first >= cx - 4 && q.first <= cx + lw + 4 && q.second >= cy - 4 && q.second <= cy + lh + 4) ++hits;
+        if (best < 0 || hits < best) best = hits, best_x = cx, best_y = cy;
+    }
+    appendf(out,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#ffffff\" fill-opacity=\"0.85\" "
+            "stroke=\"#bbbbbb\" class=\"legend\"/>\n",
+            best_x, best_y, lw, lh);
+    for (size_t k = 0; k < entries.size(); ++k) {
+        const double y = best_y + 14 + 16 * double(k);
+        appendf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke-width=\"2\"%s/>\n", best_x + 6,
+                y - 4, best_x + 30, y - 4, entries[k].second.c_str());
+        text(out, best_x + 35, y, entries[k].first, "start");
+    }
+}
+
+// A running mean over `window` points (in log space when log_space), NaN kept out.
+std::vector<std::pair<double, double>> smooth(const std::vector<std::pair<double, double>>& pts, int window,
+                                              bool log_space) {
+    std::vector<std::pair<double, double>> out;
+    for (size_t i = 0; i < pts.size(); ++i) {
+        double sum = 0;
+        int n = 0;
+        const size_t b = i + 1 >= size_t(window) ? i + 1 - size_t(window) : 0;
+        for (size_t j = b; j <= i; ++j) {
+            double v = pts[j].second;
+            if (!std::isfinite(v) || (log_space && v <= 0)) continue;
+            sum += log_space ? std::log(v) : v;
+            ++n;
+        }
+        out.emplace_back(pts[i].first, n ? (log_space ? std::exp(sum / n) : sum / n) : NAN);
+    }
+    return out;
+}
+
+std::string condition_suffix(double c) { return std::isnan(c) ? "" : " c=" + label(c); }
+
+// RGB of the viridis colour map at t in [0, 1] (9 control points, linear between).
+std::string viridis(double t) {
+    static const int cp[9][3] = {{0x44, 0x01, 0x54}, {0x47, 0x2c, 0x7a}, {0x3b, 0x51, 0x8b},
+                                 {0x2c, 0x71, 0x8e}, {0x21, 0x90, 0x8d}, {0x27, 0xad, 0x81},
+                                 {0x5c, 0xc8, 0x63}, {0xaa, 0xdc, 0x32}, {0xfd, 0xe7, 0x25}};
+    t = std::min(1.0, std::max(0.0, t)) * 8;
+    const int k = std::min(7, int(t));
+    const double f = t - k;
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "#%02x%02x%02x", int(std::lround(cp[k][0] + f * (cp[k + 1][0] - cp[k][0]))),
+                  int(std::lround(cp[k][1] + f * (cp[k + 1][1] - cp[k][1]))),
+                  int(std::lround(cp[k][2] + f * (cp[k + 1][2] - cp[k][2]))));
+    return buf;
+}
+
+// Attributes name="value" of an element's opening tag text (between "<svg" and ">").
+bool parse_attributes(const std::string& tag, std::vector<std::pair<std::string, std::string>>& attrs) {
+    size_t i = 0;
+    while (true) {
+        while (i < tag.size() && std::isspace(static_cast<unsigned char>(tag[i]))) ++i;
+        if (i >= tag.size() || tag[i] == '/') return true;
+        size_t b = i;
+        while (i < tag.size() && tag[i] != '=' && !std::isspace(static_cast<unsigned char>(tag[i]))) ++i;
+        std::string name = tag.substr(b, i - b);
+        while (i < tag.size() && std::isspace(static_cast<unsigned char>(tag[i]))) ++i;
+        if (i >= tag.size() || tag[i] != '=') return false;
+        ++i;
+        while (i < tag.size() && std::isspace(static_cast<unsigned char>(tag[i]))) ++i;
+        if (i >= tag.size() || (tag[i] != '"' && tag[i] != '\'')) return false;
+        const char q = tag[i++];
+        size_t e = tag.find(q, i);
+        if (e == std::string::npos) return false;
+        attrs.emplace_back(name, tag.substr(i, e - i));
+        i = e + 1;
+    }
+}
+
+// The root <svg> of a document: its attributes, its body (children) and its size.
+struct SvgDoc {
+    std::vector<std::pair<std::string, std::string>> attrs;
+    std::string body;
+    double width = 0, height = 0;
+};
+
+SvgDoc parse_svg(const std::string& s, const char* which) {
+    const std::string err = std::string("combine_svg: figure ") + which + " is not an <svg> with width and height";
+    size_t i = 0;
+    while (true) {  // skip the prolog: <?xml ...?>, <!DOCTYPE ...>, comments, white space
+        while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+        if (s.compare(i, 2, "<?") == 0) i = s.find("?>", i);
+        else if (s.compare(i, 4, "<!--") == 0) i = s.find("-->", i);
+        else if (s.compare(i, 2, "<!") == 0) i = s.find('>', i);
+        else break;
+        if (i == std::string::npos) throw std::invalid_argument(err);
+        i = s.find('>', i) + 1;
+    }
+    if (s.compare(i, 4, "<svg") != 0 || i + 4 >= s.size() || !std::isspace(static_cast<unsigned char>(s[i + 4])))
+        throw std::invalid_argument(err);
+    const size_t tag_end = s.find('>', i);
+    const size_t close = s.rfind("</svg>");
+    if (tag_end == std::string::npos || close == std::string::npos || close < tag_end || s[tag_end - 1] == '/')
+        throw std::invalid_argument(err);
+    SvgDoc d;
+    if (!parse_attributes(s.substr(i + 4, tag_end - i - 4), d.attrs)) throw std::invalid_argument(err);
+    bool have_w = false, have_h = false;
+    for (const auto& a : d.attrs) {
+        char* end = nullptr;
+        if (a.first == "width" || a.first == "height") {
+            double v = std::strtod(a.second.c_str(), &end);
+            if (end == a.second.c_str() || !(v > 0)) throw std::invalid_argument(err);
+            (a.first == "width" ? d.width : d.height) = v;
+            (a.first == "width" ? have_w : have_h) = true;
+        }
+    }
+    if (!have_w || !have_h) throw std::invalid_argument(err);
+    d.body = s.substr(tag_end + 1, close - tag_end - 1);
+    return d;
+}
+
+}  // namespace
+
+std::string training_curves_svg(const std::vector<MetricsRow>& rows) {
+    const double panel_w = 430, panel_h = 330, header = 34;
+    std::vector<const MetricsRow*> train, val;
+    for (const MetricsRow& r : rows) {
+        if (r.kind == "train") train.push_back(&r);
+        else if (r.kind == "validation") val.push_back(&r);
+    }
+    if (train.empty() && val.empty()) {
+        std::string s = svg_open(480, 240);
+        text(s, 240, 126, "no data", "middle", " font-size=\"18\" fill=\"#888888\"");
+        return s + "</svg>\n";
+    }
+
+    double xmin = INFINITY, xmax = -INFINITY;
+    for (const MetricsRow* r : train) xmin = std::min(xmin, double(r->iteration)), xmax = std::max(xmax, double(r->iteration));
+    for (const MetricsRow* r : val) xmin = std::min(xmin, double(r->iteration)), xmax = std::max(xmax, double(r->iteration));
+    if (xmax - xmin < 1) {
+        if (xmin > 0) xmin = 0;
+        else xmax = xmin + 1;
+    }
+
+    // Validation rows grouped by condition (NaN: the unconditional group), in condition order.
+    std::vector<double> conds;
+    for (const MetricsRow* r : val) {
+        bool found = false;
+        for (double c : conds) found = found || (std::isnan(c) ? std::isnan(r->condition) : c == r->condition);
+        if (!found) conds.push_back(r->condition);
+    }
+    std::sort(conds.begin(), conds.end(), [](double a, double b) { return std::isnan(a) ? !std::isnan(b) : a < b; });
+    auto rows_of = [&](double c) {
+        std::vector<const MetricsRow*> g;
+        for (const MetricsRow* r : val)
+            if (std::isnan(c) ? std::isnan(r->condition) : r->condition == c) g.push_back(r);
+        return g;
+    };
+    const bool many = conds.size() > 1;
+
+    // Panel 1: the training loss, raw and smoothed.
+    Panel loss;
+    loss.title = "training loss";
+    loss.ylabel = "loss";
+    loss.allow_log = true;
+    {
+        Series raw{"loss", kPalette[0], false, 1, 1.2, false, true, {}};
+        for (const MetricsRow* r : train) raw.pts.emplace_back(r->iteration, r->loss);
+        const bool positive = std::all_of(train.begin(), train.end(),
+                                          [](const MetricsRow* r) { return !std::isfinite(r->loss) || r->loss > 0; });
+        if (raw.pts.size() >= 50) {
+            Series sm{"loss (running mean)", kPalette[0], false, 1, 2.2, false, true, {}};
+            sm.pts = smooth(raw.pts, std::max(5, int(raw.pts.size()) / 25), positive);
+            raw.opacity = 0.35;
+            loss.series.push_back(raw);
+            loss.series.push_back(sm);
+        } else {
+            raw.markers = raw.pts.size() <= 60;
+            loss.series.push_back(raw);
+        }
+    }
+
+    // Panel 2: l1 and exact l1 of the validations.
+    Panel l1;
+    l1.title = "distance to the target";
+    l1.ylabel = "L1";
+    l1.include_zero = true;
+    for (size_t g = 0; g < conds.size(); ++g) {
+        const std::string sfx = condition_suffix(conds[g]);
+        Series a{"l1" + sfx, many ? kPalette[g % kPaletteSize] : kPalette[0], false, 1, 1.6, true, true, {}};
+        Series b{"exact l1" + sfx, many ? kPalette[g % kPaletteSize] : kPalette[1], true, 1, 1.6, true, true, {}};
+        for (const MetricsRow* r : rows_of(conds[g])) {
+            a.pts.emplace_back(r->iteration, r->l1);
+            b.pts.emplace_back(r->iteration, r->exact_l1);
+        }
+        l1.series.push_back(a);
+        l1.series.push_back(b);
+    }
+
+    // Panel 3: log Z, learned (training rows; else the validations) and true (dashed).
+    Panel lz;
+    lz.title = "log Z";
+    lz.ylabel = "log Z";
+    {
+        Series t{"log Z", kPalette[0], false, 1, 1.6, false, true, {}};
+        for (const MetricsRow* r : train) t.pts.emplace_back(r->iteration, r->logz);
+        t.markers = t.pts.size() <= 60;
+        const bool train_has_logz =
+            !many && std::any_of(t.pts.begin(), t.pts.end(), [](auto& q) { return std::isfinite(q.second); });
+        if (train_has_logz) lz.series.push_back(t);
+        for (size_t g = 0; g < conds.size(); ++g) {
+            const std::string sfx = condition_suffix(conds[g]);
+            const char* color = many ? kPalette[g % kPaletteSize] : kPalette[0];
+            Series v{"log Z" + sfx, color, false, 1, 1.6, true, true, {}};
+            double truth = NAN;
+            for (const MetricsRow* r : rows_of(conds[g])) {
+                v.pts.emplace_back(r->iteration, r->logz);
+                if (std::isfinite(r->logz_true)) truth = r->logz_true;
+            }
+            if (!train_has_logz) lz.series.push_back(v);
+            if (std::isfinite(truth)) lz.hlines.push_back(HLine{"log Z true" + sfx, many ? color : "#d62728", truth});
+        }
+    }
+
+    const double W = 3 * panel_w, H = header + panel_h;
+    std::string s = svg_open(W, H);
+    // Header: the last validation, in words.
+    std::string summary = "training curves";
+    if (!val.empty()) {
+        const MetricsRow& r = *val.back();
+        summary += " \u2014 last validation (iteration " + std::to_string(r.iteration) + condition_suffix(r.condition) + "):";
+        if (std::isfinite(r.l1)) summary += " l1 " + label(r.l1);
+        if (std::isfinite(r.exact_l1)) summary += ", exact l1 " + label(r.exact_l1);
+        if (std::isfinite(r.logz) && std::isfinite(r.logz_true))
+            summary += ", |log Z \u2212 log Z_true| " + label(std::fabs(r.logz - r.logz_true));
+        if (r.n_modes > 0) summary += ", modes " + std::to_string(r.modes_found) + "/" + std::to_string(r.n_modes);
+    }
+    text(s, W / 2, 22, summary, "middle", " font-size=\"15\"");
+    draw_panel(s, loss, 0, header, panel_w, panel_h, xmin, xmax);
+    draw_panel(s, l1, panel_w, header, panel_w, panel_h, xmin, xmax);
+    draw_panel(s, lz, 2 * panel_w, header, panel_w, panel_h, xmin, xmax);
+    return s + "</svg>\n";
+}
+
+std::string heatmaps_svg(int height, const std::vector<double>& target, const std::vector<double>& learned) {
+    if (height < 1 || target.size() != size_t(height) * size_t(height) || learned.size() != target.size())
+        throw std::invalid_argument("heatmaps_svg: expected " + std::to_string(height) + "\u00b2 = " +
+                                    std::to_string(long(height) * height) + " values for each distribution, got " +
+                                    std::to_string(target.size()) + " and " + std::to_string(learned.size()));
+    const int H = height;
+    const double side = 320, cell = side / H;
+    const double m_left = 56, m_top = 62, gap = 70, bar_gap = 28, bar_w = 16;
+    const double W = m_left + side + gap + side + bar_gap + bar_w + 64, Ht = m_top + side + 52;
+
+    double vmax = 0, l1 = 0;
+    bool l1_ok = true;
+    for (size_t i = 0; i < target.size(); ++i) {
+        if (std::isfinite(target[i])) vmax = std::max(vmax, target[i]);
+        if (std::isfinite(learned[i])) vmax = std::max(vmax, learned[i]);
+        if (std::isfinite(target[i]) && std::isfinite(learned[i])) l1 += std::fabs(target[i] - learned[i]);
+        else l1_ok = false;
+    }
+    if (!(vmax > 0)) vmax = 1;
+
+    std::string s = svg_open(W, Ht);
+    text(s, W / 2, 22,
+         "HyperGrid " + std::to_string(H) + "\u00d7" + std::to_string(H) +
+             (l1_ok ? ": L1(target, learned) = " + label(l1) : std::string()),
+         "middle", " font-size=\"15\"");
+    const std::vector<double>* maps[2] = {&target, &learned};
+    const char* titles[2] = {"target R(x)/Z", "learned"};
+    for (int m = 0; m < 2; ++m) {
+        const double ox = m_left + m * (side + gap), oy = m_top;
+        text(s, ox + side / 2, oy - 10, titles[m], "middle", " font-size=\"14\" font-weight=\"bold\"");
+        appendf(s, "<g shape-rendering=\"crispEdges\">\n");
+        for (int x0 = 0; x0 < H; ++x0)
+            for (int x1 = 0; x1 < H; ++x1) {
+                const double v = (*maps[m])[size_t(x0) * size_t(H) + size_t(x1)];
+                const std::string fill = std::isfinite(v) ? viridis(v / vmax) : "#cccccc";
+                appendf(s,
+                        "<rect class=\"cell\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\">"
+                        "<title>x = (%d, %d): %s</title></rect>\n",
+                        ox + x1 * cell, oy + x0 * cell, cell + 0.01, cell + 0.01, fill.c_str(), x0, x1,
+                        std::isfinite(v) ? label(v).c_str() : "NaN");
+            }
+        s += "</g>\n";
+        appendf(s, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444444\"/>\n",
+                ox, oy, side, side);
+        // Ticks at cell centres: x1 along the bottom, x0 down the left side.
+        for (double t : linear_ticks(0, H - 1, 8, 1.0)) {
+            const int k = int(t);
+            const double c = (k + 0.5) * cell;
+            line(s, ox + c, oy + side, ox + c, oy + side + 4, "#444444");
+            text(s, ox + c, oy + side + 17, std::to_string(k));
+            line(s, ox - 4, oy + c, ox, oy + c, "#444444");
+            text(s, ox - 7, oy + c + 4, std::to_string(k), "end");
+        }
+        text(s, ox + side / 2, oy + side + 36, "x1");
+        text(s, ox - 40, oy + side / 2 + 4, "x0");
+    }
+
+    // The colour bar: a vertical gradient from 0 (bottom) to vmax (top).
+    const double bx = m_left + 2 * side + gap + bar_gap, by = m_top;
+    s += "<defs><linearGradient id=\"gfn-viridis\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">";
+    for (int k = 0; k <= 8; ++k) appendf(s, "<stop offset=\"%g\" stop-color=\"%s\"/>", k / 8.0, viridis(k / 8.0).c_str());
+    s += "</linearGradient></defs>\n";
+    appendf(s,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"url(#gfn-viridis)\" stroke=\"#444444\" "
+            "class=\"colorbar\"/>\n",
+            bx, by, bar_w, side);
+    for (double v : linear_ticks(0, vmax, 5)) {
+        const double y = by + side - v / vmax * side;
+        line(s, bx + bar_w, y, bx + bar_w + 4, y, "#444444");
+        text(s, bx + bar_w + 7, y + 4, label(v), "start");
+    }
+    text(s, bx + bar_w / 2, by - 10, "p(x)");
+    return s + "</svg>\n";
+}
+
+std::string combine_svg(const std::string& a, const std::string& b) {
+    SvgDoc da = parse_svg(a, "a"), db = parse_svg(b, "b");
+    const double W = std::max(da.width, db.width), H = da.height + db.height;
+    std::string s = svg_open(W, H);
+    const SvgDoc* docs[2] = {&da, &db};
+    double y = 0;
+    for (const SvgDoc* d : docs) {
+        s += "<svg";
+        appendf(s, " x=\"%g\" y=\"%g\"", (W - d->width) / 2, y);
+        for (const auto& at : d->attrs)
+            if (at.first != "x" && at.first != "y") {  // values come escaped; only a '"' (from '...') needs it
+                std::string v;
+                for (char ch : at.second) v += ch == '"' ? std::string("&quot;") : std::string(1, ch);
+                s += " " + at.first + "=\"" + v + "\"";
+            }
+        s += ">" + d->body + "</svg>\n";
+        y += d->height;
+    }
+    return s + "</svg>\n";
+}
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".tmp." + std::to_string(long(getpid()));
+    FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno));
+    const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0;
+    const int write_errno = errno;
+    if (std::fclose(f) != 0 || !ok) {
+        std::remove(tmp.c_str());
+        throw std::runtime_error("cannot write '" + path + "': " + std::strerror(ok ? errno : write_errno));
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int e = errno;
+        std::remove(tmp.c_str());
+        throw std::runtime_error("cannot write '" + path + "': " + std::strerror(e));
+    }
+}
+
+}  // namespace gfn

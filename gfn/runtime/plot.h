@@ -1,0 +1,39 @@
+// plot.h — training curves and HyperGrid heatmaps as standalone SVG, with no dependency.
+//
+// Every function returns a complete SVG document (xmlns, width, height,
+// viewBox, a white background; text XML-escaped) that a browser or an image
+// viewer shows as is; scripts/render_svg.sh turns one into a PNG.
+//
+//   training_curves_svg  three panels against iteration: the training loss (log
+//                        scale when every value is positive), l1 and exact l1 of
+//                        the validations, log Z with log Z_true as a dashed line.
+//                        NaN values are skipped; a conditional run gets one line
+//                        per validation condition. No rows: a "no data" figure.
+//   heatmaps_svg         a 2-D HyperGrid's target R(x)/Z next to a learned
+//                        distribution, one colour scale and its colour bar;
+//                        cell (row x0, column x1) is index x0·H + x1.
+//   combine_svg          two figures stacked vertically into one.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "gfn/runtime/metrics_log.h"
+
+namespace gfn {
+
+std::string training_curves_svg(const std::vector<MetricsRow>& rows);
+
+// target and learned hold height² probabilities in HyperGrid order (coordinate
+// 0 most significant); throws std::invalid_argument otherwise.
+std::string heatmaps_svg(int height, const std::vector<double>& target, const std::vector<double>& learned);
+
+// b below a, each horizontally centred, as nested <svg> elements. Throws
+// std::invalid_argument when either is not an <svg> with numeric width and height.
+std::string combine_svg(const std::string& a, const std::string& b);
+
+// Writes text to path through a temporary file in the same directory and a
+// rename, so readers never see half a file. Throws std::runtime_error naming path.
+void write_file_atomically(const std::string& path, const std::string& text);
+
+}  // namespace gfn

@@ -1,0 +1,339 @@
+// training.cpp — see training.h.
+#include "gfn/runtime/training.h"
+
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/ops.h"
+#include "envs/bitsequence.h"
+#include "envs/discrete_ebm.h"
+#include "envs/hypergrid.h"
+#include "gfn/objectives/detailed_balance.h"
+#include "gfn/objectives/flow_matching.h"
+#include "gfn/samplers/local_search.h"
+#include "gfn/samplers/sampler.h"
+#include "gfn/objectives/sub_trajectory_balance.h"
+
+namespace gfn {
+
+using Clock = std::chrono::steady_clock;
+static double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+static std::unique_ptr<DiscreteEnv> make_env(const Config& c, const std::string& reward) {
+    const double ebm_alpha = std::isnan(c.alpha) || c.loss == "trust_pcl" ? 1.0 : c.alpha;
+    if (c.env == "hypergrid") return std::make_unique<HyperGrid>(c.ndim, c.height, reward, c.R0, c.R1, c.R2);
+    if (c.env == "conditional_hypergrid")
+        return std::make_unique<ConditionalHyperGrid>(c.ndim, c.height, reward, c.R0, c.R1, c.R2);
+    if (c.env == "discrete_ebm") return std::make_unique<DiscreteEBM>(c.ndim, ebm_alpha);
+    if (c.env == "ising") return std::make_unique<DiscreteEBM>(DiscreteEBM::ising(c.L, c.J, ebm_alpha));
+    if (c.env == "bitsequence")
+        return std::make_unique<BitSequence>(c.word_size, c.seq_size, c.n_modes, c.reward_temperature, c.modes_seed);
+    if (c.env == "bitsequence_nar")
+        return std::make_unique<BitSequenceNAR>(c.word_size, c.seq_size, c.n_modes, c.reward_temperature,
+                                                c.modes_seed);
+    throw std::invalid_argument("--env: unknown environment '" + c.env + "'");
+}
+
+Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
+    tape.recycle_gradients = true;  // training never reads an intermediate gradient
+    validate_config(cfg);
+    env = make_env(cfg, cfg.reward);
+    preprocessor = make_preprocessor(cfg.preprocessor, *env);
+    const NetConfig net{cfg.hidden, cfg.layers, activation_from_string(cfg.activation)};
+    const bool cond = env->condition_dim() > 0;
+
+    // Forward policy, backward policy, log Z.
+    pf = cond ? PolicyEstimator::conditional(*env, *preprocessor, false, store, net, rng, "pf")
+              : PolicyEstimator::mlp(*env, *preprocessor, false, store, net, rng, "pf");
+    if (cfg.uses_pb() && !(env->is_tree() && !cfg.tied && !cfg.uniform_pb)) {
+        // (a tree needs no PB: constant_pb, unless one is asked for)
+        if (cfg.uniform_pb) pb = PolicyEstimator::uniform_pb(*env);
+        else if (cfg.tied) pb = PolicyEstimator::tied(*pf, store, rng, "pb");
+        else pb = cond ? PolicyEstimator::conditional(*env, *preprocessor, true, store, net, rng, "pb")
+                       : PolicyEstimator::mlp(*env, *preprocessor, true, store, net, rng, "pb");
+    }
+    if (cfg.loss == "tb" || cfg.loss == "rtb" || cfg.loss == "trust_pcl")
+        log_z = cond ? std::make_unique<ScalarEstimator>(store, env->condition_dim(), net, rng, kLogZGroup, "log_z")
+                     : std::make_unique<ScalarEstimator>(store, float(cfg.init_logz), kLogZGroup, "log_z");
+
+    if (cfg.uses_log_f())
+        log_f = cfg.tied ? StateFlowEstimator::tied(*pf, store, rng, "log_f", kLogFGroup)
+                         : StateFlowEstimator::mlp(*env, *preprocessor, store, net, rng, "log_f", kLogFGroup);
+
+    // The frozen prior of the relative objectives.
+    if (cfg.relative()) {
+        if (cfg.prior == "uniform") {
+            uniform_prior = PolicyEstimator::uniform(*env, false);
+            prior_pf = uniform_prior.get();
+        } else {
+            Config pc = cfg;
+            pc.loss = "tb";
+            pc.reward = cfg.prior_reward;
+            pc.iterations = cfg.prior_iterations;
+            pc.seed = cfg.seed + 7919;
+            pc.epsilon = 0; pc.temperature = 1; pc.sf_bias = 0;
+            pc.loss_fn = "default";
+            pc.log_reward_clip_min = -INFINITY;
+            prior_run = std::make_unique<Run>(pc);
+            prior_run->targets.clear();  // the prior is not validated
+            prior_run->mode_seen.clear();
+            if (train_prior)
+                for (int i = 0; i < pc.iterations; ++i) train_step(*prior_run);
+            prior_run->store.frozen = true;
+            prior_pf = prior_run->pf.get();
+        }
+    }
+
+    // The objective.
+    const float clip = float(cfg.log_reward_clip_min);
+    std::optional<RegressionLoss> g;
+    if (cfg.loss_fn != "default") g = RegressionLoss::from_string(cfg.loss_fn, float(cfg.linex_alpha));
+    const bool constant_pb = pb == nullptr;
+    if (cfg.loss == "tb")
+        gflownet = std::make_unique<TBGFlowNet>(pf.get(), pb.get(), log_z.get(), constant_pb, clip, g);
+    else if (cfg.loss == "lpv")
+        gflownet = std::make_unique<LogPartitionVarianceGFlowNet>(pf.get(), pb.get(), constant_pb, clip, g);
+    else if (cfg.loss == "rtb")
+        gflownet = std::make_unique<RelativeTrajectoryBalanceGFlowNet>(pf.get(), prior_pf, log_z.get(),
+                                                                       float(cfg.beta), clip, g);
+    else if (cfg.loss == "relative_lpv")
+        gflownet = std::make_unique<RelativeLogPartitionVarianceGFlowNet>(pf.get(), prior_pf, float(cfg.beta), clip, g);
+    else if (cfg.loss == "db")
+        gflownet = std::make_unique<DBGFlowNet>(pf.get(), pb.get(), log_f.get(), cfg.forward_looking, constant_pb, clip, g);
+    else if (cfg.loss == "modified_db")
+        gflownet = std::make_unique<ModifiedDBGFlowNet>(pf.get(), pb.get(), constant_pb, g);
+    else if (cfg.loss == "subtb")
+        gflownet = std::make_unique<SubTBGFlowNet>(pf.get(), pb.get(), log_f.get(), float(cfg.lambda),
+                                                   subtb_weighting_from_string(cfg.subtb_weighting),
+                                                   cfg.forward_looking, constant_pb, clip, g);
+    else if (cfg.loss == "fm")
+        gflownet = std::make_unique<FMGFlowNet>(pf.get(), float(cfg.fm_alpha), g);
+    else if (cfg.loss == "trust_pcl") {
+        const float alpha = std::isnan(cfg.alpha) ? float(1.0 / cfg.beta) : float(cfg.alpha);
+        gflownet = std::make_unique<TrustPCLGFlowNet>(pf.get(), prior_pf, log_z.get(), alpha,
+                                                      float(cfg.init_logz), clip, g);
+    }
+
+    const OptimizerKind kind = cfg.optimizer == "sgd"     ? OptimizerKind::SGD
+                               : cfg.optimizer == "adamw" ? OptimizerKind::AdamW
+                                                          : OptimizerKind::Adam;
+    optimizer = std::make_unique<Optimizer>(
+        store, kind,
+        std::vector<ParamGroup>{
+            {float(cfg.lr), float(cfg.weight_decay)}, {float(cfg.lr_logz), 0.f}, {float(cfg.lr_logf), float(cfg.weight_decay)}});
+
+    // Off-policy machinery.
+    if (cfg.local_search > 0 && !pb) uniform_pb = PolicyEstimator::uniform_pb(*env);
+    if (cfg.replay_buffer > 0) {
+        ReplayBufferOptions o;
+        o.cutoff_distance = cfg.cutoff_distance;
+        o.p_norm_distance = cfg.p_norm_distance;
+        o.env = env.get();
+        o.pb = pb.get();
+        buffer = make_replay_buffer(cfg.buffer, cfg.replay_buffer, o);
+    }
+
+    build_targets();
+}
+
+void Run::build_targets() {
+    const bool cond = env->condition_dim() > 0;
+    targets.clear();
+    target_conditions.clear();
+    if (env->enumerable()) {
+        if (cond) {
+            for (float cv : parse_conditions(cfg.validation_conditions)) {
+                targets.push_back(true_distribution(*env, &cv));
+                target_conditions.push_back(cv);
+            }
+        } else if (cfg.relative()) {
+            // The objective's β (Trust-PCL: 1/α).
+            const float beta = static_cast<const RelativeTBBase&>(*gflownet).beta;
+            targets.push_back(relative_target(*env, *prior_pf, beta));
+        } else {
+            targets.push_back(true_distribution(*env));
+        }
+        if (mode_seen.size() != size_t(targets.back().n_terminal()))
+            mode_seen.assign(size_t(targets.back().n_terminal()), 0);
+    } else if (!cond && !cfg.relative()) {
+        have_exact_log_partition = env->exact_log_partition(&exact_log_z, &exact_mean_log_reward);
+    }
+}
+
+long long Run::macs_per_state() const {
+    long long m = pf->trunk_macs_per_row() + pf->head_macs_per_row();
+    if (pb) m += pb->kind() == PolicyEstimator::Kind::Tied ? pb->head_macs_per_row()
+                                                           : pb->trunk_macs_per_row() + pb->head_macs_per_row();
+    if (log_f) m += log_f->macs_per_row();
+    return m;
+}
+
+StepStats train_step(Run& run) {
+    StepStats st;
+    run.tape.reset();
+    run.batch.drop_saved();
+
+    // 1. sample
+    auto t0 = Clock::now();
+    SampleRequest req;
+    req.n = run.cfg.batch_size;
+    req.exploration = PolicyOptions{float(run.cfg.temperature), float(run.cfg.epsilon), float(run.cfg.sf_bias)};
+    req.save_log_probs = run.on_policy();
+    req.recording = &run.recording;
+    sample_trajectories(*run.env, *run.pf, run.pb.get(), req, run.rng, run.tape, run.batch);
+    const Trajectories* train_on = &run.batch;
+    if (run.cfg.local_search > 0) {
+        // Improve the batch: back off with PB, re-roll with PF, keep by the acceptance rule.
+        LocalSearchOptions ls;
+        ls.back_ratio = run.cfg.back_ratio;
+        ls.n_loops = run.cfg.local_search;
+        ls.use_metropolis_hastings = run.cfg.local_search_mh;
+        LocalSearchResult r = local_search(*run.env, *run.pf, run.pb ? *run.pb : *run.uniform_pb, run.batch, ls,
+                                           run.rng, run.tape);
+        st.local_search_acceptance = r.acceptance_rate();
+        run.batch = std::move(r.all);
+    }
+    if (run.buffer) {
+        // Train on the fresh batch and as many buffered trajectories (once the buffer holds them).
+        run.buffer->add(run.batch);
+        if (run.buffer->size() >= run.cfg.batch_size) {
+            run.buffer->sample(run.cfg.batch_size, run.rng, run.replayed);
+            run.mixed = concatenate(run.batch, run.replayed);
+            train_on = &run.mixed;
+        }
+    }
+    st.times.sample = seconds_since(t0);
+
+    // 2. loss
+    t0 = Clock::now();
+    Var loss = run.gflownet->loss(run.tape, *train_on, /*recalculate_all_logprobs=*/!run.on_policy());
+    st.times.loss = seconds_since(t0);
+
+    // 3. backward
+    t0 = Clock::now();
+    run.store.zero_grad();
+    run.tape.backward(loss);
+    st.times.backward = seconds_since(t0);
+
+    // 4. optimize
+    t0 = Clock::now();
+    if (run.cfg.clip_grad_norm > 0) clip_grad_norm(run.store, run.cfg.clip_grad_norm);
+    // Learning rates of this step: the base rates, or cosine-decayed ones
+    // lr_t = lr · (1 + cos(π t / T)) / 2, t = steps taken, T = --iterations.
+    const double base[3] = {run.cfg.lr, run.cfg.lr_logz, run.cfg.lr_logf};
+    double factor = 1.0;
+    if (run.cfg.lr_schedule == "cosine" && run.cfg.iterations > 0)
+        factor = 0.5 * (1.0 + std::cos(3.141592653589793 * std::min(1.0, double(run.iteration) / run.cfg.iterations)));
+    for (size_t g = 0; g < run.optimizer->groups.size() && g < 3; ++g)
+        run.optimizer->groups[g].lr = float(base[g] * factor);
+    run.optimizer->step();
+    st.times.optimize = seconds_since(t0);
+
+    ++run.iteration;
+    st.loss = loss.item();
+    st.n_states = train_on->n_steps();
+    if (!std::isfinite(st.loss)) {
+        throw std::runtime_error("training diverged: the loss is " + std::to_string(st.loss) + " at iteration " +
+                                 std::to_string(run.iteration) + " (try a smaller --lr or --lr-logz, or --clip-grad-norm)");
+    }
+    if (!run.mode_seen.empty() && run.env->enumerable()) {
+        const TargetDistribution& t = run.targets.back();
+        for (int i = 0; i < run.batch.n; ++i) {
+            long long k = t.terminal_of[size_t(run.env->state_index(run.batch.terminal_state(i)))];
+            if (k >= 0 && t.is_mode[size_t(k)]) run.mode_seen[size_t(k)] = 1;
+        }
+    }
+    return st;
+}
+
+Metrics validate_run(Run& run) {
+    Metrics m;
+    m.iteration = run.iteration;
+    if (run.have_exact_log_partition) {
+        // No enumeration: compare log Z and the mean log-reward of fresh samples with their exact values.
+        Rng vrng(run.cfg.seed ^ 0x9e3779b97f4a7c15ULL, 0x51ed270b27ULL + uint64_t(run.iteration) * 2 + 1);
+        ValidationResult v;
+        v.n_samples = run.cfg.validation_samples;
+        v.l1 = v.exact_l1 = v.jsd = std::nan("");
+        v.logz = run.gflownet->log_z();
+        v.logz_true = run.exact_log_z;
+        v.mean_log_reward = sample_mean_log_reward(*run.env, *run.pf, run.cfg.validation_samples, vrng);
+        v.mean_log_reward_true = run.exact_mean_log_reward;
+        m.validation.push_back(v);
+    }
+    for (size_t k = 0; k < run.targets.size(); ++k) {
+        // Fresh samples on their own stream, so validation never perturbs training.
+        Rng vrng(run.cfg.seed ^ 0x9e3779b97f4a7c15ULL, 0x51ed270b27ULL + uint64_t(run.iteration) * 2 + 1);
+        const float* cond = run.target_conditions.empty() ? nullptr : &run.target_conditions[k];
+        ValidationResult v = validate(*run.env, *run.pf, run.targets[k], run.cfg.validation_samples, vrng, cond);
+        if (run.log_z) {
+            if (run.log_z->conditional()) {
+                Tape t;
+                NoGrad ng(t);
+                v.logz = run.log_z->forward(t, cond, 1).item();
+            } else {
+                v.logz = run.log_z->value();
+            }
+        } else {
+            v.logz = run.gflownet->log_z();  // SubTB, FM: their own estimate; NaN where there is none
+        }
+        m.validation.push_back(v);
+        if (cond) m.conditions.push_back(*cond);
+    }
+    if (!m.validation.empty()) {
+        const ValidationResult& v = m.validation.size() > 1 ? m.validation.back() : m.validation[0];
+        m.l1 = v.l1;
+        m.exact_l1 = v.exact_l1;
+        m.jsd = v.jsd;
+        m.logz = v.logz;
+        m.logz_true = v.logz_true;
+        m.mean_log_reward = v.mean_log_reward;
+        m.mean_log_reward_true = v.mean_log_reward_true;
+        m.mean_abs_error = v.n_terminal > 0 ? v.exact_l1 / v.n_terminal : std::nan("");
+        m.n_modes = run.targets.empty() ? 0 : run.targets.back().n_modes;
+        for (uint8_t s : run.mode_seen) m.modes_found += s;
+    }
+    return m;
+}
+
+TrainResult train(Run& run, const TrainCallbacks& cb) {
+    TrainResult res;
+    const int total = run.cfg.iterations;
+    const int vi = run.cfg.validation_interval;
+    auto start = Clock::now();
+    double validation_seconds = 0;
+    while (run.iteration < total) {
+        StepStats st = train_step(run);
+        res.phase_seconds.sample += st.times.sample;
+        res.phase_seconds.loss += st.times.loss;
+        res.phase_seconds.backward += st.times.backward;
+        res.phase_seconds.optimize += st.times.optimize;
+        res.states_visited += st.n_states;
+        res.last_loss = st.loss;
+        if (cb.on_step) cb.on_step(run, st);
+        if (cb.on_log && (run.iteration % run.cfg.log_interval == 0 || run.iteration == total)) {
+            // log Z only when it is shown: for DB, SubTB and FM it costs a network evaluation.
+            st.log_z = run.gflownet->log_z();
+            cb.on_log(run, st, seconds_since(start) - validation_seconds);
+        }
+        if (vi > 0 && run.iteration % vi == 0 && run.iteration < total &&
+            (!run.targets.empty() || run.have_exact_log_partition)) {
+            auto tv = Clock::now();
+            Metrics m = validate_run(run);
+            validation_seconds += seconds_since(tv);
+            if (cb.on_validation) cb.on_validation(run, m);
+        }
+    }
+    res.train_seconds = seconds_since(start) - validation_seconds;
+    if (!run.targets.empty() || run.have_exact_log_partition) {
+        res.final_metrics = validate_run(run);
+        if (cb.on_validation) cb.on_validation(run, res.final_metrics);
+    }
+    res.final_metrics.iteration = run.iteration;
+    return res;
+}
+
+}  // namespace gfn

@@ -1,0 +1,121 @@
+// training.h — one training run: what it trains, one step, and the loop.
+//
+// A training step (train_step) is, in order:
+//   1. sample    a batch of trajectories from PF (on-policy: log PF kept on the tape;
+//                off-policy, with exploration: sampled without gradient)
+//   2. loss      the objective on the batch (re-evaluating PF when off-policy)
+//   3. backward  the tape's reverse sweep into the gradient slab
+//   4. optimize  gradient clipping, then Adam (networks at --lr, log Z at --lr-logz)
+// The step arena is reset at the start of every step.
+#pragma once
+
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/optim.h"
+#include "gfn/containers/replay_buffer.h"
+#include "gfn/runtime/config.h"
+#include "gfn/validation/enumeration.h"
+#include "gfn/objectives/trajectory_balance.h"
+#include "gfn/validation/validation.h"
+
+namespace gfn {
+
+// Parameter groups: networks train at --lr, log Z (and log Z(c)) at --lr-logz,
+// log F (DB, SubTB) at --lr-logf.
+enum ParamGroupId { kNetworkGroup = 0, kLogZGroup = 1, kLogFGroup = 2 };
+
+struct PhaseTimes {
+    double sample = 0, loss = 0, backward = 0, optimize = 0;  // seconds
+    double total() const { return sample + loss + backward + optimize; }
+};
+
+struct StepStats {
+    double loss = 0;
+    double log_z = NAN;       // filled by train() at logged steps; NaN where the objective learns none
+    int n_states = 0;         // states visited by the training batch (forward steps)
+    double local_search_acceptance = 0;  // with --local-search
+    PhaseTimes times;
+};
+
+struct Metrics {
+    int iteration = 0;
+    std::vector<ValidationResult> validation;  // one per target (per condition when conditional)
+    std::vector<float> conditions;            // the condition of each validation (conditional envs)
+    double l1 = 0, exact_l1 = 0, jsd = 0, logz = 0, logz_true = 0;  // the reported target's
+    double mean_abs_error = 0;  // exact_l1 / number of terminating states
+    double mean_log_reward = 0, mean_log_reward_true = 0;
+    int modes_found = 0, n_modes = 0;
+};
+
+// Everything a run trains and measures, built from a Config.
+struct Run {
+    // train_prior = false skips training a tb prior (its parameters are about
+    // to be loaded from a checkpoint; call build_targets() after loading).
+    explicit Run(const Config& cfg, bool train_prior = true);
+    Run(const Run&) = delete;
+    Run& operator=(const Run&) = delete;
+
+    Config cfg;
+    std::unique_ptr<DiscreteEnv> env;
+    std::unique_ptr<Preprocessor> preprocessor;
+    ParamStore store;                                // everything trained
+    std::unique_ptr<PolicyEstimator> pf, pb;         // pb null when constant PB
+    std::unique_ptr<ScalarEstimator> log_z;          // TB, RTB, Trust-PCL
+    std::unique_ptr<StateFlowEstimator> log_f;       // DB, SubTB
+    std::unique_ptr<ReplayBuffer> buffer;            // --replay-buffer
+    std::unique_ptr<PolicyEstimator> uniform_pb;     // local search's PB when the objective has none
+    std::unique_ptr<Run> prior_run;                  // the tb prior of a relative objective
+    std::unique_ptr<PolicyEstimator> uniform_prior;  // the uniform prior
+    const PolicyEstimator* prior_pf = nullptr;
+    std::unique_ptr<GFlowNet> gflownet;
+    std::unique_ptr<Optimizer> optimizer;
+    Rng rng;                                         // the training stream
+    Tape tape;
+    Trajectories batch;                              // this iteration's fresh samples
+    Trajectories replayed, mixed;                    // buffer sample; fresh + replayed
+    TrunkRecording recording;                        // the rollout's trunk activations (on-policy)
+    int iteration = 0;                               // steps taken
+
+    // Targets for validation (enumerable envs): one, or one per condition.
+    std::vector<TargetDistribution> targets;
+    std::vector<float> target_conditions;
+    std::vector<uint8_t> mode_seen;                  // per terminal state of targets.back()
+    // Without enumeration, exact log Z and E[log R] when the env knows them (Ising).
+    bool have_exact_log_partition = false;
+    double exact_log_z = 0, exact_mean_log_reward = 0;
+
+    // The validation targets (and, for relative objectives, from the prior).
+    void build_targets();
+
+    // On-policy: the rollout's log-probs (with their tape) are the loss's.
+    bool on_policy() const { return !cfg.off_policy() && !cfg.recalculate_all_logprobs && cfg.loss != "fm"; }
+    // Multiply-adds per visited state of one forward pass of the networks.
+    long long macs_per_state() const;
+};
+
+StepStats train_step(Run& run);
+Metrics validate_run(Run& run);
+
+struct TrainCallbacks {
+    std::function<void(Run&, const StepStats&)> on_step;  // after every step (checkpoints)
+    std::function<void(const Run&, const StepStats&, double elapsed)> on_log;  // every --log-interval steps
+    std::function<void(const Run&, const Metrics&)> on_validation;
+};
+
+struct TrainResult {
+    Metrics final_metrics;
+    double train_seconds = 0;   // without validation
+    PhaseTimes phase_seconds;   // summed over the steps
+    long long states_visited = 0;
+    double last_loss = 0;
+};
+
+// Runs cfg.iterations steps (from run.iteration on), validating every
+// cfg.validation_interval steps and at the end.
+TrainResult train(Run& run, const TrainCallbacks& cb = TrainCallbacks());
+
+}  // namespace gfn

@@ -1,0 +1,232 @@
+// sampler.cpp — see sampler.h.
+#include "gfn/samplers/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/ops.h"
+
+namespace gfn {
+
+void compute_log_rewards(const DiscreteEnv& env, Trajectories& out) {
+    const int D = out.state_dim;
+    std::vector<int> x(size_t(out.n) * size_t(D));
+    for (int i = 0; i < out.n; ++i) std::memcpy(&x[size_t(i) * D], out.terminal_state(i), sizeof(int) * size_t(D));
+    env.log_reward(x.data(), out.conditions.empty() ? nullptr : out.conditions.data(), out.n, out.log_rewards.data());
+}
+
+// log p_j = z_j − log Σ_k∈valid e^{z_k}, masked entries −∞ (one row of k).
+static void masked_log_softmax_row(float* lp, const float* z, const uint8_t* mask, int k) {
+    float mx = -INFINITY;
+    for (int j = 0; j < k; ++j)
+        if (mask[j] && z[j] > mx) mx = z[j];
+    double s = 0.0;
+    for (int j = 0; j < k; ++j)
+        if (mask[j]) s += std::exp(double(z[j]) - double(mx));
+    const float lse = float(double(mx) + std::log(s));
+    for (int j = 0; j < k; ++j) lp[j] = mask[j] ? z[j] - lse : -INFINITY;
+}
+
+void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, const PolicyEstimator* tied_pb,
+                         const SampleRequest& req, Rng& rng, Tape& tape, Trajectories& out) {
+    const int n = req.n, D = env.state_dim(), C = env.condition_dim(), A = env.n_actions();
+    if (n <= 0) throw std::invalid_argument("sample_trajectories: n must be > 0");
+    if (pf.is_backward()) throw std::invalid_argument("sample_trajectories: pf is a backward policy");
+    const bool use_tied = req.save_log_probs && tied_pb && tied_pb->kind() == PolicyEstimator::Kind::Tied &&
+                          &tied_pb->trunk_owner() == &pf;
+    const int T = env.max_trajectory_length();
+    out.allocate(n, T, D, C);
+    if (C > 0) {
+        if (req.conditions) std::memcpy(out.conditions.data(), req.conditions, sizeof(float) * size_t(n) * size_t(C));
+        else env.sample_conditions(rng, n, out.conditions.data());
+    }
+
+    // The running rows, their current states, conditions and previous actions.
+    std::vector<int> rows(static_cast<size_t>(n)), prev(static_cast<size_t>(n), -1), next_rows, next_prev;
+    for (int i = 0; i < n; ++i) rows[size_t(i)] = i;
+    std::vector<int> cur(size_t(n) * size_t(D)), nxt;
+    env.initial_state(cur.data());
+    for (int i = 1; i < n; ++i) std::memcpy(&cur[size_t(i) * D], cur.data(), sizeof(int) * size_t(D));
+    std::vector<float> cond;
+    std::vector<Var> lpf_steps, lpb_steps;
+    std::vector<int> acts;
+    // The fast path: trunk rows recorded outside the tape, the tape built once at the end.
+    const bool record = req.save_log_probs && tape.grad_enabled && req.recording && pf.records_trunk() &&
+                        req.exploration.is_default() && C == 0;
+    std::vector<float> scratch, logits, lps;
+    std::vector<uint8_t> masks;
+    if (record) req.recording->clear();
+
+    for (int t = 0; !rows.empty(); ++t) {
+        const int m = int(rows.size());
+        if (t >= T)
+            throw std::runtime_error("sample_trajectories: a trajectory in " + env.name() + " exceeded " +
+                                     std::to_string(T) + " actions (max_trajectory_length)");
+        for (int r = 0; r < m; ++r)
+            std::memcpy(out.state(t, rows[size_t(r)]), &cur[size_t(r) * D], sizeof(int) * size_t(D));
+        const float* cnd = nullptr;
+        if (C > 0) {
+            cond.resize(size_t(m) * size_t(C));
+            for (int r = 0; r < m; ++r)
+                std::memcpy(&cond[size_t(r) * C], out.condition(rows[size_t(r)]), sizeof(float) * size_t(C));
+            cnd = cond.data();
+        }
+        // log PF(· | s_t) for the running rows (on the tape only when saving).
+        Var lp;
+        const float* lpv = nullptr;
+        if (record) {
+            logits.resize(size_t(m) * size_t(A));
+            lps.resize(size_t(m) * size_t(A));
+            masks.resize(size_t(m) * size_t(A));
+            pf.logits_rows(cur.data(), m, *req.recording, scratch, logits.data());
+            env.forward_masks(cur.data(), m, masks.data());
+            for (int r = 0; r < m; ++r)
+                masked_log_softmax_row(&lps[size_t(r) * A], &logits[size_t(r) * A], &masks[size_t(r) * A], A);
+            lpv = lps.data();
+        } else {
+            GradMode mode(tape, req.save_log_probs);
+            Var h = pf.kind() == PolicyEstimator::Kind::Uniform ? Var() : pf.trunk(tape, cur.data(), cnd, m);
+            lp = pf.log_probs_from_trunk(h, tape, cur.data(), m, req.exploration);
+            if (use_tied && t >= 1) {
+                // log PB(s_{t−1} | s_t) on the same trunk activations, action a_{t−1}.
+                Var lpb = tied_pb->log_probs_from_trunk(h, tape, cur.data(), m);
+                int* a = tape.arena.ints(size_t(m));
+                std::memcpy(a, prev.data(), sizeof(int) * size_t(m));
+                lpb_steps.push_back(gather(lpb, a));
+            }
+            lpv = lp.value().data;
+        }
+        // Sample a_t ~ PF(· | s_t).
+        acts.resize(size_t(m));
+        for (int r = 0; r < m; ++r) acts[size_t(r)] = sample_categorical(rng, lpv + size_t(r) * A, A);
+        if (req.save_log_probs && !record) {
+            int* a = tape.arena.ints(size_t(m));
+            std::memcpy(a, acts.data(), sizeof(int) * size_t(m));
+            lpf_steps.push_back(gather(lp, a));
+        }
+        // Record, stop the exits, step the others.
+        next_rows.clear();
+        next_prev.clear();
+        nxt.clear();
+        for (int r = 0; r < m; ++r) {
+            const int i = rows[size_t(r)], a = acts[size_t(r)];
+            out.actions[size_t(t) * n + i] = a;
+            if (a == A - 1) {
+                out.lengths[size_t(i)] = t + 1;
+            } else {
+                next_rows.push_back(i);
+                next_prev.push_back(a);
+                nxt.insert(nxt.end(), cur.begin() + long(r) * D, cur.begin() + long(r + 1) * D);
+            }
+        }
+        if (!next_rows.empty()) env.step(nxt.data(), next_prev.data(), int(next_rows.size()), nxt.data());
+        rows.swap(next_rows);
+        prev.swap(next_prev);
+        cur.swap(nxt);
+    }
+    out.index_steps();
+    compute_log_rewards(env, out);
+    if (record) {
+        // The whole rollout on the tape: trunk over every visited state (recorded
+        // values), then PF's head and the sampled actions' log-probabilities.
+        const int ms = out.n_steps(), mb = out.n_bsteps();
+        int* states = tape.arena.ints(size_t(ms) * size_t(D) + 1);
+        int* actions = tape.arena.ints(size_t(ms) + 1);
+        int* prev_actions = tape.arena.ints(size_t(mb) + 1);
+        for (int k = 0; k < ms; ++k) {
+            const int t = out.step_t[size_t(k)], i = out.step_traj[size_t(k)];
+            std::memcpy(states + size_t(k) * D, out.state(t, i), sizeof(int) * size_t(D));
+            actions[k] = out.action(t, i);
+        }
+        for (int k = 0; k < mb; ++k) prev_actions[k] = out.action(out.bstep_t[size_t(k)] - 1, out.bstep_traj[size_t(k)]);
+        Var h = pf.trunk_from_recording(tape, *req.recording);
+        out.saved_log_pf = gather(pf.log_probs_from_trunk(h, tape, states, ms), actions);
+        if (use_tied) {
+            // Backward steps are the forward steps with t >= 1: rows n … n_steps−1.
+            Var hb = slice_rows(h, n, n + mb);
+            out.saved_log_pb = gather(tied_pb->log_probs_from_trunk(hb, tape, states + size_t(n) * D, mb), prev_actions);
+        }
+    } else if (req.save_log_probs) {
+        out.saved_log_pf = concat_rows(lpf_steps.data(), int(lpf_steps.size()));
+        if (use_tied) {
+            if (lpb_steps.empty()) {
+                out.saved_log_pb = tape.push(Op::Leaf, 0, 1);  // every trajectory exited at s_0
+            } else {
+                out.saved_log_pb = concat_rows(lpb_steps.data(), int(lpb_steps.size()));
+            }
+        }
+    }
+}
+
+void sample_backward_trajectories(const DiscreteEnv& env, const PolicyEstimator& pb, const int* terminal_states,
+                                  int n, const float* conditions, Rng& rng, Tape& tape, Trajectories& out) {
+    const int D = env.state_dim(), C = env.condition_dim(), B = env.n_backward_actions();
+    if (!pb.is_backward()) throw std::invalid_argument("sample_backward_trajectories: pb is a forward policy");
+    if (C > 0 && !conditions)
+        throw std::invalid_argument("sample_backward_trajectories: " + env.name() + " needs the conditions of the states");
+    const int T = env.max_trajectory_length();
+    NoGrad ng(tape);
+    // Walk x → … → s_0, remembering the states and the backward actions.
+    std::vector<std::vector<int>> path_states(static_cast<size_t>(n)), path_actions(static_cast<size_t>(n));
+    std::vector<int> rows, cur, acts;
+    for (int i = 0; i < n; ++i) {
+        path_states[size_t(i)].assign(terminal_states + size_t(i) * D, terminal_states + size_t(i + 1) * D);
+        if (!env.is_initial(terminal_states + size_t(i) * D)) {
+            rows.push_back(i);
+            cur.insert(cur.end(), terminal_states + size_t(i) * D, terminal_states + size_t(i + 1) * D);
+        }
+    }
+    std::vector<float> cond;
+    for (int steps = 0; !rows.empty(); ++steps) {
+        if (steps >= T) throw std::runtime_error("sample_backward_trajectories: s_0 not reached within " + std::to_string(T) + " steps");
+        const int m = int(rows.size());
+        const float* cnd = nullptr;
+        if (C > 0 && conditions) {
+            cond.resize(size_t(m) * C);
+            for (int r = 0; r < m; ++r)
+                std::memcpy(&cond[size_t(r) * C], conditions + size_t(rows[size_t(r)]) * C, sizeof(float) * size_t(C));
+            cnd = cond.data();
+        }
+        Var lp = pb.log_probs(tape, cur.data(), cnd, m);
+        acts.resize(size_t(m));
+        for (int r = 0; r < m; ++r) acts[size_t(r)] = sample_categorical(rng, lp.value().data + size_t(r) * B, B);
+        env.backward_step(cur.data(), acts.data(), m, cur.data());
+        std::vector<int> keep_rows, keep_cur;
+        for (int r = 0; r < m; ++r) {
+            const int i = rows[size_t(r)];
+            const int* s = &cur[size_t(r) * D];
+            path_actions[size_t(i)].push_back(acts[size_t(r)]);
+            path_states[size_t(i)].insert(path_states[size_t(i)].end(), s, s + D);
+            if (!env.is_initial(s)) {
+                keep_rows.push_back(i);
+                keep_cur.insert(keep_cur.end(), s, s + D);
+            }
+        }
+        rows.swap(keep_rows);
+        cur.swap(keep_cur);
+    }
+    // Reverse into forward trajectories: s_0 … x, actions then exit.
+    int lmax = 0;
+    for (int i = 0; i < n; ++i) lmax = std::max(lmax, int(path_actions[size_t(i)].size()) + 1);
+    out.allocate(n, lmax, D, C);
+    if (C > 0 && conditions) std::memcpy(out.conditions.data(), conditions, sizeof(float) * size_t(n) * size_t(C));
+    for (int i = 0; i < n; ++i) {
+        const auto& ps = path_states[size_t(i)];
+        const auto& pa = path_actions[size_t(i)];
+        const int L = int(pa.size()) + 1;
+        out.lengths[size_t(i)] = L;
+        for (int t = 0; t < L; ++t) {
+            const int back = L - 1 - t;  // s_t is the back-th state of the backward walk
+            std::memcpy(out.state(t, i), &ps[size_t(back) * D], sizeof(int) * size_t(D));
+            out.actions[size_t(t) * n + i] = t == L - 1 ? env.exit_action() : pa[size_t(back - 1)];
+        }
+    }
+    out.index_steps();
+    compute_log_rewards(env, out);
+}
+
+}  // namespace gfn
