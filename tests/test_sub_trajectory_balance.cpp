@@ -48,7 +48,7 @@
 //   geometric         λ^{i−1} / 4.0951 / c_i with 4.0951 = 1 + λ + λ² + λ³ + λ⁴ (T = 5) and
 //                     c = (8, 5, 3, 2, 1) sub-trajectories of length 1..5
 //   ModifiedDB        i = 1 only, 1/(3n): τ0 1/3, τ1 1/6, τ2 1/15
-//   TB                (0, L) only, 1/3
+//   TB                (0, L) only, 1/3 under mean; sum and none reduce the unweighted g
 //   DB                i = 1 only, mean over the 8 transitions
 #include <boost/test/unit_test.hpp>
 
@@ -204,6 +204,13 @@ Vec brute_force(const StepData& d, W w, double lam, Reduction red, const Regress
         if (red == Reduction::None) return per;
         return {red == Reduction::Sum ? vsum(per) : vsum(per) / double(n_trans)};
     }
+    if (w == W::TB) {
+        // As torchgfn: the reduction applies to the unweighted g of each full trajectory.
+        Vec per;
+        for (int i = 0; i < N; ++i) per.push_back(g.eval(residual(d, i, 0, int(d.pf[size_t(i)].size()))));
+        if (red == Reduction::None) return per;
+        return {red == Reduction::Sum ? vsum(per) : vsum(per) / double(N)};
+    }
     Vec per(size_t(N), 0.0);
     for (int i = 0; i < N; ++i) {
         const int L = int(d.pf[size_t(i)].size());
@@ -350,6 +357,11 @@ BOOST_AUTO_TEST_CASE(every_weighting_by_hand) {
             expect_values(g.loss(tape, h.tr, true, Reduction::Sum), {vsum(sq)}, 1e-5, what + " sum");
             expect_values(g.loss(tape, h.tr, true, Reduction::None), sq, 1e-5, what + " none");
             BOOST_CHECK_CLOSE(total, vsum(sq) / 8.0, 1e-6);
+        } else if (w == W::TB) {
+            // Reduced unweighted: sum = N × mean, none = g per trajectory (tb_weighting_reductions).
+            expect_values(g.loss(tape, h.tr, true, Reduction::Sum), {3.0 * total}, 1e-5, what + " sum");
+            for (double& x : per) x *= 3.0;
+            expect_values(g.loss(tape, h.tr, true, Reduction::None), per, 1e-5, what + " none");
         } else {
             expect_values(g.loss(tape, h.tr, true, Reduction::Sum), {total}, 1e-5, what + " sum");
             Var none = g.loss(tape, h.tr, true, Reduction::None);
@@ -505,8 +517,7 @@ BOOST_AUTO_TEST_CASE(sampled_batches_match_enumeration) {
 }
 
 BOOST_AUTO_TEST_CASE(tb_weighting_is_tb) {
-    // TB weighting = TB with log Z = log F(s_0): mean equal; SubTB's sum is Σ w g = TB's mean;
-    // SubTB's none (per trajectory, w = 1/N) is TB's none / N.
+    // TB weighting = TB with log Z = log F(s_0), under every reduction (as torchgfn).
     Model m(false, Model::Pb::Mlp, false, 16);
     Hand h;
     struct Pair {
@@ -523,10 +534,10 @@ BOOST_AUTO_TEST_CASE(tb_weighting_is_tb) {
         Tape tape;
         const double tb_mean = double(tb.loss(tape, *p.tr).item());
         BOOST_CHECK_CLOSE(double(g.loss(tape, *p.tr).item()), tb_mean, 1e-3);
-        BOOST_CHECK_CLOSE(double(g.loss(tape, *p.tr, true, Reduction::Sum).item()), tb_mean, 1e-3);
-        Vec tb_none = values(tb.loss(tape, *p.tr, true, Reduction::None));
-        for (double& x : tb_none) x /= p.tr->n;
-        expect_values(g.loss(tape, *p.tr, true, Reduction::None), tb_none, 1e-4, "TB none");
+        BOOST_CHECK_CLOSE(double(g.loss(tape, *p.tr, true, Reduction::Sum).item()),
+                          double(tb.loss(tape, *p.tr, true, Reduction::Sum).item()), 1e-3);
+        expect_values(g.loss(tape, *p.tr, true, Reduction::None), values(tb.loss(tape, *p.tr, true, Reduction::None)),
+                      1e-4, "TB none");
     }
 }
 
@@ -689,6 +700,42 @@ BOOST_AUTO_TEST_CASE(errors) {
     empty.index_steps();
     Tape tape;
     BOOST_CHECK_THROW(g.loss(tape, empty), std::invalid_argument);
+}
+
+// ---------------------------------------------------------------------------
+// torchgfn parity
+
+BOOST_AUTO_TEST_CASE(tb_weighting_reductions) {
+    // torchgfn computes the TB weighting as TB and reduces the unweighted g: with the hand
+    // residuals a = 0.3 − L3 − log 0.6, b = 0.3 − 2L3 − log 0.1, c = 0.3 − 2L3 − log 0.6
+    // (τ0, τ1, τ2), squared loss:
+    //   mean = (a² + b² + c²)/3 = 0.72308012,  sum = a² + b² + c² = 2.16924037 (3 × mean),
+    //   none = (a², b², c²) = (0.0828212, 0.1643171, 1.9221021).
+    Hand h;
+    const double a = 0.3 - L3 - LR6, b = 0.3 - 2 * L3 - LR1, c = 0.3 - 2 * L3 - LR6;
+    BOOST_CHECK_CLOSE(a * a + b * b + c * c, 2.16924037, 1e-5);
+    SubTBGFlowNet g(h.pf.get(), h.pb.get(), h.log_f.get(), 0.9f, W::TB);
+    Tape tape;
+    expect_values(g.loss(tape, h.tr, true, Reduction::Mean), {0.72308012}, 1e-5, "TB weighting mean");
+    expect_values(g.loss(tape, h.tr, true, Reduction::Sum), {2.16924037}, 1e-5, "TB weighting sum");
+    Var none = g.loss(tape, h.tr, true, Reduction::None);
+    BOOST_CHECK_EQUAL(none.rows(), 3);
+    BOOST_CHECK_EQUAL(none.cols(), 1);
+    expect_values(none, {0.0828212, 0.1643171, 1.9221021}, 1e-5, "TB weighting none");
+}
+
+BOOST_AUTO_TEST_CASE(forward_looking_clamps_intermediate_rewards) {
+    // A deliberate difference from torchgfn's SubTB (see the header): with a clip, log R(s)
+    // at every visited state is clamped, as torchgfn's forward-looking DB does. Clip −2:
+    // log 0.1 = −2.303 at (1,0) and (2,1) becomes −2; log 0.6 = −0.511 stays.
+    Hand h;
+    SubTBGFlowNet g(h.pf.get(), h.pb.get(), h.log_f.get(), 0.9f, W::Equal, true, false, -2.f);
+    Tape tape;
+    expect_values(g.log_state_flows(tape, h.tr),
+                  {0.3 + LR6, 0.3 + LR6, 0.3 + LR6, 0.8 - 2.0, 0.8 - 2.0, -0.1 + LR6, -0.3 - 2.0, 0.6 + LR6}, 1e-6,
+                  "forward-looking log F, clipped");
+    // τ2 (2,3): (−0.1 + log 0.6) + 0 − (−0.3 − 2) = 2.2 + log 0.6.
+    BOOST_CHECK_CLOSE(values(g.residuals(tape, h.tr).residuals)[6], 2.2 + LR6, 1e-3);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -272,8 +272,8 @@ Var SubTBGFlowNet::loss(Tape& tape, const Trajectories& traj, bool recalc, Reduc
                         const float* log_rewards) const {
     Built bt = build(*this, tape, traj, recalc, log_rewards);
     Var g = loss_fn(bt.residuals);
-    // DB: g reduced as usual.
-    if (weighting == SubTBWeighting::DB) return reduce(g, reduction);
+    // DB and TB: g reduced as usual (TB: one residual per trajectory, in trajectory order).
+    if (weighting == SubTBWeighting::DB || weighting == SubTBWeighting::TB) return reduce(g, reduction);
     // Σ w·g; none: per trajectory.
     Var wg = mul(g, tape.constant(Tensor(const_cast<float*>(bt.weights), bt.m, 1)));
     if (reduction == Reduction::None) return segment_sum(wg, bt.traj, traj.n);

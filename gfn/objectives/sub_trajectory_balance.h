@@ -10,7 +10,7 @@
 // n = L of the residual's trajectory, T = max_n L_n):
 //   DB                  i = 1 only, g reduced as usual (mean over the batch's transitions)
 //   ModifiedDB          i = 1 only, w = 1/(nN)
-//   TB                  (0, L) only, w = 1/N: TB with log Z = logF(s_0)
+//   TB                  (0, L) only, w = 1/N: TB with log Z = logF(s_0), g reduced as usual
 //   equal               w = 1 / (number of sub-trajectories in the batch, Σ n(n+1)/2)
 //   equal_within        w = 2 / (n(n+1)N)
 //   geometric_within    w = λ^{i−1} / (N Σ_{k=0}^{n−1} (n−k) λ^k)        (the default)
@@ -21,13 +21,21 @@
 // then equal_within, geometric the plain mean over lengths).
 //
 // Reductions. DB: mean, sum, or none = one value per transition (n_steps, 1), in step
-// order (see trajectories.h). Every other weighting: mean and sum both give Σ w·g (as
-// torchgfn, whose "mean" means this weighted sum); none gives, per trajectory, the part of
-// that sum coming from its own sub-trajectories, (N, 1), which adds up to the mean.
+// order (see trajectories.h). TB, as torchgfn (which computes it as TB itself): the
+// reduction applies to the unweighted g of each trajectory, so mean = Σ w·g = Σ g / N,
+// sum = Σ g (N times the mean), none = g per trajectory, (N, 1). Every other weighting:
+// mean and sum both give Σ w·g (as torchgfn, whose "mean" means this weighted sum); none
+// gives, per trajectory, the part of that sum coming from its own sub-trajectories, (N, 1),
+// which adds up to the mean.
 //
 // forward_looking parameterises log F(s) = logF̃(s) + log R(s) at every visited state
-// (Pan et al. 2023); log R(s) comes from the environment (clamped like log R(x)) and must
-// be finite. Custom log_rewards replace log R(x) in the targets only.
+// (Pan et al. 2023); log R(s) comes from the environment and must be finite. With a finite
+// log_reward_clip_min, log R(s) is clamped like log R(x). torchgfn's SubTB adds log R(s)
+// unclamped; we clamp on purpose: torchgfn's forward-looking DB clamps it, so SubTB's
+// length-1 residuals stay DB's transitions, and an unclamped R(s) = 0 would give
+// log F(s) = −∞, which torchgfn's SubTB then takes for a sink state (its sink mask is
+// log F = −∞) and silently leaves out. Without a clip the two agree. Custom log_rewards
+// replace log R(x) in the targets only.
 //
 // Conditional GFlowNets: log F(s | c) comes from a StateFlowEstimator tied to a
 // conditional policy; each step's state is evaluated with its trajectory's condition.
