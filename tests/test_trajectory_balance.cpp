@@ -381,7 +381,7 @@ BOOST_AUTO_TEST_CASE(trust_pcl_by_hand) {
     ParamStore store;
     auto post = constant_logit_pf(env, *pre, store, kPostBias);
     auto prior = PolicyEstimator::uniform(env, false);
-    ScalarEstimator log_z(store, -5.f, 1, "log_z");
+    ScalarEstimator log_z(store, 0.f, 1, "log_z");  // an empty slot for init_v_soft_s0
     TrustPCLGFlowNet pcl(post.get(), prior.get(), &log_z, 2.f, 1.4f);
     BOOST_CHECK_CLOSE(pcl.alpha(), 2.f, 1e-5);
     BOOST_CHECK_CLOSE(pcl.beta, 0.5f, 1e-5);
@@ -492,8 +492,7 @@ BOOST_AUTO_TEST_CASE(relative_gradients) {
     RelativeLogPartitionVarianceGFlowNet rlpv(m.pf.get(), m.prior.get(), 1.5f);
     expect_grads(rlpv, m.batch, {m.all()}, Reduction::Mean, "relative LPV mean");
     expect_grads(rlpv, m.batch, {m.all()}, Reduction::None, "relative LPV none");
-    const float v0 = m.log_z->value() * 2.f;
-    TrustPCLGFlowNet pcl(m.pf.get(), m.prior.get(), m.log_z.get(), 2.f, v0);
+    TrustPCLGFlowNet pcl(m.pf.get(), m.prior.get(), m.log_z.get(), 2.f);  // keeps the centred log Z
     expect_grads(pcl, m.batch, {m.all(), m.log_z_target()}, Reduction::Mean, "Trust-PCL mean");
     expect_grads(pcl, m.batch, {m.all(), m.log_z_target()}, Reduction::None, "Trust-PCL none");
 }
@@ -680,6 +679,42 @@ BOOST_AUTO_TEST_CASE(non_finite_log_rewards) {
     BOOST_CHECK_THROW(clipped.loss(tape, bad), std::domain_error);
     // A NaN clip is refused at construction.
     BOOST_CHECK_THROW(TBGFlowNet(pf.get(), pb.get(), &log_z, false, NAN), std::invalid_argument);
+}
+
+// ---------------------------------------------------------------------------
+// torchgfn parity
+
+BOOST_AUTO_TEST_CASE(trust_pcl_keeps_the_callers_log_z) {
+    // As torchgfn: a log Z the caller supplies is kept (not replaced by init_v_soft_s0 / α);
+    // log Z together with init_v_soft_s0 is refused; init_v_soft_s0 alone starts log Z at
+    // init_v_soft_s0 / α. α = 2 throughout.
+    HyperGrid env(2, 3);
+    auto pre = env.default_preprocessor();
+    ParamStore store;
+    auto post = constant_logit_pf(env, *pre, store, kPostBias);
+    auto prior = PolicyEstimator::uniform(env, false);
+
+    ScalarEstimator supplied(store, 0.8f, 1, "supplied");
+    TrustPCLGFlowNet kept(post.get(), prior.get(), &supplied, 2.f);
+    BOOST_CHECK_CLOSE(supplied.value(), 0.8f, 1e-5);
+    BOOST_CHECK_CLOSE(kept.v_soft_s0(), 1.6, 1e-4);  // v_soft(s_0) = α log Z
+
+    try {
+        TrustPCLGFlowNet both(post.get(), prior.get(), &supplied, 2.f, 3.0f);
+        BOOST_ERROR("no error for log Z and init_v_soft_s0 together");
+    } catch (const std::invalid_argument& e) {
+        const std::string msg = e.what();
+        BOOST_CHECK_MESSAGE(msg.find("init_v_soft_s0") != std::string::npos && msg.find("log Z") != std::string::npos,
+                            "message names neither: " << msg);
+    }
+    BOOST_CHECK_CLOSE(supplied.value(), 0.8f, 1e-5);  // untouched by the refused call
+
+    ScalarEstimator empty(store, 0.f, 1, "empty");
+    TrustPCLGFlowNet from_v(post.get(), prior.get(), &empty, 2.f, 3.0f);
+    BOOST_CHECK_CLOSE(empty.value(), 1.5f, 1e-5);
+    BOOST_CHECK_CLOSE(from_v.v_soft_s0(), 3.0, 1e-4);
+    ScalarEstimator empty2(store, 0.f, 1, "empty2");
+    BOOST_CHECK_THROW(TrustPCLGFlowNet(post.get(), prior.get(), &empty2, 2.f, INFINITY), std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -113,11 +113,20 @@ static float checked_alpha(float alpha) {
 }
 
 TrustPCLGFlowNet::TrustPCLGFlowNet(const PolicyEstimator* policy, const PolicyEstimator* reference,
-                                   ScalarEstimator* log_z, float alpha, float init_v_soft_s0, float clip,
-                                   std::optional<RegressionLoss> g)
+                                   ScalarEstimator* log_z, float alpha, std::optional<float> init_v_soft_s0,
+                                   float clip, std::optional<RegressionLoss> g)
     : RelativeTrajectoryBalanceGFlowNet(policy, reference, log_z, 1.f / checked_alpha(alpha), clip, g) {
     if (log_z->conditional()) throw std::invalid_argument("Trust-PCL: v_soft(s_0) needs an unconditional log Z");
-    log_z->set_value(init_v_soft_s0 / alpha);  // v_soft(s_0) = α log Z
+    if (!init_v_soft_s0) return;  // the caller's log Z, kept
+    if (!std::isfinite(*init_v_soft_s0))
+        throw std::invalid_argument("Trust-PCL: init_v_soft_s0 (--init-logz) must be finite");
+    if (log_z->value() != 0.f)
+        throw std::invalid_argument("Trust-PCL: log Z and init_v_soft_s0 are mutually exclusive: log_z already holds " +
+                                    std::to_string(log_z->value()) + " and init_v_soft_s0 = " +
+                                    std::to_string(*init_v_soft_s0) +
+                                    " was also given; pass log_z with its value and no init_v_soft_s0, or an "
+                                    "empty log_z (value 0) with init_v_soft_s0");
+    log_z->set_value(*init_v_soft_s0 / alpha);  // v_soft(s_0) = α log Z
 }
 
 Var TrustPCLGFlowNet::loss(Tape& tape, const Trajectories& traj, bool recalc, Reduction r,

@@ -79,11 +79,17 @@ public:
 
 // Trust-PCL in RL words: policy = pf, reference_policy = prior_pf, α = 1/β,
 // the learned scalar is v_soft(s_0) = α · log Z. log_z must be a scalar
-// (unconditional) estimator; its value is set to init_v_soft_s0 / α.
+// (unconditional) estimator. As torchgfn, log Z and init_v_soft_s0 are two
+// exclusive ways to start: without init_v_soft_s0 the caller's log Z keeps its
+// value; with it, log Z is set to init_v_soft_s0 / α, and log_z must then be an
+// empty slot (value 0, ScalarEstimator's neutral start). A log_z already holding
+// another value together with init_v_soft_s0 is refused (std::invalid_argument):
+// log_z is always passed here, as it holds the parameter, so its value is what
+// says whether the caller supplied a log Z.
 class TrustPCLGFlowNet : public RelativeTrajectoryBalanceGFlowNet {
 public:
     TrustPCLGFlowNet(const PolicyEstimator* policy, const PolicyEstimator* reference_policy,
-                     ScalarEstimator* log_z, float alpha = 1.f, float init_v_soft_s0 = 0.f,
+                     ScalarEstimator* log_z, float alpha = 1.f, std::optional<float> init_v_soft_s0 = std::nullopt,
                      float log_reward_clip_min = kNoClip, std::optional<RegressionLoss> loss_fn = std::nullopt);
     // α² · RTB loss
     Var loss(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,

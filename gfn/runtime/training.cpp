@@ -55,9 +55,11 @@ Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
         else pb = cond ? PolicyEstimator::conditional(*env, *preprocessor, true, store, net, rng, "pb")
                        : PolicyEstimator::mlp(*env, *preprocessor, true, store, net, rng, "pb");
     }
+    // (Trust-PCL: --init-logz is v_soft(s_0); its constructor fills the empty log Z with v_soft(s_0) / α.)
     if (cfg.loss == "tb" || cfg.loss == "rtb" || cfg.loss == "trust_pcl")
         log_z = cond ? std::make_unique<ScalarEstimator>(store, env->condition_dim(), net, rng, kLogZGroup, "log_z")
-                     : std::make_unique<ScalarEstimator>(store, float(cfg.init_logz), kLogZGroup, "log_z");
+                     : std::make_unique<ScalarEstimator>(store, cfg.loss == "trust_pcl" ? 0.f : float(cfg.init_logz),
+                                                         kLogZGroup, "log_z");
 
     if (cfg.uses_log_f())
         log_f = cfg.tied ? StateFlowEstimator::tied(*pf, store, rng, "log_f", kLogFGroup)
