@@ -501,4 +501,81 @@ BOOST_AUTO_TEST_CASE(errors) {
     BOOST_CHECK_THROW(sample_trajectories(m.env, *m.pf, nullptr, req, rng, tape, tr), std::invalid_argument);
 }
 
+// ---------------------------------------------------------------------------
+// torchgfn parity: saved log-probs and exploration
+
+BOOST_AUTO_TEST_CASE(epsilon_rollouts_save_no_log_probs) {
+    // The ε mixture is computed off the tape, so saved ε-mixed log-probs would give a loss
+    // reusing them a zero gradient: save_log_probs with ε > 0 is refused before sampling,
+    // with a message naming the way out.
+    Setup m;
+    Rng rng(8);
+    Tape tape;
+    Trajectories tr;
+    SampleRequest req;
+    req.n = 16;
+    req.save_log_probs = true;
+    req.exploration.epsilon = 0.2f;
+    try {
+        sample_trajectories(m.env, *m.pf, m.tied_pb.get(), req, rng, tape, tr);
+        BOOST_ERROR("no error for save_log_probs with epsilon > 0");
+    } catch (const std::invalid_argument& e) {
+        const std::string msg = e.what();
+        BOOST_CHECK_MESSAGE(msg.find("recalculate_all_logprobs") != std::string::npos &&
+                                msg.find("epsilon") != std::string::npos && msg.find("save_log_probs") != std::string::npos,
+                            "message: " << msg);
+    }
+    BOOST_CHECK(tape.nodes.empty());  // refused before any work
+    // Without save_log_probs the ε rollout runs and saves nothing.
+    req.save_log_probs = false;
+    sample_trajectories(m.env, *m.pf, m.tied_pb.get(), req, rng, tape, tr);
+    check_trajectories(m.env, tr);
+    BOOST_CHECK(!tr.saved_log_pf.valid() && !tr.saved_log_pb.valid());
+}
+
+BOOST_AUTO_TEST_CASE(tempered_and_biased_saved_log_probs_keep_their_gradient) {
+    // Temperature and sf_bias are on the tape: the saved log PF of such a rollout carry the
+    // gradient of the behaviour policy. d(Σ_k w_k saved[k])/dθ must equal the same derivative
+    // of that policy re-evaluated on the stored steps, and be non-zero (w fixed, not all 1).
+    Setup m;
+    PolicyOptions tempered, biased;
+    tempered.temperature = 2.f;
+    biased.sf_bias = 1.3f;
+    for (const PolicyOptions& opt : {tempered, biased}) {
+        Rng rng(12);
+        Tape t1;
+        SampleRequest req;
+        req.n = 24;
+        req.save_log_probs = true;
+        req.exploration = opt;
+        Trajectories tr;
+        sample_trajectories(m.env, *m.pf, nullptr, req, rng, t1, tr);
+        BOOST_REQUIRE(tr.saved_log_pf.valid());
+        BOOST_CHECK(tr.saved_log_pf.node().requires_grad);
+        const int ms = tr.n_steps();
+        std::vector<float> w(static_cast<size_t>(ms));
+        for (int k = 0; k < ms; ++k) w[size_t(k)] = 0.3f + 0.1f * float(k % 7);
+        m.store.zero_grad();
+        t1.backward(sum(mul(tr.saved_log_pf, t1.constant(Tensor(w.data(), ms, 1)))));
+        const std::vector<float> saved_grad = m.store.grads;
+
+        std::vector<int> states(static_cast<size_t>(ms) * 2), actions(static_cast<size_t>(ms));
+        for (int k = 0; k < ms; ++k) {
+            const int t = tr.step_t[size_t(k)], i = tr.step_traj[size_t(k)];
+            std::copy(tr.state(t, i), tr.state(t, i) + 2, states.begin() + 2 * k);
+            actions[size_t(k)] = tr.action(t, i);
+        }
+        Tape t2;
+        Var lp = gather(m.pf->log_probs(t2, states.data(), nullptr, ms, opt), actions.data());
+        m.store.zero_grad();
+        t2.backward(sum(mul(lp, t2.constant(Tensor(w.data(), ms, 1)))));
+        BOOST_CHECK(!gfn::testing::all_zero(saved_grad));
+        size_t bad = 0;
+        for (size_t k = 0; k < saved_grad.size(); ++k)
+            if (std::fabs(saved_grad[k] - m.store.grads[k]) > 1e-5 + 1e-4 * std::fabs(m.store.grads[k])) ++bad;
+        BOOST_CHECK_MESSAGE(bad == 0, bad << " gradients differ (T = " << opt.temperature << ", sf_bias = "
+                                          << opt.sf_bias << ")");
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -14,7 +14,8 @@
 //
 // log-rewards are computed once, when the batch is made. Saved log-probs are
 // optional (Var on the current tape, one value per step): the sampler records
-// them with their gradient path for on-policy training.
+// them with their gradient path for on-policy training (never from an ε-mixed
+// rollout, whose mixture has no gradient path: see samplers/sampler.h).
 #pragma once
 
 #include <vector>

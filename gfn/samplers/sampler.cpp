@@ -36,6 +36,12 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
     const int n = req.n, D = env.state_dim(), C = env.condition_dim(), A = env.n_actions();
     if (n <= 0) throw std::invalid_argument("sample_trajectories: n must be > 0");
     if (pf.is_backward()) throw std::invalid_argument("sample_trajectories: pf is a backward policy");
+    if (req.save_log_probs && req.exploration.epsilon > 0.f)
+        throw std::invalid_argument("sample_trajectories: save_log_probs with epsilon = " +
+                                    std::to_string(req.exploration.epsilon) +
+                                    ": the epsilon-mixed log-probs carry no gradient, so reusing them "
+                                    "(recalculate_all_logprobs = false) would train nothing; sample without "
+                                    "save_log_probs and compute the loss with recalculate_all_logprobs = true");
     const bool use_tied = req.save_log_probs && tied_pb && tied_pb->kind() == PolicyEstimator::Kind::Tied &&
                           &tied_pb->trunk_owner() == &pf;
     const int T = env.max_trajectory_length();

@@ -6,7 +6,12 @@
 // a row stops at its exit action. With save_log_probs the log PF of each
 // sampled action is kept on the tape with its gradient path, and a tied PB
 // head is evaluated on the same trunk activations (each visited state goes
-// through the trunk exactly once). Saved log-probs are the behaviour policy's.
+// through the trunk exactly once). Saved log-probs are the behaviour policy's:
+// tempered and sf-biased ones keep their gradient path. An ε-mixed rollout cannot
+// save them (std::invalid_argument before sampling): the ε mixture is computed off
+// the tape, so a loss reusing them (recalculate_all_logprobs = false) would train PF
+// with a zero gradient. torchgfn likewise refuses to reuse detached saved log-probs;
+// sample ε-mixed batches without save_log_probs and train with recalculation.
 //
 // Backward sampling starts from given terminating states and runs PB until
 // every row reaches s_0; the result is stored as forward trajectories.
