@@ -28,7 +28,8 @@
 
 namespace gfn_fuzz {
 
-// A per-process file in /dev/shm (tmpfs) when there is one, else in $TMPDIR or /tmp.
+// A per-process file in /dev/shm (tmpfs) when there is one, else in $TMPDIR
+// or /tmp; removed at exit.
 inline const std::string& scratch_path() {
     static const std::string path = [] {
         std::string dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm"
@@ -36,6 +37,9 @@ inline const std::string& scratch_path() {
                                                         : "/tmp";
         return dir + "/gfn_fuzz_" + std::to_string(getpid()) + ".ckpt";
     }();
+    // Registered after path is built, so it runs before path is destroyed.
+    static const bool removed_at_exit = std::atexit([] { std::remove(scratch_path().c_str()); }) == 0;
+    (void)removed_at_exit;
     return path;
 }
 

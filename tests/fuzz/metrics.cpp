@@ -18,17 +18,27 @@
 
 namespace {
 
-std::string scratch_stem() {
-    std::string dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
-    return dir + "/gfn_fuzz_" + std::to_string(getpid());
+// A per-process name in /dev/shm (tmpfs) when there is one, else in $TMPDIR
+// or /tmp; its .csv and .jsonl files are removed at exit.
+const std::string& scratch_stem() {
+    static const std::string stem = [] {
+        std::string dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
+        return dir + "/gfn_fuzz_" + std::to_string(getpid());
+    }();
+    // Registered after stem is built, so it runs before stem is destroyed.
+    static const bool removed_at_exit = std::atexit([] {
+        std::remove((scratch_stem() + ".csv").c_str());
+        std::remove((scratch_stem() + ".jsonl").c_str());
+    }) == 0;
+    (void)removed_at_exit;
+    return stem;
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) return 0;
-    static const std::string stem = scratch_stem();
-    const std::string path = stem + (data[0] % 2 == 0 ? ".csv" : ".jsonl");
+    const std::string path = scratch_stem() + (data[0] % 2 == 0 ? ".csv" : ".jsonl");
     FILE* f = std::fopen(path.c_str(), "wb");
     if (!f) std::abort();
     if (size > 1 && std::fwrite(data + 1, 1, size - 1, f) != size - 1) std::abort();
