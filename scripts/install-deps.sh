@@ -30,12 +30,10 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 triplet=$( (g++ -dumpmachine 2>/dev/null || gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu) )
 [ -f "/usr/include/$triplet/openblas-openmp/cblas.h" ] || missing+=(libopenblas-openmp-dev)
 [ -f /usr/include/boost/test/unit_test.hpp ] || missing+=(libboost-test-dev)
+fuzz_missing=0
 if [ $fuzz -eq 1 ] && ! clang_fuzzer_works; then
     missing+=(clang libomp-dev)
-    # Debian 12 ships libFuzzer and the sanitizer runtimes apart from clang.
-    if command -v apt-cache >/dev/null 2>&1 && apt-cache show libclang-rt-dev >/dev/null 2>&1; then
-        missing+=(libclang-rt-dev)
-    fi
+    fuzz_missing=1
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
@@ -54,6 +52,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]} with apt-get"
 $sudo apt-get update -qq
+# Debian 12 ships libFuzzer and the sanitizer runtimes apart from clang
+# (elsewhere they come with clang); known to apt only after the update.
+if [ $fuzz_missing -eq 1 ] && apt-cache show libclang-rt-dev >/dev/null 2>&1; then
+    missing+=(libclang-rt-dev)
+fi
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 if [ $fuzz -eq 1 ] && ! clang_fuzzer_works; then
     echo "install-deps: clang++ still cannot link a libFuzzer harness with -fsanitize=fuzzer,address,undefined" >&2
