@@ -6,9 +6,16 @@
 #   make asan       the unit suites under AddressSanitizer + UBSan
 #   make bench      the benchmark (bench/)
 #   make BLAS=none  build with the built-in GEMM instead of OpenBLAS
+#   make fuzz       the libFuzzer harnesses of tests/fuzz/ (checkpoint loader,
+#                   metrics readers + plot, flag parser), built with clang,
+#                   ASan and UBSan in build-fuzz/ (built-in GEMM, no OpenBLAS),
+#                   each run FUZZ_SECONDS (default 30) on its seed corpus
+#                   tests/fuzz/corpus/NAME; fails when one finds a crash, leak,
+#                   timeout or OOM (the input lands in build-fuzz/fuzz/crashes/)
 #
 # `make run`, `make test`, `make asan` and `make bench` first run
-# scripts/install-deps.sh, which installs missing packages with apt-get.
+# scripts/install-deps.sh, which installs missing packages with apt-get;
+# `make fuzz` runs it with the argument `fuzz` (clang, libFuzzer, libomp too).
 
 CXX      ?= g++
 ARCH     ?= -march=native
@@ -48,7 +55,7 @@ TEST_BIN  := $(BUILD)/gfn_tests
 BENCH_BIN := $(BUILD)/gfn_bench
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.cpp=$(BUILD)/examples/%)
 
-.PHONY: all run test asan bench deps clean
+.PHONY: all run test asan bench deps clean fuzz fuzz-build
 all: $(GFN_BIN) $(EXAMPLE_BIN)
 
 deps:
@@ -94,7 +101,27 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BENCH_BIN) $(GFN_BIN)
 	./$(BENCH_BIN) $(BENCH_ARGS)
 
-clean:
-	rm -rf build build-asan build-noblas
+# libFuzzer harnesses: the library objects with -fsanitize=fuzzer-no-link
+# (through SAN), the harness link with -fsanitize=fuzzer (libFuzzer's main).
+# -O1 does not vectorize: -Wno-pass-failed quiets clang about `omp simd` loops.
+FUZZ_SECONDS ?= 30
+FUZZ_NAMES   := $(patsubst tests/fuzz/%.cpp,%,$(wildcard tests/fuzz/*.cpp))
+FUZZ_BIN     := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(EXAMPLE_SRC:%.cpp=$(OBJ)/%.d)
+$(BUILD)/fuzz/%: $(OBJ)/tests/fuzz/%.o $(LIBGFN)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-build: $(FUZZ_BIN)
+.PRECIOUS: $(OBJ)/tests/fuzz/%.o
+
+fuzz:
+	@bash scripts/install-deps.sh fuzz
+	@$(MAKE) --no-print-directory BUILD=build-fuzz BLAS=none CXX=clang++ OPT="-O1 -g -fno-omit-frame-pointer" ARCH= \
+	    SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Wno-pass-failed" fuzz-build
+	@bash tests/fuzz/run.sh build-fuzz/fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+clean:
+	rm -rf build build-asan build-noblas build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_NAMES:%=$(OBJ)/tests/fuzz/%.d) $(BENCH_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(EXAMPLE_SRC:%.cpp=$(OBJ)/%.d)
