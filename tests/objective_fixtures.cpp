@@ -53,6 +53,7 @@ int param_id(const ParamStore& store, const std::string& name) {
 void expect_grads(const std::function<Var(Tape&)>& f, std::vector<GradTarget> targets, const std::string& what) {
     GradCheckOptions opt;
     opt.max_checks = 40;
+    opt.step = 1e-2;
     GradCheckReport rep = check_gradients(f, targets, opt);
     BOOST_CHECK_MESSAGE(rep.ok, what << ": " << rep.message());
     BOOST_CHECK(rep.checked > 0);

@@ -1,5 +1,5 @@
 // test_blas.cpp — gemm (OpenBLAS) against the built-in kernel and a double
-// reference, on odd shapes and every transpose combination; thread-count checks.
+// reference, on odd shapes and every transpose combination; the thread count in use.
 #include <boost/test/unit_test.hpp>
 
 #include <array>
@@ -7,7 +7,13 @@
 #include <random>
 #include <vector>
 
+#include <omp.h>
+
 #include "engine/blas.h"
+
+#ifndef GFN_NO_BLAS
+#include <cblas.h>
+#endif
 
 using namespace gfn;
 
@@ -148,6 +154,30 @@ BOOST_AUTO_TEST_CASE(threading_info) {
     BOOST_CHECK(!blas_info().empty());
     if (have_blas()) BOOST_TEST_MESSAGE("BLAS: " << blas_info() << " " << blas_check_threading());
     else BOOST_CHECK(blas_check_threading().empty());
+}
+
+// set_num_threads(n) is the thread count actually used: by our OpenMP loops (a parallel
+// region runs on n threads), by OpenMP's default and by OpenBLAS. Restores the previous count.
+BOOST_AUTO_TEST_CASE(set_num_threads_is_used) {
+    const int prev = num_threads();
+    for (int n : {2, 1, 3}) {
+        set_num_threads(n);
+        BOOST_CHECK_EQUAL(num_threads(), n);
+        BOOST_CHECK_EQUAL(omp_get_max_threads(), n);
+        int team = 0;
+#pragma omp parallel
+        {
+#pragma omp single
+            team = omp_get_num_threads();
+        }
+        BOOST_CHECK_EQUAL(team, n);
+#ifndef GFN_NO_BLAS
+        BOOST_CHECK_EQUAL(openblas_get_num_threads(), n);
+#endif
+    }
+    set_num_threads(prev);
+    BOOST_CHECK_EQUAL(num_threads(), prev);
+    BOOST_CHECK_EQUAL(omp_get_max_threads(), prev);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

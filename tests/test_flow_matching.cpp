@@ -138,6 +138,7 @@ struct Model {
 void expect_grads(const FMGFlowNet& fm, Model& m, Reduction r, const std::string& what) {
     GradCheckOptions opt;
     opt.max_checks = 48;
+    opt.step = 1e-2;  // tanh networks: no kink; a larger step keeps rounding noise below 20 % of small entries
     GradCheckReport rep = check_gradients([&](Tape& t) { return fm.loss(t, m.batch, true, r); }, {m.all()}, opt);
     BOOST_CHECK_MESSAGE(rep.ok, what << ": " << rep.message());
     BOOST_CHECK(rep.checked > 0);
