@@ -11,6 +11,7 @@
 #include "engine/blas.h"
 #include "gfn/runtime/checkpoint.h"
 #include "gfn/runtime/metrics_log.h"
+#include "gfn/runtime/output_paths.h"
 #include "gfn/runtime/plot.h"
 #include "gfn/runtime/trace.h"
 #include "gfn/runtime/training.h"
@@ -42,6 +43,14 @@ std::string clock_str(double s) {
     if (t >= 3600) std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
     else std::snprintf(buf, sizeof buf, "%02d:%02d", t / 60, t % 60);
     return buf;
+}
+
+bool file_has_content(const std::string& path) {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return false;
+    const bool any = std::fgetc(f) != EOF;
+    std::fclose(f);
+    return any;
 }
 
 }  // namespace
@@ -86,12 +95,18 @@ void print_json(FILE* out, const Metrics& m, int iterations, double seconds) {
 }
 
 Config resumed_config(const Config& given_cfg, const std::vector<std::string>& given) {
-    Config cfg = checkpoint_config(given_cfg.resume);
+    int at = 0;
+    Config cfg = checkpoint_config(given_cfg.resume, &at);
+    // What this invocation writes and prints comes from its own command line only.
+    for (const auto& kv : config_items(Config()))
+        if (output_flag(kv.first)) set_flag(cfg, kv.first, kv.second);
     auto mine = config_items(given_cfg);
+    bool iterations_given = false;
     for (const std::string& name : given) {
         std::string value;
         for (const auto& kv : mine)
             if (kv.first == name) value = kv.second;
+        if (name == "iterations") iterations_given = true;
         if (resumable_override(name)) {
             set_flag(cfg, name, value);
             continue;
@@ -103,6 +118,16 @@ Config resumed_config(const Config& given_cfg, const std::vector<std::string>& g
                                             "architecture (drop the flag)");
     }
     validate_config(cfg);
+    if (cfg.iterations <= at) {
+        const std::string it = std::to_string(at);
+        if (iterations_given)
+            throw std::invalid_argument("--iterations " + std::to_string(cfg.iterations) + ": the checkpoint " +
+                                        given_cfg.resume + " is at iteration " + it +
+                                        " already; --iterations counts the total, so give more than " + it);
+        throw std::invalid_argument("the checkpoint " + given_cfg.resume + " is at iteration " + it +
+                                    ", the end of its run (--iterations " + std::to_string(cfg.iterations) +
+                                    "); give a larger --iterations to train on");
+    }
     return cfg;
 }
 
@@ -115,6 +140,9 @@ int train_command(const std::vector<std::string>& args, FILE* out, FILE* err) {
     Config cfg;
     std::vector<std::string> given = parse_train_flags(args, cfg);
     if (!cfg.resume.empty()) cfg = resumed_config(cfg, given);
+    check_output_paths({{"log", cfg.log, false}, {"plot", cfg.plot, true}, {"save", cfg.save, true}}, cfg.resume);
+    for (const std::string& target : {cfg.save, cfg.plot})
+        if (!target.empty()) remove_stale_temp_files(target);
 
     set_num_threads(cfg.threads);
     std::string warn = blas_check_threading();
@@ -139,9 +167,18 @@ int train_command(const std::vector<std::string>& args, FILE* out, FILE* err) {
     TrainCallbacks cb;
     const int start_iteration = run.iteration;
     // Metrics: a file row per logged iteration and per validation (--log), kept for --plot.
+    // A resumed run appends to an existing file; its earlier rows up to the
+    // checkpoint's iteration go into the plot as well.
     std::unique_ptr<MetricsLogger> logger;
-    if (!cfg.log.empty()) logger = std::make_unique<MetricsLogger>(cfg.log);
     std::vector<MetricsRow> rows;
+    if (!cfg.log.empty()) {
+        const bool append = !cfg.resume.empty();
+        const bool earlier = append && file_has_content(cfg.log);
+        logger = std::make_unique<MetricsLogger>(cfg.log, append);
+        if (earlier)
+            for (const MetricsRow& r : read_metrics(cfg.log))
+                if (r.iteration <= start_iteration) rows.push_back(r);
+    }
     const auto wall_start = std::chrono::steady_clock::now();
     auto wall = [&]() { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count(); };
     auto record = [&](const std::vector<MetricsRow>& rs) {
@@ -149,8 +186,10 @@ int train_command(const std::vector<std::string>& args, FILE* out, FILE* err) {
         if (logger) logger->write(rs);
     };
     cb.on_step = [&](Run& r, const StepStats&) {
-        if (!r.cfg.save.empty() && r.cfg.save_every > 0 && r.iteration % r.cfg.save_every == 0)
+        if (!r.cfg.save.empty() && r.cfg.save_every > 0 && r.iteration % r.cfg.save_every == 0) {
+            check_finite_state(r);
             save_checkpoint(r, r.cfg.save);
+        }
     };
     cb.on_log = [&](const Run& r, const StepStats& st, double elapsed) {
         record({train_row(r.iteration, st, wall())});
@@ -181,7 +220,10 @@ int train_command(const std::vector<std::string>& args, FILE* out, FILE* err) {
     };
     if (cfg.trace) print_trace(run, out);  // at initialisation…
     TrainResult res = train(run, cb);
-    if (!cfg.save.empty()) save_checkpoint(run, cfg.save);
+    if (!cfg.save.empty()) {
+        check_finite_state(run);
+        save_checkpoint(run, cfg.save);
+    }
     if (cfg.trace) print_trace(run, out);  // …and trained
     if (!cfg.plot.empty()) {
         std::string svg = training_curves_svg(rows);
