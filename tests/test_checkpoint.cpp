@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -173,6 +176,88 @@ BOOST_AUTO_TEST_CASE(a_failed_save_keeps_the_previous_file) {
     BOOST_CHECK_THROW(save_checkpoint(run, "/nonexistent-dir/x.ckpt"), std::runtime_error);
     BOOST_TEST(slurp(path) == before);
     std::remove(path.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(a_non_finite_state_is_never_saved) {
+    Config cfg = small_config();
+    const std::string path = temp_path("nan.ckpt");
+    for (int slab = 0; slab < 3; ++slab) {
+        Run run(cfg);
+        train_step(run);
+        (slab == 0 ? run.store.values : slab == 1 ? run.optimizer->m : run.optimizer->v)[7] = slab == 1 ? NAN : INFINITY;
+        try {
+            save_checkpoint(run, path);
+            BOOST_ERROR("saved a checkpoint holding NaN or inf (slab " << slab << ")");
+        } catch (const std::runtime_error& e) {
+            BOOST_TEST_INFO("message: " << e.what());
+            BOOST_TEST(std::string(e.what()).find("NaN or inf") != std::string::npos);
+            BOOST_TEST(std::string(e.what()).find("--lr") != std::string::npos);
+        }
+        BOOST_TEST(::access(path.c_str(), F_OK) != 0);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_checkpoint_holding_a_nan_weight_is_refused) {
+    Config cfg = small_config();
+    Run run(cfg);
+    train_step(run);
+    // A weight with a value found nowhere else in the file, then made NaN in
+    // the bytes, with the checksum recomputed: a well-formed file of a diverged run.
+    const float marker = 1234.5678f;
+    run.store.values[5] = marker;
+    const std::string path = temp_path("nanweight.ckpt");
+    save_checkpoint(run, path);
+    std::string bytes = slurp(path);
+    const std::string needle(reinterpret_cast<const char*>(&marker), sizeof marker);
+    const size_t at = bytes.find(needle);
+    BOOST_REQUIRE(at != std::string::npos);
+    BOOST_REQUIRE(bytes.find(needle, at + 1) == std::string::npos);
+    const float nan = NAN;
+    bytes.replace(at, sizeof nan, reinterpret_cast<const char*>(&nan), sizeof nan);
+    // Header: magic (8), version (4), payload size (8), FNV-1a-64 of the payload (8).
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t k = 28; k < bytes.size(); ++k) {
+        h ^= static_cast<unsigned char>(bytes[k]);
+        h *= 1099511628211ULL;
+    }
+    std::memcpy(&bytes[20], &h, sizeof h);
+    spit(path, bytes);
+
+    Run other(cfg);
+    const std::vector<float> before = other.store.values;
+    try {
+        load_checkpoint(other, path);
+        BOOST_ERROR("loaded a checkpoint holding a NaN weight");
+    } catch (const std::runtime_error& e) {
+        BOOST_TEST_INFO("message: " << e.what());
+        BOOST_TEST(std::string(e.what()).find(path) != std::string::npos);
+        BOOST_TEST(std::string(e.what()).find("NaN or inf") != std::string::npos);
+    }
+    BOOST_TEST(other.store.values == before);
+    std::remove(path.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(errors_name_the_target_and_never_replace_a_link) {
+    Config cfg = small_config();
+    Run run(cfg);
+    try {
+        save_checkpoint(run, "/nonexistent-dir/x.ckpt");
+        BOOST_ERROR("no error for a missing directory");
+    } catch (const std::runtime_error& e) {
+        BOOST_TEST_INFO("message: " << e.what());
+        BOOST_TEST(std::string(e.what()).find("/nonexistent-dir/x.ckpt") != std::string::npos);
+        BOOST_TEST(std::string(e.what()).find(".tmp.") == std::string::npos);  // not the temporary file
+    }
+    const std::string target = temp_path("target.ckpt"), link = temp_path("link.ckpt");
+    spit(target, "keep");
+    BOOST_REQUIRE(::symlink(target.c_str(), link.c_str()) == 0);
+    BOOST_CHECK_THROW(save_checkpoint(run, link), std::runtime_error);
+    struct stat st;
+    BOOST_REQUIRE(::lstat(link.c_str(), &st) == 0);
+    BOOST_TEST(S_ISLNK(st.st_mode));
+    BOOST_TEST(slurp(target) == "keep");
+    std::remove(link.c_str());
+    std::remove(target.c_str());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,16 +1,14 @@
 // checkpoint.cpp — see checkpoint.h.
 #include "gfn/runtime/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
 #include "gfn/runtime/config.h"
+#include "gfn/runtime/output_paths.h"
 #include "gfn/runtime/training.h"
 
 namespace gfn {
@@ -152,14 +150,10 @@ Config config_from(Reader& r) {
     return cfg;
 }
 
-void fsync_dir_of(const std::string& path) {
-    size_t slash = path.find_last_of('/');
-    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        ::fsync(fd);
-        ::close(fd);
-    }
+bool all_finite(const std::vector<float>& v) {
+    for (float x : v)
+        if (!std::isfinite(x)) return false;
+    return true;
 }
 
 }  // namespace
@@ -171,7 +165,19 @@ bool resumable_override(const std::string& flag) {
     return false;
 }
 
+bool output_flag(const std::string& flag) {
+    for (const char* f : {"log", "plot", "save", "save-every", "quiet", "json", "trace"})
+        if (flag == f) return true;
+    return false;
+}
+
 void save_checkpoint(const Run& run, const std::string& path) {
+    const std::string bad = non_finite_state(run);
+    if (!bad.empty())
+        throw std::runtime_error("refusing to write checkpoint " + path + " at iteration " +
+                                 std::to_string(run.iteration) + ": " + bad);
+    if (run.prior_run && !all_finite(run.prior_run->store.values))
+        throw std::runtime_error("refusing to write checkpoint " + path + ": the prior's parameters hold NaN or inf");
     Writer w;
     auto items = config_items(run.cfg);
     w.put<uint64_t>(items.size());
@@ -198,28 +204,24 @@ void save_checkpoint(const Run& run, const std::string& path) {
         w.put_vector(sb->conditions());
     }
 
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) throw std::runtime_error("cannot write checkpoint " + tmp + ": " + std::strerror(errno));
     uint32_t version = kCheckpointVersion;
     uint64_t size = w.buf.size(), sum = fnv1a(w.buf);
-    bool ok = std::fwrite(kMagic, 1, sizeof kMagic, f) == sizeof kMagic && std::fwrite(&version, 4, 1, f) == 1 &&
-              std::fwrite(&size, 8, 1, f) == 1 && std::fwrite(&sum, 8, 1, f) == 1 &&
-              std::fwrite(w.buf.data(), 1, w.buf.size(), f) == w.buf.size() && std::fflush(f) == 0 &&
-              ::fsync(fileno(f)) == 0;
-    ok = (std::fclose(f) == 0) && ok;
-    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::string why = std::strerror(errno);
-        std::remove(tmp.c_str());
-        throw std::runtime_error("cannot write checkpoint " + path + ": " + why + " (the previous file is untouched)");
-    }
-    fsync_dir_of(path);
+    Writer file;
+    file.buf.reserve(sizeof kMagic + 4 + 8 + 8 + w.buf.size());
+    file.buf.append(kMagic, sizeof kMagic);
+    file.put(version);
+    file.put(size);
+    file.put(sum);
+    file.buf += w.buf;
+    write_file_atomically(path, file.buf);
 }
 
-Config checkpoint_config(const std::string& path) {
+Config checkpoint_config(const std::string& path, int* iteration) {
     std::string payload = payload_of(path);
     Reader r{payload, 0, path};
-    return config_from(r);
+    Config cfg = config_from(r);
+    if (iteration) *iteration = r.get<int32_t>();
+    return cfg;
 }
 
 void load_checkpoint(Run& run, const std::string& path) {
@@ -263,6 +265,10 @@ void load_checkpoint(Run& run, const std::string& path) {
         prior.size() != (run.prior_run ? run.prior_run->store.values.size() : 0))
         throw std::runtime_error("checkpoint " + path + " does not fit this model (parameter counts differ)");
     if (r.pos != payload.size()) throw std::runtime_error("checkpoint " + path + " has unexpected trailing data");
+    if (!all_finite(values) || !all_finite(m) || !all_finite(v) || !all_finite(prior))
+        throw std::runtime_error("checkpoint " + path + " holds NaN or inf " +
+                                 (all_finite(values) && all_finite(prior) ? "optimizer moments" : "parameters") +
+                                 " (written by a run that diverged); it cannot be loaded");
     // Nothing is changed before everything has been read and checked.
     run.iteration = iteration;
     run.rng.state = state;

@@ -8,12 +8,15 @@
 //
 // File format (little-endian):
 //   "GFNCKPT\0"  u32 version  u64 payload_bytes  u64 FNV-1a-64(payload)  payload
-// Writing is atomic: a temporary file beside the target, fsync, rename, fsync
-// of the directory — a crash never leaves a half-written checkpoint under the
-// target name, and the previous good checkpoint stays until the rename.
+// Writing is atomic (write_file_atomically, output_paths.h): a temporary file
+// beside the target, fsync, rename, fsync of the directory — a crash never
+// leaves a half-written checkpoint under the target name, and the previous
+// good checkpoint stays until the rename. A run whose parameters or optimizer
+// moments hold NaN or inf is never written.
 // Reading refuses, with a message naming the problem, a file that is missing,
-// not a checkpoint, of another version, truncated, corrupted (checksum), or
-// written for another environment, objective or architecture.
+// not a checkpoint, of another version, truncated, corrupted (checksum),
+// written for another environment, objective or architecture, or holding
+// NaN or inf parameters or moments.
 #pragma once
 
 #include <string>
@@ -26,11 +29,13 @@ struct Config;
 
 constexpr unsigned kCheckpointVersion = 1;
 
-// Writes run's state to `path` atomically. Throws std::runtime_error on I/O errors.
+// Writes run's state to `path` atomically. Throws std::runtime_error on I/O
+// errors, and when the state holds NaN or inf (nothing is written then).
 void save_checkpoint(const Run& run, const std::string& path);
 
-// The configuration stored in a checkpoint (validates the file).
-Config checkpoint_config(const std::string& path);
+// The configuration stored in a checkpoint (validates the file), and the
+// iteration it was saved at when `iteration` is given.
+Config checkpoint_config(const std::string& path, int* iteration = nullptr);
 
 // Restores run's state from `path`. The run must have been built from a
 // configuration with the same environment, objective and architecture
@@ -39,5 +44,10 @@ void load_checkpoint(Run& run, const std::string& path);
 
 // The flags that may differ between a checkpoint and the run resuming it.
 bool resumable_override(const std::string& flag);
+
+// The flags of what one invocation writes and prints (--log, --plot, --save,
+// --save-every, --quiet, --json, --trace): a resumed run never takes them from
+// the checkpoint, only from its own command line.
+bool output_flag(const std::string& flag);
 
 }  // namespace gfn

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 #include "gfn/runtime/training.h"
@@ -444,13 +445,39 @@ MetricsLogger::Format MetricsLogger::format_of(const std::string& path) {
     throw std::invalid_argument("metrics file '" + path + "': unknown extension (use .csv or .jsonl)");
 }
 
-MetricsLogger::MetricsLogger(const std::string& path) : path_(path), format_(format_of(path)) {
-    file_ = std::fopen(path.c_str(), "w");
+MetricsLogger::MetricsLogger(const std::string& path, bool append) : path_(path), format_(format_of(path)) {
+    std::string header;
+    for (int c = 0; c < kNumColumns; ++c) header += std::string(c ? "," : "") + kColumnNames[c];
+    bool has_rows = false;
+    if (append) {
+        std::ifstream in(path, std::ios::binary);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        has_rows = text.find_first_not_of(" \t\r\n") != std::string::npos;
+        auto refuse = [&](const std::string& why) {
+            throw std::invalid_argument("cannot append to metrics file '" + path + "': " + why +
+                                        " (the file is left as it is; give another file)");
+        };
+        if (has_rows && text.back() != '\n') refuse("its last line is incomplete");
+        if (has_rows) {
+            std::string first = text.substr(text.find_first_not_of(" \t\r\n"));
+            first = first.substr(0, first.find('\n'));
+            if (!first.empty() && first.back() == '\r') first.pop_back();
+            std::string columns;
+            if (format_ == Format::Csv) {
+                columns = first;
+            } else {
+                std::vector<std::pair<std::string, JsonValue>> members;
+                std::string err;
+                if (!JsonLine(first).parse(members, err)) refuse("its first line is not a JSON object (" + err + ")");
+                for (const auto& kv : members) columns += (columns.empty() ? "" : ",") + kv.first;
+            }
+            if (columns != header) refuse("its columns are '" + columns + "', not '" + header + "'");
+        }
+    }
+    file_ = std::fopen(path.c_str(), append ? "a" : "w");
     if (!file_)
         throw std::runtime_error("cannot open metrics file '" + path + "' for writing: " + std::strerror(errno));
-    if (format_ == Format::Csv) {
-        std::string header;
-        for (int c = 0; c < kNumColumns; ++c) header += std::string(c ? "," : "") + kColumnNames[c];
+    if (format_ == Format::Csv && !has_rows) {
         header += "\n";
         if (std::fputs(header.c_str(), file_) < 0 || std::fflush(file_) != 0) {
             std::fclose(file_);

@@ -7,7 +7,8 @@
 //   .csv    a header line, then one row per record; NaN (and −1 counts) as an empty field
 //   .jsonl  one JSON object per line; NaN (and −1 counts, ±inf) as null
 // Rows are written with stdio and flushed one by one, so a crash keeps what
-// was logged. read_metrics reads either format back (for `gfn plot FILE`).
+// was logged. A resumed run appends to its earlier file: the header is not
+// repeated, and a file with other columns is refused rather than mixed. read_metrics reads either format back (for `gfn plot FILE`).
 #pragma once
 
 #include <cmath>
@@ -43,10 +44,14 @@ class MetricsLogger {
 public:
     enum class Format { Csv, Jsonl };
 
-    // Opens (truncates) path; a CSV file gets its header at once. Throws
-    // std::invalid_argument for an extension other than .csv or .jsonl and
+    // Opens path; a new CSV file gets its header at once. append = false
+    // truncates an existing file; append = true keeps its rows and writes
+    // after them, after checking that its columns are ours (the CSV header;
+    // the keys of the first JSON object) and its last line is complete.
+    // Throws std::invalid_argument for an extension other than .csv or .jsonl
+    // or a file that cannot be appended to (left untouched), and
     // std::runtime_error naming the path when it cannot be opened.
-    explicit MetricsLogger(const std::string& path);
+    explicit MetricsLogger(const std::string& path, bool append = false);
     ~MetricsLogger();
     MetricsLogger(const MetricsLogger&) = delete;
     MetricsLogger& operator=(const MetricsLogger&) = delete;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "gfn/runtime/metrics_log.h"
+#include "gfn/runtime/output_paths.h"  // write_file_atomically, for the callers that write a figure
 
 namespace gfn {
 
@@ -31,9 +32,5 @@ std::string heatmaps_svg(int height, const std::vector<double>& target, const st
 // b below a, each horizontally centred, as nested <svg> elements. Throws
 // std::invalid_argument when either is not an <svg> with numeric width and height.
 std::string combine_svg(const std::string& a, const std::string& b);
-
-// Writes text to path through a temporary file in the same directory and a
-// rename, so readers never see half a file. Throws std::runtime_error naming path.
-void write_file_atomically(const std::string& path, const std::string& text);
 
 }  // namespace gfn

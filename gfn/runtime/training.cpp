@@ -1,8 +1,10 @@
 // training.cpp — see training.h.
 #include "gfn/runtime/training.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 
 #include "engine/ops.h"
@@ -173,56 +175,155 @@ long long Run::macs_per_state() const {
     return m;
 }
 
+namespace {
+
+const char* const kGroupNames[3] = {"the networks", "log Z", "log F"};
+const char* const kGroupFlags[3] = {"--lr", "--lr-logz", "--lr-logf"};
+
+int group_of(const Param& p) { return p.group >= 0 && p.group < 3 ? p.group : kNetworkGroup; }
+
+// Per parameter group: does `slab` (laid out like the store's values) hold a NaN or inf?
+void mark_non_finite(const ParamStore& store, const std::vector<float>& slab, bool bad[3]) {
+    if (slab.size() != store.values.size()) return;  // e.g. SGD without momentum keeps no moments
+    for (const Param& p : store.params) {
+        const int g = group_of(p);
+        for (size_t i = p.offset; i < p.offset + p.size() && !bad[g]; ++i)
+            if (!std::isfinite(slab[i])) bad[g] = true;
+    }
+}
+
+// "the networks and log Z"; "try a smaller --lr or --lr-logz".
+std::string groups_text(const bool which[3]) {
+    std::string s;
+    for (int g = 0, n = 0; g < 3; ++g)
+        if (which[g]) s += std::string(n++ ? " and " : "") + kGroupNames[g];
+    return s;
+}
+std::string flags_text(const bool which[3]) {
+    std::string s = "try a smaller ";
+    for (int g = 0, n = 0; g < 3; ++g)
+        if (which[g]) s += std::string(n++ ? " or " : "") + kGroupFlags[g];
+    return s;
+}
+
+// No float network survives parameters this large: two layers of such weights
+// already multiply past float's 3.4e38. Healthy parameters stay far below.
+constexpr double kRunawayMagnitude = 1e12;
+
+// Why the run's state looks diverged, naming the groups and their flags; ""
+// when it is finite and of sane magnitude (then an error is not a divergence).
+std::string divergence_hint(const Run& run) {
+    std::string bad = non_finite_state(run);
+    if (!bad.empty()) return bad;
+    bool big[3] = {false, false, false};
+    double largest = 0;
+    for (const Param& p : run.store.params)
+        for (size_t i = p.offset; i < p.offset + p.size(); ++i) {
+            const double a = std::fabs(double(run.store.values[i]));
+            if (a > kRunawayMagnitude) big[group_of(p)] = true;
+            largest = std::max(largest, a);
+        }
+    if (!big[0] && !big[1] && !big[2]) return "";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", largest);
+    return "the parameters of " + groups_text(big) + " reach " + buf + " (" + flags_text(big) + ")";
+}
+
+[[noreturn]] void diverged(const Run& run, int iteration, const std::string& what) {
+    std::string hint = divergence_hint(run);
+    if (hint.empty())
+        hint = std::string("(try a smaller --lr or --lr-logz") + (run.log_f ? " or --lr-logf" : "") +
+               ", or --clip-grad-norm)";
+    throw std::runtime_error("training diverged at iteration " + std::to_string(iteration) + ": " + what + "; " + hint);
+}
+
+}  // namespace
+
+std::string non_finite_state(const Run& run) {
+    bool values[3] = {false, false, false}, moments[3] = {false, false, false};
+    mark_non_finite(run.store, run.store.values, values);
+    if (run.optimizer) {
+        mark_non_finite(run.store, run.optimizer->m, moments);
+        mark_non_finite(run.store, run.optimizer->v, moments);
+    }
+    if (!values[0] && !values[1] && !values[2] && !moments[0] && !moments[1] && !moments[2]) return "";
+    std::string s = "NaN or inf in ";
+    if (values[0] || values[1] || values[2]) s += "the parameters of " + groups_text(values);
+    if (moments[0] || moments[1] || moments[2])
+        s += std::string(values[0] || values[1] || values[2] ? " and " : "") + "the optimizer moments of " +
+             groups_text(moments);
+    const bool any[3] = {values[0] || moments[0], values[1] || moments[1], values[2] || moments[2]};
+    return s + " (" + flags_text(any) + ")";
+}
+
+void check_finite_state(const Run& run) {
+    const std::string bad = non_finite_state(run);
+    if (!bad.empty())
+        throw std::runtime_error("training diverged at iteration " + std::to_string(run.iteration) + ": " + bad);
+}
+
 StepStats train_step(Run& run) {
     StepStats st;
+    const int step = run.iteration + 1;  // the iteration this step completes
     run.tape.reset();
     run.batch.drop_saved();
 
-    // 1. sample
-    auto t0 = Clock::now();
-    SampleRequest req;
-    req.n = run.cfg.batch_size;
-    req.exploration = PolicyOptions{float(run.cfg.temperature), float(run.cfg.epsilon), float(run.cfg.sf_bias)};
-    req.save_log_probs = run.on_policy();
-    req.recording = &run.recording;
-    sample_trajectories(*run.env, *run.pf, run.pb.get(), req, run.rng, run.tape, run.batch);
     const Trajectories* train_on = &run.batch;
-    if (run.cfg.local_search > 0) {
-        // Improve the batch: back off with PB, re-roll with PF, keep by the acceptance rule.
-        LocalSearchOptions ls;
-        ls.back_ratio = run.cfg.back_ratio;
-        ls.n_loops = run.cfg.local_search;
-        ls.use_metropolis_hastings = run.cfg.local_search_mh;
-        LocalSearchResult r = local_search(*run.env, *run.pf, run.pb ? *run.pb : *run.uniform_pb, run.batch, ls,
-                                           run.rng, run.tape);
-        st.local_search_acceptance = r.acceptance_rate();
-        run.batch = std::move(r.all);
-    }
-    if (run.buffer) {
-        // Train on the fresh batch and as many buffered trajectories (once the buffer holds them).
-        run.buffer->add(run.batch);
-        if (run.buffer->size() >= run.cfg.batch_size) {
-            run.buffer->sample(run.cfg.batch_size, run.rng, run.replayed);
-            run.mixed = concatenate(run.batch, run.replayed);
-            train_on = &run.mixed;
+    Var loss;
+    try {
+        // 1. sample
+        auto t0 = Clock::now();
+        SampleRequest req;
+        req.n = run.cfg.batch_size;
+        req.exploration = PolicyOptions{float(run.cfg.temperature), float(run.cfg.epsilon), float(run.cfg.sf_bias)};
+        req.save_log_probs = run.on_policy();
+        req.recording = &run.recording;
+        sample_trajectories(*run.env, *run.pf, run.pb.get(), req, run.rng, run.tape, run.batch);
+        if (run.cfg.local_search > 0) {
+            // Improve the batch: back off with PB, re-roll with PF, keep by the acceptance rule.
+            LocalSearchOptions ls;
+            ls.back_ratio = run.cfg.back_ratio;
+            ls.n_loops = run.cfg.local_search;
+            ls.use_metropolis_hastings = run.cfg.local_search_mh;
+            LocalSearchResult r = local_search(*run.env, *run.pf, run.pb ? *run.pb : *run.uniform_pb, run.batch, ls,
+                                               run.rng, run.tape);
+            st.local_search_acceptance = r.acceptance_rate();
+            run.batch = std::move(r.all);
         }
-    }
-    st.times.sample = seconds_since(t0);
+        if (run.buffer) {
+            // Train on the fresh batch and as many buffered trajectories (once the buffer holds them).
+            run.buffer->add(run.batch);
+            if (run.buffer->size() >= run.cfg.batch_size) {
+                run.buffer->sample(run.cfg.batch_size, run.rng, run.replayed);
+                run.mixed = concatenate(run.batch, run.replayed);
+                train_on = &run.mixed;
+            }
+        }
+        st.times.sample = seconds_since(t0);
 
-    // 2. loss
-    t0 = Clock::now();
-    Var loss = run.gflownet->loss(run.tape, *train_on, /*recalculate_all_logprobs=*/!run.on_policy());
-    st.times.loss = seconds_since(t0);
+        // 2. loss
+        t0 = Clock::now();
+        loss = run.gflownet->loss(run.tape, *train_on, /*recalculate_all_logprobs=*/!run.on_policy());
+        st.times.loss = seconds_since(t0);
+    } catch (const std::exception& e) {
+        // NaN log-probabilities and the like: a divergence when the parameters show it.
+        if (divergence_hint(run).empty()) throw;
+        diverged(run, step, e.what());
+    }
+    st.loss = loss.item();
+    if (!std::isfinite(st.loss)) diverged(run, step, "the loss is " + std::to_string(st.loss));
 
     // 3. backward
-    t0 = Clock::now();
+    auto t0 = Clock::now();
     run.store.zero_grad();
     run.tape.backward(loss);
     st.times.backward = seconds_since(t0);
 
     // 4. optimize
     t0 = Clock::now();
-    if (run.cfg.clip_grad_norm > 0) clip_grad_norm(run.store, run.cfg.clip_grad_norm);
+    // The gradient norm (clipping computes it; with --clip-grad-norm 0 it only measures).
+    st.grad_norm = clip_grad_norm(run.store, run.cfg.clip_grad_norm);
+    if (!std::isfinite(st.grad_norm)) diverged(run, step, "the gradient norm is " + std::to_string(st.grad_norm));
     // Learning rates of this step: the base rates, or cosine-decayed ones
     // lr_t = lr · (1 + cos(π t / T)) / 2, t = steps taken, T = --iterations.
     const double base[3] = {run.cfg.lr, run.cfg.lr_logz, run.cfg.lr_logf};
@@ -235,12 +336,7 @@ StepStats train_step(Run& run) {
     st.times.optimize = seconds_since(t0);
 
     ++run.iteration;
-    st.loss = loss.item();
     st.n_states = train_on->n_steps();
-    if (!std::isfinite(st.loss)) {
-        throw std::runtime_error("training diverged: the loss is " + std::to_string(st.loss) + " at iteration " +
-                                 std::to_string(run.iteration) + " (try a smaller --lr or --lr-logz, or --clip-grad-norm)");
-    }
     if (!run.mode_seen.empty() && run.env->enumerable()) {
         const TargetDistribution& t = run.targets.back();
         for (int i = 0; i < run.batch.n; ++i) {
@@ -315,8 +411,10 @@ TrainResult train(Run& run, const TrainCallbacks& cb) {
         res.phase_seconds.optimize += st.times.optimize;
         res.states_visited += st.n_states;
         res.last_loss = st.loss;
+        const bool logged = run.iteration % run.cfg.log_interval == 0 || run.iteration == total;
+        if (logged) check_finite_state(run);
         if (cb.on_step) cb.on_step(run, st);
-        if (cb.on_log && (run.iteration % run.cfg.log_interval == 0 || run.iteration == total)) {
+        if (cb.on_log && logged) {
             // log Z only when it is shown: for DB, SubTB and FM it costs a network evaluation.
             st.log_z = run.gflownet->log_z();
             cb.on_log(run, st, seconds_since(start) - validation_seconds);

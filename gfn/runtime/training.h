@@ -7,6 +7,14 @@
 //   3. backward  the tape's reverse sweep into the gradient slab
 //   4. optimize  gradient clipping, then Adam (networks at --lr, log Z at --lr-logz)
 // The step arena is reset at the start of every step.
+//
+// Divergence: a step stops training (std::runtime_error "training diverged at
+// iteration N: …, try a smaller --lr") when the loss or the gradient norm is
+// NaN or inf — both checked every step before the update, so the state stays
+// as it was — or when the batch cannot be sampled or scored because of
+// parameters gone non-finite or astronomically large. The parameter and
+// optimizer-moment slabs are checked in full (check_finite_state) at every
+// logged step, at the end of train(), and before every checkpoint.
 #pragma once
 
 #include <cmath>
@@ -35,6 +43,7 @@ struct PhaseTimes {
 
 struct StepStats {
     double loss = 0;
+    double grad_norm = 0;     // global L2 norm of the gradient, before clipping
     double log_z = NAN;       // filled by train() at logged steps; NaN where the objective learns none
     int n_states = 0;         // states visited by the training batch (forward steps)
     double local_search_acceptance = 0;  // with --local-search
@@ -100,6 +109,15 @@ struct Run {
 StepStats train_step(Run& run);
 Metrics validate_run(Run& run);
 
+// What of the run's trained state (parameters, optimizer moments) holds NaN
+// or inf, with the learning-rate flags of those parameter groups, e.g.
+// "NaN or inf in the parameters of log Z (try a smaller --lr-logz)"; "" when
+// everything is finite.
+std::string non_finite_state(const Run& run);
+// Throws std::runtime_error "training diverged at iteration N: <non_finite_state>"
+// unless the state is finite.
+void check_finite_state(const Run& run);
+
 struct TrainCallbacks {
     std::function<void(Run&, const StepStats&)> on_step;  // after every step (checkpoints)
     std::function<void(const Run&, const StepStats&, double elapsed)> on_log;  // every --log-interval steps
@@ -115,7 +133,8 @@ struct TrainResult {
 };
 
 // Runs cfg.iterations steps (from run.iteration on), validating every
-// cfg.validation_interval steps and at the end.
+// cfg.validation_interval steps and at the end; check_finite_state at every
+// --log-interval step and at the end.
 TrainResult train(Run& run, const TrainCallbacks& cb = TrainCallbacks());
 
 }  // namespace gfn

@@ -1,0 +1,258 @@
+// train_command.cpp — see train_command.h.
+#include "gfn/runtime/train_command.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+
+#include "engine/blas.h"
+#include "gfn/runtime/checkpoint.h"
+#include "gfn/runtime/metrics_log.h"
+#include "gfn/runtime/output_paths.h"
+#include "gfn/runtime/plot.h"
+#include "gfn/runtime/trace.h"
+#include "gfn/runtime/training.h"
+#include "gfn/validation/validation.h"
+
+namespace gfn {
+
+namespace {
+
+// Numbers at full precision (round-trip), JSON null for NaN/inf.
+std::string num(double v) {
+    if (!std::isfinite(v)) return "null";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+}
+
+std::string short_num(double v) {
+    if (!std::isfinite(v)) return "n/a";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4f", v);
+    return buf;
+}
+
+std::string clock_str(double s) {
+    if (!std::isfinite(s) || s < 0) return "--:--";
+    char buf[32];
+    int t = int(s + 0.5);
+    if (t >= 3600) std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+    else std::snprintf(buf, sizeof buf, "%02d:%02d", t / 60, t % 60);
+    return buf;
+}
+
+bool file_has_content(const std::string& path) {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return false;
+    const bool any = std::fgetc(f) != EOF;
+    std::fclose(f);
+    return any;
+}
+
+}  // namespace
+
+void print_validation(FILE* out, const Metrics& m) {
+    for (size_t k = 0; k < m.validation.size(); ++k) {
+        const ValidationResult& v = m.validation[k];
+        std::string cond = m.conditions.empty() ? "" : " c=" + short_num(m.conditions[k]);
+        if (std::isnan(v.l1)) {  // no enumeration: log Z and E[log R] against their exact values
+            std::fprintf(out, "validation iter %d: logZ %s (exact %.5f)  mean log R of %d samples %.5f (exact %.5f)\n",
+                         m.iteration, short_num(v.logz).c_str(), v.logz_true, v.n_samples, v.mean_log_reward,
+                         v.mean_log_reward_true);
+            continue;
+        }
+        std::fprintf(out, "validation iter %d%s: l1 %.5f  exact_l1 %.5f  jsd %.5f  |logZ - logZ_true| %s  modes %d/%d\n",
+                     m.iteration, cond.c_str(), v.l1, v.exact_l1, v.jsd,
+                     std::isfinite(v.logz) ? short_num(std::fabs(v.logz - v.logz_true)).c_str() : "n/a",
+                     m.modes_found, m.n_modes);
+    }
+    std::fflush(out);
+}
+
+void print_json(FILE* out, const Metrics& m, int iterations, double seconds) {
+    std::fprintf(out,
+                 "{\"l1\": %s, \"exact_l1\": %s, \"jsd\": %s, \"logz\": %s, \"logz_true\": %s, "
+                 "\"modes_found\": %d, \"n_modes\": %d, \"iterations\": %d, \"seconds\": %s, "
+                 "\"mean_abs_error\": %s, \"mean_log_reward\": %s, \"mean_log_reward_true\": %s",
+                 num(m.l1).c_str(), num(m.exact_l1).c_str(), num(m.jsd).c_str(), num(m.logz).c_str(),
+                 num(m.logz_true).c_str(), m.modes_found, m.n_modes, iterations, num(seconds).c_str(),
+                 num(m.mean_abs_error).c_str(), num(m.mean_log_reward).c_str(), num(m.mean_log_reward_true).c_str());
+    if (m.validation.size() > 1) {
+        std::fprintf(out, ", \"per_condition\": [");
+        for (size_t k = 0; k < m.validation.size(); ++k)
+            std::fprintf(out, "%s{\"c\": %s, \"l1\": %s, \"exact_l1\": %s, \"logz\": %s, \"logz_true\": %s}",
+                         k ? ", " : "", num(m.conditions[k]).c_str(), num(m.validation[k].l1).c_str(),
+                         num(m.validation[k].exact_l1).c_str(), num(m.validation[k].logz).c_str(),
+                         num(m.validation[k].logz_true).c_str());
+        std::fprintf(out, "]");
+    }
+    std::fprintf(out, "}\n");
+    std::fflush(out);
+}
+
+Config resumed_config(const Config& given_cfg, const std::vector<std::string>& given) {
+    int at = 0;
+    Config cfg = checkpoint_config(given_cfg.resume, &at);
+    // What this invocation writes and prints comes from its own command line only.
+    for (const auto& kv : config_items(Config()))
+        if (output_flag(kv.first)) set_flag(cfg, kv.first, kv.second);
+    auto mine = config_items(given_cfg);
+    bool iterations_given = false;
+    for (const std::string& name : given) {
+        std::string value;
+        for (const auto& kv : mine)
+            if (kv.first == name) value = kv.second;
+        if (name == "iterations") iterations_given = true;
+        if (resumable_override(name)) {
+            set_flag(cfg, name, value);
+            continue;
+        }
+        for (const auto& kv : config_items(cfg))
+            if (kv.first == name && kv.second != value)
+                throw std::invalid_argument("--" + name + " " + value + " differs from the checkpoint's --" + name + " " +
+                                            kv.second + "; a resumed run keeps its environment, objective and "
+                                            "architecture (drop the flag)");
+    }
+    validate_config(cfg);
+    if (cfg.iterations <= at) {
+        const std::string it = std::to_string(at);
+        if (iterations_given)
+            throw std::invalid_argument("--iterations " + std::to_string(cfg.iterations) + ": the checkpoint " +
+                                        given_cfg.resume + " is at iteration " + it +
+                                        " already; --iterations counts the total, so give more than " + it);
+        throw std::invalid_argument("the checkpoint " + given_cfg.resume + " is at iteration " + it +
+                                    ", the end of its run (--iterations " + std::to_string(cfg.iterations) +
+                                    "); give a larger --iterations to train on");
+    }
+    return cfg;
+}
+
+int train_command(const std::vector<std::string>& args, FILE* out, FILE* err) {
+    for (const std::string& a : args)
+        if (a == "--help" || a == "-h") {
+            std::fprintf(out, "usage: gfn train [flags]\n\nflags:\n%s", train_flags_help().c_str());
+            return 0;
+        }
+    Config cfg;
+    std::vector<std::string> given = parse_train_flags(args, cfg);
+    if (!cfg.resume.empty()) cfg = resumed_config(cfg, given);
+    check_output_paths({{"log", cfg.log, false}, {"plot", cfg.plot, true}, {"save", cfg.save, true}}, cfg.resume);
+    for (const std::string& target : {cfg.save, cfg.plot})
+        if (!target.empty()) remove_stale_temp_files(target);
+
+    set_num_threads(cfg.threads);
+    std::string warn = blas_check_threading();
+    if (!warn.empty()) std::fprintf(err, "%s\n", warn.c_str());
+    const bool tty = isatty(fileno(out)) && !cfg.quiet;
+    if (!cfg.quiet) {
+        std::fprintf(out, "gfn train: seed=%llu threads=%d blas=\"%s\"\n  %s\n", cfg.seed, num_threads(),
+                     blas_info().c_str(), describe(cfg).c_str());
+        if (cfg.relative() && cfg.prior == "tb" && cfg.resume.empty())
+            std::fprintf(out, "training the prior: TB on reward '%s' for %d iterations\n", cfg.prior_reward.c_str(),
+                         cfg.prior_iterations);
+        std::fflush(out);
+    }
+
+    Run run(cfg, /*train_prior=*/cfg.resume.empty());
+    if (!cfg.resume.empty()) {
+        load_checkpoint(run, cfg.resume);
+        if (!cfg.quiet) std::fprintf(out, "resumed from %s at iteration %d\n", cfg.resume.c_str(), run.iteration);
+    }
+    if (!cfg.quiet) std::fprintf(out, "parameters: %zu trained\n", run.store.size());
+
+    TrainCallbacks cb;
+    const int start_iteration = run.iteration;
+    // Metrics: a file row per logged iteration and per validation (--log), kept for --plot.
+    // A resumed run appends to an existing file; its earlier rows up to the
+    // checkpoint's iteration go into the plot as well.
+    std::unique_ptr<MetricsLogger> logger;
+    std::vector<MetricsRow> rows;
+    if (!cfg.log.empty()) {
+        const bool append = !cfg.resume.empty();
+        const bool earlier = append && file_has_content(cfg.log);
+        logger = std::make_unique<MetricsLogger>(cfg.log, append);
+        if (earlier)
+            for (const MetricsRow& r : read_metrics(cfg.log))
+                if (r.iteration <= start_iteration) rows.push_back(r);
+    }
+    const auto wall_start = std::chrono::steady_clock::now();
+    auto wall = [&]() { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count(); };
+    auto record = [&](const std::vector<MetricsRow>& rs) {
+        rows.insert(rows.end(), rs.begin(), rs.end());
+        if (logger) logger->write(rs);
+    };
+    cb.on_step = [&](Run& r, const StepStats&) {
+        if (!r.cfg.save.empty() && r.cfg.save_every > 0 && r.iteration % r.cfg.save_every == 0) {
+            check_finite_state(r);
+            save_checkpoint(r, r.cfg.save);
+        }
+    };
+    cb.on_log = [&](const Run& r, const StepStats& st, double elapsed) {
+        record({train_row(r.iteration, st, wall())});
+        if (cfg.quiet) return;
+        const int done = r.iteration - start_iteration, total = r.cfg.iterations - start_iteration;
+        const double tps = elapsed > 0 ? double(done) * r.cfg.batch_size / elapsed : 0.0;
+        const double remaining = done > 0 ? elapsed / done * (total - done) : NAN;
+        if (tty) {  // one line, redrawn
+            const int width = 24, filled = total > 0 ? width * done / total : width;
+            std::fprintf(out, "\r[%s%s] %3d%% iter %d/%d  %s<%s  loss %.4g  logZ %s  %.0f traj/s \033[K",
+                         std::string(size_t(filled), '#').c_str(), std::string(size_t(width - filled), '.').c_str(),
+                         total > 0 ? 100 * done / total : 100, r.iteration, r.cfg.iterations,
+                         clock_str(elapsed).c_str(), clock_str(remaining).c_str(), st.loss,
+                         short_num(st.log_z).c_str(), tps);
+            if (r.iteration == r.cfg.iterations) std::fprintf(out, "\n");
+        } else {
+            std::fprintf(out, "iter %6d/%d  loss %.5f  logZ %s  traj/s %.0f  elapsed %s  remaining %s\n", r.iteration,
+                         r.cfg.iterations, st.loss, short_num(st.log_z).c_str(), tps, clock_str(elapsed).c_str(),
+                         clock_str(remaining).c_str());
+        }
+        std::fflush(out);
+    };
+    cb.on_validation = [&](const Run&, const Metrics& m) {
+        record(validation_rows(m, wall()));
+        if (cfg.quiet) return;
+        if (tty) std::fprintf(out, "\r\033[K");
+        print_validation(out, m);
+    };
+    if (cfg.trace) print_trace(run, out);  // at initialisation…
+    TrainResult res = train(run, cb);
+    if (!cfg.save.empty()) {
+        check_finite_state(run);
+        save_checkpoint(run, cfg.save);
+    }
+    if (cfg.trace) print_trace(run, out);  // …and trained
+    if (!cfg.plot.empty()) {
+        std::string svg = training_curves_svg(rows);
+        if (cfg.env == "hypergrid" && cfg.ndim == 2 && !run.targets.empty()) {
+            const TargetDistribution& t = run.targets.back();
+            std::vector<double> learned = exact_terminating_distribution(*run.env, t, policy_fn(*run.pf));
+            svg = combine_svg(svg, heatmaps_svg(cfg.height, t.prob, learned));
+        }
+        write_file_atomically(cfg.plot, svg);
+        if (!cfg.quiet) std::fprintf(out, "plot: %s\n", cfg.plot.c_str());
+    }
+    if (logger && !cfg.quiet) std::fprintf(out, "metrics: %s\n", cfg.log.c_str());
+
+    // Network flops: 2 per multiply-add forward, twice that backward (input and weight gradients).
+    const double gflop = 6.0 * double(run.macs_per_state()) * double(res.states_visited) * 1e-9;
+    if (!cfg.quiet) {
+        std::fprintf(out,
+                     "trained %d iterations in %.3f s (sample %.3f, loss %.3f, backward %.3f, optimizer %.3f); "
+                     "%lld states, %.1f GFLOP/s\n",
+                     run.iteration - start_iteration, res.train_seconds, res.phase_seconds.sample,
+                     res.phase_seconds.loss, res.phase_seconds.backward, res.phase_seconds.optimize,
+                     res.states_visited, res.train_seconds > 0 ? gflop / res.train_seconds : 0.0);
+        if (!cfg.save.empty()) std::fprintf(out, "checkpoint: %s\n", cfg.save.c_str());
+    } else if (!cfg.json) {
+        print_validation(out, res.final_metrics);
+    }
+    if (cfg.json) print_json(out, res.final_metrics, run.iteration, res.train_seconds);
+    std::fflush(out);
+    return 0;
+}
+
+}  // namespace gfn
