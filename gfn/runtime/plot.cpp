@@ -73,7 +73,8 @@ std::string short_exponent(std::string s) {
     return mant + "e" + (neg ? "-" : "") + exp;
 }
 
-// A number for a label: 4 significant digits, no "-0"; ±∞ and NaN in words' place.
+// A number for a label: 4 significant digits, no "-0"; "∞", "−∞" and "NaN" rather
+// than printf's "inf" and "nan".
 std::string label(double v) {
     if (std::isnan(v)) return "NaN";
     if (std::isinf(v)) return v > 0 ? "\u221e" : "\u2212\u221e";
@@ -143,8 +144,8 @@ std::vector<double> linear_ticks(double lo, double hi, int n, double min_step = 
     if (!std::isfinite(lo) || !std::isfinite(hi) || !(lo <= hi)) return t;
     const double step = std::max(nice_step(half_diff(lo, hi), n), min_step);
     const double k0 = std::ceil(lo / step - 1e-9), k1 = std::floor(hi / step + 1e-9);
-    for (double k = k0; k <= k1 && int(t.size()) < kMaxTicks; k += 1) {
-        double v = k * step;
+    for (int i = 0; i < kMaxTicks && k0 + i <= k1; ++i) {
+        double v = (k0 + i) * step;
         if (std::fabs(v) < step * 1e-9) v = 0;
         if (std::isfinite(v)) t.push_back(v);
     }
@@ -418,8 +419,8 @@ void draw_panel(std::string& out, const Panel& p, double bx, double by, double b
 // (and, in log space, v ≤ 0) kept out: with J_i the kept j in [i − w + 1, i] and
 // u = log v (log space) or u = v,
 //   m_i = (1/|J_i|) Σ_{j∈J_i} u_j,   plotted as exp(m_i) or m_i (NaN when J_i is empty).
-// O(n) without subtracting sums (a running sum minus the point leaving the window
-// would leave the rounding error of a 1e300 spike on every later mean): blocks of w
+// O(n) without subtracting sums (a running sum that subtracts the point leaving the
+// window would lose, for ever after, the small values a 1e300 spike absorbed): blocks of w
 // points; a window starting at a block start lies in that block, any other spans
 // the end of one block and the start of the next, so
 //   Σ_{j=b}^{i} u_j = prefix_i (within i's block) [+ suffix_b (within b's block)].
