@@ -1,6 +1,7 @@
 // test_metrics_log.cpp — metrics files: CSV and JSONL round trips (NaN included),
-// the rows made from training statistics, and the errors: malformed files (with
-// their line number), unknown extensions, unwritable paths.
+// the rows made from training statistics, empty files (no rows, both formats alike),
+// and the errors: malformed files (with their line number), unknown extensions,
+// unwritable paths.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
@@ -184,7 +185,6 @@ BOOST_AUTO_TEST_CASE(malformed_files_name_the_line) {
     TempDir dir;
     const std::string csv = dir.file("bad.csv");
     const std::string header = "kind,iteration,loss\n";
-    check_malformed(csv, "", "bad.csv:1: no header line");
     check_malformed(csv, "iteration,loss\n", "bad.csv:1: the header must name the columns 'kind' and 'iteration'");
     check_malformed(csv, header + "train,1,0.5\ntrain,2\n", "bad.csv:3: expected 3 fields, found 2");
     check_malformed(csv, header + "train,1,0.5\ntrain,2,abc\n", "bad.csv:3: loss: not a number: 'abc'");
@@ -204,6 +204,21 @@ BOOST_AUTO_TEST_CASE(malformed_files_name_the_line) {
     check_malformed(jsonl, "{\"kind\": \"train\", \"iteration\": 1, \"loss\": 1.2.3}\n", "bad.jsonl:1: bad number '1.2.3'");
     check_malformed(jsonl, "{\"kind\": 7, \"iteration\": 1}\n", "bad.jsonl:1: \"kind\" must be a string");
     check_malformed(jsonl, "{\"kind\": \"train\", \"iteration\": null}\n", "bad.jsonl:1: missing iteration");
+}
+
+// A file with no rows reads as no rows in both formats, whatever holds the nothing:
+// 0 bytes, blank lines, or (CSV) a header alone.
+BOOST_AUTO_TEST_CASE(empty_files_read_as_no_rows_in_both_formats) {
+    TempDir dir;
+    const std::string csv = dir.file("empty.csv"), jsonl = dir.file("empty.jsonl");
+    for (const std::string& text : {std::string(), std::string("\n \t\r\n\n")}) {
+        write_text(csv, text);
+        write_text(jsonl, text);
+        BOOST_CHECK_NO_THROW(BOOST_CHECK(read_metrics(csv).empty()));
+        BOOST_CHECK_NO_THROW(BOOST_CHECK(read_metrics(jsonl).empty()));
+    }
+    write_text(csv, "kind,iteration,loss\r\n\n");
+    BOOST_CHECK_NO_THROW(BOOST_CHECK(read_metrics(csv).empty()));
 }
 
 BOOST_AUTO_TEST_CASE(unknown_extension_and_unwritable_path) {

@@ -345,8 +345,8 @@ std::vector<MetricsRow> read_csv(const std::string& path, std::ifstream& in) {
     bool have_header = false;
     while (std::getline(in, line)) {
         ++lineno;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty()) continue;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        if (line.back() == '\r') line.pop_back();
         if (!split_csv(line, fields, err)) malformed(path, lineno, err);
         if (!have_header) {
             have_header = true;
@@ -368,7 +368,6 @@ std::vector<MetricsRow> read_csv(const std::string& path, std::ifstream& in) {
             if (cols[k] >= 0) set_field(r, cols[k], fields[k], false, path, lineno);
         rows.push_back(r);
     }
-    if (!have_header) malformed(path, lineno + 1, "no header line (an empty file)");
     return rows;
 }
 

@@ -77,7 +77,9 @@ private:
 // std::runtime_error "PATH:LINE: what is wrong" for a malformed file or one
 // that cannot be read, std::invalid_argument for an unknown extension.
 // CSV columns are matched by header name (unknown columns are ignored, missing
-// ones read as NaN); so are JSON keys. Blank lines are skipped.
+// ones read as NaN); so are JSON keys. Blank lines (white space only) are skipped.
+// A file with no rows gives no rows in either format, whether it is empty (0 bytes),
+// blank, or a CSV header alone: a run that has not logged yet plots as "no data".
 std::vector<MetricsRow> read_metrics(const std::string& path);
 
 }  // namespace gfn

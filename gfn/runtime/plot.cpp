@@ -1,6 +1,7 @@
 // plot.cpp — see plot.h. Plain string building: one helper per SVG element kind,
 // "nice" ticks (1, 2, 5 × 10^k; decades on a log axis), no clipping needed since
-// every axis range covers its data.
+// every axis range covers its data. Every pass over the rows is linear, bar one
+// stable sort by condition; what reaches the SVG is bounded by the pixels.
 #include "gfn/runtime/plot.h"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <stdexcept>
 
@@ -69,8 +71,11 @@ std::string short_exponent(std::string s) {
     return mant + "e" + (neg ? "-" : "") + exp;
 }
 
-// A number for a label: 4 significant digits, no "-0".
+// A number for a label: 4 significant digits, no "-0"; "∞", "−∞" and "NaN" rather
+// than printf's "inf" and "nan".
 std::string label(double v) {
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "\u221e" : "\u2212\u221e";
     if (v == 0) v = 0;  // -0 → 0
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.4g", v);
@@ -107,49 +112,78 @@ void line(std::string& out, double x1, double y1, double x2, double y2, const ch
             y1, x2, y2, stroke, width, extra);
 }
 
-// 1, 2 or 5 × 10^k, about range / n.
-double nice_step(double range, int n) {
-    double raw = range / n;
+// Every axis bound is finite, yet the width hi − lo of two finite doubles may
+// not be (−1e308 to 1e308): differences are taken as b/2 − a/2, which is.
+double half_diff(double a, double b) { return 0.5 * b - 0.5 * a; }
+
+double clamp_finite(double v) {
+    return std::max(-std::numeric_limits<double>::max(), std::min(std::numeric_limits<double>::max(), v));
+}
+
+// The bounds of a log axis, as log10 of the smallest positive and the largest double.
+const double kLog10Min = std::log10(std::numeric_limits<double>::denorm_min());
+const double kLog10Max = std::log10(std::numeric_limits<double>::max());
+
+// No axis gets more ticks than this, whatever its range.
+const int kMaxTicks = 16;
+
+// 1, 2 or 5 × 10^k, about (hi − lo) / n, given half_width = (hi − lo) / 2.
+double nice_step(double half_width, int n) {
+    double raw = 2 * (half_width / n);
     if (!(raw > 0) || !std::isfinite(raw)) return 1;
     double mag = std::pow(10.0, std::floor(std::log10(raw)));
     double r = raw / mag;
     return (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * mag;
 }
 
+// The multiples of a nice step within [lo, hi] (finite), at most kMaxTicks of them.
 std::vector<double> linear_ticks(double lo, double hi, int n, double min_step = 0) {
-    double step = std::max(nice_step(hi - lo, n), min_step);
     std::vector<double> t;
-    for (double k = std::ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k += 1) {
-        double v = k * step;
+    if (!std::isfinite(lo) || !std::isfinite(hi) || !(lo <= hi)) return t;
+    const double step = std::max(nice_step(half_diff(lo, hi), n), min_step);
+    const double k0 = std::ceil(lo / step - 1e-9), k1 = std::floor(hi / step + 1e-9);
+    for (int i = 0; i < kMaxTicks && k0 + i <= k1; ++i) {
+        double v = (k0 + i) * step;
         if (std::fabs(v) < step * 1e-9) v = 0;
-        t.push_back(v);
+        if (std::isfinite(v)) t.push_back(v);
     }
     return t;
 }
 
-// Ticks of a log axis over [lo, hi] (both > 0): decades, else 1-2-5, else linear ones.
-std::vector<double> log_ticks(double lo, double hi) {
+// Ticks of a log axis over [10^llo, 10^lhi] (llo, lhi within [kLog10Min, kLog10Max]):
+// decades, else 1-2-5, else linear ones.
+std::vector<double> log_ticks(double llo, double lhi) {
     std::vector<double> t;
-    const int d0 = int(std::floor(std::log10(lo))), d1 = int(std::ceil(std::log10(hi)));
+    const double tol = 1e-9;
+    const int d0 = int(std::floor(llo)), d1 = int(std::ceil(lhi));
     const int every = std::max(1, (d1 - d0 + 5) / 6);
     for (int d = d0; d <= d1; ++d)
-        if (d % every == 0) {
-            double v = std::pow(10.0, d);
-            if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) t.push_back(v);
-        }
+        if (d % every == 0 && d >= llo - tol && d <= lhi + tol) t.push_back(std::pow(10.0, d));
     if (t.size() >= 2) return t;
     t.clear();
     for (int d = d0; d <= d1; ++d)
         for (double m : {1.0, 2.0, 5.0}) {
-            double v = m * std::pow(10.0, d);
-            if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) t.push_back(v);
+            const double l = std::log10(m) + d, v = m * std::pow(10.0, d);
+            if (l >= llo - tol && l <= lhi + tol && v > 0 && std::isfinite(v)) t.push_back(v);
         }
     if (t.size() >= 2) return t;
     t.clear();
-    for (double v : linear_ticks(lo, hi, 4))
+    for (double v : linear_ticks(std::pow(10.0, llo), std::pow(10.0, lhi), 4))
         if (v > 0) t.push_back(v);
     return t;
 }
+
+// One axis of a panel: where a value falls between its ends (0 at lo, 1 at hi).
+// On a log axis lo and hi are log10 of the ends; either way they are finite.
+struct Axis {
+    bool log = false;
+    double lo = 0, hi = 1;
+    double frac(double v) const {
+        return log ? (std::log10(v) - lo) / (hi - lo) : half_diff(lo, v) / half_diff(lo, hi);
+    }
+    // What can be drawn: finite, and positive on a log axis.
+    bool shows(double v) const { return std::isfinite(v) && (!log || v > 0); }
+};
 
 struct Series {
     std::string name;
@@ -176,6 +210,76 @@ struct Panel {
     bool include_zero = false;
 };
 
+// Points per pixel column above which a series is reduced before drawing.
+const int kPointsPerColumn = 4;
+
+// The polylines that draw a series (points as (iteration, value)): runs of points
+// the y axis shows, in file order, broken at every other point. A series with more
+// than kPointsPerColumn points per pixel column is reduced first, in one pass, to
+// each column's first, lowest, highest and last point (M4), joined in iteration
+// order: the polyline then covers the pixels the full one would — a noisy loss keeps
+// its spikes, which a mean per column would hide — with at most 4 points per column.
+// Gaps narrower than a column cannot be seen: the reduced line breaks only across
+// whole pixel columns that hold points the y axis cannot show and none it can.
+std::vector<std::vector<std::pair<double, double>>> polylines(const std::vector<std::pair<double, double>>& pts,
+                                                              const Axis& x, const Axis& y, int columns,
+                                                              bool* reduced) {
+    std::vector<std::vector<std::pair<double, double>>> lines(1);
+    *reduced = pts.size() > size_t(kPointsPerColumn) * size_t(columns);
+    if (!*reduced) {
+        for (const auto& q : pts) {
+            if (!std::isfinite(q.first) || !y.shows(q.second)) {
+                if (!lines.back().empty()) lines.emplace_back();
+                continue;
+            }
+            lines.back().push_back(q);
+        }
+        if (lines.back().empty()) lines.pop_back();
+        return lines;
+    }
+    struct Column {
+        long first = -1, last = -1, low = -1, high = -1;  // indices into pts
+        bool hidden = false;                              // holds a point the y axis cannot show
+    };
+    std::vector<Column> cols(static_cast<size_t>(columns));
+    for (size_t i = 0; i < pts.size(); ++i) {
+        const double it = pts[i].first, v = pts[i].second;
+        if (!std::isfinite(it)) continue;
+        Column& c = cols[size_t(std::min(columns - 1, std::max(0, int(std::floor(x.frac(it) * columns)))))];
+        if (!y.shows(v)) {
+            c.hidden = true;
+            continue;
+        }
+        const long k = long(i);
+        if (c.first < 0) {
+            c.first = c.last = c.low = c.high = k;
+            continue;
+        }
+        if (it < pts[size_t(c.first)].first) c.first = k;
+        if (it >= pts[size_t(c.last)].first) c.last = k;
+        if (v < pts[size_t(c.low)].second) c.low = k;
+        if (v > pts[size_t(c.high)].second) c.high = k;
+    }
+    lines.back().clear();
+    bool gap = false;  // a column of hidden points only since the last kept point
+    for (const Column& c : cols) {
+        if (c.first < 0) {
+            gap = gap || c.hidden;
+            continue;
+        }
+        if (gap && !lines.back().empty()) lines.emplace_back();
+        gap = false;
+        long keep[4] = {c.first, c.low, c.high, c.last};
+        std::sort(keep, keep + 4, [&](long a, long b) {
+            return pts[size_t(a)].first != pts[size_t(b)].first ? pts[size_t(a)].first < pts[size_t(b)].first : a < b;
+        });
+        for (int j = 0; j < 4; ++j)
+            if (j == 0 || keep[j] != keep[j - 1]) lines.back().push_back(pts[size_t(keep[j])]);
+    }
+    if (lines.back().empty()) lines.pop_back();
+    return lines;
+}
+
 // Draws one panel in the box (bx, by, bw, bh), x over [xmin, xmax].
 void draw_panel(std::string& out, const Panel& p, double bx, double by, double bw, double bh, double xmin,
                 double xmax) {
@@ -195,31 +299,35 @@ void draw_panel(std::string& out, const Panel& p, double bx, double by, double b
         text(out, left + pw / 2, top + ph / 2, "no data", "middle", " fill=\"#888888\" font-size=\"14\"");
         return;
     }
+    // A log y axis needs every value positive; points it cannot show (non-finite) are
+    // skipped. Both axes keep finite ends, clamped to the doubles (log: to the positive ones).
     const bool logy = p.allow_log && std::all_of(ys.begin(), ys.end(), [](double v) { return v > 0; });
     double lo = *std::min_element(ys.begin(), ys.end()), hi = *std::max_element(ys.begin(), ys.end());
+    Axis ax, ay;
+    ax.lo = xmin, ax.hi = xmax;
     std::vector<double> yt;
     if (logy) {
         double llo = std::log10(lo), lhi = std::log10(hi);
         if (lhi - llo < 1e-9) llo -= 0.5, lhi += 0.5;
         const double pad = 0.05 * (lhi - llo);
-        lo = std::pow(10.0, llo - pad), hi = std::pow(10.0, lhi + pad);
-        yt = log_ticks(lo, hi);
+        ay.log = true;
+        ay.lo = std::max(kLog10Min, llo - pad), ay.hi = std::min(kLog10Max, lhi + pad);
+        yt = log_ticks(ay.lo, ay.hi);
     } else {
         if (p.include_zero) lo = std::min(lo, 0.0), hi = std::max(hi, 0.0);
         if (hi - lo < 1e-12 * std::max(1.0, std::fabs(hi))) {
             const double d = std::max(1e-3, 0.1 * std::fabs(hi));
-            lo -= d, hi += d;
+            lo = clamp_finite(lo - d), hi = clamp_finite(hi + d);
         }
-        const double pad = 0.05 * (hi - lo);
-        if (!(p.include_zero && lo == 0)) lo -= pad;
-        hi += pad;
+        // pad = 5% of hi − lo
+        const double pad = 0.1 * half_diff(lo, hi);
+        if (!(p.include_zero && lo == 0)) lo = clamp_finite(lo - pad);
+        hi = clamp_finite(hi + pad);
+        ay.lo = lo, ay.hi = hi;
         yt = linear_ticks(lo, hi, 5);
     }
-    auto Y = [&](double v) {
-        double f = logy ? (std::log10(v) - std::log10(lo)) / (std::log10(hi) - std::log10(lo)) : (v - lo) / (hi - lo);
-        return bottom - f * ph;
-    };
-    auto X = [&](double it) { return left + (it - xmin) / (xmax - xmin) * pw; };
+    auto Y = [&](double v) { return bottom - ay.frac(v) * ph; };
+    auto X = [&](double it) { return left + ax.frac(it) * pw; };
 
     // Grid and ticks.
     for (double v : yt) {
@@ -244,28 +352,20 @@ void draw_panel(std::string& out, const Panel& p, double bx, double by, double b
         const std::string style = std::string(" fill=\"none\" stroke=\"") + s.color + "\"" +
                                   (s.dashed ? " stroke-dasharray=\"5 3\"" : "") +
                                   (s.opacity < 1 ? " stroke-opacity=\"" + label(s.opacity) + "\"" : "");
-        std::string pts;
-        int n_in_segment = 0;
-        auto flush = [&]() {
-            if (n_in_segment >= 2)
+        bool reduced = false;
+        for (const auto& seg : polylines(s.pts, ax, ay, int(std::ceil(pw)), &reduced)) {
+            std::string pts;
+            for (const auto& q : seg) {
+                const double x = X(q.first), y = Y(q.second);
+                appendf(pts, "%s%.2f,%.2f", pts.empty() ? "" : " ", x, y);
+                drawn.emplace_back(x, y);
+                if ((s.markers && !reduced) || s.pts.size() == 1)
+                    appendf(out, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"2.8\" fill=\"%s\"/>\n", x, y, s.color.c_str());
+            }
+            if (seg.size() >= 2)
                 appendf(out, "<polyline points=\"%s\" stroke-width=\"%g\" stroke-linejoin=\"round\"%s/>\n",
                         pts.c_str(), s.width, style.c_str());
-            pts.clear();
-            n_in_segment = 0;
-        };
-        for (const auto& q : s.pts) {
-            if (!std::isfinite(q.second) || !std::isfinite(q.first) || (logy && q.second <= 0)) {
-                flush();
-                continue;
-            }
-            const double x = X(q.first), y = Y(q.second);
-            appendf(pts, "%s%.2f,%.2f", pts.empty() ? "" : " ", x, y);
-            ++n_in_segment;
-            drawn.emplace_back(x, y);
-            if (s.markers || s.pts.size() == 1)
-                appendf(out, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"2.8\" fill=\"%s\"/>\n", x, y, s.color.c_str());
         }
-        flush();
     }
     for (const HLine& h : p.hlines)
         if (std::isfinite(h.value)) {
@@ -287,7 +387,11 @@ void draw_panel(std::string& out, const Panel& p, double bx, double by, double b
     if (entries.empty()) return;
     size_t longest = 0;
     for (const auto& e : entries) longest = std::max(longest, e.first.size());
-    const double lw = 38 + 6.6 * double(longest), lh = 8 + 16 * double(entries.size());
+    // As many columns of entries as the panel's height needs.
+    const size_t fit = size_t(std::max(1.0, std::floor((ph - 20) / 16)));
+    const size_t n_cols = (entries.size() + fit - 1) / fit, n_rows = (entries.size() + n_cols - 1) / n_cols;
+    const double col_w = 38 + 6.6 * double(longest);
+    const double lw = col_w * double(n_cols), lh = 8 + 16 * double(n_rows);
     double best_x = right - lw - 6, best_y = top + 6;
     int best = -1;
     for (int corner : {1, 0, 3, 2}) {  // top-right, top-left, bottom-right, bottom-left
@@ -302,28 +406,49 @@ void draw_panel(std::string& out, const Panel& p, double bx, double by, double b
             "stroke=\"#bbbbbb\" class=\"legend\"/>\n",
             best_x, best_y, lw, lh);
     for (size_t k = 0; k < entries.size(); ++k) {
-        const double y = best_y + 14 + 16 * double(k);
-        appendf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke-width=\"2\"%s/>\n", best_x + 6,
-                y - 4, best_x + 30, y - 4, entries[k].second.c_str());
-        text(out, best_x + 35, y, entries[k].first, "start");
+        const double x = best_x + col_w * double(k / n_rows), y = best_y + 14 + 16 * double(k % n_rows);
+        appendf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke-width=\"2\"%s/>\n", x + 6, y - 4,
+                x + 30, y - 4, entries[k].second.c_str());
+        text(out, x + 35, y, entries[k].first, "start");
     }
 }
 
-// A running mean over `window` points (in log space when log_space), NaN kept out.
+// A running mean over the last `window` points, in log space when log_space, NaN
+// (and, in log space, v ≤ 0) kept out: with J_i the kept j in [i − w + 1, i] and
+// u = log v (log space) or u = v,
+//   m_i = (1/|J_i|) Σ_{j∈J_i} u_j,   plotted as exp(m_i) or m_i (NaN when J_i is empty).
+// O(n) without subtracting sums (a running sum that subtracts the point leaving the
+// window would lose, for ever after, the small values a 1e300 spike absorbed): blocks of w
+// points; a window starting at a block start lies in that block, any other spans
+// the end of one block and the start of the next, so
+//   Σ_{j=b}^{i} u_j = prefix_i (within i's block) [+ suffix_b (within b's block)].
+// The u are scaled by a power of two (exact) so that no sum overflows.
 std::vector<std::pair<double, double>> smooth(const std::vector<std::pair<double, double>>& pts, int window,
                                               bool log_space) {
+    const size_t n = pts.size(), w = size_t(std::max(1, window));
+    std::vector<double> u(n, 0.0);
+    std::vector<size_t> kept_before(n + 1, 0);  // kept points among the first j
+    double largest = 0;
+    for (size_t j = 0; j < n; ++j) {
+        const double v = pts[j].second;
+        const bool kept = std::isfinite(v) && (!log_space || v > 0);
+        if (kept) u[j] = log_space ? std::log(v) : v, largest = std::max(largest, std::fabs(u[j]));
+        kept_before[j + 1] = kept_before[j] + (kept ? 1 : 0);
+    }
+    // |u| / 2^e < 1, so a window's sum stays below w.
+    const int e = largest > 0 ? std::ilogb(largest) + 1 : 0;
+    for (double& x : u) x = std::ldexp(x, -e);
+    std::vector<double> prefix(n), suffix(n);
+    for (size_t j = 0; j < n; ++j) prefix[j] = u[j] + (j % w ? prefix[j - 1] : 0.0);
+    for (size_t j = n; j-- > 0;) suffix[j] = u[j] + ((j + 1) % w && j + 1 < n ? suffix[j + 1] : 0.0);
     std::vector<std::pair<double, double>> out;
-    for (size_t i = 0; i < pts.size(); ++i) {
-        double sum = 0;
-        int n = 0;
-        const size_t b = i + 1 >= size_t(window) ? i + 1 - size_t(window) : 0;
-        for (size_t j = b; j <= i; ++j) {
-            double v = pts[j].second;
-            if (!std::isfinite(v) || (log_space && v <= 0)) continue;
-            sum += log_space ? std::log(v) : v;
-            ++n;
-        }
-        out.emplace_back(pts[i].first, n ? (log_space ? std::exp(sum / n) : sum / n) : NAN);
+    out.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+        const size_t b = i + 1 >= w ? i + 1 - w : 0;
+        const size_t count = kept_before[i + 1] - kept_before[b];
+        const double sum = b % w == 0 ? prefix[i] : suffix[b] + prefix[i];
+        const double mean = count ? std::ldexp(sum / double(count), e) : NAN;
+        out.emplace_back(pts[i].first, log_space ? std::exp(mean) : mean);
     }
     return out;
 }
@@ -432,19 +557,34 @@ std::string training_curves_svg(const std::vector<MetricsRow>& rows) {
         else xmax = xmin + 1;
     }
 
-    // Validation rows grouped by condition (NaN: the unconditional group), in condition order.
-    std::vector<double> conds;
-    for (const MetricsRow* r : val) {
-        bool found = false;
-        for (double c : conds) found = found || (std::isnan(c) ? std::isnan(r->condition) : c == r->condition);
-        if (!found) conds.push_back(r->condition);
+    // Validation rows grouped by condition (NaN: the unconditional group), in condition
+    // order, file order within a group: a stable sort, O(n log n).
+    std::vector<const MetricsRow*> by_condition = val;
+    std::stable_sort(by_condition.begin(), by_condition.end(), [](const MetricsRow* a, const MetricsRow* b) {
+        return std::isnan(a->condition) ? !std::isnan(b->condition)
+                                        : !std::isnan(b->condition) && a->condition < b->condition;
+    });
+    std::vector<std::pair<size_t, size_t>> groups;  // [begin, end) in by_condition
+    for (size_t i = 0, j; i < by_condition.size(); i = j) {
+        const double c = by_condition[i]->condition;
+        for (j = i + 1; j < by_condition.size(); ++j)
+            if (std::isnan(c) ? !std::isnan(by_condition[j]->condition) : by_condition[j]->condition != c) break;
+        groups.emplace_back(i, j);
     }
-    std::sort(conds.begin(), conds.end(), [](double a, double b) { return std::isnan(a) ? !std::isnan(b) : a < b; });
-    auto rows_of = [&](double c) {
-        std::vector<const MetricsRow*> g;
-        for (const MetricsRow* r : val)
-            if (std::isnan(c) ? std::isnan(r->condition) : r->condition == c) g.push_back(r);
-        return g;
+    // More conditions than colours cannot be told apart: kPaletteSize of them are drawn,
+    // evenly spaced in condition order from the first to the last, and the header says so.
+    const size_t n_conditions = groups.size();
+    if (n_conditions > size_t(kPaletteSize)) {
+        std::vector<std::pair<size_t, size_t>> shown;
+        for (size_t k = 0; k < size_t(kPaletteSize); ++k)
+            shown.push_back(groups[k * (n_conditions - 1) / size_t(kPaletteSize - 1)]);
+        groups = shown;
+    }
+    std::vector<double> conds;
+    for (const auto& g : groups) conds.push_back(by_condition[g.first]->condition);
+    auto rows_of = [&](size_t g) {
+        return std::vector<const MetricsRow*>(by_condition.begin() + long(groups[g].first),
+                                              by_condition.begin() + long(groups[g].second));
     };
     const bool many = conds.size() > 1;
 
@@ -455,6 +595,7 @@ std::string training_curves_svg(const std::vector<MetricsRow>& rows) {
     loss.allow_log = true;
     {
         Series raw{"loss", kPalette[0], false, 1, 1.2, false, true, {}};
+        raw.pts.reserve(train.size());
         for (const MetricsRow* r : train) raw.pts.emplace_back(r->iteration, r->loss);
         const bool positive = std::all_of(train.begin(), train.end(),
                                           [](const MetricsRow* r) { return !std::isfinite(r->loss) || r->loss > 0; });
@@ -462,11 +603,11 @@ std::string training_curves_svg(const std::vector<MetricsRow>& rows) {
             Series sm{"loss (running mean)", kPalette[0], false, 1, 2.2, false, true, {}};
             sm.pts = smooth(raw.pts, std::max(5, int(raw.pts.size()) / 25), positive);
             raw.opacity = 0.35;
-            loss.series.push_back(raw);
-            loss.series.push_back(sm);
+            loss.series.push_back(std::move(raw));
+            loss.series.push_back(std::move(sm));
         } else {
             raw.markers = raw.pts.size() <= 60;
-            loss.series.push_back(raw);
+            loss.series.push_back(std::move(raw));
         }
     }
 
@@ -479,12 +620,12 @@ std::string training_curves_svg(const std::vector<MetricsRow>& rows) {
         const std::string sfx = condition_suffix(conds[g]);
         Series a{"l1" + sfx, many ? kPalette[g % kPaletteSize] : kPalette[0], false, 1, 1.6, true, true, {}};
         Series b{"exact l1" + sfx, many ? kPalette[g % kPaletteSize] : kPalette[1], true, 1, 1.6, true, true, {}};
-        for (const MetricsRow* r : rows_of(conds[g])) {
+        for (const MetricsRow* r : rows_of(g)) {
             a.pts.emplace_back(r->iteration, r->l1);
             b.pts.emplace_back(r->iteration, r->exact_l1);
         }
-        l1.series.push_back(a);
-        l1.series.push_back(b);
+        l1.series.push_back(std::move(a));
+        l1.series.push_back(std::move(b));
     }
 
     // Panel 3: log Z, learned (training rows; else the validations) and true (dashed).
@@ -493,21 +634,22 @@ std::string training_curves_svg(const std::vector<MetricsRow>& rows) {
     lz.ylabel = "log Z";
     {
         Series t{"log Z", kPalette[0], false, 1, 1.6, false, true, {}};
+        t.pts.reserve(train.size());
         for (const MetricsRow* r : train) t.pts.emplace_back(r->iteration, r->logz);
         t.markers = t.pts.size() <= 60;
         const bool train_has_logz =
             !many && std::any_of(t.pts.begin(), t.pts.end(), [](auto& q) { return std::isfinite(q.second); });
-        if (train_has_logz) lz.series.push_back(t);
+        if (train_has_logz) lz.series.push_back(std::move(t));
         for (size_t g = 0; g < conds.size(); ++g) {
             const std::string sfx = condition_suffix(conds[g]);
             const char* color = many ? kPalette[g % kPaletteSize] : kPalette[0];
             Series v{"log Z" + sfx, color, false, 1, 1.6, true, true, {}};
             double truth = NAN;
-            for (const MetricsRow* r : rows_of(conds[g])) {
+            for (const MetricsRow* r : rows_of(g)) {
                 v.pts.emplace_back(r->iteration, r->logz);
                 if (std::isfinite(r->logz_true)) truth = r->logz_true;
             }
-            if (!train_has_logz) lz.series.push_back(v);
+            if (!train_has_logz) lz.series.push_back(std::move(v));
             if (std::isfinite(truth)) lz.hlines.push_back(HLine{"log Z true" + sfx, many ? color : "#d62728", truth});
         }
     }
@@ -516,12 +658,14 @@ std::string training_curves_svg(const std::vector<MetricsRow>& rows) {
     std::string s = svg_open(W, H);
     // Header: the last validation, in words.
     std::string summary = "training curves";
+    if (n_conditions > conds.size())
+        summary += " (" + std::to_string(conds.size()) + " of " + std::to_string(n_conditions) + " conditions)";
     if (!val.empty()) {
         const MetricsRow& r = *val.back();
         summary += " \u2014 last validation (iteration " + std::to_string(r.iteration) + condition_suffix(r.condition) + "):";
         if (std::isfinite(r.l1)) summary += " l1 " + label(r.l1);
         if (std::isfinite(r.exact_l1)) summary += ", exact l1 " + label(r.exact_l1);
-        if (std::isfinite(r.logz) && std::isfinite(r.logz_true))
+        if (std::isfinite(r.logz - r.logz_true))
             summary += ", |log Z \u2212 log Z_true| " + label(std::fabs(r.logz - r.logz_true));
         if (r.n_modes > 0) summary += ", modes " + std::to_string(r.modes_found) + "/" + std::to_string(r.n_modes);
     }
@@ -555,7 +699,7 @@ std::string heatmaps_svg(int height, const std::vector<double>& target, const st
     std::string s = svg_open(W, Ht);
     text(s, W / 2, 22,
          "HyperGrid " + std::to_string(H) + "\u00d7" + std::to_string(H) +
-             (l1_ok ? ": L1(target, learned) = " + label(l1) : std::string()),
+             (l1_ok && std::isfinite(l1) ? ": L1(target, learned) = " + label(l1) : std::string()),
          "middle", " font-size=\"15\"");
     const std::vector<double>* maps[2] = {&target, &learned};
     const char* titles[2] = {"target R(x)/Z", "learned"};

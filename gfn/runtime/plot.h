@@ -5,10 +5,19 @@
 // viewer shows as is; scripts/render_svg.sh turns one into a PNG.
 //
 //   training_curves_svg  three panels against iteration: the training loss (log
-//                        scale when every value is positive), l1 and exact l1 of
-//                        the validations, log Z with log Z_true as a dashed line.
-//                        NaN values are skipped; a conditional run gets one line
-//                        per validation condition. No rows: a "no data" figure.
+//                        scale when every finite value is positive, else linear)
+//                        and its running mean, l1 and exact l1 of the validations,
+//                        log Z with log Z_true as a dashed line. NaN and ±inf values
+//                        are skipped (the line breaks there); a conditional run gets
+//                        one line per validation condition, at most 10 of them
+//                        (evenly spaced in condition order; the header says "k of n
+//                        conditions"). No rows: a "no data" figure.
+//
+// Any input, however hostile, gives a figure of bounded size in O(n log n) time:
+// axes keep finite ends (clamped to ±DBL_MAX; a log axis to [4.9e-324, DBL_MAX])
+// and at most 16 ticks, no "nan" or "inf" is ever written, and a line with more
+// than 4 points per pixel column is drawn through each column's first, lowest,
+// highest and last point (see polylines in plot.cpp).
 //   heatmaps_svg         a 2-D HyperGrid's target R(x)/Z next to a learned
 //                        distribution, one colour scale and its colour bar;
 //                        cell (row x0, column x1) is index x0·H + x1.
