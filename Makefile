@@ -21,7 +21,7 @@ CXX      ?= g++
 ARCH     ?= -march=native
 OPT      ?= -O3
 CXXFLAGS ?= $(OPT) $(ARCH)
-CXXFLAGS += -std=c++17 -Wall -Wextra -fopenmp -I. -MMD -MP $(SAN)
+CXXFLAGS += -std=c++17 -Wall -Wextra -fno-math-errno -fopenmp -I. -MMD -MP $(SAN)
 LDFLAGS  += -fopenmp $(SAN)
 BUILD    ?= build
 

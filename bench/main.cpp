@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "bench/mlp.h"
+#include "bench/reference.h"
+#include "bench/shared.h"
 #include "bench/train.h"
 
 namespace {
@@ -29,11 +31,15 @@ const Benchmark kBenchmarks[] = {
      gfn_bench::run_mlp},
     {"train", "training steps of the reference scenarios, phase by phase  [--quick] [--scenario S] [--batch B] ...",
      gfn_bench::run_train},
+    {"reference", "HyperGrid 2D H=8 TB beside the eager-PyTorch baseline, same run  [--reps R] [--quick]",
+     gfn_bench::run_reference},
+    {"shared", "training speed beside a busy process and beside a second run  [--batch B] [--reps R]",
+     gfn_bench::run_shared},
 };
 
 void usage(FILE* f) {
     std::fprintf(f, "usage: gfn_bench [<benchmark>] [options]\n\nbenchmarks (none given: all of them):\n");
-    for (const Benchmark& b : kBenchmarks) std::fprintf(f, "  %-8s %s\n", b.name, b.summary);
+    for (const Benchmark& b : kBenchmarks) std::fprintf(f, "  %-10s %s\n", b.name, b.summary);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/child.h"
 #include "engine/blas.h"
 #include "gfn/runtime/training.h"
 
@@ -53,12 +54,6 @@ int reference_iterations(int batch) {
     if (batch <= 128) return 250;
     if (batch <= 512) return 100;
     return 40;
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    size_t n = v.size();
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // GFLOP/s of gfn::gemm on the three products of a 256×256 layer at M rows.
@@ -105,12 +100,6 @@ std::string to_json(const Result& r) {
     return buf;
 }
 
-double json_number(const std::string& line, const std::string& key) {
-    size_t p = line.find("\"" + key + "\": ");
-    if (p == std::string::npos) return std::nan("");
-    return std::atof(line.c_str() + p + key.size() + 4);
-}
-
 const Scenario* find_scenario(const std::string& name) {
     for (const Scenario& s : scenarios())
         if (name == s.name) return &s;
@@ -155,7 +144,7 @@ int run_one(const Scenario& sc, int batch, int threads, int reps, int iters_over
     Result res;
     res.scenario = sc.name;
     res.batch = batch;
-    res.threads = threads;
+    res.threads = gfn::num_threads();
     res.iters = iters;
     res.reps = reps;
     res.ms = median(ms);
@@ -222,7 +211,7 @@ int run_train(int argc, char** argv) {
     for (const std::string& n : names)
         if (!find_scenario(n)) { std::fprintf(stderr, "gfn_bench train: unknown scenario '%s'\n", n.c_str()); usage(stderr); return 2; }
     for (int b : batches) if (b < 1) { std::fprintf(stderr, "gfn_bench train: --batch must be >= 1\n"); return 2; }
-    for (int t : thread_counts) if (t < 1) { std::fprintf(stderr, "gfn_bench train: --threads must be >= 1\n"); return 2; }
+    for (int t : thread_counts) if (t < 0) { std::fprintf(stderr, "gfn_bench train: --threads must be >= 0 (0: the default, all cores)\n"); return 2; }
 
     if (one) {
         if (names.size() != 1 || batches.size() != 1 || thread_counts.size() != 1) {
@@ -235,10 +224,7 @@ int run_train(int argc, char** argv) {
     if (batches.empty()) batches = quick ? std::vector<int>{16, 128} : std::vector<int>{16, 128, 512, 2048};
     if (thread_counts.empty()) thread_counts = {1, 2};
 
-    // This program's own path, for the child processes (popen runs /bin/sh).
-    char self_buf[4096];
-    const ssize_t len = readlink("/proc/self/exe", self_buf, sizeof self_buf - 1);
-    const std::string self = len > 0 ? std::string(self_buf, size_t(len)) : std::string(argv[0]);
+    const std::string self = self_path();
     FILE* jf = std::fopen(out.c_str(), "w");
     if (!jf) std::fprintf(stderr, "gfn_bench train: cannot write %s; results go to stdout only\n", out.c_str());
     std::printf("\n### Training step: HyperGrid / Ising / BitSequence with TB, MLP 256 x 2 (tied PB where a PB exists)\n\n"
@@ -255,19 +241,12 @@ int run_train(int argc, char** argv) {
                 std::string cmd = self + " train --one --scenario " + n + " --batch " + std::to_string(b) +
                                   " --threads " + std::to_string(t) + " --reps " + std::to_string(reps) +
                                   (iters > 0 ? " --iters " + std::to_string(iters) : "");
-                FILE* p = popen(cmd.c_str(), "r");
-                std::string line;
-                if (p) {
-                    char buf[2048];
-                    while (std::fgets(buf, sizeof buf, p)) line = buf;
-                    if (pclose(p) != 0) line.clear();
-                }
-                if (line.empty() || line[0] != '{') {
+                const std::string line = run_json(cmd);
+                if (line.empty()) {
                     std::printf("| %s | %d | %d | failed | | | | | | | | | | | |\n", n.c_str(), b, t);
                     rc = 1;
                     continue;
                 }
-                while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
                 if (jf) std::fprintf(jf, "%s\n", line.c_str());
                 auto v = [&](const char* k) { return json_number(line, k); };
                 std::printf("| %s | %d | %d | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.2f | %.0f | %.1f | %.0f |\n",

@@ -24,6 +24,9 @@ void gemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
 // n <= 0 means OMP_NUM_THREADS when set, else all cores.
 void set_num_threads(int n);
 int num_threads();
+// Whether subnormal floats are flushed to zero on the calling thread
+// (set_num_threads() turns flushing on for every thread of the pool).
+bool denormals_flushed();
 
 bool have_blas();              // false under BLAS=none
 bool blas_is_openmp();         // OpenBLAS reports its OpenMP build

@@ -1,11 +1,38 @@
 // optim.cpp — see optim.h. The update rules follow torch.optim's definitions.
 #include "engine/optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
+#include "engine/blas.h"
+
 namespace gfn {
+
+// The per-element Adam update of one parameter record, with every constant of
+// the step folded in. A plain function over restrict pointers, so the loop
+// vectorises (it needs -fno-math-errno, set by the Makefile: with errno
+// semantics the compiler must keep a scalar sqrtf call for negative inputs).
+//   g ← g + λθ  (Adam's L2; 0 for AdamW)
+//   m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²
+//   θ ← s·θ − (lr/(1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + ε)   (s = 1 − lr·λ for AdamW, else 1)
+struct AdamStep {
+    float step_size, inv_sqrt_bc2, l2, shrink, b1, b2, eps;
+};
+static void adam_kernel(const AdamStep& a, float* __restrict th, float* __restrict mm, float* __restrict vv,
+                        const float* __restrict gr, size_t n) {
+    const float step_size = a.step_size, inv_sqrt_bc2 = a.inv_sqrt_bc2, l2 = a.l2, shrink = a.shrink;
+    const float b1 = a.b1, b2 = a.b2, e = a.eps, c1 = 1.f - a.b1, c2 = 1.f - a.b2;
+    for (size_t i = 0; i < n; ++i) {
+        const float gi = gr[i] + l2 * th[i];
+        const float mi = b1 * mm[i] + c1 * gi;
+        const float vi = b2 * vv[i] + c2 * gi * gi;
+        mm[i] = mi;
+        vv[i] = vi;
+        th[i] = shrink * th[i] - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + e);
+    }
+}
 
 Optimizer::Optimizer(ParamStore& store, OptimizerKind k, std::vector<ParamGroup> g, float b1, float b2, float e,
                      float mom)
@@ -37,22 +64,26 @@ void Optimizer::step() {
                 // m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²
                 // θ ← θ − lr · (m / (1−β1ᵗ)) / (√(v / (1−β2ᵗ)) + ε)
                 const bool decoupled = kind == OptimizerKind::AdamW;
-                const float step_size = float(g.lr / bc1);
-                const float inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
-                const float l2 = decoupled ? 0.f : g.weight_decay;                 // into the gradient
-                const float shrink = decoupled ? 1.f - g.lr * g.weight_decay : 1.f;  // decoupled decay
-                const float b1 = beta1, b2 = beta2, e = eps;
-                float* __restrict th = theta;
-                float* __restrict mm = m.data();
-                float* __restrict vv = v.data();
-                const float* __restrict gr = grad;
-                // One branch-free loop the compiler vectorises.
-#pragma omp parallel for simd if (hi - lo > (1u << 15)) schedule(static)
-                for (size_t i = lo; i < hi; ++i) {
-                    const float gi = gr[i] + l2 * th[i];
-                    mm[i] = b1 * mm[i] + (1.f - b1) * gi;
-                    vv[i] = b2 * vv[i] + (1.f - b2) * gi * gi;
-                    th[i] = shrink * th[i] - step_size * mm[i] / (std::sqrt(vv[i]) * inv_sqrt_bc2 + e);
+                AdamStep a;
+                a.step_size = float(g.lr / bc1);
+                a.inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
+                a.l2 = decoupled ? 0.f : g.weight_decay;                  // into the gradient
+                a.shrink = decoupled ? 1.f - g.lr * g.weight_decay : 1.f;  // decoupled decay
+                a.b1 = beta1;
+                a.b2 = beta2;
+                a.eps = eps;
+                const size_t n = hi - lo;
+                // Large records in chunks across threads; small ones (most of them) inline.
+                constexpr size_t kChunk = size_t(1) << 15;
+                if (n > 2 * kChunk && num_threads() > 1) {
+                    const long n_chunks = long((n + kChunk - 1) / kChunk);
+#pragma omp parallel for schedule(static)
+                    for (long c = 0; c < n_chunks; ++c) {
+                        const size_t b = lo + size_t(c) * kChunk, e = std::min(hi, b + kChunk);
+                        adam_kernel(a, theta + b, m.data() + b, v.data() + b, grad + b, e - b);
+                    }
+                } else {
+                    adam_kernel(a, theta + lo, m.data() + lo, v.data() + lo, grad + lo, n);
                 }
                 break;
             }
@@ -73,9 +104,17 @@ void Optimizer::step() {
 }
 
 double clip_grad_norm(ParamStore& store, double max_norm) {
-    // ‖g‖ = √(Σ g²), accumulated in double; g ← g · max_norm / (‖g‖ + 1e-6) when ‖g‖ > max_norm
-    double ss = 0.0;
-    for (float x : store.grads) ss += double(x) * double(x);
+    // ‖g‖ = √(Σ g²), accumulated in double over 8 interleaved partial sums
+    // (acc[i mod 8]) so the loop vectorises with a fixed order on every CPU;
+    // g ← g · max_norm / (‖g‖ + 1e-6) when ‖g‖ > max_norm
+    const float* __restrict g = store.grads.data();
+    const size_t n = store.grads.size();
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; ++k) acc[k] += double(g[i + size_t(k)]) * double(g[i + size_t(k)]);
+    for (int k = 0; i < n; ++i, ++k) acc[k] += double(g[i]) * double(g[i]);
+    const double ss = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     const double norm = std::sqrt(ss);
     if (max_norm > 0.0 && norm > max_norm) {
         const float c = float(max_norm / (norm + 1e-6));

@@ -11,6 +11,11 @@
 #include <string>
 #include <vector>
 
+#include <omp.h>
+
+#include <algorithm>
+
+#include "engine/blas.h"
 #include "engine/optim.h"
 
 using namespace gfn;
@@ -256,6 +261,40 @@ BOOST_AUTO_TEST_CASE(zero_grad_clears_the_slab) {
     BOOST_CHECK_EQUAL(s.store.grads[1], 0.f);
 }
 
+// A record large enough for the chunked, multi-threaded path (n > 2·2^15), and
+// one small record beside it: every element equals the scalar Adam update
+// worked in double, at 1 and 2 threads alike.
+BOOST_AUTO_TEST_CASE(adam_large_record_matches_elementwise_rule) {
+    const int prev = num_threads();
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        ParamStore store;
+        const int big = store.add("big", 300, 333);  // 99,900 values
+        store.add("small", 1, 7);
+        const size_t n = store.size();
+        for (size_t i = 0; i < n; ++i) store.values[i] = float(std::sin(0.37 * double(i)));
+        (void)big;
+        Optimizer opt(store, OptimizerKind::Adam, {{0.01f, 0.1f}});
+        std::vector<double> th(store.values.begin(), store.values.end()), m(n, 0.0), v(n, 0.0);
+        for (int t = 1; t <= 3; ++t) {
+            for (size_t i = 0; i < n; ++i) store.grads[i] = float(std::cos(0.11 * double(i) * t));
+            opt.step();
+            // g ← g + λθ; m ← 0.9m + 0.1g; v ← 0.999v + 0.001g²; θ ← θ − lr·m̂/(√v̂ + ε)
+            for (size_t i = 0; i < n; ++i) {
+                const double g = double(store.grads[i]) + 0.1 * th[i];
+                m[i] = 0.9 * m[i] + 0.1 * g;
+                v[i] = 0.999 * v[i] + 0.001 * g * g;
+                const double mh = m[i] / (1.0 - std::pow(0.9, t)), vh = v[i] / (1.0 - std::pow(0.999, t));
+                th[i] -= 0.01 * mh / (std::sqrt(vh) + 1e-8);
+            }
+        }
+        double worst = 0.0;
+        for (size_t i = 0; i < n; ++i) worst = std::max(worst, std::fabs(double(store.values[i]) - th[i]));
+        BOOST_CHECK_MESSAGE(worst < 1e-5, "threads " << threads << ": max |θ − θ_ref| = " << worst);
+    }
+    set_num_threads(prev);
+}
+
 // ---------------------------------------------------------------------------
 // clip_grad_norm
 
@@ -294,6 +333,43 @@ BOOST_AUTO_TEST_CASE(clip_grad_norm_no_op_below_and_when_disabled) {
     store.zero_grad();
     BOOST_CHECK_EQUAL(clip_grad_norm(store, 1.0), 0.0);
     for (float x : store.grads) BOOST_CHECK_EQUAL(x, 0.f);
+}
+
+// The norm over a slab whose length is not a multiple of the 8 partial sums:
+// Σ_{i<n} (i mod 5 − 2)² for n = 1,003 is worked exactly in double.
+BOOST_AUTO_TEST_CASE(clip_grad_norm_long_slab) {
+    ParamStore store;
+    store.add("a", 17, 59);  // 1,003 values
+    double ss = 0.0;
+    for (size_t i = 0; i < store.grads.size(); ++i) {
+        store.grads[i] = float(int(i % 5) - 2);
+        ss += double(store.grads[i]) * store.grads[i];
+    }
+    BOOST_CHECK_CLOSE(clip_grad_norm(store, 0.0), std::sqrt(ss), 1e-12);
+    store.grads.back() = 1000.f;  // the tail counts
+    BOOST_CHECK_GT(clip_grad_norm(store, 0.0), 999.0);
+}
+
+// set_num_threads() turns on flush-to-zero on every thread of the pool: a
+// subnormal product comes out as 0 on each of them.
+BOOST_AUTO_TEST_CASE(subnormals_are_flushed_on_every_thread) {
+    const int prev = num_threads();
+    set_num_threads(2);
+    volatile float tiny = 1e-30f;
+    int flushed[2] = {0, 0};
+    int used = 0;
+#pragma omp parallel num_threads(2) reduction(+ : used)
+    {
+        const int t = omp_get_thread_num();
+        const float p = tiny * tiny * 1e7f;  // 1e-53: below the smallest subnormal anyway
+        const float q = tiny * 1e-9f;        // 1e-39: subnormal unless flushed
+        flushed[t] = (q == 0.f && p == 0.f && denormals_flushed()) ? 1 : 0;
+        used += 1;
+    }
+    BOOST_CHECK_EQUAL(used, 2);
+    BOOST_CHECK_EQUAL(flushed[0], 1);
+    BOOST_CHECK_EQUAL(flushed[1], 1);
+    set_num_threads(prev);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
