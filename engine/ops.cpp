@@ -426,7 +426,8 @@ double log_gamma(double x) {
 // ψ(x) = d/dx log Γ(x). For x < 0 the reflection ψ(x) = ψ(1 − x) − π / tan(πx);
 // for x > 0 the recurrence ψ(x) = ψ(x + 1) − 1/x up to x >= 6, then the asymptotic
 // series ψ(x) ≈ log x − 1/(2x) − 1/(12x²) + 1/(120x⁴) − 1/(252x⁶) + 1/(240x⁸) − 1/(132x¹⁰)
-// (the first omitted term is below 2e-11 at x = 6). NaN at the poles 0, −1, −2, …
+// + 691/(32760x¹²) (the first omitted term, 1/(12x¹⁴), is below 1.1e−12 at x = 6).
+// NaN at the poles 0, −1, −2, …
 double digamma(double x) {
     if (std::isnan(x)) return x;
     if (x <= 0.0 && x == std::floor(x)) return std::numeric_limits<double>::quiet_NaN();
@@ -438,7 +439,8 @@ double digamma(double x) {
         x += 1.0;
     }
     const double f = 1.0 / (x * x);
-    const double tail = f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f * (1.0 / 132)))));
+    const double tail =
+        f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f * (1.0 / 132 - f * (691.0 / 32760))))));
     return acc + std::log(x) - 0.5 / x - tail;
 }
 
@@ -699,17 +701,29 @@ static void check_rows_valid(const char* op, const uint8_t* mask, int n, int c) 
         fail(op, "row " + std::to_string(r) + " of the " + shape_str(n, c) + " input has no valid entry");
 }
 
-// log Σ_j∈valid e^{a_j} of one row by max subtraction, in double;
-// −inf when every valid entry is −inf.
-static double row_logsumexp(const float* a, const uint8_t* m, int c) {
+// The largest valid entry m of one row and s = Σ_j∈valid e^{a_j − m} in double
+// (s = 0 when m = ±inf: the row has no mass, or infinite mass).
+struct RowMaxSum {
+    float max;
+    double sum;
+};
+static RowMaxSum row_max_sum(const float* a, const uint8_t* m, int c) {
     float mx = -kInf;
     for (int j = 0; j < c; ++j)
         if (!m || m[j]) mx = std::max(mx, a[j]);
-    if (mx == -kInf) return -double(kInf);
+    if (std::isinf(mx)) return {mx, 0.0};
     double s = 0.0;
     for (int j = 0; j < c; ++j)
         if (!m || m[j]) s += std::exp(double(a[j]) - double(mx));
-    return double(mx) + std::log(s);
+    return {mx, s};
+}
+
+// log Σ_j∈valid e^{a_j} of one row = m + log s, in double; −inf when every valid
+// entry is −inf, +inf when one is +inf (an infinite mixture density).
+static double row_logsumexp(const float* a, const uint8_t* m, int c) {
+    const RowMaxSum r = row_max_sum(a, m, c);
+    if (std::isinf(r.max)) return double(r.max);
+    return double(r.max) + std::log(r.sum);
 }
 
 // y_ij = a_ij − log Σ_k∈valid e^{a_ik}; invalid entries −inf. A row whose valid
@@ -758,7 +772,7 @@ Var log_softmax(Var a, const uint8_t* mask) {
     return y;
 }
 
-// y_i = log Σ_j∈valid e^{a_ij}   (−inf when every valid entry is −inf)
+// y_i = log Σ_j∈valid e^{a_ij}   (−inf when every valid entry is −inf, +inf when one is +inf)
 static void logsumexp_forward(float* y, const float* a, const uint8_t* mask, int n, int c) {
     // y (n, 1), a (n, c), mask (n, c) or null
 #pragma omp parallel for if (long(n) * c > kOmpMin)
@@ -766,18 +780,28 @@ static void logsumexp_forward(float* y, const float* a, const uint8_t* mask, int
         y[i] = float(row_logsumexp(a + size_t(i) * c, mask ? mask + size_t(i) * c : nullptr, c));
 }
 
-// da_ij += dy_i · e^{a_ij − y_i}   (valid j; nothing when y_i = −inf)
-static void logsumexp_backward(float* da, const float* dy, const float* a, const float* y, const uint8_t* mask,
-                               int n, int c) {
-    // da (n, c), dy (n, 1), a (n, c), y (n, 1), mask (n, c) or null
+// da_ij += dy_i · softmax_ij = dy_i · e^{a_ij − m_i} / s_i   (valid j; m_i, s_i recomputed in
+// double: e^{a_ij − y_i} with y_i rounded to float is off by up to ulp(y_i), 2·10³¹ near 3·10³⁸).
+// Nothing when every valid entry is −inf; when some are +inf, softmax's limit: 1/count on those.
+static void logsumexp_backward(float* da, const float* dy, const float* a, const uint8_t* mask, int n, int c) {
+    // da (n, c), dy (n, 1), a (n, c), mask (n, c) or null
 #pragma omp parallel for if (long(n) * c > kOmpMin)
     for (int i = 0; i < n; ++i) {
-        if (y[i] == -kInf) continue;
         const float* ai = a + size_t(i) * c;
         const uint8_t* mi = mask ? mask + size_t(i) * c : nullptr;
         float* di = da + size_t(i) * c;
+        const RowMaxSum r = row_max_sum(ai, mi, c);
+        if (r.max == -kInf) continue;
+        if (r.max == kInf) {
+            int count = 0;
+            for (int j = 0; j < c; ++j) count += (!mi || mi[j]) && ai[j] == kInf;
+            for (int j = 0; j < c; ++j)
+                if ((!mi || mi[j]) && ai[j] == kInf) di[j] += dy[i] / float(count);
+            continue;
+        }
+        const double g = double(dy[i]) / r.sum;
         for (int j = 0; j < c; ++j)
-            if (!mi || mi[j]) di[j] += float(double(dy[i]) * std::exp(double(ai[j]) - double(y[i])));
+            if (!mi || mi[j]) di[j] += float(g * std::exp(double(ai[j]) - double(r.max)));
     }
 }
 
@@ -1387,7 +1411,7 @@ void backward_node(Tape& t, const Node& n) {
         break;
     case Op::LogSoftmax: if (da) log_softmax_backward(da, dy, n.value, n.mask, n.rows, n.cols); break;
     case Op::Gather: if (da) gather_backward(da, dy, n.idx, A->rows, A->cols); break;
-    case Op::LogSumExp: if (da) logsumexp_backward(da, dy, A->value, n.value, n.mask, A->rows, A->cols); break;
+    case Op::LogSumExp: if (da) logsumexp_backward(da, dy, A->value, n.mask, A->rows, A->cols); break;
     case Op::Sum: if (da) sum_backward(da, dy, long(A->rows) * A->cols); break;
     case Op::Mean: if (da) mean_backward(da, dy, long(A->rows) * A->cols); break;
     case Op::SegmentSum: if (da) segment_sum_backward(da, dy, n.idx, A->rows, A->cols); break;
