@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/densities.h"
 #include "bench/mlp.h"
 #include "bench/train.h"
 
@@ -29,6 +30,8 @@ const Benchmark kBenchmarks[] = {
      gfn_bench::run_mlp},
     {"train", "training steps of the reference scenarios, phase by phase  [--quick] [--scenario S] [--batch B] ...",
      gfn_bench::run_train},
+    {"densities", "fused log-density ops (Gaussian, Beta) vs their compositions, fwd+bwd  [--reps R]",
+     gfn_bench::run_densities},
 };
 
 void usage(FILE* f) {
