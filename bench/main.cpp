@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/densities.h"
 #include "bench/mlp.h"
 #include "bench/reference.h"
 #include "bench/shared.h"
@@ -35,6 +36,8 @@ const Benchmark kBenchmarks[] = {
      gfn_bench::run_reference},
     {"shared", "training speed beside a busy process and beside a second run  [--batch B] [--reps R]",
      gfn_bench::run_shared},
+    {"densities", "fused log-density ops (Gaussian, Beta) vs their compositions, fwd+bwd  [--reps R]",
+     gfn_bench::run_densities},
 };
 
 void usage(FILE* f) {

@@ -13,7 +13,9 @@
 //   - reductions accumulate in double in a fixed order: results do not depend
 //     on the thread count;
 //   - element-wise loops run in parallel above kOmpMin elements; scatter-adds
-//     (index_rows backward) run serially.
+//     (index_rows backward) run serially;
+//   - the element-wise unary ops are one struct each (forward and backward
+//     formulas side by side); one helper owns their loop, pragma and node.
 // Recording a node may reallocate tape.nodes, so wrappers copy what they need
 // out of the input nodes before push() and re-fetch the output node by id.
 #include "engine/ops.h"
@@ -334,7 +336,55 @@ static void mul_backward(float* da, float* db, const float* dy, const float* a, 
     }
 }
 
-// The shared wrapper of add / sub / mul.
+// y = a / b
+static void div_forward(float* y, const float* a, const float* b, int n, int c, Bcast bc) {
+    // y (n, c), a (n, c), b (n, c) | (1, c) | (1, 1)
+    const int s = b_step(bc);
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i) {
+        const float* ai = a + size_t(i) * c;
+        const float* bi = b_row(b, i, c, bc);
+        float* yi = y + size_t(i) * c;
+        for (int j = 0; j < c; ++j) yi[j] = ai[j] / bi[j * s];
+    }
+}
+
+// da += dy / b,  db −= (dy ⊙ a / b²) summed over the broadcast dimensions
+static void div_backward(float* da, float* db, const float* dy, const float* a, const float* b, int n, int c,
+                         Bcast bc) {
+    // da (n, c), db shaped like b, dy (n, c), a (n, c)
+    const long N = long(n) * c;
+    const int s = b_step(bc);
+    if (da) {
+#pragma omp parallel for if (N > kOmpMin)
+        for (int i = 0; i < n; ++i) {
+            const float* bi = b_row(b, i, c, bc);
+            const float* gi = dy + size_t(i) * c;
+            float* di = da + size_t(i) * c;
+            for (int j = 0; j < c; ++j) di[j] += gi[j] / bi[j * s];
+        }
+    }
+    if (!db) return;
+    switch (bc) {
+    case Bcast::Same:
+#pragma omp parallel for if (N > kOmpMin)
+        for (long i = 0; i < N; ++i) db[i] -= dy[i] * a[i] / (b[i] * b[i]);
+        break;
+    case Bcast::Row: {
+        std::vector<double> acc(size_t(c), 0.0);
+        for (int i = 0; i < n; ++i) {
+            const float* gi = dy + size_t(i) * c;
+            const float* ai = a + size_t(i) * c;
+            for (int j = 0; j < c; ++j) acc[size_t(j)] += double(gi[j]) * double(ai[j]);
+        }
+        for (int j = 0; j < c; ++j) db[j] -= float(acc[size_t(j)] / (double(b[j]) * double(b[j])));
+        break;
+    }
+    case Bcast::Scalar: db[0] -= float(dot_double(dy, a, N) / (double(b[0]) * double(b[0]))); break;
+    }
+}
+
+// The shared wrapper of add / sub / mul / div.
 static Var binary(Op op_id, Var a, Var b) {
     const char* op = op_name(op_id);
     Tape& t = tape_of(op, a);
@@ -349,199 +399,275 @@ static Var binary(Op op_id, Var a, Var b) {
     float* yv = node_of(y).value;
     if (op_id == Op::Add) add_forward(yv, av, bv, n, c, bc);
     else if (op_id == Op::Sub) sub_forward(yv, av, bv, n, c, bc);
-    else mul_forward(yv, av, bv, n, c, bc);
+    else if (op_id == Op::Mul) mul_forward(yv, av, bv, n, c, bc);
+    else div_forward(yv, av, bv, n, c, bc);
     return y;
 }
 
 Var add(Var a, Var b) { return binary(Op::Add, a, b); }
 Var sub(Var a, Var b) { return binary(Op::Sub, a, b); }
 Var mul(Var a, Var b) { return binary(Op::Mul, a, b); }
+Var div(Var a, Var b) { return binary(Op::Div, a, b); }
 
 // ===========================================================================
-// Element-wise unary ops. Each kernel works on N = rows·cols contiguous floats.
+// Special functions (double precision; thread-safe).
 
-// Records a unary node shaped like `a`; returns it with `a`'s value pointer.
-static Var push_unary(Op op_id, Var a, const float** av, float* given = nullptr) {
-    Tape& t = tape_of(op_name(op_id), a);
+// log |Γ(x)|. std::lgamma may write the global signgam, a data race in a
+// parallel loop; glibc's lgamma_r returns the sign through its argument instead.
+double log_gamma(double x) {
+#if defined(__GLIBC__)
+    int sign;
+    return ::lgamma_r(x, &sign);
+#else
+    return std::lgamma(x);
+#endif
+}
+
+// ψ(x) = d/dx log Γ(x). For x < 0 the reflection ψ(x) = ψ(1 − x) − π / tan(πx);
+// for x > 0 the recurrence ψ(x) = ψ(x + 1) − 1/x up to x >= 6, then the asymptotic
+// series ψ(x) ≈ log x − 1/(2x) − 1/(12x²) + 1/(120x⁴) − 1/(252x⁶) + 1/(240x⁸) − 1/(132x¹⁰)
+// + 691/(32760x¹²) (the first omitted term, 1/(12x¹⁴), is below 1.1e−12 at x = 6).
+// NaN at the poles 0, −1, −2, …
+double digamma(double x) {
+    if (std::isnan(x)) return x;
+    if (x <= 0.0 && x == std::floor(x)) return std::numeric_limits<double>::quiet_NaN();
+    const double pi = 3.14159265358979323846;
+    if (x < 0.0) return digamma(1.0 - x) - pi / std::tan(pi * x);
+    double acc = 0.0;
+    while (x < 6.0) {
+        acc -= 1.0 / x;
+        x += 1.0;
+    }
+    const double f = 1.0 / (x * x);
+    const double tail =
+        f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f * (1.0 / 132 - f * (691.0 / 32760))))));
+    return acc + std::log(x) - 0.5 / x - tail;
+}
+
+// ===========================================================================
+// Element-wise unary ops: y = f(a), da += f'(a)·dy on N = rows·cols floats.
+//
+// Each op is a struct stating its two formulas side by side,
+//     float forward(float a) const                      -> y
+//     float backward(float a, float y, float dy) const  -> the term added to da
+// with its attributes (slope, bounds, …) as members, stored in node.attr/attr2.
+// unary_forward / unary_backward own the loop and the parallel policy,
+// unary_op() the checks and the node. Adding an element-wise op: a struct here,
+// an enum value and name (tape.h, tape.cpp), a one-line wrapper and a case in
+// unary_backward_node and backward_node.
+
+template <class F>
+static void unary_forward(const F& f, float* y, const float* a, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) y[i] = f.forward(a[i]);
+}
+template <class F>
+static void unary_backward(const F& f, float* da, const float* dy, const float* a, const float* y, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) da[i] += f.backward(a[i], y[i], dy[i]);
+}
+
+// Records an element-wise node shaped like `a` with its attributes; its value
+// is fresh arena memory, or `given` (an output the caller already computed).
+static Var push_unary(Op op, Var a, float attr, float attr2, float* given = nullptr) {
+    Tape& t = tape_of(op_name(op), a);
     const Node& na = a.node();
-    *av = na.value;
-    return t.push(op_id, na.rows, na.cols, a.id, -1, given);
-}
-
-// y = s a
-static void scale_forward(float* y, const float* a, float s, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) y[i] = s * a[i];
-}
-// da += s dy
-static void scale_backward(float* da, const float* dy, float s, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) da[i] += s * dy[i];
-}
-Var scale(Var a, float s) {
-    const float* av;
-    Var y = push_unary(Op::Scale, a, &av);
+    Var y = t.push(op, na.rows, na.cols, a.id, -1, given);
     Node& ny = node_of(y);
-    ny.attr = s;
-    scale_forward(ny.value, av, s, long(ny.rows) * ny.cols);
+    ny.attr = attr;
+    ny.attr2 = attr2;
     return y;
 }
 
-// y = a + s
-static void add_scalar_forward(float* y, const float* a, float s, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) y[i] = a[i] + s;
-}
-// da += dy
-static void add_scalar_backward(float* da, const float* dy, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) da[i] += dy[i];
-}
-Var add_scalar(Var a, float s) {
-    const float* av;
-    Var y = push_unary(Op::AddScalar, a, &av);
-    Node& ny = node_of(y);
-    ny.attr = s;
-    add_scalar_forward(ny.value, av, s, long(ny.rows) * ny.cols);
+// Records the node and runs the forward into it.
+template <class F>
+static Var unary_op(Op op, Var a, const F& f, float attr = 0.f, float attr2 = 0.f) {
+    Var y = push_unary(op, a, attr, attr2);
+    const Node& ny = y.node();
+    unary_forward(f, ny.value, a.node().value, long(ny.rows) * ny.cols);
     return y;
 }
 
-// y = a²
-static void square_forward(float* y, const float* a, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) y[i] = a[i] * a[i];
-}
-// da += 2 a dy
-static void square_backward(float* da, const float* dy, const float* a, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) da[i] += 2.f * a[i] * dy[i];
-}
-Var square(Var a) {
-    const float* av;
-    Var y = push_unary(Op::Square, a, &av);
-    Node& ny = node_of(y);
-    square_forward(ny.value, av, long(ny.rows) * ny.cols);
-    return y;
+// σ(x) = 1 / (1 + e⁻ˣ), computed as eˣ / (1 + eˣ) for x < 0 so neither side overflows.
+static inline float stable_sigmoid(float x) {
+    if (x >= 0.f) return 1.f / (1.f + std::exp(-x));
+    const float e = std::exp(x);
+    return e / (1.f + e);
 }
 
-// y = eᵃ
-static void exp_forward(float* y, const float* a, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) y[i] = std::exp(a[i]);
-}
-// da += y dy
-static void exp_backward(float* da, const float* dy, const float* y, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) da[i] += y[i] * dy[i];
-}
-Var exp(Var a) {
-    const float* av;
-    Var y = push_unary(Op::Exp, a, &av);
-    Node& ny = node_of(y);
-    exp_forward(ny.value, av, long(ny.rows) * ny.cols);
-    return y;
-}
+namespace unary {
 
-// y = log a   (IEEE: log 0 = −inf, log of a negative = NaN; no throw)
-static void log_forward(float* y, const float* a, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) y[i] = std::log(a[i]);
-}
-// da += dy / a
-static void log_backward(float* da, const float* dy, const float* a, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) da[i] += dy[i] / a[i];
-}
-Var log(Var a) {
-    const float* av;
-    Var y = push_unary(Op::Log, a, &av);
-    Node& ny = node_of(y);
-    log_forward(ny.value, av, long(ny.rows) * ny.cols);
-    return y;
-}
+// y = s a;  da += s dy
+struct Scale {
+    float s;
+    float forward(float a) const { return s * a; }
+    float backward(float, float, float dy) const { return s * dy; }
+};
 
-// y = max(a, 0)
-static void relu_forward(float* y, const float* a, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) y[i] = a[i] > 0.f ? a[i] : 0.f;
-}
-// da += dy · [a > 0]   (zero at a = 0, as PyTorch)
-static void relu_backward(float* da, const float* dy, const float* a, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) da[i] += a[i] > 0.f ? dy[i] : 0.f;
-}
-Var relu(Var a) {
-    const float* av;
-    Var y = push_unary(Op::Relu, a, &av);
-    Node& ny = node_of(y);
-    relu_forward(ny.value, av, long(ny.rows) * ny.cols);
-    return y;
-}
+// y = a + s;  da += dy
+struct AddScalar {
+    float s;
+    float forward(float a) const { return a + s; }
+    float backward(float, float, float dy) const { return dy; }
+};
 
-// y = a if a > 0 else slope a
-static void leaky_relu_forward(float* y, const float* a, float slope, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) y[i] = a[i] > 0.f ? a[i] : slope * a[i];
-}
-// da += dy if a > 0 else slope dy   (slope at a = 0, as PyTorch)
-static void leaky_relu_backward(float* da, const float* dy, const float* a, float slope, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) da[i] += a[i] > 0.f ? dy[i] : slope * dy[i];
-}
-Var leaky_relu(Var a, float slope) {
-    const float* av;
-    Var y = push_unary(Op::LeakyRelu, a, &av);
-    Node& ny = node_of(y);
-    ny.attr = slope;
-    leaky_relu_forward(ny.value, av, slope, long(ny.rows) * ny.cols);
-    return y;
-}
+// y = a²;  da += 2 a dy
+struct Square {
+    float forward(float a) const { return a * a; }
+    float backward(float a, float, float dy) const { return 2.f * a * dy; }
+};
 
-// y = tanh a
-static void tanh_forward(float* y, const float* a, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) y[i] = std::tanh(a[i]);
-}
-// da += (1 − y²) dy
-static void tanh_backward(float* da, const float* dy, const float* y, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) da[i] += (1.f - y[i] * y[i]) * dy[i];
-}
-Var tanh(Var a) {
-    const float* av;
-    Var y = push_unary(Op::Tanh, a, &av);
-    Node& ny = node_of(y);
-    tanh_forward(ny.value, av, long(ny.rows) * ny.cols);
-    return y;
-}
+// y = eᵃ;  da += y dy
+struct Exp {
+    float forward(float a) const { return std::exp(a); }
+    float backward(float, float y, float dy) const { return y * dy; }
+};
 
-// y = a if a > 0 else alpha (eᵃ − 1)
-static void elu_forward(float* y, const float* a, float alpha, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) y[i] = a[i] > 0.f ? a[i] : alpha * std::expm1(a[i]);
+// y = log a   (IEEE: log 0 = −inf, log of a negative = NaN; no throw);  da += dy / a
+struct Log {
+    float forward(float a) const { return std::log(a); }
+    float backward(float a, float, float dy) const { return dy / a; }
+};
+
+// y = max(a, 0);  da += dy · [a > 0]   (zero at a = 0, as PyTorch)
+struct Relu {
+    float forward(float a) const { return a > 0.f ? a : 0.f; }
+    float backward(float a, float, float dy) const { return a > 0.f ? dy : 0.f; }
+};
+
+// y = a if a > 0 else slope a;  da += dy if a > 0 else slope dy   (slope at a = 0, as PyTorch)
+struct LeakyRelu {
+    float slope;
+    float forward(float a) const { return a > 0.f ? a : slope * a; }
+    float backward(float a, float, float dy) const { return a > 0.f ? dy : slope * dy; }
+};
+
+// y = tanh a;  da += (1 − y²) dy
+struct Tanh {
+    float forward(float a) const { return std::tanh(a); }
+    float backward(float, float y, float dy) const { return (1.f - y * y) * dy; }
+};
+
+// y = a if a > 0 else alpha (eᵃ − 1);  da += dy if a > 0 else (y + alpha) dy   (alpha eᵃ = y + alpha)
+struct Elu {
+    float alpha;
+    float forward(float a) const { return a > 0.f ? a : alpha * std::expm1(a); }
+    float backward(float a, float y, float dy) const { return a > 0.f ? dy : (y + alpha) * dy; }
+};
+
+// y = min(max(a, lo), hi)   (NaN stays NaN);
+// da += dy · [lo <= a <= hi]   (boundaries pass the gradient, as PyTorch; NaN gets none)
+struct Clamp {
+    float lo, hi;
+    float forward(float a) const { return std::min(std::max(a, lo), hi); }
+    float backward(float a, float, float dy) const { return (a >= lo && a <= hi) ? dy : 0.f; }
+};
+
+// y = σ(a) = 1 / (1 + e⁻ᵃ);  da += y (1 − y) dy
+struct Sigmoid {
+    float forward(float a) const { return stable_sigmoid(a); }
+    float backward(float, float y, float dy) const { return y * (1.f - y) * dy; }
+};
+
+// y = log σ(a) = −softplus(−a) = min(a, 0) − log(1 + e^{−|a|});  da += σ(−a) dy
+struct LogSigmoid {
+    float forward(float a) const { return std::min(a, 0.f) - std::log1p(std::exp(-std::fabs(a))); }
+    float backward(float a, float, float dy) const { return stable_sigmoid(-a) * dy; }
+};
+
+// y = softplus(a) = log(1 + eᵃ) = max(a, 0) + log(1 + e^{−|a|});  da += σ(a) dy
+struct Softplus {
+    float forward(float a) const { return std::max(a, 0.f) + std::log1p(std::exp(-std::fabs(a))); }
+    float backward(float a, float, float dy) const { return stable_sigmoid(a) * dy; }
+};
+
+// y = a Φ(a) = ½ a (1 + erf(a/√2))   (PyTorch's default, exact GELU);
+// da += (Φ(a) + a φ(a)) dy,  φ(a) = e^{−a²/2} / √(2π)
+struct Gelu {
+    float forward(float a) const { return 0.5f * a * (1.f + std::erf(a * 0.70710678118654752f)); }
+    float backward(float a, float, float dy) const {
+        const float Phi = 0.5f * (1.f + std::erf(a * 0.70710678118654752f));
+        const float phi = 0.39894228040143268f * std::exp(-0.5f * a * a);
+        return (Phi + a * phi) * dy;
+    }
+};
+
+// y = sin a;  da += cos(a) dy
+struct Sin {
+    float forward(float a) const { return std::sin(a); }
+    float backward(float a, float, float dy) const { return std::cos(a) * dy; }
+};
+
+// y = cos a;  da += −sin(a) dy
+struct Cos {
+    float forward(float a) const { return std::cos(a); }
+    float backward(float a, float, float dy) const { return -std::sin(a) * dy; }
+};
+
+// y = log |Γ(a)|   (+inf at the poles a = 0, −1, …);  da += ψ(a) dy   (ψ = digamma)
+struct Lgamma {
+    float forward(float a) const { return float(log_gamma(double(a))); }
+    float backward(float a, float, float dy) const { return float(digamma(double(a))) * dy; }
+};
+
+}  // namespace unary
+
+Var scale(Var a, float s) { return unary_op(Op::Scale, a, unary::Scale{s}, s); }
+Var add_scalar(Var a, float s) { return unary_op(Op::AddScalar, a, unary::AddScalar{s}, s); }
+Var square(Var a) { return unary_op(Op::Square, a, unary::Square{}); }
+Var exp(Var a) { return unary_op(Op::Exp, a, unary::Exp{}); }
+Var log(Var a) { return unary_op(Op::Log, a, unary::Log{}); }
+Var relu(Var a) { return unary_op(Op::Relu, a, unary::Relu{}); }
+Var leaky_relu(Var a, float slope) { return unary_op(Op::LeakyRelu, a, unary::LeakyRelu{slope}, slope); }
+Var tanh(Var a) { return unary_op(Op::Tanh, a, unary::Tanh{}); }
+Var elu(Var a, float alpha) { return unary_op(Op::Elu, a, unary::Elu{alpha}, alpha); }
+Var clamp(Var a, float lo, float hi) {
+    if (!(lo <= hi))
+        fail("clamp", "bounds lo = " + std::to_string(lo) + " > hi = " + std::to_string(hi));
+    return unary_op(Op::Clamp, a, unary::Clamp{lo, hi}, lo, hi);
 }
-// da += dy if a > 0 else (y + alpha) dy      (alpha eᵃ = y + alpha)
-static void elu_backward(float* da, const float* dy, const float* a, const float* y, float alpha, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) da[i] += a[i] > 0.f ? dy[i] : (y[i] + alpha) * dy[i];
-}
-Var elu(Var a, float alpha) {
-    const float* av;
-    Var y = push_unary(Op::Elu, a, &av);
-    Node& ny = node_of(y);
-    ny.attr = alpha;
-    elu_forward(ny.value, av, alpha, long(ny.rows) * ny.cols);
-    return y;
+Var sigmoid(Var a) { return unary_op(Op::Sigmoid, a, unary::Sigmoid{}); }
+Var log_sigmoid(Var a) { return unary_op(Op::LogSigmoid, a, unary::LogSigmoid{}); }
+Var softplus(Var a) { return unary_op(Op::Softplus, a, unary::Softplus{}); }
+Var gelu(Var a) { return unary_op(Op::Gelu, a, unary::Gelu{}); }
+Var sin(Var a) { return unary_op(Op::Sin, a, unary::Sin{}); }
+Var cos(Var a) { return unary_op(Op::Cos, a, unary::Cos{}); }
+Var lgamma(Var a) { return unary_op(Op::Lgamma, a, unary::Lgamma{}); }
+
+// The backward of an element-wise node, dispatched on its op.
+static void unary_backward_node(const Node& n, float* da, const float* dy, const float* a, long N) {
+    const float* y = n.value;
+    switch (n.op) {
+    case Op::Scale: unary_backward(unary::Scale{n.attr}, da, dy, a, y, N); break;
+    case Op::AddScalar: unary_backward(unary::AddScalar{n.attr}, da, dy, a, y, N); break;
+    case Op::Square: unary_backward(unary::Square{}, da, dy, a, y, N); break;
+    case Op::Exp: unary_backward(unary::Exp{}, da, dy, a, y, N); break;
+    case Op::Log: unary_backward(unary::Log{}, da, dy, a, y, N); break;
+    case Op::Relu: unary_backward(unary::Relu{}, da, dy, a, y, N); break;
+    case Op::LeakyRelu: unary_backward(unary::LeakyRelu{n.attr}, da, dy, a, y, N); break;
+    case Op::Tanh: unary_backward(unary::Tanh{}, da, dy, a, y, N); break;
+    case Op::Elu: unary_backward(unary::Elu{n.attr}, da, dy, a, y, N); break;
+    case Op::Clamp: unary_backward(unary::Clamp{n.attr, n.attr2}, da, dy, a, y, N); break;
+    case Op::Sigmoid: unary_backward(unary::Sigmoid{}, da, dy, a, y, N); break;
+    case Op::LogSigmoid: unary_backward(unary::LogSigmoid{}, da, dy, a, y, N); break;
+    case Op::Softplus: unary_backward(unary::Softplus{}, da, dy, a, y, N); break;
+    case Op::Gelu: unary_backward(unary::Gelu{}, da, dy, a, y, N); break;
+    case Op::Sin: unary_backward(unary::Sin{}, da, dy, a, y, N); break;
+    case Op::Cos: unary_backward(unary::Cos{}, da, dy, a, y, N); break;
+    case Op::Lgamma: unary_backward(unary::Lgamma{}, da, dy, a, y, N); break;
+    default: throw std::logic_error(std::string("unary_backward_node: not element-wise: ") + op_name(n.op));
+    }
 }
 
 // The activations as (op, attribute) pairs, for callers that compute a
 // forward themselves and record it afterwards (activation_precomputed).
+// Same structs, so the same formulas, as relu / leaky_relu / tanh / elu.
 void activation_forward(Op op, float attr, float* y, const float* a, long n) {
     switch (op) {
-        case Op::Relu: relu_forward(y, a, n); return;
-        case Op::LeakyRelu: leaky_relu_forward(y, a, attr, n); return;
-        case Op::Tanh: tanh_forward(y, a, n); return;
-        case Op::Elu: elu_forward(y, a, attr, n); return;
+        case Op::Relu: unary_forward(unary::Relu{}, y, a, n); return;
+        case Op::LeakyRelu: unary_forward(unary::LeakyRelu{attr}, y, a, n); return;
+        case Op::Tanh: unary_forward(unary::Tanh{}, y, a, n); return;
+        case Op::Elu: unary_forward(unary::Elu{attr}, y, a, n); return;
         default: fail("activation_forward", std::string("not an activation: ") + op_name(op));
     }
 }
@@ -550,32 +676,7 @@ Var activation_precomputed(Var a, Op op, float attr, float* y) {
     if (op != Op::Relu && op != Op::LeakyRelu && op != Op::Tanh && op != Op::Elu)
         fail("activation_precomputed", std::string("not an activation: ") + op_name(op));
     if (!y) fail("activation_precomputed", "no output given");
-    const float* av;
-    Var out = push_unary(op, a, &av, y);
-    node_of(out).attr = attr;
-    return out;
-}
-
-// y = min(max(a, lo), hi)   (NaN stays NaN)
-static void clamp_forward(float* y, const float* a, float lo, float hi, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) y[i] = std::min(std::max(a[i], lo), hi);
-}
-// da += dy · [lo <= a <= hi]   (boundaries pass the gradient, as PyTorch; NaN gets none)
-static void clamp_backward(float* da, const float* dy, const float* a, float lo, float hi, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) da[i] += (a[i] >= lo && a[i] <= hi) ? dy[i] : 0.f;
-}
-Var clamp(Var a, float lo, float hi) {
-    if (!(lo <= hi))
-        fail("clamp", "bounds lo = " + std::to_string(lo) + " > hi = " + std::to_string(hi));
-    const float* av;
-    Var y = push_unary(Op::Clamp, a, &av);
-    Node& ny = node_of(y);
-    ny.attr = lo;
-    ny.attr2 = hi;
-    clamp_forward(ny.value, av, lo, hi, long(ny.rows) * ny.cols);
-    return y;
+    return push_unary(op, a, attr, 0.f, y);
 }
 
 // ===========================================================================
@@ -600,17 +701,29 @@ static void check_rows_valid(const char* op, const uint8_t* mask, int n, int c) 
         fail(op, "row " + std::to_string(r) + " of the " + shape_str(n, c) + " input has no valid entry");
 }
 
-// log Σ_j∈valid e^{a_j} of one row by max subtraction, in double;
-// −inf when every valid entry is −inf.
-static double row_logsumexp(const float* a, const uint8_t* m, int c) {
+// The largest valid entry m of one row and s = Σ_j∈valid e^{a_j − m} in double
+// (s = 0 when m = ±inf: the row has no mass, or infinite mass).
+struct RowMaxSum {
+    float max;
+    double sum;
+};
+static RowMaxSum row_max_sum(const float* a, const uint8_t* m, int c) {
     float mx = -kInf;
     for (int j = 0; j < c; ++j)
         if (!m || m[j]) mx = std::max(mx, a[j]);
-    if (mx == -kInf) return -double(kInf);
+    if (std::isinf(mx)) return {mx, 0.0};
     double s = 0.0;
     for (int j = 0; j < c; ++j)
         if (!m || m[j]) s += std::exp(double(a[j]) - double(mx));
-    return double(mx) + std::log(s);
+    return {mx, s};
+}
+
+// log Σ_j∈valid e^{a_j} of one row = m + log s, in double; −inf when every valid
+// entry is −inf, +inf when one is +inf (an infinite mixture density).
+static double row_logsumexp(const float* a, const uint8_t* m, int c) {
+    const RowMaxSum r = row_max_sum(a, m, c);
+    if (std::isinf(r.max)) return double(r.max);
+    return double(r.max) + std::log(r.sum);
 }
 
 // y_ij = a_ij − log Σ_k∈valid e^{a_ik}; invalid entries −inf. A row whose valid
@@ -659,7 +772,7 @@ Var log_softmax(Var a, const uint8_t* mask) {
     return y;
 }
 
-// y_i = log Σ_j∈valid e^{a_ij}   (−inf when every valid entry is −inf)
+// y_i = log Σ_j∈valid e^{a_ij}   (−inf when every valid entry is −inf, +inf when one is +inf)
 static void logsumexp_forward(float* y, const float* a, const uint8_t* mask, int n, int c) {
     // y (n, 1), a (n, c), mask (n, c) or null
 #pragma omp parallel for if (long(n) * c > kOmpMin)
@@ -667,18 +780,28 @@ static void logsumexp_forward(float* y, const float* a, const uint8_t* mask, int
         y[i] = float(row_logsumexp(a + size_t(i) * c, mask ? mask + size_t(i) * c : nullptr, c));
 }
 
-// da_ij += dy_i · e^{a_ij − y_i}   (valid j; nothing when y_i = −inf)
-static void logsumexp_backward(float* da, const float* dy, const float* a, const float* y, const uint8_t* mask,
-                               int n, int c) {
-    // da (n, c), dy (n, 1), a (n, c), y (n, 1), mask (n, c) or null
+// da_ij += dy_i · softmax_ij = dy_i · e^{a_ij − m_i} / s_i   (valid j; m_i, s_i recomputed in
+// double: e^{a_ij − y_i} with y_i rounded to float is off by up to ulp(y_i), 2·10³¹ near 3·10³⁸).
+// Nothing when every valid entry is −inf; when some are +inf, softmax's limit: 1/count on those.
+static void logsumexp_backward(float* da, const float* dy, const float* a, const uint8_t* mask, int n, int c) {
+    // da (n, c), dy (n, 1), a (n, c), mask (n, c) or null
 #pragma omp parallel for if (long(n) * c > kOmpMin)
     for (int i = 0; i < n; ++i) {
-        if (y[i] == -kInf) continue;
         const float* ai = a + size_t(i) * c;
         const uint8_t* mi = mask ? mask + size_t(i) * c : nullptr;
         float* di = da + size_t(i) * c;
+        const RowMaxSum r = row_max_sum(ai, mi, c);
+        if (r.max == -kInf) continue;
+        if (r.max == kInf) {
+            int count = 0;
+            for (int j = 0; j < c; ++j) count += (!mi || mi[j]) && ai[j] == kInf;
+            for (int j = 0; j < c; ++j)
+                if ((!mi || mi[j]) && ai[j] == kInf) di[j] += dy[i] / float(count);
+            continue;
+        }
+        const double g = double(dy[i]) / r.sum;
         for (int j = 0; j < c; ++j)
-            if (!mi || mi[j]) di[j] += float(double(dy[i]) * std::exp(double(ai[j]) - double(y[i])));
+            if (!mi || mi[j]) di[j] += float(g * std::exp(double(ai[j]) - double(r.max)));
     }
 }
 
@@ -1051,6 +1174,197 @@ Var range_sum(Var a, const int* ranges, int m) {
 }
 
 // ===========================================================================
+// row_sum: (n,c) -> (n,1)
+
+// y_i = Σ_j a_ij   (in double, columns in order)
+static void row_sum_forward(float* y, const float* a, int n, int c) {
+    // y (n, 1), a (n, c)
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i) {
+        const float* ai = a + size_t(i) * c;
+        double s = 0.0;
+        for (int j = 0; j < c; ++j) s += ai[j];
+        y[i] = float(s);
+    }
+}
+// da_ij += dy_i
+static void row_sum_backward(float* da, const float* dy, int n, int c) {
+    // da (n, c), dy (n, 1)
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i) {
+        float* di = da + size_t(i) * c;
+        for (int j = 0; j < c; ++j) di[j] += dy[i];
+    }
+}
+
+Var row_sum(Var a) {
+    Tape& t = tape_of("row_sum", a);
+    const Node& na = a.node();
+    int n = na.rows, c = na.cols;
+    const float* av = na.value;
+    Var y = t.push(Op::RowSum, n, 1, a.id);
+    row_sum_forward(node_of(y).value, av, n, c);
+    return y;
+}
+
+// ===========================================================================
+// reshape: the same floats in row-major order, seen as (rows, cols) — a view
+
+// da += dy   (the same element order)
+static void reshape_backward(float* da, const float* dy, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) da[i] += dy[i];
+}
+
+Var reshape(Var a, int rows, int cols) {
+    const char* op = "reshape";
+    Tape& t = tape_of(op, a);
+    const Node& na = a.node();
+    if (rows < 0 || cols < 0 || long(rows) * cols != long(na.rows) * na.cols)
+        fail(op, "cannot view input " + shape_str(na.rows, na.cols) + " as " + shape_str(rows, cols));
+    return t.push(Op::Reshape, rows, cols, a.id, -1, na.value);
+}
+
+// ===========================================================================
+// Log-densities. Fused ops: one node each, computed in double, with gradients
+// to every input (the value too, so a reparameterised sample can be used).
+
+// Records a node with three inputs (a, b, c); requires_grad if any input does.
+static Var push_ternary(Op op, Var a, Var b, Var c, int rows, int cols) {
+    Tape& t = *a.tape;
+    const bool c_grad = c.node().requires_grad;
+    Var y = t.push(op, rows, cols, a.id, b.id);
+    Node& ny = node_of(y);
+    ny.c = c.id;
+    ny.requires_grad = ny.requires_grad || (t.grad_enabled && c_grad);
+    return y;
+}
+
+static void check_same_shape(const char* op, const char* what, Var ref, Var v) {
+    if (v.rows() != ref.rows() || v.cols() != ref.cols())
+        fail(op, std::string(what) + " " + shape_str(v.rows(), v.cols()) + " does not match " +
+                     shape_str(ref.rows(), ref.cols()));
+}
+
+// Throws unless every entry of v satisfies ok(); names the first that does not.
+template <class Pred>
+static void check_entries(const char* op, const char* what, Var v, const char* expected, Pred ok) {
+    const Node& nv = v.node();
+    for (int i = 0; i < nv.rows; ++i)
+        for (int j = 0; j < nv.cols; ++j) {
+            const float x = nv.value[size_t(i) * nv.cols + j];
+            if (!ok(x))
+                fail(op, std::string(what) + "[" + std::to_string(i) + ", " + std::to_string(j) +
+                             "] = " + std::to_string(x) + " is not " + expected);
+        }
+}
+
+constexpr double kLog2Pi = 1.83787706640934548356;  // log 2π
+
+// y_i = −½ Σ_j [log 2π + 2 log σ_ij + z_ij²],  z = (x − μ)/σ
+static void normal_log_prob_forward(float* y, const float* x, const float* mu, const float* sigma, int n, int d) {
+    // y (n, 1), x (n, d), mu (n, d), sigma (n, d)
+#pragma omp parallel for if (long(n) * d > kOmpMin)
+    for (int i = 0; i < n; ++i) {
+        double s = 0.0;
+        for (int j = 0; j < d; ++j) {
+            const size_t k = size_t(i) * d + j;
+            const double z = (double(x[k]) - double(mu[k])) / double(sigma[k]);
+            s += kLog2Pi + 2.0 * std::log(double(sigma[k])) + z * z;
+        }
+        y[i] = float(-0.5 * s);
+    }
+}
+// dx −= dy z/σ,  dμ += dy z/σ,  dσ += dy (z² − 1)/σ
+static void normal_log_prob_backward(float* dx, float* dmu, float* dsigma, const float* dy, const float* x,
+                                     const float* mu, const float* sigma, int n, int d) {
+    // dx, dmu, dsigma (n, d) — each may be null; dy (n, 1)
+#pragma omp parallel for if (long(n) * d > kOmpMin)
+    for (int i = 0; i < n; ++i)
+        for (int j = 0; j < d; ++j) {
+            const size_t k = size_t(i) * d + j;
+            const double s = double(sigma[k]);
+            const double z = (double(x[k]) - double(mu[k])) / s;
+            if (dx) dx[k] -= float(double(dy[i]) * z / s);
+            if (dmu) dmu[k] += float(double(dy[i]) * z / s);
+            if (dsigma) dsigma[k] += float(double(dy[i]) * (z * z - 1.0) / s);
+        }
+}
+
+Var normal_log_prob(Var x, Var mu, Var sigma) {
+    const char* op = "normal_log_prob";
+    tape_of(op, x);
+    check_same_tape(op, x, mu);
+    check_same_tape(op, x, sigma);
+    check_same_shape(op, "mean", x, mu);
+    check_same_shape(op, "std", x, sigma);
+    check_entries(op, "std", sigma, "positive", [](float s) { return s > 0.f; });
+    const int n = x.rows(), d = x.cols();
+    const float* xv = x.node().value;
+    const float* mv = mu.node().value;
+    const float* sv = sigma.node().value;
+    Var y = push_ternary(Op::NormalLogProb, x, mu, sigma, n, 1);
+    normal_log_prob_forward(node_of(y).value, xv, mv, sv, n, d);
+    return y;
+}
+
+// c log v with 0 log 0 = 0 (a Beta with α = 1 at r = 0 has finite density).
+static inline double xlogy(double c, double v) { return c == 0.0 ? 0.0 : c * std::log(v); }
+
+// y_ij = (α−1) log r + (β−1) log(1 − r) − log B(α, β),  r = r_i,⌊j/K⌋, (α, β) = (α_ij, β_ij),
+// log B(α, β) = log Γ(α) + log Γ(β) − log Γ(α + β)
+static void beta_log_prob_forward(float* y, const float* r, const float* al, const float* be, int n, int m, int c) {
+    // y (n, c), r (n, m), al (n, c), be (n, c), K = c / m
+    const int K = c / m;
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i)
+        for (int j = 0; j < c; ++j) {
+            const size_t k = size_t(i) * c + j;
+            const double rv = r[size_t(i) * m + j / K], a = al[k], b = be[k];
+            const double log_beta = log_gamma(a) + log_gamma(b) - log_gamma(a + b);
+            y[k] = float(xlogy(a - 1.0, rv) + xlogy(b - 1.0, 1.0 - rv) - log_beta);
+        }
+}
+// dα += dy (log r − ψ(α) + ψ(α+β)),  dβ += dy (log(1 − r) − ψ(β) + ψ(α+β)),
+// dr += Σ_k dy ((α − 1)/r − (β − 1)/(1 − r))
+static void beta_log_prob_backward(float* dr, float* dal, float* dbe, const float* dy, const float* r,
+                                   const float* al, const float* be, int n, int m, int c) {
+    // dr (n, m), dal, dbe (n, c) — each may be null; dy (n, c)
+    const int K = c / m;
+#pragma omp parallel for if (long(n) * c > kOmpMin)
+    for (int i = 0; i < n; ++i)
+        for (int j = 0; j < c; ++j) {
+            const size_t k = size_t(i) * c + j;
+            const double g = dy[k], rv = r[size_t(i) * m + j / K], a = al[k], b = be[k];
+            const double psi_ab = (dal || dbe) ? digamma(a + b) : 0.0;
+            if (dal) dal[k] += float(g * (std::log(rv) - digamma(a) + psi_ab));
+            if (dbe) dbe[k] += float(g * (std::log1p(-rv) - digamma(b) + psi_ab));
+            if (dr) dr[size_t(i) * m + j / K] += float(g * ((a - 1.0) / rv - (b - 1.0) / (1.0 - rv)));
+        }
+}
+
+Var beta_log_prob(Var r, Var alpha, Var beta) {
+    const char* op = "beta_log_prob";
+    tape_of(op, r);
+    check_same_tape(op, r, alpha);
+    check_same_tape(op, r, beta);
+    check_same_shape(op, "beta", alpha, beta);
+    const int n = alpha.rows(), c = alpha.cols(), m = r.cols();
+    if (r.rows() != n || m == 0 || c % m != 0)
+        fail(op, "value " + shape_str(r.rows(), m) + " does not match concentrations " + shape_str(n, c) +
+                     " (expected (n, m) with m dividing the columns)");
+    check_entries(op, "alpha", alpha, "positive", [](float a) { return a > 0.f; });
+    check_entries(op, "beta", beta, "positive", [](float b) { return b > 0.f; });
+    check_entries(op, "value", r, "in [0, 1]", [](float v) { return v >= 0.f && v <= 1.f; });
+    const float* rv = r.node().value;
+    const float* av = alpha.node().value;
+    const float* bv = beta.node().value;
+    Var y = push_ternary(Op::BetaLogProb, r, alpha, beta, n, c);
+    beta_log_prob_forward(node_of(y).value, rv, av, bv, n, m, c);
+    return y;
+}
+
+// ===========================================================================
 // The backward dispatch.
 
 void backward_node(Tape& t, const Node& n) {
@@ -1076,18 +1390,28 @@ void backward_node(Tape& t, const Node& n) {
         mul_backward(da, db, dy, A->value, B->value, n.rows, n.cols,
                      broadcast_of("mul", n.rows, n.cols, B->rows, B->cols));
         break;
-    case Op::Scale: if (da) scale_backward(da, dy, n.attr, N); break;
-    case Op::AddScalar: if (da) add_scalar_backward(da, dy, N); break;
-    case Op::Square: if (da) square_backward(da, dy, A->value, N); break;
-    case Op::Exp: if (da) exp_backward(da, dy, n.value, N); break;
-    case Op::Log: if (da) log_backward(da, dy, A->value, N); break;
-    case Op::Relu: if (da) relu_backward(da, dy, A->value, N); break;
-    case Op::LeakyRelu: if (da) leaky_relu_backward(da, dy, A->value, n.attr, N); break;
-    case Op::Tanh: if (da) tanh_backward(da, dy, n.value, N); break;
-    case Op::Elu: if (da) elu_backward(da, dy, A->value, n.value, n.attr, N); break;
+    case Op::Scale:
+    case Op::AddScalar:
+    case Op::Square:
+    case Op::Exp:
+    case Op::Log:
+    case Op::Relu:
+    case Op::LeakyRelu:
+    case Op::Tanh:
+    case Op::Elu:
+    case Op::Clamp:
+    case Op::Sigmoid:
+    case Op::LogSigmoid:
+    case Op::Softplus:
+    case Op::Gelu:
+    case Op::Sin:
+    case Op::Cos:
+    case Op::Lgamma:
+        if (da) unary_backward_node(n, da, dy, A->value, N);
+        break;
     case Op::LogSoftmax: if (da) log_softmax_backward(da, dy, n.value, n.mask, n.rows, n.cols); break;
     case Op::Gather: if (da) gather_backward(da, dy, n.idx, A->rows, A->cols); break;
-    case Op::LogSumExp: if (da) logsumexp_backward(da, dy, A->value, n.value, n.mask, A->rows, A->cols); break;
+    case Op::LogSumExp: if (da) logsumexp_backward(da, dy, A->value, n.mask, A->rows, A->cols); break;
     case Op::Sum: if (da) sum_backward(da, dy, long(A->rows) * A->cols); break;
     case Op::Mean: if (da) mean_backward(da, dy, long(A->rows) * A->cols); break;
     case Op::SegmentSum: if (da) segment_sum_backward(da, dy, n.idx, A->rows, A->cols); break;
@@ -1105,9 +1429,24 @@ void backward_node(Tape& t, const Node& n) {
         break;
     }
     case Op::IndexRows: if (da) index_rows_backward(da, dy, n.idx, n.rows, n.cols); break;
-    case Op::Clamp: if (da) clamp_backward(da, dy, A->value, n.attr, n.attr2, N); break;
     case Op::RangeSum: if (da) range_sum_backward(da, dy, n.idx, A->rows, A->cols, n.rows); break;
     case Op::SliceRows: if (da) slice_rows_backward(da, dy, n.iattr, n.rows, n.cols); break;
+    case Op::Div:
+        div_backward(da, db, dy, A->value, B->value, n.rows, n.cols,
+                     broadcast_of("div", n.rows, n.cols, B->rows, B->cols));
+        break;
+    case Op::RowSum: if (da) row_sum_backward(da, dy, n.rows, A->cols); break;
+    case Op::Reshape: if (da) reshape_backward(da, dy, N); break;
+    case Op::NormalLogProb: {
+        const Node* C = &t.nodes[size_t(n.c)];
+        normal_log_prob_backward(da, db, grad_of(t, n.c), dy, A->value, B->value, C->value, A->rows, A->cols);
+        break;
+    }
+    case Op::BetaLogProb: {
+        const Node* C = &t.nodes[size_t(n.c)];
+        beta_log_prob_backward(da, db, grad_of(t, n.c), dy, A->value, B->value, C->value, n.rows, A->cols, n.cols);
+        break;
+    }
     case Op::COUNT: throw std::logic_error("backward_node: invalid op");
     }
 }

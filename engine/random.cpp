@@ -6,6 +6,40 @@
 
 namespace gfn {
 
+double sample_log_gamma(Rng& rng, double alpha) {
+    if (!(alpha > 0.0) || std::isinf(alpha))
+        throw std::invalid_argument("sample_log_gamma: shape alpha = " + std::to_string(alpha) +
+                                    " is not positive and finite");
+    if (alpha < 1.0) {
+        // G(α) = G(α + 1)·U^{1/α}, U ~ Uniform(0, 1]:  log G(α) = log G(α + 1) + log U / α
+        const double u = 1.0 - rng.uniform_double();
+        return sample_log_gamma(rng, alpha + 1.0) + std::log(u) / alpha;
+    }
+    // Marsaglia–Tsang: d = α − 1/3, c = 1/√(9d); x ~ N(0, 1), v = (1 + c x)³ > 0;
+    // accept d·v when log U < x²/2 + d − d v + d log v (with a cheap squeeze first).
+    const double d = alpha - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+    for (;;) {
+        double x, v;
+        do {
+            x = rng.normal();
+            v = 1.0 + c * x;
+        } while (v <= 0.0);
+        v = v * v * v;
+        const double u = rng.uniform_double();
+        if (u < 1.0 - 0.0331 * (x * x) * (x * x)) return std::log(d * v);
+        if (std::log(u) < 0.5 * x * x + d * (1.0 - v + std::log(v))) return std::log(d * v);
+    }
+}
+
+double sample_beta(Rng& rng, double alpha, double beta) {
+    if (!(alpha > 0.0) || !(beta > 0.0) || std::isinf(alpha) || std::isinf(beta))
+        throw std::invalid_argument("sample_beta: concentrations alpha = " + std::to_string(alpha) +
+                                    ", beta = " + std::to_string(beta) + " must be positive and finite");
+    // X / (X + Y) = 1 / (1 + e^{log Y − log X})
+    const double lx = sample_log_gamma(rng, alpha), ly = sample_log_gamma(rng, beta);
+    return 1.0 / (1.0 + std::exp(ly - lx));
+}
+
 int sample_categorical(Rng& rng, const float* logp, int n) {
     // p_j = exp(logp_j − max) / Σ_k exp(logp_k − max)
     float mx = -INFINITY;

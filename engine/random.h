@@ -1,4 +1,5 @@
-// random.h — seeded, reproducible random numbers (PCG32) and categorical sampling.
+// random.h — seeded, reproducible random numbers (PCG32): uniform, normal, Gamma,
+// Beta and categorical sampling.
 //
 // All sampling in gfn.cpp goes through Rng on one thread, so a seed gives the
 // same run whatever the thread count. The state is two integers, so a
@@ -55,6 +56,15 @@ public:
 
     uint64_t state = 0, inc = 0;
 };
+
+// Gamma(α, 1), α > 0 (density x^{α−1} e^{−x} / Γ(α)), returned as log x so that
+// small α (whose samples underflow double) stays usable. Marsaglia–Tsang
+// (2000) for α >= 1; for α < 1 the boost G(α) = G(α + 1)·U^{1/α}.
+double sample_log_gamma(Rng& rng, double alpha);
+inline double sample_gamma(Rng& rng, double alpha) { return std::exp(sample_log_gamma(rng, alpha)); }
+// Beta(α, β), α, β > 0: X / (X + Y) with X ~ Gamma(α), Y ~ Gamma(β), computed as
+// σ(log X − log Y). May return exactly 0 or 1 when α or β is tiny.
+double sample_beta(Rng& rng, double alpha, double beta);
 
 // Samples j with probability exp(logp_j) from n log-probabilities (−inf allowed;
 // they need not be normalised: p_j ∝ exp(logp_j)). Inverse CDF in double.

@@ -14,7 +14,8 @@ static const char* const kOpNames[] = {
     "leaf", "matmul", "linear", "add", "sub", "mul", "scale", "add_scalar", "square", "exp", "log",
     "relu", "leaky_relu", "tanh", "elu", "log_softmax", "gather", "logsumexp", "sum", "mean",
     "segment_sum", "slice_cols", "concat_cols", "concat_rows", "index_rows", "clamp",
-    "range_sum", "slice_rows",
+    "range_sum", "slice_rows", "sigmoid", "log_sigmoid", "softplus", "gelu", "sin", "cos", "lgamma", "div",
+    "row_sum", "reshape", "normal_log_prob", "beta_log_prob",
 };
 static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == size_t(Op::COUNT),
               "every op needs a name in kOpNames");

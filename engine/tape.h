@@ -48,6 +48,18 @@ enum class Op : uint8_t {
     Clamp,         // y = min(max(a, lo), hi)
     RangeSum,      // y_k = Σ_{r∈[lo_k, hi_k)} a[r, :]
     SliceRows,     // y = a[begin:end, :] (a view: no copy)
+    Sigmoid,       // y = 1 / (1 + e⁻ᵃ)
+    LogSigmoid,    // y = log σ(a) = −softplus(−a)
+    Softplus,      // y = log(1 + eᵃ)
+    Gelu,          // y = a Φ(a)   (erf form)
+    Sin,           // y = sin a
+    Cos,           // y = cos a
+    Lgamma,        // y = log Γ(a)
+    Div,           // y = a / b   (same broadcasting as Add)
+    RowSum,        // y_i = Σ_j a_ij
+    Reshape,       // y = a with another (rows, cols) of the same size (a view: no copy)
+    NormalLogProb, // y_i = −½ Σ_j [log 2π + 2 log σ_ij + ((x_ij − μ_ij)/σ_ij)²]   (a = x, b = μ, c = σ)
+    BetaLogProb,   // y_ij = log Beta(r_i,⌊j/K⌋; α_ij, β_ij)   (a = r, b = α, c = β)
     COUNT
 };
 const char* op_name(Op op);

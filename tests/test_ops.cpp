@@ -570,3 +570,272 @@ BOOST_AUTO_TEST_CASE(errors) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ===========================================================================
+// The ops continuous policies need: element-wise activations and special
+// functions, div, row_sum, reshape, the fused log-densities, and logsumexp over
+// mixture components. Gradient checks use the default options at
+// well-conditioned points; large |x| and other edge cases check values.
+
+BOOST_AUTO_TEST_SUITE(ops)
+
+BOOST_AUTO_TEST_CASE(smooth_unary_grad) {
+    Param a("a", 4, 5, 200, -3.f, 3.f);
+    expect_grads([&](Tape& t) { return sigmoid(a.on(t)); }, {a.target()});
+    expect_grads([&](Tape& t) { return log_sigmoid(a.on(t)); }, {a.target()});
+    expect_grads([&](Tape& t) { return softplus(a.on(t)); }, {a.target()});
+    expect_grads([&](Tape& t) { return gelu(a.on(t)); }, {a.target()});
+    expect_grads([&](Tape& t) { return sin(a.on(t)); }, {a.target()});
+    expect_grads([&](Tape& t) { return cos(a.on(t)); }, {a.target()});
+}
+
+BOOST_AUTO_TEST_CASE(sigmoid_family_large_inputs_grad) {
+    // Far out on both sides (|x| in [4, 9]) the safe forms keep their slopes.
+    Param pos("pos", 2, 5, 201, 4.f, 9.f), neg("neg", 2, 5, 202, -9.f, -4.f);
+    for (Param* p : {&pos, &neg}) {
+        expect_grads([&](Tape& t) { return log_sigmoid(p->on(t)); }, {p->target()});
+        expect_grads([&](Tape& t) { return softplus(p->on(t)); }, {p->target()});
+        expect_grads([&](Tape& t) { return sigmoid(p->on(t)); }, {p->target()});
+    }
+}
+
+BOOST_AUTO_TEST_CASE(sigmoid_family_values) {
+    // At 0: σ = ½, log σ = −log 2, softplus = log 2. Far out (|x| = 100, where
+    // e^{|x|} overflows float): σ(100) = 1, σ(−100) = e^{−100} ≈ 3.7e−44 (a float
+    // denormal), softplus(100) = 100, softplus(−100) = e^{−100}, log σ(−100) = −100,
+    // log σ(100) = −e^{−100}; slopes σ(x) for softplus, σ(−x) for log σ.
+    Tape t;
+    float a[] = {0.f, 100.f, -100.f}, g1[3] = {}, g2[3] = {}, g3[3] = {};
+    Var s = sigmoid(t.parameter(Tensor(a, 1, 3), g1));
+    Var ls = log_sigmoid(t.parameter(Tensor(a, 1, 3), g2));
+    Var sp = softplus(t.parameter(Tensor(a, 1, 3), g3));
+    const float ln2 = 0.69314718f, tiny = 3.7200760e-44f;
+    std::vector<float> v = values(s);
+    BOOST_CHECK_CLOSE(v[0], 0.5f, 1e-4);
+    BOOST_CHECK_EQUAL(v[1], 1.f);
+    BOOST_CHECK(v[2] > 0.f && std::fabs(v[2] - tiny) < 1e-45f);
+    v = values(ls);
+    BOOST_CHECK_CLOSE(v[0], -ln2, 1e-4);
+    BOOST_CHECK(v[1] <= 0.f && v[1] > -1e-43f);
+    BOOST_CHECK_CLOSE(v[2], -100.f, 1e-5);
+    v = values(sp);
+    BOOST_CHECK_CLOSE(v[0], ln2, 1e-4);
+    BOOST_CHECK_CLOSE(v[1], 100.f, 1e-5);
+    BOOST_CHECK(v[2] >= 0.f && v[2] < 1e-43f);
+    t.backward(add(add(sum(s), sum(ls)), sum(sp)));
+    for (float* g : {g1, g2, g3})
+        for (int k = 0; k < 3; ++k) BOOST_CHECK(std::isfinite(g[k]));
+    BOOST_CHECK_CLOSE(g1[0], 0.25f, 1e-4);  // σ(1 − σ) at 0
+    BOOST_CHECK_CLOSE(g2[2], 1.f, 1e-5);    // σ(100)
+    BOOST_CHECK(std::fabs(g2[1]) < 1e-43f);  // σ(−100)
+    BOOST_CHECK_CLOSE(g3[1], 1.f, 1e-5);
+    BOOST_CHECK_CLOSE(g3[0], 0.5f, 1e-4);
+}
+
+BOOST_AUTO_TEST_CASE(gelu_sin_cos_values) {
+    // GELU(x) = x Φ(x): GELU(1) = Φ(1) = 0.8413447, GELU(−1) = −(1 − Φ(1)), GELU(0) = 0.
+    Tape t;
+    float a[] = {1.f, -1.f, 0.f};
+    Var A = t.constant(Tensor(a, 1, 3));
+    std::vector<float> v = values(gelu(A));
+    BOOST_CHECK_CLOSE(v[0], 0.8413447f, 1e-4);
+    BOOST_CHECK_CLOSE(v[1], -0.1586553f, 1e-3);
+    BOOST_CHECK_EQUAL(v[2], 0.f);
+    v = values(sin(A));
+    BOOST_CHECK_CLOSE(v[0], 0.84147098f, 1e-4);
+    v = values(cos(A));
+    BOOST_CHECK_CLOSE(v[1], 0.54030231f, 1e-4);
+    BOOST_CHECK_EQUAL(v[2], 1.f);
+}
+
+BOOST_AUTO_TEST_CASE(lgamma_grad) {
+    // Near 0+ (ψ ≈ −1/x, steep), moderate, and large (log Γ(30) ≈ 71).
+    Param small("small", 2, 4, 203, 0.1f, 0.5f), mid("mid", 3, 4, 204, 0.6f, 6.f), big("big", 2, 4, 205, 10.f, 30.f);
+    for (Param* p : {&small, &mid, &big}) expect_grads([&](Tape& t) { return lgamma(p->on(t)); }, {p->target()});
+}
+
+BOOST_AUTO_TEST_CASE(lgamma_values) {
+    // log Γ(1) = log Γ(2) = 0, log Γ(0.5) = ½ log π, log Γ(0.1) = 2.2527127, log Γ(30) = log 29! = 71.257039.
+    Tape t;
+    float a[] = {1.f, 2.f, 0.5f, 0.1f, 30.f};
+    std::vector<float> v = values(lgamma(t.constant(Tensor(a, 1, 5))));
+    BOOST_CHECK_SMALL(v[0], 1e-6f);
+    BOOST_CHECK_SMALL(v[1], 1e-6f);
+    BOOST_CHECK_CLOSE(v[2], 0.57236494f, 1e-4);
+    BOOST_CHECK_CLOSE(v[3], 2.2527127f, 1e-4);
+    BOOST_CHECK_CLOSE(v[4], 71.257039f, 1e-4);
+}
+
+BOOST_AUTO_TEST_CASE(digamma_known_values_and_differences) {
+    // ψ(1) = −γ, ψ(0.5) = −γ − 2 log 2, ψ(2) = 1 − γ, ψ(10) = H_9 − γ,
+    // ψ(−0.5) = ψ(1.5) = 2 − γ − 2 log 2 (reflection: π / tan(−π/2) = 0).
+    const double gamma = 0.57721566490153286, ln2 = 0.69314718055994531;
+    const double h9 = 1.0 + 1.0 / 2 + 1.0 / 3 + 1.0 / 4 + 1.0 / 5 + 1.0 / 6 + 1.0 / 7 + 1.0 / 8 + 1.0 / 9;
+    BOOST_CHECK_CLOSE(digamma(1.0), -gamma, 1e-9);
+    BOOST_CHECK_CLOSE(digamma(0.5), -gamma - 2 * ln2, 1e-9);
+    BOOST_CHECK_CLOSE(digamma(2.0), 1.0 - gamma, 1e-9);
+    BOOST_CHECK_CLOSE(digamma(10.0), h9 - gamma, 1e-9);
+    BOOST_CHECK_CLOSE(digamma(-0.5), 2.0 - gamma - 2 * ln2, 1e-8);
+    BOOST_CHECK(std::isnan(digamma(0.0)));
+    BOOST_CHECK(std::isnan(digamma(-2.0)));
+    // Central differences of std::lgamma in double, h = 1e−5: truncation
+    // h²/6·|ψ''(x)| <= 3e−7 for x >= 0.05, rounding ~1e−11.
+    for (double x : {0.05, 0.3, 1.7, 5.99, 6.0, 7.25, 100.0, 1e4, -1.3}) {
+        const double h = 1e-5;
+        const double fd = (std::lgamma(x + h) - std::lgamma(x - h)) / (2 * h);
+        BOOST_CHECK_MESSAGE(std::fabs(digamma(x) - fd) <= 1e-6 * std::max(1.0, std::fabs(fd)),
+                            "psi(" << x << ") = " << digamma(x) << ", finite difference " << fd);
+    }
+    BOOST_CHECK_CLOSE(log_gamma(0.5), 0.5 * std::log(3.14159265358979323846), 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(div_grad_broadcast) {
+    Param a("a", 4, 3, 206);
+    Param same("b", 4, 3, 207, 0.5f, 2.f), row("b_row", 1, 3, 208, -2.f, -0.5f), scalar("b_scalar", 1, 1, 209, 0.5f, 2.f);
+    for (Param* b : {&same, &row, &scalar}) expect_grads([&](Tape& t) { return div(a.on(t), b->on(t)); }, {a.target(), b->target()});
+    // [6 8] / 2 = [3 4]
+    Tape t;
+    float x[] = {6.f, 8.f}, two = 2.f;
+    std::vector<float> v = values(div(t.constant(Tensor(x, 1, 2)), t.constant(Tensor(&two, 1, 1))));
+    BOOST_CHECK_EQUAL(v[0], 3.f);
+    BOOST_CHECK_EQUAL(v[1], 4.f);
+}
+
+BOOST_AUTO_TEST_CASE(row_sum_and_reshape) {
+    Param a("a", 5, 4, 210);
+    expect_grads([&](Tape& t) { return row_sum(a.on(t)); }, {a.target()});
+    expect_grads([&](Tape& t) { return log_softmax(reshape(a.on(t), 10, 2)); }, {a.target()});
+    expect_grads([&](Tape& t) { return reshape(row_sum(reshape(a.on(t), 10, 2)), 2, 5); }, {a.target()});
+    Tape t;
+    float x[] = {1, 2, 3, 4, 5, 6};
+    Var X = t.constant(Tensor(x, 2, 3));
+    std::vector<float> v = values(row_sum(X));
+    BOOST_CHECK_EQUAL(v[0], 6.f);
+    BOOST_CHECK_EQUAL(v[1], 15.f);
+    Var R = reshape(X, 3, 2);  // a view: same memory, rows [1 2], [3 4], [5 6]
+    BOOST_CHECK(R.value().data == x);
+    BOOST_CHECK_EQUAL(values(row_sum(R))[2], 11.f);
+    expect_invalid([&] { reshape(X, 4, 2); }, "reshape");
+    expect_invalid([&] { reshape(X, -2, -3); }, "reshape");
+}
+
+BOOST_AUTO_TEST_CASE(normal_log_prob_grad_and_values) {
+    Param x("x", 4, 3, 211), mu("mu", 4, 3, 212), sigma("sigma", 4, 3, 213, 0.5f, 2.f);
+    expect_grads([&](Tape& t) { return normal_log_prob(x.on(t), mu.on(t), sigma.on(t)); },
+                 {x.target(), mu.target(), sigma.target()});
+    // log N(0.3; 0, 1) = −½(log 2π + 0.09) = −0.96393853;
+    // log N((0.3, −1); (0, 1), diag(1, 2)²) = −½(2 log 2π + 2 log 2 + 0.09 + 1) = −3.0760242
+    Tape t;
+    float xv[] = {0.3f, 0.f, 0.3f, -1.f}, mv[] = {0.f, 0.f, 0.f, 1.f}, sv[] = {1.f, 1.f, 1.f, 2.f};
+    std::vector<float> v = values(normal_log_prob(t.constant(Tensor(xv, 1, 1)), t.constant(Tensor(mv, 1, 1)),
+                                                  t.constant(Tensor(sv, 1, 1))));
+    BOOST_CHECK_CLOSE(v[0], -0.96393853f, 1e-4);
+    v = values(normal_log_prob(t.constant(Tensor(xv + 2, 1, 2)), t.constant(Tensor(mv + 2, 1, 2)),
+                               t.constant(Tensor(sv + 2, 1, 2))));
+    BOOST_CHECK_CLOSE(v[0], -3.0760242f, 1e-4);
+    float bad[] = {1.f, 0.f};
+    expect_invalid([&] { normal_log_prob(t.constant(Tensor(xv, 1, 2)), t.constant(Tensor(mv, 1, 2)),
+                                         t.constant(Tensor(bad, 1, 2))); }, "normal_log_prob");
+    expect_invalid([&] { normal_log_prob(t.constant(Tensor(xv, 1, 2)), t.constant(Tensor(mv, 2, 1)),
+                                         t.constant(Tensor(sv, 1, 2))); }, "normal_log_prob");
+}
+
+BOOST_AUTO_TEST_CASE(normal_log_prob_equals_composition) {
+    // −½ Σ_j [log 2π + 2 log σ + ((x − μ)/σ)²] from div, square, log, row_sum.
+    Param x("x", 6, 3, 214), mu("mu", 6, 3, 215), sigma("sigma", 6, 3, 216, 0.3f, 3.f);
+    Tape t;
+    Var fused = normal_log_prob(x.on(t), mu.on(t), sigma.on(t));
+    Var z = div(sub(x.on(t), mu.on(t)), sigma.on(t));
+    Var terms = add(add_scalar(scale(log(sigma.on(t)), 2.f), 1.8378770664f), square(z));
+    Var composed = scale(row_sum(terms), -0.5f);
+    std::vector<float> f = values(fused), c = values(composed);
+    for (size_t i = 0; i < f.size(); ++i) BOOST_CHECK_CLOSE(f[i], c[i], 1e-4);
+}
+
+BOOST_AUTO_TEST_CASE(beta_log_prob_grad_and_values) {
+    // One value per row against K = 3 components, and one value per column (K = 1).
+    Param r("r", 4, 2, 217, 0.1f, 0.9f), al("alpha", 4, 6, 218, 0.6f, 4.f), be("beta", 4, 6, 219, 0.6f, 4.f);
+    expect_grads([&](Tape& t) { return beta_log_prob(r.on(t), al.on(t), be.on(t)); },
+                 {r.target(), al.target(), be.target()});
+    Param r6("r6", 4, 6, 220, 0.1f, 0.9f);
+    expect_grads([&](Tape& t) { return beta_log_prob(r6.on(t), al.on(t), be.on(t)); },
+                 {r6.target(), al.target(), be.target()});
+    // Beta(0.25; 2, 3) = 0.25·0.75² / B(2, 3) = 12·0.25·0.5625 = 1.6875, log = 0.52324814;
+    // Beta(r; 1, 1) = 1 everywhere, also at r = 0 and 1 (0·log 0 = 0).
+    Tape t;
+    float rv[] = {0.25f, 0.f, 1.f}, av[] = {2.f, 1.f, 1.f}, bv[] = {3.f, 1.f, 1.f};
+    std::vector<float> v = values(beta_log_prob(t.constant(Tensor(rv, 1, 3)), t.constant(Tensor(av, 1, 3)),
+                                                t.constant(Tensor(bv, 1, 3))));
+    BOOST_CHECK_CLOSE(v[0], 0.52324814f, 1e-4);
+    BOOST_CHECK_SMALL(v[1], 1e-6f);
+    BOOST_CHECK_SMALL(v[2], 1e-6f);
+    float bad_r[] = {1.5f}, neg[] = {-1.f}, one[] = {1.f};
+    expect_invalid([&] { beta_log_prob(t.constant(Tensor(bad_r, 1, 1)), t.constant(Tensor(one, 1, 1)),
+                                       t.constant(Tensor(one, 1, 1))); }, "beta_log_prob");
+    expect_invalid([&] { beta_log_prob(t.constant(Tensor(rv, 1, 1)), t.constant(Tensor(neg, 1, 1)),
+                                       t.constant(Tensor(one, 1, 1))); }, "beta_log_prob");
+    expect_invalid([&] { beta_log_prob(t.constant(Tensor(rv, 1, 2)), t.constant(Tensor(av, 1, 3)),
+                                       t.constant(Tensor(bv, 1, 3))); }, "beta_log_prob");
+}
+
+BOOST_AUTO_TEST_CASE(beta_log_prob_equals_composition) {
+    // (α−1) log r + (β−1) log(1−r) − lgamma(α) − lgamma(β) + lgamma(α+β), composed.
+    Param r("r", 5, 3, 221, 0.05f, 0.95f), al("alpha", 5, 3, 222, 0.3f, 5.f), be("beta", 5, 3, 223, 0.3f, 5.f);
+    Tape t;
+    Var R = r.on(t), A = al.on(t), B = be.on(t);
+    Var fused = beta_log_prob(R, A, B);
+    Var lr = log(R), l1r = log(add_scalar(scale(R, -1.f), 1.f));
+    Var composed = add(add(mul(add_scalar(A, -1.f), lr), mul(add_scalar(B, -1.f), l1r)),
+                       sub(lgamma(add(A, B)), add(lgamma(A), lgamma(B))));
+    std::vector<float> f = values(fused), c = values(composed);
+    for (size_t i = 0; i < f.size(); ++i) BOOST_CHECK_SMALL(f[i] - c[i], 2e-5f * std::max(1.f, std::fabs(f[i])));
+}
+
+BOOST_AUTO_TEST_CASE(logsumexp_mixture_edge_cases) {
+    // Mixture components: −inf entries (zero weight), very large finite values,
+    // and a +inf entry (a Beta density at an end with α < 1) must give +inf.
+    Tape t;
+    float a[] = {-kInf, 0.f, -kInf,               // log(e⁰) = 0
+                 3e38f, 3e38f, -kInf,             // 3e38 + log 2 = 3e38 in float
+                 -kInf, -kInf, -kInf,             // no mass: −inf
+                 kInf, 1.f, -kInf,                // +inf
+                 -1000.f, -1000.f, -1000.f};      // −1000 + log 3
+    float g[15] = {};
+    Var A = t.parameter(Tensor(a, 5, 3), g);
+    Var y = logsumexp(A);
+    std::vector<float> v = values(y);
+    BOOST_CHECK_EQUAL(v[0], 0.f);
+    BOOST_CHECK_EQUAL(v[1], 3e38f);
+    BOOST_CHECK(std::isinf(v[2]) && v[2] < 0);
+    BOOST_CHECK_MESSAGE(std::isinf(v[3]) && v[3] > 0, "logsumexp(+inf, 1, −inf) = " << v[3]);
+    BOOST_CHECK_CLOSE(v[4], -1000.f + 1.0986123f, 1e-5);
+    // Gradients: the softmax weights, in full precision even for huge entries;
+    // −inf entries get 0, never NaN; +inf entries share the limit weight 1.
+    float w[] = {1.f, 1.f, 1.f, 1.f, 1.f};
+    t.backward(sum(mul(y, t.constant(Tensor(w, 5, 1)))));
+    BOOST_CHECK_EQUAL(g[0], 0.f);
+    BOOST_CHECK_CLOSE(g[1], 1.f, 1e-5);
+    BOOST_CHECK_CLOSE(g[3], 0.5f, 1e-4);
+    BOOST_CHECK_EQUAL(g[5], 0.f);
+    for (int k : {6, 7, 8}) BOOST_CHECK_EQUAL(g[k], 0.f);
+    BOOST_CHECK_EQUAL(g[9], 1.f);
+    BOOST_CHECK_EQUAL(g[10], 0.f);
+    BOOST_CHECK_EQUAL(g[11], 0.f);
+    for (int k : {12, 13, 14}) BOOST_CHECK_CLOSE(g[k], 1.f / 3.f, 1e-4);
+}
+
+BOOST_AUTO_TEST_CASE(new_ops_large_parallel_grad) {
+    // Above the OpenMP threshold: the element-wise helper and the fused densities with threads.
+    Param a("a", 256, 160, 224, -2.f, 2.f), s("s", 256, 160, 225, 0.5f, 2.f);
+    GradCheckOptions opt;
+    opt.max_checks = 16;
+    // The outputs stay unreduced: the check weights them in double, so a
+    // perturbed entry is not lost in the rounding of a float sum.
+    expect_grads([&](Tape& t) { return mul(gelu(a.on(t)), softplus(s.on(t))); }, {a.target(), s.target()}, opt);
+    // Rows of 40 dimensions keep each row's sum small (its float rounding too).
+    Param x("x", 1024, 40, 226, -2.f, 2.f), sd("sd", 1024, 40, 227, 0.5f, 2.f);
+    expect_grads([&](Tape& t) { return normal_log_prob(x.on(t), sin(x.on(t)), sd.on(t)); },
+                 {x.target(), sd.target()}, opt);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

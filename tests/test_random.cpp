@@ -5,6 +5,7 @@
 // sampler (an off-by-one in the inverse CDF shifts a count by thousands of sigma).
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -203,6 +204,120 @@ BOOST_AUTO_TEST_CASE(categorical_same_seed_same_samples) {
     const float logp[] = {-1.f, -0.5f, -2.f, -kInf, -0.1f};
     Rng a(8), b(8);
     for (int i = 0; i < 1000; ++i) BOOST_REQUIRE_EQUAL(sample_categorical(a, logp, 5), sample_categorical(b, logp, 5));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace random_tests
+
+// ===========================================================================
+// Gamma and Beta sampling (the Beta-mixture policies draw through these).
+// KS tests compare with closed-form CDFs at the 0.1% critical value 1.9495/√n
+// and check that a nearby wrong CDF is rejected by the same draws.
+
+namespace random_tests {
+
+namespace {
+
+// Kolmogorov–Smirnov statistic D = sup |F_n − F|.
+double ks_statistic(std::vector<double> x, double (*cdf)(double)) {
+    std::sort(x.begin(), x.end());
+    const double n = double(x.size());
+    double D = 0.0;
+    for (size_t i = 0; i < x.size(); ++i) {
+        const double F = cdf(x[i]);
+        D = std::max(D, std::max(F - double(i) / n, double(i + 1) / n - F));
+    }
+    return D;
+}
+
+std::vector<double> draws(int n, uint64_t seed, double (*draw)(Rng&)) {
+    Rng rng(seed);
+    std::vector<double> x(static_cast<size_t>(n));
+    for (double& v : x) v = draw(rng);
+    return x;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(random)
+
+BOOST_AUTO_TEST_CASE(gamma_moments) {
+    // Gamma(α, 1): mean α, variance α. Sample mean within 5·√(α/n); sample variance
+    // within 5 standard errors √((μ₄ − α²)/n) = √((2α² + 6α)/n) (μ₄ = 3α² + 6α).
+    const int n = 40000;
+    for (double alpha : {0.3, 1.0, 2.5, 10.0}) {
+        Rng rng(uint64_t(alpha * 1000) + 5);
+        double s = 0.0, s2 = 0.0;
+        for (int i = 0; i < n; ++i) {
+            const double x = sample_gamma(rng, alpha);
+            BOOST_REQUIRE(x >= 0.0 && std::isfinite(x));
+            s += x;
+            s2 += x * x;
+        }
+        const double mean = s / n, var = s2 / n - mean * mean;
+        BOOST_CHECK_MESSAGE(std::fabs(mean - alpha) <= 5 * std::sqrt(alpha / n),
+                            "Gamma(" << alpha << "): mean " << mean);
+        BOOST_CHECK_MESSAGE(std::fabs(var - alpha) <= 5 * std::sqrt((2 * alpha * alpha + 6 * alpha) / n),
+                            "Gamma(" << alpha << "): variance " << var);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(gamma_ks) {
+    // Gamma(1) = Exp(1): F = 1 − e^{−x}; Gamma(2): F = 1 − e^{−x}(1 + x).
+    const int n = 20000;
+    const double crit = 1.9495 / std::sqrt(double(n));
+    auto exp1 = [](double x) { return 1.0 - std::exp(-x); };
+    auto gamma2 = [](double x) { return 1.0 - std::exp(-x) * (1.0 + x); };
+    std::vector<double> g1 = draws(n, 41, [](Rng& r) { return sample_gamma(r, 1.0); });
+    std::vector<double> g2 = draws(n, 43, [](Rng& r) { return sample_gamma(r, 2.0); });
+    BOOST_CHECK_LT(ks_statistic(g1, exp1), crit);
+    BOOST_CHECK_LT(ks_statistic(g2, gamma2), crit);
+    BOOST_CHECK_GT(ks_statistic(g1, gamma2), crit);  // negative check: the wrong shape is rejected
+    BOOST_CHECK_GT(ks_statistic(g2, exp1), crit);
+}
+
+BOOST_AUTO_TEST_CASE(beta_ks) {
+    // Closed-form CDFs: Beta(0.3, 1): r^0.3 (the α < 1 boost); Beta(½, ½): (2/π) asin √r;
+    // Beta(1, 2.5): 1 − (1 − r)^2.5; Beta(4, 1): r⁴. Negative check: Beta(0.3, 1)
+    // draws against r^0.35 (sup |r^0.3 − r^0.35| = 0.057 at r ≈ 0.046) are rejected.
+    const int n = 20000;
+    const double crit = 1.9495 / std::sqrt(double(n));
+    std::vector<double> a = draws(n, 51, [](Rng& r) { return sample_beta(r, 0.3, 1.0); });
+    std::vector<double> b = draws(n, 53, [](Rng& r) { return sample_beta(r, 0.5, 0.5); });
+    std::vector<double> c = draws(n, 55, [](Rng& r) { return sample_beta(r, 1.0, 2.5); });
+    std::vector<double> d = draws(n, 57, [](Rng& r) { return sample_beta(r, 4.0, 1.0); });
+    for (const std::vector<double>* x : {&a, &b, &c, &d})
+        for (double v : *x) BOOST_REQUIRE(v >= 0.0 && v <= 1.0);
+    const double Da = ks_statistic(a, [](double r) { return std::pow(r, 0.3); });
+    const double Db = ks_statistic(b, [](double r) { return 2.0 / 3.14159265358979323846 * std::asin(std::sqrt(r)); });
+    const double Dc = ks_statistic(c, [](double r) { return 1.0 - std::pow(1.0 - r, 2.5); });
+    const double Dd = ks_statistic(d, [](double r) { return std::pow(r, 4.0); });
+    BOOST_TEST_MESSAGE("Beta KS: " << Da << " " << Db << " " << Dc << " " << Dd << " (critical " << crit << ")");
+    BOOST_CHECK_LT(Da, crit);
+    BOOST_CHECK_LT(Db, crit);
+    BOOST_CHECK_LT(Dc, crit);
+    BOOST_CHECK_LT(Dd, crit);
+    BOOST_CHECK_GT(ks_statistic(a, [](double r) { return std::pow(r, 0.35); }), crit);
+}
+
+BOOST_AUTO_TEST_CASE(gamma_beta_tiny_shapes_and_errors) {
+    // Gamma(10⁻³) draws underflow double as x but not as log x; Beta(10⁻³, 10⁻³)
+    // puts its mass at the ends but stays in [0, 1].
+    Rng rng(61);
+    for (int i = 0; i < 1000; ++i) {
+        const double lx = sample_log_gamma(rng, 1e-3);
+        BOOST_REQUIRE(std::isfinite(lx));
+        const double r = sample_beta(rng, 1e-3, 1e-3);
+        BOOST_REQUIRE(r >= 0.0 && r <= 1.0);
+    }
+    for (double bad : {0.0, -1.0, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
+        BOOST_CHECK_THROW(sample_log_gamma(rng, bad), std::invalid_argument);
+        BOOST_CHECK_THROW(sample_beta(rng, bad, 1.0), std::invalid_argument);
+        BOOST_CHECK_THROW(sample_beta(rng, 1.0, bad), std::invalid_argument);
+    }
+    Rng x(9), y(9);
+    for (int i = 0; i < 100; ++i) BOOST_REQUIRE_EQUAL(sample_beta(x, 0.7, 2.0), sample_beta(y, 0.7, 2.0));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
