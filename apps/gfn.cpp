@@ -199,6 +199,7 @@ int main(int argc, char** argv) {
     // Buffers of 1 MiB and more are mapped and unmapped on their own, so memory
     // a run frees goes back to the system (glibc would otherwise raise this
     // threshold after the first large free and keep such buffers in its heap).
+    gfn::adopt_thread_wait_policy(argv);  // before any OpenMP or OpenBLAS call
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

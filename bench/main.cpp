@@ -15,6 +15,7 @@
 
 #include "bench/densities.h"
 #include "bench/mlp.h"
+#include "engine/blas.h"
 #include "bench/reference.h"
 #include "bench/shared.h"
 #include "bench/train.h"
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
     // Buffers of 1 MiB and more are mapped and unmapped on their own, so memory
     // a run frees goes back to the system (glibc would otherwise raise this
     // threshold after the first large free and keep such buffers in its heap).
+    gfn::adopt_thread_wait_policy(argv);  // before any OpenMP or OpenBLAS call
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     if (argc > 1 && (std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "--help") == 0 ||
                      std::strcmp(argv[1], "help") == 0)) {

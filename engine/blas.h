@@ -21,6 +21,17 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
 void gemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
                   int lda, const float* B, int ldb, float beta, float* C, int ldc);
 
+// How idle OpenMP threads (ours and OpenBLAS's: one pool) wait for work.
+// "passive": they sleep at once. libgomp's default spins for up to ~300,000
+// rounds first, which on a shared machine burns the time slice a descheduled
+// peer needs: see docs/engine.md for the measurements.
+constexpr const char* kThreadWaitPolicy = "passive";
+// Call first thing in main(argv): unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is
+// already set, sets OMP_WAIT_POLICY=kThreadWaitPolicy and re-executes the
+// program (the setting is read only when the OpenMP runtime loads). Returns
+// when nothing had to change, or when the re-execution was not possible.
+void adopt_thread_wait_policy(char** argv);
+
 // n <= 0 means OMP_NUM_THREADS when set, else all cores.
 void set_num_threads(int n);
 int num_threads();

@@ -22,6 +22,7 @@ static bool init_gfn_tests() {
 }
 
 int main(int argc, char* argv[]) {
+    gfn::adopt_thread_wait_policy(argv);  // as the gfn program does
     // No colour escapes into files and pipes: the closing line must read exactly
     // "N passed, N failed".
     std::vector<char*> args(argv, argv + argc);
