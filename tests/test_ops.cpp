@@ -604,6 +604,8 @@ BOOST_AUTO_TEST_CASE(sigmoid_family_values) {
     // e^{|x|} overflows float): σ(100) = 1, σ(−100) = e^{−100} ≈ 3.7e−44 (a float
     // denormal), softplus(100) = 100, softplus(−100) = e^{−100}, log σ(−100) = −100,
     // log σ(100) = −e^{−100}; slopes σ(x) for softplus, σ(−x) for log σ.
+    // The denormal results are 0 where subnormals are flushed (set_num_threads
+    // turns flushing on; the test runner calls it), so bounds below are normal floats.
     Tape t;
     float a[] = {0.f, 100.f, -100.f}, g1[3] = {}, g2[3] = {}, g3[3] = {};
     Var s = sigmoid(t.parameter(Tensor(a, 1, 3), g1));
@@ -613,21 +615,22 @@ BOOST_AUTO_TEST_CASE(sigmoid_family_values) {
     std::vector<float> v = values(s);
     BOOST_CHECK_CLOSE(v[0], 0.5f, 1e-4);
     BOOST_CHECK_EQUAL(v[1], 1.f);
-    BOOST_CHECK(v[2] > 0.f && std::fabs(v[2] - tiny) < 1e-45f);
+    if (denormals_flushed()) BOOST_CHECK_EQUAL(v[2], 0.f);
+    else BOOST_CHECK(v[2] > 0.f && std::fabs(v[2] - tiny) < 1e-45f);
     v = values(ls);
     BOOST_CHECK_CLOSE(v[0], -ln2, 1e-4);
-    BOOST_CHECK(v[1] <= 0.f && v[1] > -1e-43f);
+    BOOST_CHECK(v[1] <= 0.f && v[1] > -1e-37f);
     BOOST_CHECK_CLOSE(v[2], -100.f, 1e-5);
     v = values(sp);
     BOOST_CHECK_CLOSE(v[0], ln2, 1e-4);
     BOOST_CHECK_CLOSE(v[1], 100.f, 1e-5);
-    BOOST_CHECK(v[2] >= 0.f && v[2] < 1e-43f);
+    BOOST_CHECK(v[2] >= 0.f && v[2] < 1e-37f);
     t.backward(add(add(sum(s), sum(ls)), sum(sp)));
     for (float* g : {g1, g2, g3})
         for (int k = 0; k < 3; ++k) BOOST_CHECK(std::isfinite(g[k]));
     BOOST_CHECK_CLOSE(g1[0], 0.25f, 1e-4);  // σ(1 − σ) at 0
     BOOST_CHECK_CLOSE(g2[2], 1.f, 1e-5);    // σ(100)
-    BOOST_CHECK(std::fabs(g2[1]) < 1e-43f);  // σ(−100)
+    BOOST_CHECK(std::fabs(g2[1]) < 1e-37f);  // σ(−100)
     BOOST_CHECK_CLOSE(g3[1], 1.f, 1e-5);
     BOOST_CHECK_CLOSE(g3[0], 0.5f, 1e-4);
 }

@@ -120,8 +120,10 @@ double clamp_finite(double v) {
     return std::max(-std::numeric_limits<double>::max(), std::min(std::numeric_limits<double>::max(), v));
 }
 
-// The bounds of a log axis, as log10 of the smallest positive and the largest double.
-const double kLog10Min = std::log10(std::numeric_limits<double>::denorm_min());
+// The bounds of a log axis, as log10 of the smallest normal and the largest
+// double. (Subnormal values count as 0: training runs flush subnormals to zero,
+// engine/blas.h, and so may this process.)
+const double kLog10Min = std::log10(std::numeric_limits<double>::min());
 const double kLog10Max = std::log10(std::numeric_limits<double>::max());
 
 // No axis gets more ticks than this, whatever its range.

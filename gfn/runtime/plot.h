@@ -14,7 +14,7 @@
 //                        conditions"). No rows: a "no data" figure.
 //
 // Any input, however hostile, gives a figure of bounded size in O(n log n) time:
-// axes keep finite ends (clamped to ±DBL_MAX; a log axis to [4.9e-324, DBL_MAX])
+// axes keep finite ends (clamped to ±DBL_MAX; a log axis to [DBL_MIN, DBL_MAX], DBL_MIN ≈ 2.2e-308 the smallest normal double)
 // and at most 16 ticks, no "nan" or "inf" is ever written, and a line with more
 // than 4 points per pixel column is drawn through each column's first, lowest,
 // highest and last point (see polylines in plot.cpp).
