@@ -587,6 +587,7 @@ std::string train_flags_help() {
         for (size_t k = head.size(); k < 30; ++k) s << ' ';
         s << f.help;
         if (!f.is_switch) s << " [default: " << f.get(def) << "]";
+        if (f.int_member) s << " [range: " << f.lo << " to " << f.hi << "]";
         s << "\n";
     }
     return s.str();
