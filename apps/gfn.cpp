@@ -65,45 +65,16 @@ static std::unique_ptr<Run> restore(const std::string& path, int threads) {
 }
 
 static int cmd_sample(const std::vector<std::string>& args) {
-    std::string path;
-    long long n = 10;
-    unsigned long long seed = 0;
-    int threads = 0;
-    for (size_t i = 0; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs a value");
-            return args[++i];
-        };
-        char* end = nullptr;
-        if (a == "-n" || a == "--n") {
-            std::string v = value();
-            n = std::strtoll(v.c_str(), &end, 10);
-            if (v.empty() || *end || n < 1) throw std::invalid_argument("-n: expected a positive count, got '" + v + "'");
-        } else if (a == "--seed") {
-            std::string v = value();
-            seed = std::strtoull(v.c_str(), &end, 10);
-            if (v.empty() || *end || v[0] == '-') throw std::invalid_argument("--seed: expected a number >= 0, got '" + v + "'");
-        } else if (a == "--threads") {
-            std::string v = value();
-            threads = int(std::strtol(v.c_str(), &end, 10));
-            if (v.empty() || *end || threads < 0) throw std::invalid_argument("--threads: expected a number >= 0");
-        } else if (a == "-h" || a == "--help") {
-            std::printf("usage: gfn sample FILE [-n N (10)] [--seed S (0)] [--threads T]\n"
-                        "prints N terminal states drawn from the checkpoint's forward policy, one per line,\n"
-                        "with their log-rewards (conditional environments: a condition drawn per sample)\n");
-            return 0;
-        } else if (a.rfind("-", 0) == 0) {
-            throw std::invalid_argument("unknown flag " + a + " (see gfn sample --help)");
-        } else if (path.empty()) {
-            path = a;
-        } else {
-            throw std::invalid_argument("unexpected argument '" + a + "'");
-        }
+    const SampleFlags f = parse_sample_flags(args);
+    if (f.help) {
+        std::printf("usage: gfn sample FILE [-n N (10)] [--seed S (0)] [--threads T]\n"
+                    "prints N terminal states drawn from the checkpoint's forward policy, one per line,\n"
+                    "with their log-rewards (conditional environments: a condition drawn per sample)\n");
+        return 0;
     }
-    if (path.empty()) throw std::invalid_argument("give the checkpoint file: gfn sample FILE -n N");
-    std::unique_ptr<Run> run = restore(path, threads);
-    Rng rng(seed, 0x5a3f1e);
+    const long long n = f.n;
+    std::unique_ptr<Run> run = restore(f.path, f.threads);
+    Rng rng(f.seed, 0x5a3f1e);
     Tape tape;
     Trajectories traj;
     const int D = run->env->state_dim(), C = run->env->condition_dim();
@@ -128,70 +99,32 @@ static int cmd_sample(const std::vector<std::string>& args) {
 }
 
 static int cmd_eval(const std::vector<std::string>& args) {
-    std::string path;
-    int samples = -1, threads = 0;
-    bool json = false;
-    for (size_t i = 0; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        char* end = nullptr;
-        if (a == "--validation-samples" || a == "--threads") {
-            if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs a value");
-            std::string v = args[++i];
-            long x = std::strtol(v.c_str(), &end, 10);
-            if (v.empty() || *end || x < (a == "--threads" ? 0 : 1))
-                throw std::invalid_argument(a + ": expected a " + (a == "--threads" ? "number >= 0" : "positive count") +
-                                            ", got '" + v + "'");
-            (a == "--threads" ? threads : samples) = int(x);
-        } else if (a == "--json") {
-            json = true;
-        } else if (a == "-h" || a == "--help") {
-            std::printf("usage: gfn eval FILE [--validation-samples N] [--threads T] [--json]\n"
-                        "validates the checkpoint's forward policy against the exact target\n");
-            return 0;
-        } else if (a.rfind("-", 0) == 0) {
-            throw std::invalid_argument("unknown flag " + a + " (see gfn eval --help)");
-        } else if (path.empty()) {
-            path = a;
-        } else {
-            throw std::invalid_argument("unexpected argument '" + a + "'");
-        }
+    const EvalFlags f = parse_eval_flags(args);
+    if (f.help) {
+        std::printf("usage: gfn eval FILE [--validation-samples N] [--threads T] [--json]\n"
+                    "validates the checkpoint's forward policy against the exact target\n");
+        return 0;
     }
-    if (path.empty()) throw std::invalid_argument("give the checkpoint file: gfn eval FILE");
-    std::unique_ptr<Run> run = restore(path, threads);
-    if (samples > 0) run->cfg.validation_samples = samples;
+    std::unique_ptr<Run> run = restore(f.path, f.threads);
+    if (f.validation_samples > 0) run->cfg.validation_samples = f.validation_samples;
     if (run->targets.empty() && !run->have_exact_log_partition)
         throw std::runtime_error("environment " + run->env->name() + " has no exact target to validate against");
     Metrics m = validate_run(*run);
     print_validation(m);
-    if (json) print_json(m, run->iteration, NAN);
+    if (f.json) print_json(m, run->iteration, NAN);
     return 0;
 }
 
 static int cmd_plot(const std::vector<std::string>& args) {
-    std::string in, out;
-    for (size_t i = 0; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        if (a == "-o" || a == "--out") {
-            if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs a file name");
-            out = args[++i];
-        } else if (a == "-h" || a == "--help") {
-            std::printf("usage: gfn plot FILE.csv|FILE.jsonl [-o OUT.svg]\n"
-                        "writes the training curves of a metrics file (gfn train --log) as SVG\n"
-                        "(default OUT: FILE with the extension .svg)\n");
-            return 0;
-        } else if (a.rfind("-", 0) == 0) {
-            throw std::invalid_argument("unknown flag " + a + " (see gfn plot --help)");
-        } else if (in.empty()) {
-            in = a;
-        } else {
-            throw std::invalid_argument("unexpected argument '" + a + "'");
-        }
+    const PlotFlags f = parse_plot_flags(args);
+    if (f.help) {
+        std::printf("usage: gfn plot FILE.csv|FILE.jsonl [-o OUT.svg]\n"
+                    "writes the training curves of a metrics file (gfn train --log) as SVG\n"
+                    "(default OUT: FILE with the extension .svg)\n");
+        return 0;
     }
-    if (in.empty()) throw std::invalid_argument("give the metrics file: gfn plot FILE.csv");
-    if (out.empty()) out = in.substr(0, in.find_last_of('.')) + ".svg";
-    if (out == in) throw std::invalid_argument("the SVG would overwrite the metrics file; give -o OUT.svg");
-    write_file_atomically(out, training_curves_svg(read_metrics(in)));
-    std::printf("%s\n", out.c_str());
+    write_file_atomically(f.out, training_curves_svg(read_metrics(f.in)));
+    std::printf("%s\n", f.out.c_str());
     return 0;
 }
 

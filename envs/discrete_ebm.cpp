@@ -257,6 +257,87 @@ std::pair<double, double> ising_transfer(int L, double c) {
     return {top + std::log(v), d / v};
 }
 
+// The same log Z(c) and d log Z / dc entirely in log space, for couplings whose
+// dynamic range a double cannot hold (see ising_log_partition): an entry is
+// (l, g) = (log f, d log f / dc). The Kronecker factor K(σ_j, σ'_j) = e^{±c} pairs
+// entries by log-sum-exp,
+//     l' = log(e^{c + l_x} + e^{−c + l_y}),   g' = w_x·(1 + g_x) + w_y·(−1 + g_y),
+// with w the softmax weights of the two terms; D adds c·h(σ) to l and h(σ) to g.
+std::pair<double, double> ising_transfer_log(int L, double c) {
+    const int R = 1 << L;
+    std::vector<double> h(static_cast<size_t>(R));
+    for (int a = 0; a < R; ++a) {
+        auto spin = [a](int j) { return (a >> j) & 1 ? 1.0 : -1.0; };
+        double sum = 0.0;
+        if (L == 2) sum = spin(0) * spin(1);
+        else
+            for (int j = 0; j < L; ++j) sum += spin(j) * spin((j + 1) % L);
+        h[size_t(a)] = sum;
+    }
+    // log(e^{t1} + e^{t2}) with the weights' derivative mix; −inf + −inf stays −inf.
+    auto lse = [](double t1, double d1, double t2, double d2) -> Dual {
+        if (t1 < t2) std::swap(t1, t2), std::swap(d1, d2);
+        if (t1 == -INFINITY) return {-INFINITY, 0.0};
+        const double e = std::exp(t2 - t1), w2 = e / (1.0 + e);
+        return {t1 + std::log1p(e), (1.0 - w2) * d1 + w2 * d2};
+    };
+    auto apply_row = [&](std::vector<Dual>& f) {
+        for (int j = 0; j < L; ++j) {
+            const int bit = 1 << j;
+            for (int a = 0; a < R; ++a) {
+                if (a & bit) continue;
+                const Dual x = f[size_t(a)], y = f[size_t(a | bit)];
+                f[size_t(a)] = lse(c + x.v, 1.0 + x.d, -c + y.v, -1.0 + y.d);
+                f[size_t(a | bit)] = lse(-c + x.v, -1.0 + x.d, c + y.v, 1.0 + y.d);
+            }
+        }
+        for (int a = 0; a < R; ++a) f[size_t(a)] = {f[size_t(a)].v + c * h[size_t(a)], f[size_t(a)].d + h[size_t(a)]};
+    };
+    // Σ_k e^{l_k}, with the derivative averaged under the weights e^{l_k}/Σ.
+    auto total = [](const std::vector<Dual>& terms) -> std::pair<double, double> {
+        double top = -INFINITY;
+        for (const Dual& t : terms) top = std::max(top, t.v);
+        double v = 0.0, d = 0.0;
+        for (const Dual& t : terms) {
+            const double w = std::exp(t.v - top);
+            v += w;
+            d += w * t.d;
+        }
+        return {top + std::log(v), d / v};
+    };
+    std::vector<Dual> f(static_cast<size_t>(R));
+    if (L == 2) {
+        for (int a = 0; a < R; ++a) f[size_t(a)] = {c * h[size_t(a)], h[size_t(a)]};
+        apply_row(f);
+        return total(f);
+    }
+    std::vector<Dual> terms(static_cast<size_t>(R));
+    for (int s0 = 0; s0 < R; ++s0) {
+        std::fill(f.begin(), f.end(), Dual{-INFINITY, 0.0});
+        f[size_t(s0)] = {0.0, 0.0};
+        for (int r = 0; r < L; ++r) apply_row(f);
+        terms[size_t(s0)] = f[size_t(s0)];
+    }
+    return total(terms);
+}
+
+// The linear transfer keeps each row's vector relative to its largest entry, so
+// it is exact while every path weight stays within a double's range of the
+// largest sum: the path weights of L rows span e^{4|c|L²} (2L² pairs, each e^{±c})
+// and a sum holds at most 2^{L(L−1)} paths; past e^{700} it works in log space,
+// whose transcendental per pair is affordable up to L = 10.
+bool ising_linear_fits(int L, double c) {
+    return 4.0 * std::fabs(c) * L * L + L * (L - 1) * std::log(2.0) <= 700.0;
+}
+std::pair<double, double> ising_log_z_and_derivative(int L, double c) {
+    if (ising_linear_fits(L, c)) return ising_transfer(L, c);
+    if (L > 10)
+        throw std::invalid_argument("ising_log_partition: at L = " + std::to_string(L) + " the coupling 2·alpha·J = " +
+                                    num_str(c) + " is too strong for the linear transfer matrix, and log space "
+                                    "is too slow past L = 10");
+    return ising_transfer_log(L, c);
+}
+
 void check_ising_args(const char* who, int L, double J, double alpha) {
     if (L < 2 || L > 12)
         throw std::invalid_argument(std::string(who) + ": L must be in [2, 12] (got " + std::to_string(L) +
@@ -270,18 +351,19 @@ void check_ising_args(const char* who, int L, double J, double alpha) {
 
 double ising_log_partition(int L, double J, double alpha) {
     check_ising_args("ising_log_partition", L, J, alpha);
-    return ising_transfer(L, 2.0 * alpha * J).first;
+    return ising_log_z_and_derivative(L, 2.0 * alpha * J).first;
 }
 
 // E_p[log R] = E_p[c·G] = c·d(log Z)/dc,  G = Σ_pairs s_n s_m
 double ising_mean_log_reward(int L, double J, double alpha) {
     check_ising_args("ising_mean_log_reward", L, J, alpha);
     const double c = 2.0 * alpha * J;
-    return c * ising_transfer(L, c).second;
+    return c * ising_log_z_and_derivative(L, c).second;
 }
 
 bool DiscreteEBM::exact_log_partition(double* log_z, double* mean_log_reward) const {
     if (ising_L_ < 2 || ising_L_ > 12) return false;
+    if (ising_L_ > 10 && !ising_linear_fits(ising_L_, 2.0 * alpha_ * ising_coupling_)) return false;
     if (log_z) *log_z = ising_log_partition(ising_L_, ising_coupling_, alpha_);
     if (mean_log_reward) *mean_log_reward = ising_mean_log_reward(ising_L_, ising_coupling_, alpha_);
     return true;

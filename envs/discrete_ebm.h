@@ -78,7 +78,8 @@ public:
     int coordinate_min() const override { return -1; }
     int coordinate_count() const override { return 3; }
 
-    // The Ising instance (L <= 12): log Z and E[log R] by transfer matrix.
+    // The Ising instance (L <= 12; L <= 10 for a strong coupling, see
+    // ising_log_partition): log Z and E[log R] by transfer matrix.
     bool exact_log_partition(double* log_z, double* mean_log_reward) const override;
 
     int ndim() const { return ndim_; }
@@ -104,7 +105,11 @@ std::vector<double> ising_coupling_matrix(int L, double coupling);
 // D = diag(exp(c·h(σ))) over the 2^L row configurations σ (h = Σ of the row's
 // neighbour-pair products), V(σ, σ') = Π_columns exp(c·σ_j σ'_j), applied as a
 // Kronecker product. Cost O(L²·4^L); throws std::invalid_argument unless 2 <= L <= 12
-// and J, alpha are finite.
+// and J, alpha are finite. A strong coupling (4·|c|·L² + L(L−1)·log 2 > 700, e.g.
+// |J| >= ~70 at L = 6), whose path weights a double cannot hold side by side, is
+// computed in log space (log-sum-exp per Kronecker pair), which costs a few
+// transcendentals per step and is offered up to L = 10: past it such a coupling
+// throws, and DiscreteEBM::exact_log_partition answers false.
 double ising_log_partition(int L, double J, double alpha);
 
 // E_p[log R(x)] under p = R/Z for the same model: c·d(log Z)/dc, the derivative

@@ -295,6 +295,39 @@ BOOST_AUTO_TEST_CASE(ising_transfer_matrix_against_brute_force) {
     BOOST_TEST(ising_mean_log_reward(3, 0.44, 50.0) == 792.0, boost::test_tools::tolerance(1e-9));
 }
 
+BOOST_AUTO_TEST_CASE(ising_strong_coupling_in_log_space) {
+    // |J| = 100 spans more than a double: against brute force, ferro- and antiferromagnetic
+    // (L = 3 is frustrated for J < 0: its ground states are many and not the all-equal ones).
+    for (int L : {3, 4})
+        for (double J : {100.0, -100.0}) {
+            const auto brute = brute_force_log_z(DiscreteEBM::ising(L, J, 1.0));
+            BOOST_TEST_INFO("L " << L << " J " << J);
+            BOOST_TEST(ising_log_partition(L, J, 1.0) == brute.first, boost::test_tools::tolerance(1e-12));
+            BOOST_TEST(ising_mean_log_reward(L, J, 1.0) == brute.second, boost::test_tools::tolerance(1e-12));
+        }
+    // L = 3, J = 100: the two all-equal states, log R = 2·100·18 (18 pairs); the next
+    // states lose 4 pairs (e^{−1600}): log Z = 3600 + log 2 to double precision.
+    BOOST_TEST(ising_log_partition(3, 100.0, 1.0) == 3600.0 + std::log(2.0), boost::test_tools::tolerance(1e-14));
+    // L = 6, J = 80 (NaN before): ground states all up / all down, log R = 2·80·72.
+    const double g = 2.0 * 80.0 * 72.0;
+    BOOST_TEST(std::isfinite(ising_log_partition(6, 80.0, 1.0)));
+    BOOST_TEST(ising_log_partition(6, 80.0, 1.0) == g + std::log(2.0), boost::test_tools::tolerance(1e-14));
+    BOOST_TEST(ising_mean_log_reward(6, 80.0, 1.0) == g, boost::test_tools::tolerance(1e-14));
+    BOOST_TEST(ising_log_partition(6, -70.0, 1.0) == 2.0 * 70.0 * 72.0 + std::log(2.0),
+               boost::test_tools::tolerance(1e-14));  // even L: the two checkerboards
+    // Either side of the switch from linear to log space (L = 4: c = 2J, range 64|c| + 12·log 2),
+    // log Z = 2·J·32 + log 2 (32 pairs; a flipped spin costs e^{−8c} ≈ e^{−86}).
+    const double J_switch = (700.0 - 12.0 * std::log(2.0)) / 64.0 / 2.0;
+    for (double J : {J_switch * 0.999, J_switch * 1.001})
+        BOOST_TEST(ising_log_partition(4, J, 1.0) == 64.0 * J + std::log(2.0), boost::test_tools::tolerance(1e-13));
+    // Past L = 10 log space is too slow: an error, and no exact target rather than NaN.
+    BOOST_CHECK_THROW(ising_log_partition(11, 80.0, 1.0), std::invalid_argument);
+    double lz = 0.0;
+    BOOST_TEST(!DiscreteEBM::ising(11, 80.0).exact_log_partition(&lz, nullptr));
+    BOOST_TEST(DiscreteEBM::ising(6, 80.0).exact_log_partition(&lz, nullptr));
+    BOOST_TEST(lz == g + std::log(2.0), boost::test_tools::tolerance(1e-14));
+}
+
 BOOST_AUTO_TEST_CASE(ising_default_size_is_not_enumerable_but_has_log_z) {
     // L = 6: 3^36 states.
     DiscreteEBM env = DiscreteEBM::ising(6);

@@ -2,6 +2,8 @@
 // set it and how to print it, so --help, parsing and the echo never disagree.
 #include "gfn/runtime/config.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <functional>
@@ -19,6 +21,9 @@ struct Flag {
     bool is_switch;
     std::function<void(Config&, const std::string&)> set;
     std::function<std::string(const Config&)> get;
+    int Config::*int_member = nullptr;       // integer flags: the field and its range
+    long long lo = 0, hi = 0;
+    double Config::*float_member = nullptr;  // doubles the code uses as float
 };
 
 std::string fmt(double v) {
@@ -29,45 +34,36 @@ std::string fmt(double v) {
     return s.str();
 }
 
-double to_double(const std::string& flag, const std::string& v) {
-    if (v == "-inf" || v == "-infinity") return -INFINITY;
-    if (v == "inf" || v == "infinity") return INFINITY;
-    if (v == "unset") return NAN;  // how an unset optional value (--alpha) prints
-    char* end = nullptr;
-    errno = 0;
-    double d = std::strtod(v.c_str(), &end);
-    if (v.empty() || *end != '\0' || errno == ERANGE)
-        throw std::invalid_argument("--" + flag + ": '" + v + "' is not a number");
-    return d;
-}
-
-long long to_int(const std::string& flag, const std::string& v) {
-    char* end = nullptr;
-    errno = 0;
-    long long x = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || errno == ERANGE)
-        throw std::invalid_argument("--" + flag + ": '" + v + "' is not a whole number");
-    return x;
-}
-
-int to_int32(const std::string& flag, const std::string& v) {
-    long long x = to_int(flag, v);
-    if (x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max())
-        throw std::invalid_argument("--" + flag + ": " + v + " is out of range");
-    return int(x);
-}
+// The bounds of the integer flags: [lo, hi] per flag, the upper ones so that a
+// typo is refused before any work (see the memory estimate for the products).
+constexpr long long kIntMax = std::numeric_limits<int>::max();
 
 Flag str_flag(const std::string& name, std::string Config::*m, const std::string& help) {
     return {name, help, false, [m](Config& c, const std::string& v) { c.*m = v; },
             [m](const Config& c) { return c.*m; }};
 }
-Flag int_flag(const std::string& name, int Config::*m, const std::string& help) {
-    return {name, help, false, [m, name](Config& c, const std::string& v) { c.*m = to_int32(name, v); },
-            [m](const Config& c) { return std::to_string(c.*m); }};
+Flag int_flag(const std::string& name, int Config::*m, long long lo, long long hi, const std::string& help) {
+    Flag f{name, help, false, [m, name, lo, hi](Config& c, const std::string& v) { c.*m = int(parse_int("--" + name, v, lo, hi)); },
+           [m](const Config& c) { return std::to_string(c.*m); }};
+    f.int_member = m;
+    f.lo = lo;
+    f.hi = hi;
+    return f;
 }
 Flag dbl_flag(const std::string& name, double Config::*m, const std::string& help) {
-    return {name, help, false, [m, name](Config& c, const std::string& v) { c.*m = to_double(name, v); },
+    return {name, help, false, [m, name](Config& c, const std::string& v) { c.*m = parse_double("--" + name, v); },
             [m](const Config& c) { return fmt(c.*m); }};
+}
+// A double the code converts to float: parsed and validated as one.
+Flag flt_flag(const std::string& name, double Config::*m, const std::string& help) {
+    Flag f{name, help, false, [m, name](Config& c, const std::string& v) { c.*m = parse_float("--" + name, v); },
+           [m](const Config& c) { return fmt(c.*m); }};
+    f.float_member = m;
+    return f;
+}
+Flag seed_flag(const std::string& name, unsigned long long Config::*m, const std::string& help) {
+    return {name, help, false, [m, name](Config& c, const std::string& v) { c.*m = parse_seed("--" + name, v); },
+            [m](const Config& c) { return std::to_string(c.*m); }};
 }
 Flag switch_flag(const std::string& name, bool Config::*m, const std::string& help) {
     return {name, help, true, [m](Config& c, const std::string& v) { c.*m = v != "false"; },
@@ -78,93 +74,81 @@ const std::vector<Flag>& flags() {
     static const std::vector<Flag> table = {
         str_flag("env", &Config::env,
                  "environment: hypergrid | conditional_hypergrid | discrete_ebm | ising | bitsequence | bitsequence_nar"),
-        int_flag("ndim", &Config::ndim, "HyperGrid / DiscreteEBM dimensions"),
-        int_flag("height", &Config::height, "HyperGrid side length"),
+        int_flag("ndim", &Config::ndim, 1, 1024, "HyperGrid / DiscreteEBM dimensions"),
+        int_flag("height", &Config::height, 2, 65536, "HyperGrid side length"),
         str_flag("reward", &Config::reward, "HyperGrid reward: original | cosine | sparse | deceptive"),
         dbl_flag("R0", &Config::R0, "HyperGrid reward R0"),
         dbl_flag("R1", &Config::R1, "HyperGrid reward R1"),
         dbl_flag("R2", &Config::R2, "HyperGrid reward R2"),
-        int_flag("L", &Config::L, "Ising: side of the periodic L x L lattice"),
+        int_flag("L", &Config::L, 2, 64, "Ising: side of the periodic L x L lattice"),
         dbl_flag("J", &Config::J, "Ising: coupling of neighbouring spins"),
-        int_flag("word-size", &Config::word_size, "BitSequence: bits per word"),
-        int_flag("seq-size", &Config::seq_size, "BitSequence: bits per sequence (a multiple of --word-size)"),
-        int_flag("n-modes", &Config::n_modes, "BitSequence: number of modes"),
+        int_flag("word-size", &Config::word_size, 1, 16, "BitSequence: bits per word"),
+        int_flag("seq-size", &Config::seq_size, 1, 4096, "BitSequence: bits per sequence (a multiple of --word-size)"),
+        int_flag("n-modes", &Config::n_modes, 1, 1 << 20, "BitSequence: number of modes"),
         dbl_flag("reward-temperature", &Config::reward_temperature,
                  "BitSequence: log R = -(Hamming distance to the modes) / this"),
-        {"modes-seed", "BitSequence: seed of the mode set", false,
-         [](Config& c, const std::string& v) {
-             long long x = to_int("modes-seed", v);
-             if (x < 0) throw std::invalid_argument("--modes-seed: must be >= 0 (got " + v + ")");
-             c.modes_seed = (unsigned long long)x;
-         },
-         [](const Config& c) { return std::to_string(c.modes_seed); }},
+        seed_flag("modes-seed", &Config::modes_seed, "BitSequence: seed of the mode set"),
         str_flag("preprocessor", &Config::preprocessor, "network input: default | identity | one_hot | k_hot"),
         str_flag("loss", &Config::loss,
                  "objective: tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db | subtb | fm"),
         switch_flag("forward-looking", &Config::forward_looking, "DB / SubTB: log F(s) = log F~(s) + log R(s)"),
         str_flag("subtb-weighting", &Config::subtb_weighting,
                  "SubTB: db | modified_db | tb | equal | equal_within | geometric_within | geometric"),
-        dbl_flag("lambda", &Config::lambda, "SubTB: lambda in (0, 1]"),
-        dbl_flag("fm-alpha", &Config::fm_alpha, "FM: weight of the reward-matching term"),
+        flt_flag("lambda", &Config::lambda, "SubTB: lambda in (0, 1]"),
+        flt_flag("fm-alpha", &Config::fm_alpha, "FM: weight of the reward-matching term"),
         str_flag("loss-fn", &Config::loss_fn,
                  "residual loss g: default | squared | half_squared | shifted_cosh | linex"),
-        dbl_flag("linex-alpha", &Config::linex_alpha, "alpha of the linex loss (non-zero)"),
-        dbl_flag("log-reward-clip-min", &Config::log_reward_clip_min,
+        flt_flag("linex-alpha", &Config::linex_alpha, "alpha of the linex loss (non-zero)"),
+        flt_flag("log-reward-clip-min", &Config::log_reward_clip_min,
                  "clamp log R from below (needed when a reward can be 0)"),
-        dbl_flag("beta", &Config::beta, "relative objectives: exponent of the constraint r^beta"),
-        dbl_flag("alpha", &Config::alpha,
+        flt_flag("beta", &Config::beta, "relative objectives: exponent of the constraint r^beta"),
+        flt_flag("alpha", &Config::alpha,
                  "DiscreteEBM/Ising: energy scale (default 1); Trust-PCL: temperature alpha = 1/beta"),
-        dbl_flag("init-logz", &Config::init_logz, "initial log Z (Trust-PCL: initial v_soft(s0))"),
+        flt_flag("init-logz", &Config::init_logz, "initial log Z (Trust-PCL: initial v_soft(s0))"),
         str_flag("prior", &Config::prior,
                  "relative objectives' frozen prior PF: tb (trained with TB on --prior-reward first) | uniform"),
         str_flag("prior-reward", &Config::prior_reward, "reward the tb prior is trained on"),
-        int_flag("prior-iterations", &Config::prior_iterations, "iterations of the tb prior's training"),
+        int_flag("prior-iterations", &Config::prior_iterations, 1, kIntMax, "iterations of the tb prior's training"),
         switch_flag("recalculate-all-logprobs", &Config::recalculate_all_logprobs,
                     "re-evaluate PF on the stored states even on-policy"),
-        int_flag("hidden", &Config::hidden, "hidden units per layer"),
-        int_flag("layers", &Config::layers, "hidden layers (counting the input projection)"),
+        int_flag("hidden", &Config::hidden, 1, 65536, "hidden units per layer"),
+        int_flag("layers", &Config::layers, 1, 64, "hidden layers (counting the input projection)"),
         str_flag("activation", &Config::activation, "relu | leaky_relu | tanh | elu"),
         switch_flag("tied", &Config::tied, "PB is a head on PF's trunk"),
         switch_flag("uniform-pb", &Config::uniform_pb, "PB uniform over parents (not learned)"),
-        int_flag("batch-size", &Config::batch_size, "trajectories per iteration"),
-        int_flag("iterations", &Config::iterations, "training iterations"),
+        int_flag("batch-size", &Config::batch_size, 1, 1 << 20, "trajectories per iteration"),
+        int_flag("iterations", &Config::iterations, 0, kIntMax, "training iterations"),
         str_flag("optimizer", &Config::optimizer, "adam | adamw | sgd"),
-        dbl_flag("lr", &Config::lr, "learning rate of the networks"),
-        dbl_flag("lr-logz", &Config::lr_logz, "learning rate of log Z"),
-        dbl_flag("lr-logf", &Config::lr_logf, "learning rate of the log F network (DB, SubTB)"),
+        flt_flag("lr", &Config::lr, "learning rate of the networks"),
+        flt_flag("lr-logz", &Config::lr_logz, "learning rate of log Z"),
+        flt_flag("lr-logf", &Config::lr_logf, "learning rate of the log F network (DB, SubTB)"),
         str_flag("lr-schedule", &Config::lr_schedule,
                  "constant | cosine: every learning rate times (1 + cos(pi t / iterations)) / 2"),
-        dbl_flag("weight-decay", &Config::weight_decay, "weight decay of the networks"),
-        dbl_flag("clip-grad-norm", &Config::clip_grad_norm, "clip gradients to this global norm (0: off)"),
-        dbl_flag("epsilon", &Config::epsilon, "exploration: mix epsilon of uniform into PF"),
-        dbl_flag("temperature", &Config::temperature, "exploration: divide PF logits by this"),
-        dbl_flag("sf-bias", &Config::sf_bias, "exploration: subtract from the exit logit"),
-        int_flag("replay-buffer", &Config::replay_buffer, "replay buffer capacity (0: none)"),
+        flt_flag("weight-decay", &Config::weight_decay, "weight decay of the networks"),
+        flt_flag("clip-grad-norm", &Config::clip_grad_norm, "clip gradients to this global norm (0: off)"),
+        flt_flag("epsilon", &Config::epsilon, "exploration: mix epsilon of uniform into PF"),
+        flt_flag("temperature", &Config::temperature, "exploration: divide PF logits by this"),
+        flt_flag("sf-bias", &Config::sf_bias, "exploration: subtract from the exit logit"),
+        int_flag("replay-buffer", &Config::replay_buffer, 0, 1 << 24, "replay buffer capacity (0: none)"),
         str_flag("buffer", &Config::buffer, "replay buffer: fifo | prioritized | diverse | terminating_state"),
         dbl_flag("cutoff-distance", &Config::cutoff_distance, "diverse buffer: minimal distance to admit"),
         dbl_flag("p-norm-distance", &Config::p_norm_distance, "diverse buffer: p of the p-norm distance"),
-        int_flag("local-search", &Config::local_search, "local-search loops per iteration (0: none)"),
+        int_flag("local-search", &Config::local_search, 0, 1 << 16, "local-search loops per iteration (0: none)"),
         dbl_flag("back-ratio", &Config::back_ratio, "local search: share of a trajectory to back off, (0, 1]"),
         switch_flag("local-search-mh", &Config::local_search_mh,
                     "local search: Metropolis-Hastings acceptance (default: greedy)"),
-        {"seed", "random seed", false,
-         [](Config& c, const std::string& v) {
-             long long x = to_int("seed", v);
-             if (x < 0) throw std::invalid_argument("--seed: must be >= 0 (got " + v + ")");
-             c.seed = (unsigned long long)x;
-         },
-         [](const Config& c) { return std::to_string(c.seed); }},
-        int_flag("threads", &Config::threads, "threads for OpenMP and OpenBLAS (0: OMP_NUM_THREADS or all cores)"),
-        int_flag("validation-interval", &Config::validation_interval, "validate every N iterations (0: at the end)"),
-        int_flag("validation-samples", &Config::validation_samples, "fresh samples per validation"),
+        seed_flag("seed", &Config::seed, "random seed"),
+        int_flag("threads", &Config::threads, 0, 1024, "threads for OpenMP and OpenBLAS (0: OMP_NUM_THREADS or all cores)"),
+        int_flag("validation-interval", &Config::validation_interval, 0, kIntMax, "validate every N iterations (0: at the end)"),
+        int_flag("validation-samples", &Config::validation_samples, 1, 1000000000, "fresh samples per validation"),
         str_flag("validation-conditions", &Config::validation_conditions,
                  "conditional envs: comma-separated conditions c in [0, 1] to validate at"),
-        int_flag("log-interval", &Config::log_interval, "print a progress line every N iterations"),
+        int_flag("log-interval", &Config::log_interval, 1, kIntMax, "print a progress line every N iterations"),
         switch_flag("json", &Config::json, "end with one JSON line of the final metrics"),
         switch_flag("quiet", &Config::quiet, "print only the final metrics"),
         switch_flag("trace", &Config::trace, "print one trajectory step by step and the terms of its loss"),
         str_flag("save", &Config::save, "checkpoint file, written atomically at the end (and every --save-every)"),
-        int_flag("save-every", &Config::save_every, "also checkpoint every N iterations (0: only at the end)"),
+        int_flag("save-every", &Config::save_every, 0, kIntMax, "also checkpoint every N iterations (0: only at the end)"),
         str_flag("resume", &Config::resume, "continue a run from its checkpoint (--iterations stays the total)"),
         str_flag("log", &Config::log, "metrics file, a row per logged iteration and validation: FILE.csv or FILE.jsonl"),
         str_flag("plot", &Config::plot, "SVG of the training curves (and, for 2-D HyperGrid, the distributions)"),
@@ -183,6 +167,180 @@ void require(bool ok, const std::string& msg) {
 }
 
 }  // namespace
+
+namespace {
+
+// [+-]?digits, nothing else (no spaces: strtoll/strtod would skip leading ones).
+bool is_decimal_integer(const std::string& t) {
+    size_t i = (!t.empty() && (t[0] == '-' || t[0] == '+')) ? 1 : 0;
+    if (i == t.size()) return false;
+    for (; i < t.size(); ++i)
+        if (t[i] < '0' || t[i] > '9') return false;
+    return true;
+}
+
+// [+-]? digits [. digits] [(e|E) [+-]? digits], at least one mantissa digit.
+bool is_decimal_number(const std::string& t) {
+    size_t i = 0, n = t.size();
+    if (i < n && (t[i] == '-' || t[i] == '+')) ++i;
+    size_t digits = 0;
+    for (; i < n && t[i] >= '0' && t[i] <= '9'; ++i) ++digits;
+    if (i < n && t[i] == '.')
+        for (++i; i < n && t[i] >= '0' && t[i] <= '9'; ++i) ++digits;
+    if (digits == 0) return false;
+    if (i < n && (t[i] == 'e' || t[i] == 'E')) {
+        ++i;
+        if (i < n && (t[i] == '-' || t[i] == '+')) ++i;
+        size_t e = 0;
+        for (; i < n && t[i] >= '0' && t[i] <= '9'; ++i) ++e;
+        if (e == 0) return false;
+    }
+    return i == n;
+}
+
+std::string range_str(long long lo, long long hi) {
+    return "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+}
+
+}  // namespace
+
+long long parse_int(const std::string& flag, const std::string& text, long long lo, long long hi) {
+    if (!is_decimal_integer(text))
+        throw std::invalid_argument(flag + ": '" + text + "' is not a whole number (decimal digits only)");
+    errno = 0;
+    const long long x = std::strtoll(text.c_str(), nullptr, 10);
+    if (errno == ERANGE || x < lo || x > hi)
+        throw std::invalid_argument(flag + ": must be in " + range_str(lo, hi) + " (got " + text + ")");
+    return x;
+}
+
+unsigned long long parse_seed(const std::string& flag, const std::string& text) {
+    const std::string range = "[0, " + std::to_string(std::numeric_limits<unsigned long long>::max()) + "]";
+    if (!is_decimal_integer(text))
+        throw std::invalid_argument(flag + ": '" + text + "' is not a whole number (decimal digits only)");
+    // strtoull would negate "-1" into 2^64 − 1 and saturate past the top.
+    errno = 0;
+    const unsigned long long x = std::strtoull(text.c_str(), nullptr, 10);
+    if (text[0] == '-' || errno == ERANGE)
+        throw std::invalid_argument(flag + ": must be in " + range + " (got " + text + ")");
+    return x;
+}
+
+double parse_double(const std::string& flag, const std::string& text) {
+    if (text == "-inf" || text == "-infinity") return -INFINITY;
+    if (text == "inf" || text == "infinity") return INFINITY;
+    if (text == "unset") return NAN;  // how an unset optional value (--alpha) prints
+    if (!is_decimal_number(text))
+        throw std::invalid_argument(flag + ": '" + text + "' is not a number (a decimal such as 0.001 or 1e-3)");
+    errno = 0;
+    const double d = std::strtod(text.c_str(), nullptr);
+    // ERANGE: past ±DBL_MAX, or below the smallest normal double while non-zero.
+    if (errno == ERANGE && (std::isinf(d) || d == 0.0 || std::fabs(d) < std::numeric_limits<double>::min()))
+        throw std::invalid_argument(flag + ": " + text + " is out of the range of a double");
+    return d;
+}
+
+void check_float(const std::string& flag, double v) {
+    if (!std::isfinite(v) || v == 0.0) return;
+    const double a = std::fabs(v);
+    if (a > double(std::numeric_limits<float>::max()))
+        throw std::invalid_argument(flag + ": " + fmt(v) + " overflows the float it is used as (|value| <= " +
+                                    fmt(double(std::numeric_limits<float>::max())) + ")");
+    if (a < double(std::numeric_limits<float>::min()))
+        throw std::invalid_argument(flag + ": " + fmt(v) + " is below the smallest normal float (" +
+                                    fmt(double(std::numeric_limits<float>::min())) + ") it is used as; give 0 or a larger value");
+}
+
+double parse_float(const std::string& flag, const std::string& text) {
+    const double d = parse_double(flag, text);
+    check_float(flag, d);
+    return d;
+}
+
+namespace {
+
+// b^e, or +inf past 2^62 (a state count that no machine enumerates).
+double state_count(double b, double e) {
+    const double n = std::pow(b, e);
+    return n > 4.6e18 ? INFINITY : n;
+}
+
+std::string bytes_str(double b) {
+    std::ostringstream s;
+    s.precision(3);
+    if (b >= 1024.0 * 1024 * 1024) s << b / (1024.0 * 1024 * 1024) << " GiB";
+    else s << b / (1024.0 * 1024) << " MiB";
+    return s.str();
+}
+
+}  // namespace
+
+// A lower bound, from the shapes the environments and estimators build:
+//   parameters: P = in·H + (layers − 1)·H² + H·out per network, up to three networks
+//               (PF, PB, log F), 16 bytes each (value, gradient, two Adam moments);
+//   rollout:    batch·(T + 1) rows of every network's activations, 2·H·layers + in
+//               floats per row and network, kept on the tape for the backward pass;
+//   enumeration (when the environment enumerates, N <= 2^26 states): N·(4·D + 48)
+//               bytes (the states, their probabilities, rewards and indices);
+//   Ising:      the L²×L² coupling matrix in double.
+// in, out, D, T and N per environment as in envs/*.h.
+double run_memory_estimate(const Config& c, std::string* breakdown) {
+    const double H = c.hidden, layers = c.layers;
+    double in = 0, out = 0, D = 0, T = 0, N = INFINITY, extra = 0;
+    std::string size_flags;
+    if (c.hypergrid()) {
+        D = c.ndim;
+        in = double(c.ndim) * c.height + (c.conditional() ? 1 : 0);
+        out = c.ndim + 1.0;
+        T = double(c.ndim) * (c.height - 1) + 1;
+        N = state_count(c.height, c.ndim);
+        size_flags = "--height^--ndim";
+    } else if (c.ebm()) {
+        D = c.env == "ising" ? double(c.L) * c.L : c.ndim;
+        in = D;
+        out = 2 * D + 1;
+        T = D + 1;
+        N = state_count(3, D);
+        size_flags = c.env == "ising" ? "3^(--L²)" : "3^--ndim";
+        extra = D * D * 8.0;
+    } else {
+        const double words = double(c.seq_size) / c.word_size, V = std::pow(2.0, c.word_size);
+        D = words;
+        in = words * (V + 1);
+        out = words * V + 1;
+        T = words + 1;
+        N = c.env == "bitsequence" ? state_count(V, words) : state_count(V + 1, words);
+        size_flags = "2^--seq-size";
+    }
+    const double nets = c.uses_log_f() ? 3 : (c.uses_pb() ? 2 : 1);
+    const double params = nets * (in * H + (layers - 1) * H * H + H * out) * 16.0;
+    const double rollout = double(c.batch_size) * (T + 1) * nets * (2 * H * layers + in) * 4.0;
+    const double enumeration = N <= double(1LL << 26) ? N * (4.0 * D + 48.0) : 0.0;
+    if (breakdown) {
+        std::ostringstream s;
+        s << "parameters (--hidden " << c.hidden << ", --layers " << c.layers << ") " << bytes_str(params)
+          << ", rollout of --batch-size " << c.batch_size << " trajectories of up to " << T << " steps "
+          << bytes_str(rollout);
+        if (enumeration > 0)
+            s << ", exact enumeration of " << size_flags << " = " << (long long)N << " states " << bytes_str(enumeration);
+        if (extra > 0) s << ", coupling matrix " << bytes_str(extra);
+        *breakdown = s.str();
+    }
+    return params + rollout + enumeration + extra;
+}
+
+void check_run_memory(const Config& c, double available_bytes) {
+    std::string parts;
+    const double need = run_memory_estimate(c, &parts);
+    require(need <= available_bytes, "the run needs at least " + bytes_str(need) + " but the machine has " +
+                                         bytes_str(available_bytes) + ": " + parts +
+                                         "; lower the flags of the largest part");
+}
+
+double physical_memory_bytes() {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? double(pages) * double(page) : INFINITY;
+}
 
 std::vector<std::string> parse_train_flags(const std::vector<std::string>& args, Config& cfg) {
     std::vector<std::string> given;
@@ -235,7 +393,7 @@ std::vector<float> parse_conditions(const std::string& list) {
     std::stringstream ss(list);
     std::string item;
     while (std::getline(ss, item, ',')) {
-        double v = to_double("validation-conditions", item);
+        double v = parse_double("--validation-conditions", item);
         require(v >= 0 && v <= 1, "--validation-conditions: each condition must be in [0, 1] (got " + item + ")");
         out.push_back(float(v));
     }
@@ -244,25 +402,37 @@ std::vector<float> parse_conditions(const std::string& list) {
 }
 
 void validate_config(const Config& c) {
+    for (const Flag& f : flags()) {
+        if (f.int_member) {
+            const int v = c.*f.int_member;
+            require(v >= f.lo && v <= f.hi,
+                    "--" + f.name + ": must be in " + range_str(f.lo, f.hi) + " (got " + std::to_string(v) + ")");
+        }
+        if (f.float_member) check_float("--" + f.name, c.*f.float_member);
+    }
     require(c.env == "hypergrid" || c.env == "conditional_hypergrid" || c.env == "discrete_ebm" || c.env == "ising" ||
                 c.env == "bitsequence" || c.env == "bitsequence_nar",
             "--env: unknown environment '" + c.env +
                 "' (choose hypergrid, conditional_hypergrid, discrete_ebm, ising, bitsequence or bitsequence_nar)");
-    require(c.L >= 2, "--L: must be >= 2 (got " + std::to_string(c.L) + ")");
     require(std::isfinite(c.J), "--J: must be finite");
-    require(c.word_size >= 1 && c.word_size <= 16, "--word-size: must be in [1, 16]");
+    if (c.env == "ising") {
+        // |log R| <= α·Σ_ij |J_ij| = α·|J|·4·L² (four neighbours per site), stored as a float.
+        const double alpha = std::isnan(c.alpha) || c.loss == "trust_pcl" ? 1.0 : c.alpha;
+        require(alpha * std::fabs(c.J) * 4.0 * double(c.L) * double(c.L) <= double(std::numeric_limits<float>::max()),
+                "--J: |J| = " + fmt(std::fabs(c.J)) + " makes log R overflow a float at --L " + std::to_string(c.L));
+    }
     require(c.seq_size >= 1 && c.seq_size % c.word_size == 0,
             "--seq-size: must be a positive multiple of --word-size (got " + std::to_string(c.seq_size) + ")");
-    require(c.n_modes >= 1, "--n-modes: must be >= 1");
     require(std::isfinite(c.reward_temperature) && c.reward_temperature > 0, "--reward-temperature: must be > 0");
+    // log R = −distance / temperature, distance <= seq_size, stored as a float.
+    require(double(c.seq_size) / c.reward_temperature <= double(std::numeric_limits<float>::max()),
+            "--reward-temperature: " + fmt(c.reward_temperature) + " makes log R overflow a float");
     require(!(c.ebm() && c.loss == "trust_pcl" && !std::isnan(c.alpha)),
             "--alpha: ambiguous with --env " + c.env + " and --loss trust_pcl (it is the energy scale here); "
             "give Trust-PCL's temperature as --beta (alpha = 1/beta)");
     require(!(c.relative() && c.prior == "tb" && !c.hypergrid()),
             "--prior tb: the TB prior is trained on a HyperGrid reward (--prior-reward); use --prior uniform with --env " +
                 c.env);
-    require(c.ndim >= 1, "--ndim: must be >= 1 (got " + std::to_string(c.ndim) + ")");
-    require(c.height >= 2, "--height: must be >= 2 (got " + std::to_string(c.height) + ")");
     require(c.reward == "original" || c.reward == "cosine" || c.reward == "sparse" || c.reward == "deceptive",
             "--reward: unknown reward '" + c.reward + "' (choose original, cosine, sparse or deceptive)");
     require(c.prior_reward == "original" || c.prior_reward == "cosine" || c.prior_reward == "sparse" ||
@@ -286,14 +456,12 @@ void validate_config(const Config& c) {
     require(std::isfinite(c.lr_logf) && c.lr_logf > 0, "--lr-logf: must be > 0");
     require(c.lr_schedule == "constant" || c.lr_schedule == "cosine",
             "--lr-schedule: unknown schedule '" + c.lr_schedule + "' (choose constant or cosine)");
-    require(c.replay_buffer >= 0, "--replay-buffer: the capacity must be >= 0 (0: no buffer)");
     require(c.buffer == "fifo" || c.buffer == "prioritized" || c.buffer == "diverse" || c.buffer == "terminating_state",
             "--buffer: unknown replay buffer '" + c.buffer + "' (choose fifo, prioritized, diverse or terminating_state)");
     require(!(c.buffer == "terminating_state" && c.replay_buffer > 0 && !c.uses_pb()),
             "--buffer terminating_state re-draws trajectories through PB; --loss " + c.loss + " has none");
     require(std::isfinite(c.cutoff_distance), "--cutoff-distance: must be finite");
     require(std::isfinite(c.p_norm_distance) && c.p_norm_distance >= 0, "--p-norm-distance: must be >= 0");
-    require(c.local_search >= 0, "--local-search: must be >= 0 (0: none)");
     require(c.back_ratio > 0 && c.back_ratio <= 1, "--back-ratio: must be in (0, 1]");
     require(c.loss_fn == "default" || c.loss_fn == "squared" || c.loss_fn == "half_squared" ||
                 c.loss_fn == "shifted_cosh" || c.loss_fn == "linex",
@@ -309,9 +477,6 @@ void validate_config(const Config& c) {
     require(c.prior == "tb" || c.prior == "uniform", "--prior: unknown prior '" + c.prior + "' (choose tb or uniform)");
     require(!(c.relative() && c.conditional()),
             "--loss " + c.loss + ": the relative objectives run on unconditional environments (use --env hypergrid)");
-    require(c.prior_iterations >= 1, "--prior-iterations: must be >= 1");
-    require(c.hidden >= 1, "--hidden: must be >= 1 (got " + std::to_string(c.hidden) + ")");
-    require(c.layers >= 1, "--layers: must be >= 1 (got " + std::to_string(c.layers) + ")");
     require(c.activation == "relu" || c.activation == "leaky_relu" || c.activation == "tanh" || c.activation == "elu",
             "--activation: unknown activation '" + c.activation + "' (choose relu, leaky_relu, tanh or elu)");
     require(!(c.tied && c.uniform_pb), "--tied and --uniform-pb exclude each other (a uniform PB has no head)");
@@ -325,8 +490,6 @@ void validate_config(const Config& c) {
             std::string(c.loss == "modified_db" ? "--loss modified_db" : "--forward-looking") +
                 " needs every state to be terminating (a reward at every state); --env " + c.env +
                 " has states that are not (use --env hypergrid)");
-    require(c.batch_size >= 1, "--batch-size: must be >= 1 (got " + std::to_string(c.batch_size) + ")");
-    require(c.iterations >= 0, "--iterations: must be >= 0 (got " + std::to_string(c.iterations) + ")");
     require(c.optimizer == "adam" || c.optimizer == "adamw" || c.optimizer == "sgd",
             "--optimizer: unknown optimizer '" + c.optimizer + "' (choose adam, adamw or sgd)");
     require(std::isfinite(c.lr) && c.lr > 0, "--lr: must be > 0");
@@ -336,12 +499,7 @@ void validate_config(const Config& c) {
     require(c.epsilon >= 0 && c.epsilon <= 1, "--epsilon: must be in [0, 1]");
     require(std::isfinite(c.temperature) && c.temperature > 0, "--temperature: must be > 0");
     require(std::isfinite(c.sf_bias), "--sf-bias: must be finite");
-    require(c.threads >= 0, "--threads: must be >= 0 (0: OMP_NUM_THREADS or all cores)");
-    require(c.validation_interval >= 0, "--validation-interval: must be >= 0 (0: once, at the end)");
-    require(c.validation_samples >= 1, "--validation-samples: must be >= 1");
-    require(c.log_interval >= 1, "--log-interval: must be >= 1");
     parse_conditions(c.validation_conditions);
-    require(c.save_every >= 0, "--save-every: must be >= 0 (0: only at the end)");
     require(!(c.save_every > 0 && c.save.empty()), "--save-every: give the checkpoint file with --save FILE");
     auto ends_with = [](const std::string& s, const std::string& e) {
         return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
@@ -350,6 +508,74 @@ void validate_config(const Config& c) {
             "--log: the metrics file must end in .csv or .jsonl (got '" + c.log + "')");
     require(c.plot.empty() || ends_with(c.plot, ".svg"), "--plot: the figure must end in .svg (got '" + c.plot + "')");
     require(!(c.loss == "lpv" && c.batch_size < 2), "--batch-size: LPV needs at least 2 trajectories per batch");
+    check_run_memory(c, physical_memory_bytes());
+}
+
+namespace {
+
+// The value after args[i] (advancing i), or an error naming the flag.
+const std::string& flag_value(const std::vector<std::string>& args, size_t& i) {
+    if (i + 1 >= args.size()) throw std::invalid_argument(args[i] + " needs a value");
+    return args[++i];
+}
+
+}  // namespace
+
+SampleFlags parse_sample_flags(const std::vector<std::string>& args) {
+    SampleFlags f;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "-n" || a == "--n") f.n = parse_int(a, flag_value(args, i), 1, 1000000000000LL);
+        else if (a == "--seed") f.seed = parse_seed(a, flag_value(args, i));
+        else if (a == "--threads") f.threads = int(parse_int(a, flag_value(args, i), 0, 1024));
+        else if (a == "-h" || a == "--help") { f.help = true; return f; }
+        else if (a.rfind("-", 0) == 0) throw std::invalid_argument("unknown flag " + a + " (see gfn sample --help)");
+        else if (f.path.empty()) f.path = a;
+        else throw std::invalid_argument("unexpected argument '" + a + "'");
+    }
+    if (f.path.empty()) throw std::invalid_argument("give the checkpoint file: gfn sample FILE -n N");
+    return f;
+}
+
+EvalFlags parse_eval_flags(const std::vector<std::string>& args) {
+    EvalFlags f;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--validation-samples") f.validation_samples = int(parse_int(a, flag_value(args, i), 1, 1000000000));
+        else if (a == "--threads") f.threads = int(parse_int(a, flag_value(args, i), 0, 1024));
+        else if (a == "--json") f.json = true;
+        else if (a == "-h" || a == "--help") { f.help = true; return f; }
+        else if (a.rfind("-", 0) == 0) throw std::invalid_argument("unknown flag " + a + " (see gfn eval --help)");
+        else if (f.path.empty()) f.path = a;
+        else throw std::invalid_argument("unexpected argument '" + a + "'");
+    }
+    if (f.path.empty()) throw std::invalid_argument("give the checkpoint file: gfn eval FILE");
+    return f;
+}
+
+PlotFlags parse_plot_flags(const std::vector<std::string>& args) {
+    PlotFlags f;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "-o" || a == "--out") {
+            if (!f.out.empty()) throw std::invalid_argument(a + ": the output file is given twice (one -o)");
+            f.out = flag_value(args, i);
+            if (f.out.empty()) throw std::invalid_argument(a + ": empty file name");
+        } else if (a == "-h" || a == "--help") {
+            f.help = true;
+            return f;
+        } else if (a.rfind("-", 0) == 0) {
+            throw std::invalid_argument("unknown flag " + a + " (see gfn plot --help)");
+        } else if (f.in.empty()) {
+            f.in = a;
+        } else {
+            throw std::invalid_argument("unexpected argument '" + a + "'");
+        }
+    }
+    if (f.in.empty()) throw std::invalid_argument("give the metrics file: gfn plot FILE.csv");
+    if (f.out.empty()) f.out = f.in.substr(0, f.in.find_last_of('.')) + ".svg";
+    if (f.out == f.in) throw std::invalid_argument("the SVG would overwrite the metrics file; give -o OUT.svg");
+    return f;
 }
 
 std::string train_flags_help() {
@@ -361,6 +587,7 @@ std::string train_flags_help() {
         for (size_t k = head.size(); k < 30; ++k) s << ' ';
         s << f.help;
         if (!f.is_switch) s << " [default: " << f.get(def) << "]";
+        if (f.int_member) s << " [range: " << f.lo << " to " << f.hi << "]";
         s << "\n";
     }
     return s.str();

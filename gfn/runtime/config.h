@@ -3,6 +3,14 @@
 // Flags are kebab-case (--batch-size 128 or --batch-size=128); switches take
 // no value (--tied). Unknown flags, malformed numbers and impossible values
 // are errors (std::invalid_argument) that name the flag and say what fits.
+//
+// Numbers are read strictly, by the same parsers for every command: decimal
+// only (no spaces, no hex, no trailing characters), integers within the flag's
+// range (never wrapped or saturated), and a value the code uses as a float
+// must be finite as a float and, when non-zero, at least FLT_MIN in size.
+// Sizes have upper bounds, and validate_config checks a memory estimate of the
+// run (parameters, the rollout of a batch, the exact enumeration) against the
+// machine's physical memory.
 #pragma once
 
 #include <cmath>
@@ -113,6 +121,54 @@ void set_flag(Config& cfg, const std::string& name, const std::string& value);
 std::vector<float> parse_conditions(const std::string& list);
 // Checks values and combinations; throws std::invalid_argument naming the flag.
 void validate_config(const Config& cfg);
+// The strict number parsers (see the top of this file). `flag` is the name in
+// messages, with its dashes ("--lr", "-n"). parse_int: a decimal integer in
+// [lo, hi]. parse_seed: a decimal integer in [0, 2^64 − 1]. parse_double: a
+// decimal number, or inf / -inf. parse_float: parse_double, then check_float.
+long long parse_int(const std::string& flag, const std::string& text, long long lo, long long hi);
+unsigned long long parse_seed(const std::string& flag, const std::string& text);
+double parse_double(const std::string& flag, const std::string& text);
+double parse_float(const std::string& flag, const std::string& text);
+// Throws unless a finite v is within ±FLT_MAX and v = 0 or |v| >= FLT_MIN
+// (infinities and NaN pass: the flag's own check decides about them).
+void check_float(const std::string& flag, double v);
+
+// Bytes a run needs at least (parameters with their gradients and Adam
+// moments, one batch's rollout on the tape, the exact enumeration of an
+// enumerable environment), with a one-line breakdown naming the flags.
+double run_memory_estimate(const Config& cfg, std::string* breakdown = nullptr);
+// Throws std::invalid_argument when run_memory_estimate exceeds available_bytes.
+void check_run_memory(const Config& cfg, double available_bytes);
+// Physical memory of the machine (sysconf), or +inf when unknown.
+double physical_memory_bytes();
+
+// `gfn sample FILE [-n N] [--seed S] [--threads T]`
+struct SampleFlags {
+    std::string path;
+    long long n = 10;
+    unsigned long long seed = 0;
+    int threads = 0;
+    bool help = false;
+};
+SampleFlags parse_sample_flags(const std::vector<std::string>& args);
+
+// `gfn eval FILE [--validation-samples N] [--threads T] [--json]`
+struct EvalFlags {
+    std::string path;
+    int validation_samples = 0;  // 0: the checkpoint's
+    int threads = 0;
+    bool json = false;
+    bool help = false;
+};
+EvalFlags parse_eval_flags(const std::vector<std::string>& args);
+
+// `gfn plot FILE.csv|FILE.jsonl [-o OUT.svg]`; out defaults to FILE with .svg.
+struct PlotFlags {
+    std::string in, out;
+    bool help = false;
+};
+PlotFlags parse_plot_flags(const std::vector<std::string>& args);
+
 // Every flag with its default and help, for --help.
 std::string train_flags_help();
 // "key=value ..." of the whole configuration, for the start-up echo.
