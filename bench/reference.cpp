@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bench/child.h"
+#include "engine/blas.h"
 
 namespace gfn_bench {
 
@@ -88,7 +89,9 @@ int run_reference(int argc, char** argv) {
                                      " --reps 1 --iters " + std::to_string(r.iters);
             ours.push_back(json_number(run_json(mine), "ms_per_iter"));
             if (have_torch) {
-                const std::string ref = python + " " + script + " --ndim 2 --height 8 --batch " +
+                // PyTorch runs with its own default thread policy, not the one we chose for ourselves.
+                const std::string env = std::getenv(gfn::kWaitPolicyMarker) ? "env -u OMP_WAIT_POLICY " : "";
+                const std::string ref = env + python + " " + script + " --ndim 2 --height 8 --batch " +
                                         std::to_string(r.batch) + " --iters " + std::to_string(r.iters) +
                                         " --threads " + std::to_string(r.threads) + " --seed " + std::to_string(k);
                 theirs.push_back(json_number(run_json(ref), "ms_per_iter"));

@@ -44,9 +44,12 @@ float* Arena::zeros(size_t n) {
 
 void Arena::reset() {
     if (blocks_.size() > 1) {
-        // Merge into one block that holds the whole peak, so the next step
-        // fits without growing.
-        size_t total = round_up(peak_);
+        // Merge into one block that holds the whole peak and half as much
+        // again, so the next steps fit without growing: every new block is
+        // fresh memory the kernel must fault in and zero page by page (a
+        // quarter of a batch-2048 step when trajectories lengthened a little
+        // every step). Untouched headroom costs address space, not memory.
+        size_t total = round_up(peak_ + peak_ / 2);
         for (Block& b : blocks_) std::free(b.data);
         blocks_.clear();
         add_block(total);

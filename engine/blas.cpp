@@ -43,6 +43,8 @@ void gemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
     }
 }
 
+static int g_threads = 1;
+
 void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
           const float* B, int ldb, float beta, float* C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -54,12 +56,17 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
             for (int j = 0; j < N; ++j) C[size_t(i) * ldc + j] = beta == 0.f ? 0.f : beta * C[size_t(i) * ldc + j];
         return;
     }
+    // Small products run on one thread: waking a sleeping peer costs ~20–50 µs
+    // (passive waits, see adopt_thread_wait_policy), more than a second
+    // thread saves below M·N·K = 2^24 multiply-adds (docs/engine.md has the
+    // measurements). OpenBLAS otherwise splits even an 8-row product.
+    const bool serial = g_threads > 1 && double(M) * double(N) * double(K) < kGemmParallelMin;
+    if (serial) openblas_set_num_threads(1);
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (serial) openblas_set_num_threads(g_threads);
 #endif
 }
-
-static int g_threads = 1;
 
 // See blas.h. libgomp reads its wait policy once, when it is loaded, before
 // main() runs: the only way for the program itself to choose it is to set the
@@ -70,6 +77,7 @@ static int g_threads = 1;
 void adopt_thread_wait_policy(char** argv) {
     if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;  // the user's choice
     if (setenv("OMP_WAIT_POLICY", kThreadWaitPolicy, 1) != 0) return;
+    setenv(kWaitPolicyMarker, "1", 1);  // so children that are not ours can be given the default back
     execv("/proc/self/exe", argv);
     // exec failed (no /proc): carry on with the default policy.
 }

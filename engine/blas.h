@@ -16,8 +16,10 @@ namespace gfn {
 
 // C = alpha · op(A) · op(B) + beta · C, row-major; op(X) = Xᵀ when trans_X.
 // op(A) is (M, K), op(B) is (K, N), C is (M, N).
+// Products below kGemmParallelMin multiply-adds run on one thread.
 void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
           const float* B, int ldb, float beta, float* C, int ldc);
+constexpr double kGemmParallelMin = double(1 << 24);
 void gemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
                   int lda, const float* B, int ldb, float beta, float* C, int ldc);
 
@@ -31,6 +33,9 @@ constexpr const char* kThreadWaitPolicy = "passive";
 // program (the setting is read only when the OpenMP runtime loads). Returns
 // when nothing had to change, or when the re-execution was not possible.
 void adopt_thread_wait_policy(char** argv);
+// Set (to "1") in the environment when adopt_thread_wait_policy() chose the
+// policy, rather than the user.
+constexpr const char* kWaitPolicyMarker = "GFN_CHOSE_OMP_WAIT_POLICY";
 
 // n <= 0 means OMP_NUM_THREADS when set, else all cores.
 void set_num_threads(int n);

@@ -104,15 +104,33 @@ Var MLP::trunk(Var x) const {
     return x;
 }
 
+void FloatBuffer::resize(size_t n) {
+    if (n > capacity_) {
+        const size_t cap = std::max(n, 2 * capacity_);
+        std::unique_ptr<float[]> grown(new float[cap]);  // default-initialised: no zero fill
+        if (size_ > 0) std::copy(data_.get(), data_.get() + size_, grown.get());
+        data_ = std::move(grown);
+        capacity_ = cap;
+    }
+    size_ = n;
+}
+
+void FloatBuffer::reserve_empty(size_t n) {
+    if (size_ != 0 || capacity_ >= n) return;
+    data_.reset();
+    data_.reset(new float[n]);
+    capacity_ = n;
+}
+
 void TrunkRecording::clear() {
-    auto grow = [this](std::vector<float>& v) {
-        if (rows <= 0 || v.empty()) return;
-        const size_t want = v.size() / size_t(rows) * size_t(rows) * 3 / 2;
+    // Reallocate (while empty, so never two copies at once) only when the last
+    // rollout came within a quarter of the capacity: then to twice its size.
+    // Reallocating at every small growth would hand the next rollout fresh
+    // pages to fault in.
+    auto grow = [](FloatBuffer& v) {
+        const size_t last = v.size();
         v.clear();
-        if (v.capacity() < want) {
-            std::vector<float>().swap(v);  // free first: never both at once
-            v.reserve(want);
-        }
+        if (last > 0 && v.capacity() < last + last / 4) v.reserve_empty(2 * last);
     };
     grow(input);
     for (auto& v : pre) grow(v);
@@ -136,7 +154,7 @@ const float* MLP::trunk_rows(const float* x, int n, TrunkRecording& rec) const {
     const int in = hidden_layers.empty() ? output_layer.in : hidden_layers[0].in;
     const size_t r0 = size_t(rec.rows);
     rec.input.resize((r0 + size_t(n)) * size_t(in));
-    std::copy(x, x + size_t(n) * size_t(in), rec.input.begin() + long(r0 * size_t(in)));
+    std::copy(x, x + size_t(n) * size_t(in), rec.input.data() + r0 * size_t(in));
     rec.pre.resize(hidden_layers.size());
     rec.post.resize(hidden_layers.size());
     float attr;

@@ -11,6 +11,7 @@
 // constants: no gradient flows into it.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -62,19 +63,41 @@ struct Linear {
     Var forward(Var x) const;
 };
 
+// A growable float buffer that never zero-fills: resize() keeps the contents
+// and leaves new elements uninitialised (the trunk writes every one of them),
+// and the memory is kept across rollouts. std::vector would memset every
+// recorded row again each step (measured: a tenth of a batch-2048 step).
+class FloatBuffer {
+public:
+    float* data() { return data_.get(); }
+    const float* data() const { return data_.get(); }
+    size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    size_t capacity() const { return capacity_; }
+    void resize(size_t n);           // doubles the capacity (copying) when needed
+    void clear() { size_ = 0; }      // keeps the memory
+    void reserve_empty(size_t n);    // while empty: frees, then allocates n (never both at once)
+
+private:
+    std::unique_ptr<float[]> data_;
+    size_t size_ = 0, capacity_ = 0;
+};
+
 // The activations of an MLP trunk computed row block by row block outside the
 // tape (during a rollout), to be recorded on the tape afterwards in one node
 // per layer over all rows (MLP::trunk_from_recording): the rollout evaluates
 // each state once, and the backward runs one large GEMM per layer.
 struct TrunkRecording {
     int rows = 0;                               // rows recorded since clear()
-    std::vector<float> input;                   // (rows, in)
+    FloatBuffer input;                          // (rows, in)
     // Per hidden layer, (rows, H): before and after the activation. relu and
     // leaky relu run in place (their backward needs only the output's sign): post unused.
-    std::vector<std::vector<float>> pre, post;
+    std::vector<FloatBuffer> pre, post;
     // Forgets the rows, keeping (and growing) the memory: each buffer gets room
-    // for 1.5 times the last rollout while it is empty, so that a rollout rarely
-    // reallocates (and copies) mid-way — the copy would briefly hold both buffers.
+    // for twice the last rollout while it is empty, so that a rollout rarely
+    // reallocates (and copies) mid-way — the copy would briefly hold both
+    // buffers, and fresh memory is faulted in page by page. Room not written
+    // is address space, not resident memory.
     void clear();
 };
 

@@ -26,6 +26,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine/blas.h"
@@ -34,7 +35,14 @@ namespace gfn {
 
 namespace {
 
-constexpr long kOmpMin = 1L << 15;     // element-wise loops go parallel above this
+// When a loop goes parallel. Idle pool threads sleep (passive waits, see
+// engine/blas.h), and waking one costs ~20–30 µs here, so a loop must hold
+// more work than that. Measured on 2 cores (docs/engine.md): a loop with a
+// transcendental per element (exp, log, tanh, …; ~3 ns each) gains from
+// 2^15 elements; a loop of a few plain flops per element (add, mul, relu,
+// copies; ~0.2 ns each) breaks even only at 2^18.
+constexpr long kOmpMin = 1L << 15;       // loops with a transcendental per element
+constexpr long kOmpMinCheap = 1L << 19;  // loops of a few plain flops per element
 constexpr long kSumBlock = 1L << 14;   // fixed partition of the deterministic sums
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
@@ -74,7 +82,7 @@ double sum_double(const float* x, long n) {
     }
     long nb = (n + kSumBlock - 1) / kSumBlock;
     std::vector<double> part(size_t(nb), 0.0);
-#pragma omp parallel for if (n > kOmpMin) schedule(static)
+#pragma omp parallel for if (n > kOmpMinCheap) schedule(static)
     for (long b = 0; b < nb; ++b) {
         long lo = b * kSumBlock, hi = std::min(n, lo + kSumBlock);
         double s = 0.0;
@@ -95,7 +103,7 @@ double dot_double(const float* x, const float* y, long n) {
     }
     long nb = (n + kSumBlock - 1) / kSumBlock;
     std::vector<double> part(size_t(nb), 0.0);
-#pragma omp parallel for if (n > kOmpMin) schedule(static)
+#pragma omp parallel for if (n > kOmpMinCheap) schedule(static)
     for (long b = 0; b < nb; ++b) {
         long lo = b * kSumBlock, hi = std::min(n, lo + kSumBlock);
         double s = 0.0;
@@ -108,13 +116,21 @@ double dot_double(const float* x, const float* y, long n) {
 }
 
 // db_j += sign · Σ_i g_ij   g (n, c), db (1, c); rows summed in order, in double.
+// Threads split the columns (blocks of 16: one cache line of a row), so every
+// column is summed in the same order whatever the thread count.
 void col_sums_add(float* db, const float* g, int n, int c, float sign) {
-    std::vector<double> acc(size_t(c), 0.0);
-    for (int i = 0; i < n; ++i) {
-        const float* gi = g + size_t(i) * c;
-        for (int j = 0; j < c; ++j) acc[size_t(j)] += gi[j];
+    constexpr int kCols = 16;
+    const int n_blocks = (c + kCols - 1) / kCols;
+#pragma omp parallel for if (long(n) * c > kOmpMinCheap && n_blocks > 1) schedule(static)
+    for (int blk = 0; blk < n_blocks; ++blk) {
+        const int j0 = blk * kCols, j1 = std::min(c, j0 + kCols);
+        double acc[kCols] = {};
+        for (int i = 0; i < n; ++i) {
+            const float* gi = g + size_t(i) * c;
+            for (int j = j0; j < j1; ++j) acc[j - j0] += gi[j];
+        }
+        for (int j = j0; j < j1; ++j) db[j] += sign * float(acc[j - j0]);
     }
-    for (int j = 0; j < c; ++j) db[j] += sign * float(acc[size_t(j)]);
 }
 
 // ---------------------------------------------------------------------------
@@ -140,7 +156,7 @@ void reduce_broadcast_add(float* db, const float* g, int n, int c, Bcast bc, flo
     long N = long(n) * c;
     switch (bc) {
     case Bcast::Same:
-#pragma omp parallel for if (N > kOmpMin)
+#pragma omp parallel for if (N > kOmpMinCheap)
         for (long i = 0; i < N; ++i) db[i] += sign * g[i];
         break;
     case Bcast::Row: col_sums_add(db, g, n, c, sign); break;
@@ -254,7 +270,7 @@ Var linear_precomputed(Var x, Var W, Var b, float* y) {
 static void add_forward(float* y, const float* a, const float* b, int n, int c, Bcast bc) {
     // y (n, c), a (n, c), b (n, c) | (1, c) | (1, 1)
     const int s = b_step(bc);
-#pragma omp parallel for if (long(n) * c > kOmpMin)
+#pragma omp parallel for if (long(n) * c > kOmpMinCheap)
     for (int i = 0; i < n; ++i) {
         const float* ai = a + size_t(i) * c;
         const float* bi = b_row(b, i, c, bc);
@@ -273,7 +289,7 @@ static void add_backward(float* da, float* db, const float* dy, int n, int c, Bc
 static void sub_forward(float* y, const float* a, const float* b, int n, int c, Bcast bc) {
     // y (n, c), a (n, c), b (n, c) | (1, c) | (1, 1)
     const int s = b_step(bc);
-#pragma omp parallel for if (long(n) * c > kOmpMin)
+#pragma omp parallel for if (long(n) * c > kOmpMinCheap)
     for (int i = 0; i < n; ++i) {
         const float* ai = a + size_t(i) * c;
         const float* bi = b_row(b, i, c, bc);
@@ -292,7 +308,7 @@ static void sub_backward(float* da, float* db, const float* dy, int n, int c, Bc
 static void mul_forward(float* y, const float* a, const float* b, int n, int c, Bcast bc) {
     // y (n, c), a (n, c), b (n, c) | (1, c) | (1, 1)
     const int s = b_step(bc);
-#pragma omp parallel for if (long(n) * c > kOmpMin)
+#pragma omp parallel for if (long(n) * c > kOmpMinCheap)
     for (int i = 0; i < n; ++i) {
         const float* ai = a + size_t(i) * c;
         const float* bi = b_row(b, i, c, bc);
@@ -308,7 +324,7 @@ static void mul_backward(float* da, float* db, const float* dy, const float* a, 
     const long N = long(n) * c;
     const int s = b_step(bc);
     if (da) {
-#pragma omp parallel for if (N > kOmpMin)
+#pragma omp parallel for if (N > kOmpMinCheap)
         for (int i = 0; i < n; ++i) {
             const float* bi = b_row(b, i, c, bc);
             const float* gi = dy + size_t(i) * c;
@@ -319,7 +335,7 @@ static void mul_backward(float* da, float* db, const float* dy, const float* a, 
     if (!db) return;
     switch (bc) {
     case Bcast::Same:
-#pragma omp parallel for if (N > kOmpMin)
+#pragma omp parallel for if (N > kOmpMinCheap)
         for (long i = 0; i < N; ++i) db[i] += dy[i] * a[i];
         break;
     case Bcast::Row: {
@@ -456,14 +472,21 @@ double digamma(double x) {
 // an enum value and name (tape.h, tape.cpp), a one-line wrapper and a case in
 // unary_backward_node and backward_node.
 
+// The parallel threshold of an op: kOmpMin, or kOmpMinCheap for the structs
+// that declare `static constexpr bool cheap = true` (a few plain flops).
+template <class F, class = void>
+struct Grain { static constexpr long value = kOmpMin; };
+template <class F>
+struct Grain<F, std::enable_if_t<F::cheap>> { static constexpr long value = kOmpMinCheap; };
+
 template <class F>
 static void unary_forward(const F& f, float* y, const float* a, long N) {
-#pragma omp parallel for if (N > kOmpMin)
+#pragma omp parallel for if (N > Grain<F>::value)
     for (long i = 0; i < N; ++i) y[i] = f.forward(a[i]);
 }
 template <class F>
 static void unary_backward(const F& f, float* da, const float* dy, const float* a, const float* y, long N) {
-#pragma omp parallel for if (N > kOmpMin)
+#pragma omp parallel for if (N > Grain<F>::value)
     for (long i = 0; i < N; ++i) da[i] += f.backward(a[i], y[i], dy[i]);
 }
 
@@ -499,6 +522,7 @@ namespace unary {
 
 // y = s a;  da += s dy
 struct Scale {
+    static constexpr bool cheap = true;
     float s;
     float forward(float a) const { return s * a; }
     float backward(float, float, float dy) const { return s * dy; }
@@ -506,6 +530,7 @@ struct Scale {
 
 // y = a + s;  da += dy
 struct AddScalar {
+    static constexpr bool cheap = true;
     float s;
     float forward(float a) const { return a + s; }
     float backward(float, float, float dy) const { return dy; }
@@ -513,6 +538,7 @@ struct AddScalar {
 
 // y = a²;  da += 2 a dy
 struct Square {
+    static constexpr bool cheap = true;
     float forward(float a) const { return a * a; }
     float backward(float a, float, float dy) const { return 2.f * a * dy; }
 };
@@ -531,12 +557,14 @@ struct Log {
 
 // y = max(a, 0);  da += dy · [a > 0]   (zero at a = 0, as PyTorch)
 struct Relu {
+    static constexpr bool cheap = true;
     float forward(float a) const { return a > 0.f ? a : 0.f; }
     float backward(float a, float, float dy) const { return a > 0.f ? dy : 0.f; }
 };
 
 // y = a if a > 0 else slope a;  da += dy if a > 0 else slope dy   (slope at a = 0, as PyTorch)
 struct LeakyRelu {
+    static constexpr bool cheap = true;
     float slope;
     float forward(float a) const { return a > 0.f ? a : slope * a; }
     float backward(float a, float, float dy) const { return a > 0.f ? dy : slope * dy; }
@@ -558,6 +586,7 @@ struct Elu {
 // y = min(max(a, lo), hi)   (NaN stays NaN);
 // da += dy · [lo <= a <= hi]   (boundaries pass the gradient, as PyTorch; NaN gets none)
 struct Clamp {
+    static constexpr bool cheap = true;
     float lo, hi;
     float forward(float a) const { return std::min(std::max(a, lo), hi); }
     float backward(float a, float, float dy) const { return (a >= lo && a <= hi) ? dy : 0.f; }
