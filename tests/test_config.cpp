@@ -284,6 +284,25 @@ BOOST_AUTO_TEST_CASE(memory_estimate_names_the_flags) {
     BOOST_TEST(physical_memory_bytes() > 0.0);
 }
 
+// A checkpoint stores the flags as text (config_items) and a resumed run reads
+// them back (set_flag): every double must come back exactly, not rounded to 6
+// digits as "%g" did (--lr 0.00012345678 came back as 0.000123457).
+BOOST_AUTO_TEST_CASE(double_flags_round_trip_exactly) {
+    Config c = parse({"--lr", "0.00012345678", "--lr-logz", "0.1234567890123", "--beta", "1.0000001",
+                      "--R0", "0.30000000000000004", "--log-reward-clip-min", "-123.456789012345"});
+    Config back;
+    for (const auto& kv : config_items(c)) set_flag(back, kv.first, kv.second);
+    BOOST_TEST(back.lr == c.lr);
+    BOOST_TEST(back.lr == 0.00012345678);
+    BOOST_TEST(back.lr_logz == 0.1234567890123);
+    BOOST_TEST(back.beta == 1.0000001);
+    BOOST_TEST(back.R0 == 0.30000000000000004);
+    BOOST_TEST(back.log_reward_clip_min == -123.456789012345);
+    // Short values stay short in what a user reads.
+    for (const auto& kv : config_items(parse({})))
+        if (kv.first == "lr") BOOST_TEST(kv.second == "0.001");
+}
+
 BOOST_AUTO_TEST_CASE(sample_flags) {
     SampleFlags f = parse_sample_flags({"run.ckpt", "-n", "5", "--seed", "18446744073709551615", "--threads", "2"});
     BOOST_TEST(f.path == "run.ckpt");

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <functional>
 #include <limits>
@@ -26,12 +27,15 @@ struct Flag {
     double Config::*float_member = nullptr;  // doubles the code uses as float
 };
 
+// The shortest decimal that reads back as exactly v (checkpoints store flags
+// as text, and a resumed run must get the same doubles: "%g" kept 6 digits,
+// so --lr 0.00012345678 came back as 0.000123457).
 std::string fmt(double v) {
     if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
     if (std::isnan(v)) return "unset";
-    std::ostringstream s;
-    s << v;
-    return s.str();
+    char buf[64];
+    const std::to_chars_result r = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, r.ptr);
 }
 
 // The bounds of the integer flags: [lo, hi] per flag, the upper ones so that a
