@@ -101,7 +101,10 @@ struct Run {
     void build_targets();
 
     // On-policy: the rollout's log-probs (with their tape) are the loss's.
-    bool on_policy() const { return !cfg.off_policy() && !cfg.recalculate_all_logprobs && cfg.loss != "fm"; }
+    // (PPO re-evaluates the policy in every update: its rollout keeps no tape.)
+    bool on_policy() const {
+        return !cfg.off_policy() && !cfg.recalculate_all_logprobs && cfg.loss != "fm" && cfg.loss != "ppo";
+    }
     // Multiply-adds per visited state of one forward pass of the networks.
     long long macs_per_state() const;
 };
