@@ -41,6 +41,8 @@ struct Scenario {
 const std::vector<Scenario>& scenarios() {
     static const std::vector<Scenario> s = {
         {"hypergrid_2d_h8", {"--ndim", "2", "--height", "8", "--tied"}, 1},
+        // Entropic PPO, K = 4 update epochs per rollout: compare its ms/iter with 4 × hypergrid_2d_h8's.
+        {"hypergrid_2d_h8_ppo", {"--ndim", "2", "--height", "8", "--tied", "--loss", "ppo", "--ppo-epochs", "4"}, 4},
         {"hypergrid_4d_h16", {"--ndim", "4", "--height", "16", "--tied"}, 1},
         {"hypergrid_4d_h32", {"--ndim", "4", "--height", "32", "--tied"}, 1},
         {"ising_6x6", {"--env", "ising", "--L", "6", "--tied"}, 4},
