@@ -229,7 +229,7 @@ int run_train(int argc, char** argv) {
     const std::string self = self_path();
     FILE* jf = std::fopen(out.c_str(), "w");
     if (!jf) std::fprintf(stderr, "gfn_bench train: cannot write %s; results go to stdout only\n", out.c_str());
-    std::printf("\n### Training step: HyperGrid / Ising / BitSequence with TB, MLP 256 x 2 (tied PB where a PB exists)\n\n"
+    std::printf("\n### Training step: HyperGrid / Ising / BitSequence with TB (hypergrid_2d_h8_ppo: Entropic PPO, K = 4), MLP 256 x 2 (tied PB where a PB exists)\n\n"
                 "BLAS: %s\n\n"
                 "| scenario | batch | threads | iters | ms/iter | sample | loss | backward | optimizer | GFLOP/s | "
                 "GEMM GFLOP/s | of GEMM | traj/s | states/traj | peak MB |\n"
