@@ -32,6 +32,7 @@
 #include "gfn/objectives/soft_rl.h"
 #include "gfn/objectives/trajectory_balance.h"
 #include "gfn/runtime/config.h"
+#include "gfn/runtime/training.h"
 #include "gfn/samplers/sampler.h"
 #include "tests/gradcheck.h"
 #include "tests/objective_fixtures.h"
@@ -455,6 +456,39 @@ BOOST_AUTO_TEST_CASE(policy_gradient_flag_checks) {
     e.loss = "ppo";
     e.ppo_clip = 0;
     fails(e, "--ppo-clip");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Training against the exact target (seed 1; docs/objectives/policy-gradient.md has three seeds).
+BOOST_AUTO_TEST_SUITE(policy_gradient_learning, *boost::unit_test::label("learning"))
+
+static Metrics train_pg(const std::vector<std::string>& args) {
+    Config c;
+    parse_train_flags(args, c);
+    Run run(c);
+    return train(run).final_metrics;
+}
+
+// HyperGrid 2D H = 8, 250 iterations of 128 (TB's budget), uniform PB: exact l1 <= 0.05.
+BOOST_AUTO_TEST_CASE(vpg_gae_hypergrid_2d_h8) {
+    Metrics m = train_pg({"--loss", "vpg", "--uniform-pb", "--seed", "1"});
+    BOOST_TEST_INFO("exact_l1 " << m.exact_l1);
+    BOOST_TEST(m.exact_l1 <= 0.05);
+}
+BOOST_AUTO_TEST_CASE(ppo_hypergrid_2d_h8) {
+    Metrics m = train_pg({"--loss", "ppo", "--uniform-pb", "--seed", "1"});
+    BOOST_TEST_INFO("exact_l1 " << m.exact_l1);
+    BOOST_TEST(m.exact_l1 <= 0.05);
+}
+// BitSequence k = 1, n = 4, 2 modes, TB's budget (1,000 iterations of 32, lr 1e-4): mean |PF − p| <= 1.44e-3.
+BOOST_AUTO_TEST_CASE(vpg_and_ppo_bitsequence_k1_n4) {
+    for (const char* loss : {"vpg", "ppo"}) {
+        Metrics m = train_pg({"--env", "bitsequence", "--word-size", "1", "--seq-size", "4", "--n-modes", "2",
+                              "--batch-size", "32", "--iterations", "1000", "--lr", "1e-4", "--loss", loss, "--seed", "1"});
+        BOOST_TEST_INFO(loss << ": mean |PF - p| " << m.mean_abs_error);
+        BOOST_TEST(m.mean_abs_error <= 1.44e-3);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
