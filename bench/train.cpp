@@ -41,6 +41,8 @@ struct Scenario {
 const std::vector<Scenario>& scenarios() {
     static const std::vector<Scenario> s = {
         {"hypergrid_2d_h8", {"--ndim", "2", "--height", "8", "--tied"}, 1},
+        // Entropic PPO, K = 4 update epochs per rollout: compare its ms/iter with 4 × hypergrid_2d_h8's.
+        {"hypergrid_2d_h8_ppo", {"--ndim", "2", "--height", "8", "--tied", "--loss", "ppo", "--ppo-epochs", "4"}, 4},
         {"hypergrid_4d_h16", {"--ndim", "4", "--height", "16", "--tied"}, 1},
         {"hypergrid_4d_h32", {"--ndim", "4", "--height", "32", "--tied"}, 1},
         {"ising_6x6", {"--env", "ising", "--L", "6", "--tied"}, 4},
@@ -227,7 +229,7 @@ int run_train(int argc, char** argv) {
     const std::string self = self_path();
     FILE* jf = std::fopen(out.c_str(), "w");
     if (!jf) std::fprintf(stderr, "gfn_bench train: cannot write %s; results go to stdout only\n", out.c_str());
-    std::printf("\n### Training step: HyperGrid / Ising / BitSequence with TB, MLP 256 x 2 (tied PB where a PB exists)\n\n"
+    std::printf("\n### Training step: HyperGrid / Ising / BitSequence with TB (hypergrid_2d_h8_ppo: Entropic PPO, K = 4), MLP 256 x 2 (tied PB where a PB exists)\n\n"
                 "BLAS: %s\n\n"
                 "| scenario | batch | threads | iters | ms/iter | sample | loss | backward | optimizer | GFLOP/s | "
                 "GEMM GFLOP/s | of GEMM | traj/s | states/traj | peak MB |\n"

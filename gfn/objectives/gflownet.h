@@ -46,6 +46,9 @@ public:
     virtual std::string name() const = 0;
     // The learned log Z of an unconditional objective, or NaN where there is none.
     virtual double log_z() const { return std::numeric_limits<double>::quiet_NaN(); }
+    // Optimizer steps taken on one sampled batch: 1, or K·S for PPO, whose training
+    // step freezes the rollout once and runs its own minibatch updates.
+    virtual int updates_per_batch() const { return 1; }
 };
 
 class TrajectoryBasedGFlowNet : public GFlowNet {

@@ -94,7 +94,14 @@ const std::vector<Flag>& flags() {
         seed_flag("modes-seed", &Config::modes_seed, "BitSequence: seed of the mode set"),
         str_flag("preprocessor", &Config::preprocessor, "network input: default | identity | one_hot | k_hot"),
         str_flag("loss", &Config::loss,
-                 "objective: tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db | subtb | fm"),
+                 "objective: tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db | subtb | fm | vpg | ppo"),
+        str_flag("advantage", &Config::advantage, "vpg: advantage estimator: total | reward_to_go | baseline | gae"),
+        flt_flag("gae-lambda", &Config::gae_lambda, "vpg / ppo: GAE lambda in [0, 1]"),
+        flt_flag("value-weight", &Config::value_weight, "vpg / ppo: weight of the critic loss (>= 0)"),
+        str_flag("pb-loss", &Config::pb_loss, "vpg / ppo: none | tlm (train the learned PB by TLM)"),
+        int_flag("ppo-epochs", &Config::ppo_epochs, 1, 1000, "ppo: update epochs K per rollout"),
+        int_flag("ppo-minibatches", &Config::ppo_minibatches, 1, 1 << 20, "ppo: minibatches S per epoch"),
+        flt_flag("ppo-clip", &Config::ppo_clip, "ppo: ratio clip epsilon in (0, 1)"),
         switch_flag("forward-looking", &Config::forward_looking, "DB / SubTB: log F(s) = log F~(s) + log R(s)"),
         str_flag("subtb-weighting", &Config::subtb_weighting,
                  "SubTB: db | modified_db | tb | equal | equal_within | geometric_within | geometric"),
@@ -444,9 +451,28 @@ void validate_config(const Config& c) {
             "--prior-reward: unknown reward '" + c.prior_reward + "' (choose original, cosine, sparse or deceptive)");
     require(c.loss == "tb" || c.loss == "lpv" || c.loss == "rtb" || c.loss == "relative_lpv" ||
                 c.loss == "trust_pcl" || c.loss == "db" || c.loss == "modified_db" || c.loss == "subtb" ||
-                c.loss == "fm",
+                c.loss == "fm" || c.loss == "vpg" || c.loss == "ppo",
             "--loss: unknown objective '" + c.loss +
-                "' (choose tb, lpv, rtb, relative_lpv, trust_pcl, db, modified_db, subtb or fm)");
+                "' (choose tb, lpv, rtb, relative_lpv, trust_pcl, db, modified_db, subtb, fm, vpg or ppo)");
+    // policy gradient (vpg, ppo)
+    require(c.advantage == "total" || c.advantage == "reward_to_go" || c.advantage == "baseline" ||
+                c.advantage == "gae",
+            "--advantage: unknown advantage '" + c.advantage + "' (choose total, reward_to_go, baseline or gae)");
+    require(!(c.loss == "ppo" && c.advantage != "gae"), "--advantage: ppo uses gae advantages (got " + c.advantage + ")");
+    require(c.gae_lambda >= 0 && c.gae_lambda <= 1, "--gae-lambda: must be in [0, 1] (got " + fmt(c.gae_lambda) + ")");
+    require(std::isfinite(c.value_weight) && c.value_weight >= 0, "--value-weight: must be >= 0");
+    require(c.ppo_clip > 0 && c.ppo_clip < 1, "--ppo-clip: must be in (0, 1) (got " + fmt(c.ppo_clip) + ")");
+    require(c.pb_loss == "none" || c.pb_loss == "tlm", "--pb-loss: unknown PB loss '" + c.pb_loss + "' (choose none or tlm)");
+    require(!(c.pb_loss == "tlm" && !c.policy_gradient()),
+            "--pb-loss tlm: only with --loss vpg or ppo (TB, DB and SubTB train PB in their own loss)");
+    require(!(c.pb_loss == "tlm" && c.uniform_pb), "--pb-loss tlm: trains a learned PB; --uniform-pb has none");
+    require(!(c.policy_gradient() && c.replay_buffer > 0),
+            "--replay-buffer: --loss " + c.loss + " is on-policy (advantages of the current policy's rollouts); "
+            "a replay buffer does not apply");
+    require(!(c.policy_gradient() && c.local_search > 0),
+            "--local-search: --loss " + c.loss + " is on-policy; local search's re-drawn trajectories do not apply");
+    require(!(c.loss == "ppo" && c.ppo_minibatches > c.batch_size),
+            "--ppo-minibatches: at most --batch-size (" + std::to_string(c.batch_size) + ")");
     require(!(c.forward_looking && c.loss != "db" && c.loss != "subtb"), "--forward-looking: only for --loss db or subtb");
     {
         const std::string& w = c.subtb_weighting;

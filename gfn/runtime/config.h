@@ -38,11 +38,19 @@ struct Config {
     std::string preprocessor = "default"; // default | identity | one_hot | k_hot
     // objective
     std::string loss = "tb";              // tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db
-                                          // | subtb | fm
+                                          // | subtb | fm | vpg | ppo
     bool forward_looking = false;         // DB / SubTB: log F(s) = log F~(s) + log R(s)
     std::string subtb_weighting = "geometric_within";
     double lambda = 0.9;                  // SubTB
     double fm_alpha = 1.0;                // FM: weight of the reward-matching term
+    // policy gradient (vpg, ppo)
+    std::string advantage = "gae";        // vpg: total | reward_to_go | baseline | gae (ppo: gae)
+    double gae_lambda = 0.7;
+    double value_weight = 1.0;            // weight of the critic loss
+    std::string pb_loss = "none";         // none | tlm (vpg, ppo: train a learned PB by TLM)
+    int ppo_epochs = 4;                   // K
+    int ppo_minibatches = 1;              // S
+    double ppo_clip = 0.2;                // ε
     std::string loss_fn = "default";      // default | squared | half_squared | shifted_cosh | linex
     double linex_alpha = 1.0;
     double log_reward_clip_min = -INFINITY;
@@ -105,7 +113,12 @@ struct Config {
     bool off_policy() const {
         return epsilon != 0.0 || temperature != 1.0 || sf_bias != 0.0 || replay_buffer > 0 || local_search > 0;
     }
-    bool uses_log_f() const { return loss == "db" || loss == "subtb"; }
+    bool policy_gradient() const { return loss == "vpg" || loss == "ppo"; }
+    // DB, SubTB: log F; vpg with a baseline or GAE, ppo: the soft value V(s) (the same estimator).
+    bool uses_log_f() const {
+        return loss == "db" || loss == "subtb" || loss == "ppo" ||
+               (loss == "vpg" && (advantage == "baseline" || advantage == "gae"));
+    }
     bool uses_pb() const { return !relative() && loss != "fm"; }
 };
 

@@ -13,6 +13,7 @@
 #include "envs/hypergrid.h"
 #include "gfn/objectives/detailed_balance.h"
 #include "gfn/objectives/flow_matching.h"
+#include "gfn/objectives/policy_gradient.h"
 #include "gfn/samplers/local_search.h"
 #include "gfn/samplers/sampler.h"
 #include "gfn/objectives/sub_trajectory_balance.h"
@@ -115,6 +116,14 @@ Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
                                                    cfg.forward_looking, constant_pb, clip, g);
     else if (cfg.loss == "fm")
         gflownet = std::make_unique<FMGFlowNet>(pf.get(), float(cfg.fm_alpha), g);
+    else if (cfg.loss == "vpg")
+        gflownet = std::make_unique<PolicyGradientGFlowNet>(
+            pf.get(), pb.get(), log_f.get(), advantage_from_string(cfg.advantage), float(cfg.gae_lambda), constant_pb,
+            clip, cfg.pb_loss == "tlm", float(cfg.value_weight), g);
+    else if (cfg.loss == "ppo")
+        gflownet = std::make_unique<EntPPOGFlowNet>(
+            pf.get(), pb.get(), log_f.get(), PPOOptions{float(cfg.ppo_clip), cfg.ppo_epochs, cfg.ppo_minibatches},
+            float(cfg.gae_lambda), constant_pb, clip, cfg.pb_loss == "tlm", float(cfg.value_weight), g);
     else if (cfg.loss == "trust_pcl") {
         const float alpha = std::isnan(cfg.alpha) ? float(1.0 / cfg.beta) : float(cfg.alpha);
         gflownet = std::make_unique<TrustPCLGFlowNet>(pf.get(), prior_pf, log_z.get(), alpha,
@@ -262,6 +271,71 @@ void check_finite_state(const Run& run) {
         throw std::runtime_error("training diverged at iteration " + std::to_string(run.iteration) + ": " + bad);
 }
 
+// Gradient clipping (it also measures the norm) and one optimizer step at this step's learning rates.
+static void optimize(Run& run, StepStats& st, int step) {
+    // The gradient norm (clipping computes it; with --clip-grad-norm 0 it only measures).
+    st.grad_norm = clip_grad_norm(run.store, run.cfg.clip_grad_norm);
+    if (!std::isfinite(st.grad_norm)) diverged(run, step, "the gradient norm is " + std::to_string(st.grad_norm));
+    // Learning rates of this step: the base rates, or cosine-decayed ones
+    // lr_t = lr · (1 + cos(π t / T)) / 2, t = steps taken, T = --iterations.
+    const double base[3] = {run.cfg.lr, run.cfg.lr_logz, run.cfg.lr_logf};
+    double factor = 1.0;
+    if (run.cfg.lr_schedule == "cosine" && run.cfg.iterations > 0)
+        factor = 0.5 * (1.0 + std::cos(3.141592653589793 * std::min(1.0, double(run.iteration) / run.cfg.iterations)));
+    for (size_t g = 0; g < run.optimizer->groups.size() && g < 3; ++g)
+        run.optimizer->groups[g].lr = float(base[g] * factor);
+    run.optimizer->step();
+}
+
+static StepStats finish_step(Run& run, StepStats& st, const Trajectories& trained_on) {
+    ++run.iteration;
+    st.n_states = trained_on.n_steps();
+    if (!run.mode_seen.empty() && run.env->enumerable()) {
+        const TargetDistribution& t = run.targets.back();
+        for (int i = 0; i < run.batch.n; ++i) {
+            long long k = t.terminal_of[size_t(run.env->state_index(run.batch.terminal_state(i)))];
+            if (k >= 0 && t.is_mode[size_t(k)]) run.mode_seen[size_t(k)] = 1;
+        }
+    }
+    return st;
+}
+
+// PPO's updates on one rollout: the advantages and π_old frozen once, then K epochs
+// over S minibatches, each loss → backward → optimize on a fresh tape. st.loss is
+// the mean loss of the updates, st.grad_norm the last update's.
+static void ppo_updates(Run& run, StepStats& st, int step, const Trajectories& batch) {
+    const auto& ppo = static_cast<const EntPPOGFlowNet&>(*run.gflownet);
+    auto t0 = Clock::now();
+    const FrozenRollout fr = ppo.freeze(run.tape, batch, true, nullptr, /*all_actions=*/true);
+    run.batch.drop_saved();
+    const std::vector<std::vector<int>> rows = ppo.minibatch_rows(batch.n, run.rng);
+    const bool whole = ppo.opt.minibatches == 1;
+    double loss_sum = 0;
+    for (const std::vector<int>& r : rows) {
+        run.tape.reset();
+        Trajectories mb;
+        FrozenRollout mfr;
+        if (!whole) {
+            mb = select_trajectories(batch, r);
+            mfr = select_frozen(batch, fr, r);
+        }
+        Var loss = ppo.update_loss(run.tape, whole ? batch : mb, whole ? fr : mfr);
+        const double l = loss.item();
+        if (!std::isfinite(l)) diverged(run, step, "the loss is " + std::to_string(l));
+        loss_sum += l;
+        st.times.loss += seconds_since(t0);
+        t0 = Clock::now();
+        run.store.zero_grad();
+        run.tape.backward(loss);
+        st.times.backward += seconds_since(t0);
+        t0 = Clock::now();
+        optimize(run, st, step);
+        st.times.optimize += seconds_since(t0);
+        t0 = Clock::now();
+    }
+    st.loss = loss_sum / double(rows.size());
+}
+
 StepStats train_step(Run& run) {
     StepStats st;
     const int step = run.iteration + 1;  // the iteration this step completes
@@ -303,6 +377,10 @@ StepStats train_step(Run& run) {
 
         // 2. loss
         t0 = Clock::now();
+        if (run.gflownet->updates_per_batch() > 1) {
+            ppo_updates(run, st, step, *train_on);
+            return finish_step(run, st, *train_on);
+        }
         loss = run.gflownet->loss(run.tape, *train_on, /*recalculate_all_logprobs=*/!run.on_policy());
         st.times.loss = seconds_since(t0);
     } catch (const std::exception& e) {
@@ -321,30 +399,9 @@ StepStats train_step(Run& run) {
 
     // 4. optimize
     t0 = Clock::now();
-    // The gradient norm (clipping computes it; with --clip-grad-norm 0 it only measures).
-    st.grad_norm = clip_grad_norm(run.store, run.cfg.clip_grad_norm);
-    if (!std::isfinite(st.grad_norm)) diverged(run, step, "the gradient norm is " + std::to_string(st.grad_norm));
-    // Learning rates of this step: the base rates, or cosine-decayed ones
-    // lr_t = lr · (1 + cos(π t / T)) / 2, t = steps taken, T = --iterations.
-    const double base[3] = {run.cfg.lr, run.cfg.lr_logz, run.cfg.lr_logf};
-    double factor = 1.0;
-    if (run.cfg.lr_schedule == "cosine" && run.cfg.iterations > 0)
-        factor = 0.5 * (1.0 + std::cos(3.141592653589793 * std::min(1.0, double(run.iteration) / run.cfg.iterations)));
-    for (size_t g = 0; g < run.optimizer->groups.size() && g < 3; ++g)
-        run.optimizer->groups[g].lr = float(base[g] * factor);
-    run.optimizer->step();
+    optimize(run, st, step);
     st.times.optimize = seconds_since(t0);
-
-    ++run.iteration;
-    st.n_states = train_on->n_steps();
-    if (!run.mode_seen.empty() && run.env->enumerable()) {
-        const TargetDistribution& t = run.targets.back();
-        for (int i = 0; i < run.batch.n; ++i) {
-            long long k = t.terminal_of[size_t(run.env->state_index(run.batch.terminal_state(i)))];
-            if (k >= 0 && t.is_mode[size_t(k)]) run.mode_seen[size_t(k)] = 1;
-        }
-    }
-    return st;
+    return finish_step(run, st, *train_on);
 }
 
 Metrics validate_run(Run& run) {

@@ -7,6 +7,9 @@
 //   3. backward  the tape's reverse sweep into the gradient slab
 //   4. optimize  gradient clipping, then Adam (networks at --lr, log Z at --lr-logz)
 // The step arena is reset at the start of every step.
+// An objective with updates_per_batch() > 1 (PPO, --loss ppo) replaces 2–4 by its own
+// loop (ppo_updates in training.cpp): the rollout frozen once, then K epochs × S
+// minibatches of loss → backward → optimize, each on a fresh tape.
 //
 // Divergence: a step stops training (std::runtime_error "training diverged at
 // iteration N: …, try a smaller --lr") when the loss or the gradient norm is
@@ -101,7 +104,10 @@ struct Run {
     void build_targets();
 
     // On-policy: the rollout's log-probs (with their tape) are the loss's.
-    bool on_policy() const { return !cfg.off_policy() && !cfg.recalculate_all_logprobs && cfg.loss != "fm"; }
+    // (PPO re-evaluates the policy in every update: its rollout keeps no tape.)
+    bool on_policy() const {
+        return !cfg.off_policy() && !cfg.recalculate_all_logprobs && cfg.loss != "fm" && cfg.loss != "ppo";
+    }
     // Multiply-adds per visited state of one forward pass of the networks.
     long long macs_per_state() const;
 };
