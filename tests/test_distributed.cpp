@@ -9,13 +9,14 @@
 //     uneven split (global batch 7: 4 + 3, so weighting the ranks wrongly fails);
 //   - the parameters are bit-identical on every rank after 100 steps;
 //   - a checkpoint written by K ranks resumes bit for bit under K ranks;
-//   - learning (label "learning"): HyperGrid 2D H=8 TB at batch 128 for 250
+//   - learning (suite distributed_learning, label "learning"): HyperGrid 2D H=8 TB at batch 128 for 250
 //     iterations reaches l1 <= 0.027 (the single-process target).
 // The global fixture initialises MPI (no-op without MPI=1).
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -118,9 +119,13 @@ void check_step_equivalence(const std::vector<std::string>& flags) {
     ref.tape.backward(loss);
     const double norm = clip_grad_norm(ref.store, cfg.clip_grad_norm);
     BOOST_TEST(std::isfinite(norm));
+    // Float tolerance: relative 1e-4, or 1e-5 of the largest entry (entries near 0 round apart).
+    float largest = 0;
+    for (float g : ref.store.grads) largest = std::max(largest, std::fabs(g));
     for (size_t i = 0; i < ref.store.grads.size(); ++i) {
-        BOOST_TEST_INFO("gradient entry " << i);
-        BOOST_TEST(run.store.grads[i] == ref.store.grads[i], boost::test_tools::tolerance(2e-4f));
+        BOOST_TEST_INFO("gradient entry " << i << ": " << run.store.grads[i] << " vs " << ref.store.grads[i]);
+        BOOST_TEST(std::fabs(run.store.grads[i] - ref.store.grads[i]) <=
+                   1e-4f * std::fabs(ref.store.grads[i]) + 1e-5f * largest);
     }
     // (clip_grad_norm above only measured, clipping is off; now the same Adam step.)
     ref.optimizer->step();
@@ -212,7 +217,12 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_resumes_bit_for_bit_under_the_same_ranks) {
     if (dist::root()) std::remove(path.c_str());
 }
 
-BOOST_AUTO_TEST_CASE(learning_hypergrid_2d_h8_tb, *boost::unit_test::label("learning")) {
+BOOST_AUTO_TEST_SUITE_END()
+
+// The learning test, in a suite of its own (label "learning", as test_learning.cpp's).
+BOOST_AUTO_TEST_SUITE(distributed_learning, *boost::unit_test::label("learning"))
+
+BOOST_AUTO_TEST_CASE(tb_hypergrid_2d_h8) {
     Config c;
     parse_train_flags({"--seed", "1"}, c);  // batch 128, 250 iterations: the single-process budget
     Run run(c);

@@ -10,6 +10,8 @@
 #include <thread>
 
 #ifdef GFN_MPI
+#define OMPI_SKIP_MPICXX 1  // the C API only (OpenMPI's C++ bindings warn under -Wextra)
+#define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 #endif
 
@@ -143,7 +145,7 @@ std::vector<std::string> gather(const std::string& mine) {
             if (!mine.empty()) MPI_Send(mine.data(), int(mine.size()), MPI_BYTE, 0, 7, MPI_COMM_WORLD);
             return {};
         }
-        std::vector<std::string> all(size_t(k));
+        std::vector<std::string> all(static_cast<size_t>(k));
         all[0] = mine;
         for (int r = 1; r < k; ++r) {
             all[size_t(r)].resize(size_t(lens[size_t(r)]));
