@@ -8,6 +8,7 @@
 //     loss of the union of all ranks' samples, for TB, DB and SubTB, with an
 //     uneven split (global batch 7: 4 + 3, so weighting the ranks wrongly fails);
 //   - the parameters are bit-identical on every rank after 100 steps;
+//   - a setup error on one rank reaches every rank (no hang);
 //   - a checkpoint written by K ranks resumes bit for bit under K ranks;
 //   - learning (suite distributed_learning, label "learning"): HyperGrid 2D H=8 TB at batch 128 for 250
 //     iterations reaches l1 <= 0.027 (the single-process target).
@@ -177,6 +178,28 @@ BOOST_AUTO_TEST_CASE(rank_streams_differ_and_rank_zero_is_the_single_process) {
     } else {
         BOOST_TEST(run.rng.inc != single.inc);
     }
+}
+
+// A setup error on the last rank only: that rank gets its error back, every
+// other rank PeerFailed with status 2 — nobody hangs (single rank: the error).
+BOOST_AUTO_TEST_CASE(a_setup_error_on_one_rank_reaches_every_rank) {
+    const int failing = dist::size() - 1;
+    bool thrown = false;
+    try {
+        dist::agree([&]() {
+            if (dist::rank() == failing) throw std::invalid_argument("--flag: bad");
+        });
+    } catch (const dist::PeerFailed& e) {
+        thrown = true;
+        BOOST_TEST(dist::rank() != failing);
+        BOOST_TEST(e.code == 2);
+    } catch (const std::invalid_argument& e) {
+        thrown = true;
+        BOOST_TEST(dist::rank() == failing);
+        BOOST_TEST(std::string(e.what()) == "--flag: bad");
+    }
+    BOOST_TEST(thrown);
+    dist::agree([]() {});  // and a clean setup passes on every rank
 }
 
 BOOST_AUTO_TEST_CASE(tb_step_equals_the_single_process_step) { check_step_equivalence({"--loss", "tb", "--batch-size", "7"}); }
