@@ -6,6 +6,10 @@
 #   make asan       the unit suites under AddressSanitizer + UBSan
 #   make bench      the benchmark (bench/)
 #   make BLAS=none  build with the built-in GEMM instead of OpenBLAS
+#   make MPI=1      build against OpenMPI (mpicxx) in build-mpi/: data-parallel
+#                   training with `mpirun -np K build-mpi/gfn train …`
+#                   (gfn/runtime/distributed.cpp; installs libopenmpi-dev and
+#                   openmpi-bin through scripts/install-deps.sh mpi when missing)
 #   make fuzz       the libFuzzer harnesses of tests/fuzz/ (checkpoint loader,
 #                   metrics readers + plot, flag parser), built with clang,
 #                   ASan and UBSan in build-fuzz/ (built-in GEMM, no OpenBLAS),
@@ -37,6 +41,15 @@ else
   LDLIBS   += $(if $(OPENBLAS_LIB),-L$(OPENBLAS_LIB) -Wl$(comma)-rpath$(comma)$(OPENBLAS_LIB)) -lopenblas
 endif
 comma := ,
+
+# MPI=1: OpenMPI's compiler wrapper; gfn/runtime/distributed.cpp alone uses it.
+MPI ?= 0
+ifeq ($(MPI),1)
+  CXX      := mpicxx
+  CXXFLAGS += -DGFN_MPI
+  BUILD    := $(BUILD)-mpi
+  MPI_DEPS := $(shell bash scripts/install-deps.sh mpi >&2)
+endif
 
 LIB_SRC   := $(wildcard engine/*.cpp gfn/*/*.cpp envs/*.cpp)
 TEST_SRC  := $(wildcard tests/*.cpp)
@@ -122,6 +135,6 @@ fuzz:
 	@bash tests/fuzz/run.sh build-fuzz/fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 clean:
-	rm -rf build build-asan build-noblas build-fuzz
+	rm -rf build build-asan build-noblas build-fuzz build-mpi
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_NAMES:%=$(OBJ)/tests/fuzz/%.d) $(BENCH_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(EXAMPLE_SRC:%.cpp=$(OBJ)/%.d)

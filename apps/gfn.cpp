@@ -22,6 +22,7 @@
 #include "engine/blas.h"
 #include "gfn/runtime/checkpoint.h"
 #include "gfn/runtime/config.h"
+#include "gfn/runtime/distributed.h"
 #include "gfn/samplers/sampler.h"
 #include "gfn/runtime/metrics_log.h"
 #include "gfn/runtime/plot.h"
@@ -128,12 +129,7 @@ static int cmd_plot(const std::vector<std::string>& args) {
     return 0;
 }
 
-int main(int argc, char** argv) {
-    // Buffers of 1 MiB and more are mapped and unmapped on their own, so memory
-    // a run frees goes back to the system (glibc would otherwise raise this
-    // threshold after the first large free and keep such buffers in its heap).
-    gfn::adopt_thread_wait_policy(argv);  // before any OpenMP or OpenBLAS call
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+static int run_command(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
         usage(args.empty() ? stderr : stdout);
@@ -141,18 +137,33 @@ int main(int argc, char** argv) {
     }
     const std::string cmd = args[0];
     args.erase(args.begin());
+    // Errors: dist::report_error prints (under mpirun: once) and, mid-run in a
+    // job of several ranks, ends the whole job.
     try {
         if (cmd == "train") return cmd_train(args);
         if (cmd == "sample") return cmd_sample(args);
         if (cmd == "eval") return cmd_eval(args);
         if (cmd == "plot") return cmd_plot(args);
-        std::fprintf(stderr, "gfn: unknown command '%s' (see gfn --help)\n", cmd.c_str());
+        if (dist::root()) std::fprintf(stderr, "gfn: unknown command '%s' (see gfn --help)\n", cmd.c_str());
         return 2;
+    } catch (const dist::PeerFailed& e) {
+        return e.code;  // another rank failed its setup and said why
     } catch (const std::invalid_argument& e) {
-        std::fprintf(stderr, "gfn %s: error: %s\n", cmd.c_str(), e.what());
-        return 2;
+        return dist::report_error("gfn " + cmd + ": error: " + e.what(), 2);
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "gfn %s: error: %s\n", cmd.c_str(), e.what());
-        return 1;
+        return dist::report_error("gfn " + cmd + ": error: " + e.what(), 1);
     }
+}
+
+int main(int argc, char** argv) {
+    // Buffers of 1 MiB and more are mapped and unmapped on their own, so memory
+    // a run frees goes back to the system (glibc would otherwise raise this
+    // threshold after the first large free and keep such buffers in its heap).
+    gfn::adopt_thread_wait_policy(argv);  // before any OpenMP or OpenBLAS call
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    // MPI_Init_thread (FUNNELED) in a build with MPI=1; nothing otherwise.
+    dist::init(&argc, &argv);
+    const int code = run_command(argc, argv);
+    dist::finalize();
+    return code;
 }

@@ -3,12 +3,16 @@
 # g++, make, OpenBLAS (its OpenMP build) and Boost.Test. With the argument
 # `fuzz` (what `make fuzz` passes) also clang++ with libFuzzer and the
 # sanitizers, and LLVM's OpenMP runtime (libomp) — checked by building a
-# one-line harness. Uses apt-get (through sudo when not root); elsewhere
+# one-line harness. With the argument `mpi` (what `make MPI=1` passes) also
+# OpenMPI: its compiler wrapper and headers (libopenmpi-dev) and mpirun
+# (openmpi-bin). Uses apt-get (through sudo when not root); elsewhere
 # prints what to install and fails.
 set -euo pipefail
 
 fuzz=0
 [ "${1:-}" = fuzz ] && fuzz=1
+mpi=0
+[ "${1:-}" = mpi ] && mpi=1
 
 # Whether clang++ links a libFuzzer harness with ASan, UBSan and OpenMP.
 clang_fuzzer_works() {
@@ -30,6 +34,10 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 triplet=$( (g++ -dumpmachine 2>/dev/null || gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu) )
 [ -f "/usr/include/$triplet/openblas-openmp/cblas.h" ] || missing+=(libopenblas-openmp-dev)
 [ -f /usr/include/boost/test/unit_test.hpp ] || missing+=(libboost-test-dev)
+if [ $mpi -eq 1 ]; then
+    command -v mpicxx >/dev/null 2>&1 || missing+=(libopenmpi-dev)
+    command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
+fi
 fuzz_missing=0
 if [ $fuzz -eq 1 ] && ! clang_fuzzer_works; then
     missing+=(clang libomp-dev)
@@ -41,7 +49,8 @@ fi
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "gfn.cpp needs: ${missing[*]} (Debian/Ubuntu package names)." >&2
     echo "No apt-get here: install the equivalents with your package manager (a C++17 compiler with OpenMP," >&2
-    echo "GNU make, OpenBLAS built with OpenMP, Boost.Test; for 'make fuzz' clang with libFuzzer and libomp)," >&2
+    echo "GNU make, OpenBLAS built with OpenMP, Boost.Test; for 'make fuzz' clang with libFuzzer and libomp;" >&2
+    echo "for 'make MPI=1' OpenMPI with mpicxx and mpirun)," >&2
     echo "or build without OpenBLAS with 'make BLAS=none'." >&2
     exit 1
 fi

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "gfn/runtime/config.h"
+#include "gfn/runtime/distributed.h"
 #include "gfn/runtime/output_paths.h"
 #include "gfn/runtime/training.h"
 
@@ -95,7 +96,7 @@ std::string read_file(const std::string& path) {
 }
 
 // The payload of a checkpoint file, after checking magic, version, size and checksum.
-std::string payload_of(const std::string& path) {
+std::string payload_of(const std::string& path, uint32_t* version_out = nullptr) {
     std::string file = read_file(path);
     const size_t header = sizeof kMagic + 4 + 8 + 8;
     if (file.size() < sizeof kMagic || std::memcmp(file.data(), kMagic, sizeof kMagic) != 0)
@@ -106,7 +107,7 @@ std::string payload_of(const std::string& path) {
     std::memcpy(&version, file.data() + 8, 4);
     std::memcpy(&size, file.data() + 12, 8);
     std::memcpy(&sum, file.data() + 20, 8);
-    if (version != kCheckpointVersion)
+    if (version != kCheckpointVersion && version != 1)
         throw std::runtime_error("checkpoint " + path + " has format version " + std::to_string(version) +
                                  "; this build reads version " + std::to_string(kCheckpointVersion));
     if (file.size() - header != size)
@@ -115,6 +116,7 @@ std::string payload_of(const std::string& path) {
                                  std::to_string(size) + ")");
     std::string payload = file.substr(header);
     if (fnv1a(payload) != sum) throw std::runtime_error("checkpoint " + path + " is corrupted (checksum mismatch)");
+    if (version_out) *version_out = version;
     return payload;
 }
 
@@ -150,6 +152,58 @@ Config config_from(Reader& r) {
     return cfg;
 }
 
+// A replay buffer as saved: its kind, then its trajectories (oldest first) or its terminating states.
+struct SavedBuffer {
+    std::string kind;
+    Trajectories trajectories;
+    std::vector<int> states;
+    std::vector<float> log_rewards, conditions;
+};
+
+void put_buffer(Writer& w, const ReplayBuffer* buffer) {
+    w.put_string(buffer ? buffer->kind() : "");
+    if (auto* tb = dynamic_cast<const TrajectoryReplayBuffer*>(buffer)) {
+        put_trajectories(w, tb->contents());
+    } else if (auto* sb = dynamic_cast<const TerminatingStateBuffer*>(buffer)) {
+        w.put_vector(sb->states());
+        w.put_vector(sb->log_rewards());
+        w.put_vector(sb->conditions());
+    }
+}
+
+SavedBuffer get_buffer(Reader& r, const Run& run) {
+    SavedBuffer b;
+    b.kind = r.get_string();
+    if (b.kind != (run.buffer ? run.buffer->kind() : ""))
+        throw std::runtime_error("checkpoint " + r.path + " has replay buffer '" + b.kind + "', this run '" +
+                                 (run.buffer ? run.buffer->kind() : "") + "'");
+    if (dynamic_cast<const TrajectoryReplayBuffer*>(run.buffer.get())) {
+        b.trajectories = get_trajectories(r);
+    } else if (dynamic_cast<const TerminatingStateBuffer*>(run.buffer.get())) {
+        b.states = r.get_vector<int>();
+        b.log_rewards = r.get_vector<float>();
+        b.conditions = r.get_vector<float>();
+        const size_t n = b.log_rewards.size();
+        if (b.states.size() != n * size_t(run.env->state_dim()) ||
+            b.conditions.size() != n * size_t(run.env->condition_dim()))
+            throw std::runtime_error("checkpoint " + r.path + ": malformed replay buffer");
+    }
+    return b;
+}
+
+// Re-adding the saved contents to an empty buffer rebuilds it exactly (stable order).
+void restore_buffer(Run& run, const SavedBuffer& b) {
+    if (!run.buffer) return;
+    run.buffer->clear();
+    if (auto* sb = dynamic_cast<TerminatingStateBuffer*>(run.buffer.get())) {
+        if (!b.log_rewards.empty())
+            sb->add_terminal_states(b.states.data(), b.log_rewards.data(),
+                                    b.conditions.empty() ? nullptr : b.conditions.data(), int(b.log_rewards.size()));
+    } else if (b.trajectories.n > 0) {
+        run.buffer->add(b.trajectories);
+    }
+}
+
 bool all_finite(const std::vector<float>& v) {
     for (float x : v)
         if (!std::isfinite(x)) return false;
@@ -178,6 +232,16 @@ void save_checkpoint(const Run& run, const std::string& path) {
                                  std::to_string(run.iteration) + ": " + bad);
     if (run.prior_run && !all_finite(run.prior_run->store.values))
         throw std::runtime_error("refusing to write checkpoint " + path + ": the prior's parameters hold NaN or inf");
+    // [distributed] Every rank's random stream and replay buffer go to rank 0, which writes;
+    // the modes are those of every rank's batches.
+    Writer mine;
+    mine.put<uint64_t>(run.rng.state);
+    mine.put<uint64_t>(run.rng.inc);
+    put_buffer(mine, run.buffer.get());
+    const std::vector<std::string> ranks = dist::gather(mine.buf);
+    std::vector<uint8_t> modes = run.mode_seen;
+    dist::allreduce_max(modes.data(), modes.size());
+    if (!dist::root()) return;
     Writer w;
     auto items = config_items(run.cfg);
     w.put<uint64_t>(items.size());
@@ -186,23 +250,18 @@ void save_checkpoint(const Run& run, const std::string& path) {
         w.put_string(kv.second);
     }
     w.put<int32_t>(run.iteration);
+    w.put<uint32_t>(uint32_t(ranks.size()));
     w.put<uint64_t>(run.rng.state);
     w.put<uint64_t>(run.rng.inc);
     w.put_vector(run.store.values);
     w.put<int64_t>(run.optimizer->t);
     w.put_vector(run.optimizer->m);
     w.put_vector(run.optimizer->v);
-    w.put_vector(run.mode_seen);
+    w.put_vector(modes);
     w.put_vector(run.prior_run ? run.prior_run->store.values : std::vector<float>());
-    // The replay buffer: its trajectories (oldest first), or its terminating states.
-    w.put_string(run.buffer ? run.buffer->kind() : "");
-    if (auto* tb = dynamic_cast<const TrajectoryReplayBuffer*>(run.buffer.get())) {
-        put_trajectories(w, tb->contents());
-    } else if (auto* sb = dynamic_cast<const TerminatingStateBuffer*>(run.buffer.get())) {
-        w.put_vector(sb->states());
-        w.put_vector(sb->log_rewards());
-        w.put_vector(sb->conditions());
-    }
+    put_buffer(w, run.buffer.get());
+    // Ranks 1 … K−1: random stream and replay buffer.
+    for (size_t r = 1; r < ranks.size(); ++r) w.put_string(ranks[r]);
 
     uint32_t version = kCheckpointVersion;
     uint64_t size = w.buf.size(), sum = fnv1a(w.buf);
@@ -216,16 +275,20 @@ void save_checkpoint(const Run& run, const std::string& path) {
     write_file_atomically(path, file.buf);
 }
 
-Config checkpoint_config(const std::string& path, int* iteration) {
-    std::string payload = payload_of(path);
+Config checkpoint_config(const std::string& path, int* iteration, int* world_size) {
+    uint32_t version = 0;
+    std::string payload = payload_of(path, &version);
     Reader r{payload, 0, path};
     Config cfg = config_from(r);
-    if (iteration) *iteration = r.get<int32_t>();
+    const int it = r.get<int32_t>();
+    if (iteration) *iteration = it;
+    if (world_size) *world_size = version == 1 ? 1 : int(r.get<uint32_t>());
     return cfg;
 }
 
 void load_checkpoint(Run& run, const std::string& path) {
-    std::string payload = payload_of(path);
+    uint32_t version = 0;
+    std::string payload = payload_of(path, &version);
     Reader r{payload, 0, path};
     Config saved = config_from(r);
     // Everything but the resumable overrides must match the run's configuration.
@@ -236,29 +299,29 @@ void load_checkpoint(Run& run, const std::string& path) {
                                      theirs[k].second + ", but this run has --" + mine[k].first + " " +
                                      mine[k].second + " (another environment, objective or architecture)");
     const int iteration = r.get<int32_t>();
-    const uint64_t state = r.get<uint64_t>(), inc = r.get<uint64_t>();
+    const int world = version == 1 ? 1 : int(r.get<uint32_t>());
+    if (world < 1) throw std::runtime_error("checkpoint " + path + " is malformed (world size " +
+                                            std::to_string(world) + ")");
+    // (One process may load any checkpoint, with rank 0's stream: gfn eval, gfn sample.)
+    if (dist::size() > 1 && world != dist::size())
+        throw std::runtime_error("checkpoint " + path + " was written by " + std::to_string(world) +
+                                 " ranks; resume it with mpirun -np " + std::to_string(world));
+    uint64_t state = r.get<uint64_t>(), inc = r.get<uint64_t>();
     std::vector<float> values = r.get_vector<float>();
     const int64_t t = r.get<int64_t>();
     std::vector<float> m = r.get_vector<float>(), v = r.get_vector<float>();
     std::vector<uint8_t> modes = r.get_vector<uint8_t>();
     std::vector<float> prior = r.get_vector<float>();
-    const std::string buffer_kind = r.get_string();
-    if (buffer_kind != (run.buffer ? run.buffer->kind() : ""))
-        throw std::runtime_error("checkpoint " + path + " has replay buffer '" + buffer_kind + "', this run '" +
-                                 (run.buffer ? run.buffer->kind() : "") + "'");
-    Trajectories buffered;
-    std::vector<int> buffered_states;
-    std::vector<float> buffered_log_rewards, buffered_conditions;
-    if (dynamic_cast<const TrajectoryReplayBuffer*>(run.buffer.get())) {
-        buffered = get_trajectories(r);
-    } else if (dynamic_cast<const TerminatingStateBuffer*>(run.buffer.get())) {
-        buffered_states = r.get_vector<int>();
-        buffered_log_rewards = r.get_vector<float>();
-        buffered_conditions = r.get_vector<float>();
-        const size_t n = buffered_log_rewards.size();
-        if (buffered_states.size() != n * size_t(run.env->state_dim()) ||
-            buffered_conditions.size() != n * size_t(run.env->condition_dim()))
-            throw std::runtime_error("checkpoint " + path + ": malformed replay buffer");
+    SavedBuffer buffered = get_buffer(r, run);
+    // [distributed] Ranks 1 … K−1: this rank takes its own stream and buffer.
+    for (int k = 1; k < world; ++k) {
+        const std::string blob = r.get_string();
+        if (k != dist::rank()) continue;
+        Reader br{blob, 0, path};
+        state = br.get<uint64_t>();
+        inc = br.get<uint64_t>();
+        buffered = get_buffer(br, run);
+        if (br.pos != blob.size()) throw std::runtime_error("checkpoint " + path + " has malformed rank data");
     }
     if (values.size() != run.store.values.size() || m.size() != run.optimizer->m.size() ||
         v.size() != run.optimizer->v.size() || modes.size() != run.mode_seen.size() ||
@@ -278,18 +341,7 @@ void load_checkpoint(Run& run, const std::string& path) {
     run.optimizer->m = m;
     run.optimizer->v = v;
     run.mode_seen = modes;
-    if (run.buffer) {
-        // Re-adding the saved contents to an empty buffer rebuilds it exactly (stable order).
-        run.buffer->clear();
-        if (auto* sb = dynamic_cast<TerminatingStateBuffer*>(run.buffer.get())) {
-            if (!buffered_log_rewards.empty())
-                sb->add_terminal_states(buffered_states.data(), buffered_log_rewards.data(),
-                                        buffered_conditions.empty() ? nullptr : buffered_conditions.data(),
-                                        int(buffered_log_rewards.size()));
-        } else if (buffered.n > 0) {
-            run.buffer->add(buffered);
-        }
-    }
+    restore_buffer(run, buffered);
     if (run.prior_run) {
         run.prior_run->store.values = prior;
         run.build_targets();  // the relative target depends on the prior

@@ -10,6 +10,7 @@
 
 #include "engine/blas.h"
 #include "gfn/runtime/checkpoint.h"
+#include "gfn/runtime/distributed.h"
 #include "gfn/runtime/metrics_log.h"
 #include "gfn/runtime/output_paths.h"
 #include "gfn/runtime/plot.h"
@@ -134,15 +135,54 @@ Config resumed_config(const Config& given_cfg, const std::vector<std::string>& g
 int train_command(const std::vector<std::string>& args, FILE* out, FILE* err) {
     for (const std::string& a : args)
         if (a == "--help" || a == "-h") {
-            std::fprintf(out, "usage: gfn train [flags]\n\nflags:\n%s", train_flags_help().c_str());
+            if (dist::root())
+                std::fprintf(out,
+                             "usage: gfn train [flags]\n"
+                             "       mpirun -np K gfn train [flags]   (a build with make MPI=1)\n\n"
+                             "Under mpirun every rank samples its share of the global --batch-size B\n"
+                             "(B/K, one more for the first B mod K ranks; B must be at least K) and the\n"
+                             "ranks' gradients are averaged by one all-reduce per step; --threads is per\n"
+                             "rank, each rank keeps its own replay buffer, rank 0 prints and writes.\n\n"
+                             "flags:\n%s",
+                             train_flags_help().c_str());
             return 0;
         }
     Config cfg;
-    std::vector<std::string> given = parse_train_flags(args, cfg);
-    if (!cfg.resume.empty()) cfg = resumed_config(cfg, given);
-    check_output_paths({{"log", cfg.log, false}, {"plot", cfg.plot, true}, {"save", cfg.save, true}}, cfg.resume);
-    for (const std::string& target : {cfg.save, cfg.plot})
-        if (!target.empty()) remove_stale_temp_files(target);
+    // [distributed] The setup on every rank, agreed on: a bad flag is reported once and every rank exits alike.
+    dist::agree([&]() {
+        std::vector<std::string> given = parse_train_flags(args, cfg);
+        if (!cfg.resume.empty()) {
+            cfg = resumed_config(cfg, given);
+            int world = 1;
+            checkpoint_config(cfg.resume, nullptr, &world);
+            if (world != dist::size())
+                throw std::invalid_argument("--resume " + cfg.resume + ": the checkpoint was written by " +
+                                            std::to_string(world) + (world == 1 ? " process" : " ranks") +
+                                            " and holds each one's random stream; resume it with mpirun -np " +
+                                            std::to_string(world) + " (this job has " +
+                                            std::to_string(dist::size()) + ")");
+        }
+        if (cfg.batch_size < dist::size())
+            throw std::invalid_argument("--batch-size " + std::to_string(cfg.batch_size) + ": fewer trajectories than the " +
+                                        std::to_string(dist::size()) + " ranks; give at least one per rank");
+        if (cfg.loss == "lpv" && cfg.batch_size < 2 * dist::size())
+            throw std::invalid_argument("--batch-size: LPV needs at least 2 trajectories per rank");
+        if (dist::root()) {
+            check_output_paths({{"log", cfg.log, false}, {"plot", cfg.plot, true}, {"save", cfg.save, true}},
+                               cfg.resume);
+            for (const std::string& target : {cfg.save, cfg.plot})
+                if (!target.empty()) remove_stale_temp_files(target);
+        }
+    });
+    // [distributed] Rank 0 prints and writes the log and plot (checkpoints are collective, rank 0 writes).
+    std::unique_ptr<FILE, int (*)(FILE*)> devnull(nullptr, &std::fclose);
+    if (!dist::root()) {
+        devnull.reset(std::fopen("/dev/null", "w"));
+        if (!devnull) throw std::runtime_error("cannot open /dev/null");
+        out = err = devnull.get();
+        cfg.log.clear();
+        cfg.plot.clear();
+    }
 
     set_num_threads(cfg.threads);
     std::string warn = blas_check_threading();
@@ -151,6 +191,10 @@ int train_command(const std::vector<std::string>& args, FILE* out, FILE* err) {
     if (!cfg.quiet) {
         std::fprintf(out, "gfn train: seed=%llu threads=%d blas=\"%s\"\n  %s\n", cfg.seed, num_threads(),
                      blas_info().c_str(), describe(cfg).c_str());
+        if (dist::size() > 1)
+            std::fprintf(out, "data-parallel: %d ranks (MPI), %d to %d trajectories each, %d threads per rank\n",
+                         dist::size(), dist::share(cfg.batch_size, dist::size() - 1, dist::size()),
+                         dist::share(cfg.batch_size, 0, dist::size()), num_threads());
         if (cfg.relative() && cfg.prior == "tb" && cfg.resume.empty())
             std::fprintf(out, "training the prior: TB on reward '%s' for %d iterations\n", cfg.prior_reward.c_str(),
                          cfg.prior_iterations);
@@ -246,6 +290,12 @@ int train_command(const std::vector<std::string>& args, FILE* out, FILE* err) {
                      run.iteration - start_iteration, res.train_seconds, res.phase_seconds.sample,
                      res.phase_seconds.loss, res.phase_seconds.backward, res.phase_seconds.optimize,
                      res.states_visited, res.train_seconds > 0 ? gflop / res.train_seconds : 0.0);
+        if (dist::size() > 1) {
+            const int steps = run.iteration - start_iteration;
+            std::fprintf(out, "all-reduce: %.3f s on rank 0 (%.3f ms per step, %zu bytes of gradient)\n",
+                         dist::allreduce_seconds(), steps > 0 ? 1e3 * dist::allreduce_seconds() / steps : 0.0,
+                         run.store.grads.size() * sizeof(float));
+        }
         if (!cfg.save.empty()) std::fprintf(out, "checkpoint: %s\n", cfg.save.c_str());
     } else if (!cfg.json) {
         print_validation(out, res.final_metrics);

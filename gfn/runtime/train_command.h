@@ -16,6 +16,10 @@
 // --save, --save-every, --quiet, --json and --trace are never inherited from
 // the checkpoint, so resuming never writes over the first run's files unasked.
 //
+// Under `mpirun -np K` (gfn/runtime/distributed.h) every rank runs this: the
+// setup (flags, --resume, output checks) is agreed on by every rank, rank 0
+// alone prints, logs and plots, and checkpoints are saved collectively.
+//
 // Errors are exceptions: std::invalid_argument for bad input (gfn exits 2),
 // std::runtime_error for the rest (exit 1), each naming the flag or the file.
 #pragma once

@@ -14,6 +14,7 @@
 #include "gfn/objectives/detailed_balance.h"
 #include "gfn/objectives/flow_matching.h"
 #include "gfn/objectives/policy_gradient.h"
+#include "gfn/runtime/distributed.h"
 #include "gfn/samplers/local_search.h"
 #include "gfn/samplers/sampler.h"
 #include "gfn/objectives/sub_trajectory_balance.h"
@@ -82,11 +83,19 @@ Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
             pc.epsilon = 0; pc.temperature = 1; pc.sf_bias = 0;
             pc.loss_fn = "default";
             pc.log_reward_clip_min = -INFINITY;
-            prior_run = std::make_unique<Run>(pc);
+            {
+                dist::LocalScope local;  // [distributed] the prior is one process's run…
+                prior_run = std::make_unique<Run>(pc);
+            }
             prior_run->targets.clear();  // the prior is not validated
             prior_run->mode_seen.clear();
-            if (train_prior)
-                for (int i = 0; i < pc.iterations; ++i) train_step(*prior_run);
+            if (train_prior) {
+                if (dist::root()) {  // […trained once, on rank 0, and broadcast]
+                    dist::LocalScope local;
+                    for (int i = 0; i < pc.iterations; ++i) train_step(*prior_run);
+                }
+                dist::broadcast(prior_run->store.values.data(), prior_run->store.values.size() * sizeof(float));
+            }
             prior_run->store.frozen = true;
             prior_pf = prior_run->pf.get();
         }
@@ -149,8 +158,16 @@ Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
         buffer = make_replay_buffer(cfg.buffer, cfg.replay_buffer, o);
     }
 
+    // [distributed] Every rank starts from rank 0's parameters; rank r > 0
+    // samples on its own stream of the seed (rank 0 keeps the one that
+    // initialised the networks, so one rank is today's single process).
+    dist::broadcast(store.values.data(), store.values.size() * sizeof(float));
+    if (dist::rank() > 0) rng = rank_stream(cfg.seed, dist::rank());
+
     build_targets();
 }
+
+Rng rank_stream(uint64_t seed, int rank) { return Rng(seed, 0xda3e39cb94b95bdbULL + uint64_t(rank)); }
 
 void Run::build_targets() {
     const bool cond = env->condition_dim() > 0;
@@ -271,6 +288,20 @@ void check_finite_state(const Run& run) {
         throw std::runtime_error("training diverged at iteration " + std::to_string(run.iteration) + ": " + bad);
 }
 
+// [distributed] How many items this batch's mean-reduced loss averages over:
+// transitions for DB (and SubTB weighted as DB), non-exit transitions for
+// modified DB (and SubTB weighted so), trajectories for the rest. Weighting the ranks by it makes their
+// averaged gradient the single process's on the union of their batches (exactly
+// for TB, RTB, Trust-PCL, DB, modified DB and SubTB's geometric_within and db
+// weightings; LPV's batch mean, FM's two means and SubTB's other, batch-wide
+// weightings are per rank, so there it is the average of per-rank objectives).
+static double loss_items(const Run& run, const Trajectories& t) {
+    const std::string& l = run.cfg.loss;
+    if (l == "db" || (l == "subtb" && run.cfg.subtb_weighting == "db")) return t.n_steps();
+    if (l == "modified_db" || (l == "subtb" && run.cfg.subtb_weighting == "modified_db")) return t.n_steps() - t.n;
+    return t.n;
+}
+
 // Gradient clipping (it also measures the norm) and one optimizer step at this step's learning rates.
 static void optimize(Run& run, StepStats& st, int step) {
     // The gradient norm (clipping computes it; with --clip-grad-norm 0 it only measures).
@@ -320,13 +351,28 @@ static void ppo_updates(Run& run, StepStats& st, int step, const Trajectories& b
             mfr = select_frozen(batch, fr, r);
         }
         Var loss = ppo.update_loss(run.tape, whole ? batch : mb, whole ? fr : mfr);
-        const double l = loss.item();
+        double l = loss.item();
+        // [distributed] The minibatch loss of all ranks, weighted by their minibatch sizes.
+        const double items = double(r.size());
+        double weight[2] = {items, items * l};
+        if (dist::size() > 1) {
+            dist::allreduce_sum(weight, 2);
+            l = weight[0] > 0 ? weight[1] / weight[0] : 0.0;
+        }
         if (!std::isfinite(l)) diverged(run, step, "the loss is " + std::to_string(l));
         loss_sum += l;
         st.times.loss += seconds_since(t0);
         t0 = Clock::now();
         run.store.zero_grad();
         run.tape.backward(loss);
+        if (dist::size() > 1) {
+            // [distributed] as in train_step: one all-reduce of the weighted gradient slab.
+            const float scale = weight[0] > 0 ? float(items / weight[0]) : 0.f;
+            for (float& g : run.store.grads) g *= scale;
+            const auto tr = Clock::now();
+            dist::allreduce_sum(run.store.grads.data(), run.store.grads.size());
+            dist::add_allreduce_seconds(seconds_since(tr));
+        }
         st.times.backward += seconds_since(t0);
         t0 = Clock::now();
         optimize(run, st, step);
@@ -348,7 +394,7 @@ StepStats train_step(Run& run) {
         // 1. sample
         auto t0 = Clock::now();
         SampleRequest req;
-        req.n = run.cfg.batch_size;
+        req.n = dist::my_share(run.cfg.batch_size);  // [distributed] this rank's share of the global batch
         req.exploration = PolicyOptions{float(run.cfg.temperature), float(run.cfg.epsilon), float(run.cfg.sf_bias)};
         req.save_log_probs = run.on_policy();
         req.recording = &run.recording;
@@ -367,8 +413,8 @@ StepStats train_step(Run& run) {
         if (run.buffer) {
             // Train on the fresh batch and as many buffered trajectories (once the buffer holds them).
             run.buffer->add(run.batch);
-            if (run.buffer->size() >= run.cfg.batch_size) {
-                run.buffer->sample(run.cfg.batch_size, run.rng, run.replayed);
+            if (run.buffer->size() >= req.n) {
+                run.buffer->sample(req.n, run.rng, run.replayed);
                 run.mixed = concatenate(run.batch, run.replayed);
                 train_on = &run.mixed;
             }
@@ -389,12 +435,30 @@ StepStats train_step(Run& run) {
         diverged(run, step, e.what());
     }
     st.loss = loss.item();
+    // [distributed] The global loss: the ranks' losses weighted by the items they average
+    // over, L = Σ_r w_r L_r / W, W = Σ_r w_r (every rank sees it, so all stop alike).
+    double weight[2] = {loss_items(run, *train_on), 0.0};
+    const bool parallel = dist::size() > 1;
+    if (parallel) {
+        weight[1] = weight[0] * st.loss;
+        dist::allreduce_sum(weight, 2);
+        st.loss = weight[0] > 0 ? weight[1] / weight[0] : 0.0;
+    }
     if (!std::isfinite(st.loss)) diverged(run, step, "the loss is " + std::to_string(st.loss));
 
     // 3. backward
     auto t0 = Clock::now();
     run.store.zero_grad();
     run.tape.backward(loss);
+    if (parallel) {
+        // [distributed] ∇L = Σ_r (w_r / W) ∇L_r: one all-reduce over the whole gradient slab
+        // (networks, log Z, log F), so every rank's optimizer step is the same.
+        const float scale = weight[0] > 0 ? float(loss_items(run, *train_on) / weight[0]) : 0.f;
+        for (float& g : run.store.grads) g *= scale;
+        const auto tr = Clock::now();
+        dist::allreduce_sum(run.store.grads.data(), run.store.grads.size());
+        dist::add_allreduce_seconds(seconds_since(tr));
+    }
     st.times.backward = seconds_since(t0);
 
     // 4. optimize
@@ -406,10 +470,14 @@ StepStats train_step(Run& run) {
 
 Metrics validate_run(Run& run) {
     Metrics m;
+    // [distributed] The modes every rank's batches have visited.
+    dist::allreduce_max(run.mode_seen.data(), run.mode_seen.size());
+    // [distributed] Rank r's validation samples come from its own stream (rank 0's is the single process's).
+    const uint64_t rank_offset = uint64_t(dist::rank()) << 40;
     m.iteration = run.iteration;
     if (run.have_exact_log_partition) {
         // No enumeration: compare log Z and the mean log-reward of fresh samples with their exact values.
-        Rng vrng(run.cfg.seed ^ 0x9e3779b97f4a7c15ULL, 0x51ed270b27ULL + uint64_t(run.iteration) * 2 + 1);
+        Rng vrng(run.cfg.seed ^ 0x9e3779b97f4a7c15ULL, 0x51ed270b27ULL + uint64_t(run.iteration) * 2 + 1 + rank_offset);
         ValidationResult v;
         v.n_samples = run.cfg.validation_samples;
         v.l1 = v.exact_l1 = v.jsd = std::nan("");
@@ -421,7 +489,7 @@ Metrics validate_run(Run& run) {
     }
     for (size_t k = 0; k < run.targets.size(); ++k) {
         // Fresh samples on their own stream, so validation never perturbs training.
-        Rng vrng(run.cfg.seed ^ 0x9e3779b97f4a7c15ULL, 0x51ed270b27ULL + uint64_t(run.iteration) * 2 + 1);
+        Rng vrng(run.cfg.seed ^ 0x9e3779b97f4a7c15ULL, 0x51ed270b27ULL + uint64_t(run.iteration) * 2 + 1 + rank_offset);
         const float* cond = run.target_conditions.empty() ? nullptr : &run.target_conditions[k];
         ValidationResult v = validate(*run.env, *run.pf, run.targets[k], run.cfg.validation_samples, vrng, cond);
         if (run.log_z) {

@@ -4,7 +4,9 @@
 //   1. sample    a batch of trajectories from PF (on-policy: log PF kept on the tape;
 //                off-policy, with exploration: sampled without gradient)
 //   2. loss      the objective on the batch (re-evaluating PF when off-policy)
-//   3. backward  the tape's reverse sweep into the gradient slab
+//   3. backward  the tape's reverse sweep into the gradient slab; under
+//                `mpirun -np K`, one all-reduce of the slab averages the
+//                ranks' gradients (gfn/runtime/distributed.h)
 //   4. optimize  gradient clipping, then Adam (networks at --lr, log Z at --lr-logz)
 // The step arena is reset at the start of every step.
 // An objective with updates_per_batch() > 1 (PPO, --loss ppo) replaces 2–4 by its own
@@ -111,6 +113,9 @@ struct Run {
     // Multiply-adds per visited state of one forward pass of the networks.
     long long macs_per_state() const;
 };
+
+// [distributed] The training stream of rank r > 0 (rank 0 keeps Rng(seed)).
+Rng rank_stream(uint64_t seed, int rank);
 
 StepStats train_step(Run& run);
 Metrics validate_run(Run& run);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "gfn/runtime/distributed.h"
 #include "gfn/samplers/sampler.h"
 
 namespace gfn {
@@ -37,8 +38,10 @@ ValidationResult validate(const DiscreteEnv& env, const PolicyEstimator& pf, con
     Tape tape;
     Trajectories traj;
     std::vector<float> cond;
-    for (int done = 0; done < n_samples; done += chunk) {
-        const int m = std::min(chunk, n_samples - done);
+    // [distributed] This rank draws its share of the samples; the histogram is summed over the ranks.
+    const int mine = dist::my_share(n_samples);
+    for (int done = 0; done < mine; done += chunk) {
+        const int m = std::min(chunk, mine - done);
         tape.reset();
         NoGrad ng(tape);
         SampleRequest req;
@@ -56,10 +59,14 @@ ValidationResult validate(const DiscreteEnv& env, const PolicyEstimator& pf, con
             counts[size_t(k)] += 1.0;
         }
     }
+    dist::allreduce_sum(counts.data(), counts.size());
     for (double& c : counts) c /= double(n_samples);
     res.l1 = l1_distance(counts, target.prob);
     res.jsd = jensen_shannon(counts, target.prob);
-    res.exact_l1 = l1_distance(exact_terminating_distribution(env, target, policy_fn(pf, condition)), target.prob);
+    // [distributed] The exact metric once, on rank 0 (NaN elsewhere).
+    res.exact_l1 = dist::root() ? l1_distance(exact_terminating_distribution(env, target, policy_fn(pf, condition)),
+                                              target.prob)
+                                : std::nan("");
     res.logz = std::nan("");
     res.n_terminal = target.n_terminal();
     // E[log R] of the samples and of the target, over states with R > 0.
@@ -80,8 +87,9 @@ double sample_mean_log_reward(const DiscreteEnv& env, const PolicyEstimator& pf,
     Tape tape;
     Trajectories traj;
     double total = 0;
-    for (int done = 0; done < n_samples; done += chunk) {
-        const int m = std::min(chunk, n_samples - done);
+    const int mine = dist::my_share(n_samples);  // [distributed] as in validate()
+    for (int done = 0; done < mine; done += chunk) {
+        const int m = std::min(chunk, mine - done);
         tape.reset();
         NoGrad ng(tape);
         SampleRequest req;
@@ -89,6 +97,7 @@ double sample_mean_log_reward(const DiscreteEnv& env, const PolicyEstimator& pf,
         sample_trajectories(env, pf, nullptr, req, rng, tape, traj);
         for (int i = 0; i < m; ++i) total += traj.log_rewards[size_t(i)];
     }
+    dist::allreduce_sum(&total, 1);
     return total / double(n_samples);
 }
 

@@ -7,6 +7,10 @@
 //   modes     = how many of the target's modes the training samples have visited
 // The samples come from the policy without exploration, on their own random
 // stream, so validating never changes the training run.
+// Under `mpirun -np K` (gfn/runtime/distributed.h) every rank draws its share
+// of the samples from its own `rng` and the histogram (or the sum of log R) is
+// summed over the ranks: every rank gets l1, jsd and E[log R]; exact_l1 is
+// computed once, on rank 0 (NaN on the other ranks).
 #pragma once
 
 #include <cmath>
