@@ -135,6 +135,6 @@ fuzz:
 	@bash tests/fuzz/run.sh build-fuzz/fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 clean:
-	rm -rf build build-asan build-noblas build-fuzz build-mpi
+	rm -rf build build-asan build-noblas build-fuzz build-mpi build-portable build-fp
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_NAMES:%=$(OBJ)/tests/fuzz/%.d) $(BENCH_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(EXAMPLE_SRC:%.cpp=$(OBJ)/%.d)
