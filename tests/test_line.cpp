@@ -19,7 +19,10 @@
 #include "gfn/estimators/continuous_policy.h"
 #include "gfn/estimators/log_probs.h"
 #include "gfn/objectives/trajectory_balance.h"
+#include "gfn/runtime/config.h"
+#include "gfn/runtime/training.h"
 #include "gfn/samplers/continuous_sampler.h"
+#include "gfn/validation/continuous_validation.h"
 #include "tests/gradcheck.h"
 
 using namespace gfn;
@@ -348,6 +351,102 @@ BOOST_AUTO_TEST_CASE(tb_and_lpv_gradients_through_the_line_policy) {
             BOOST_CHECK_MESSAGE(rep.ok, g->name() << ": " << rep.message());
             BOOST_CHECK(rep.checked > 20);
         }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(binning_and_log_mean_exp) {
+    const float xs[] = {-1.f, 0.f, 0.49f, 0.5f, 0.99f, 1.f, 2.f, 0.25f};
+    // cells: below 0 | [0, 0.5) | [0.5, 1) | 1 and above
+    std::vector<double> f = bin_frequencies(xs, 8, 1, 0.0, 1.0, 2);
+    BOOST_REQUIRE_EQUAL(f.size(), 4u);
+    BOOST_CHECK_CLOSE(f[0], 1.0 / 8, 1e-12);
+    BOOST_CHECK_CLOSE(f[1], 3.0 / 8, 1e-12);
+    BOOST_CHECK_CLOSE(f[2], 2.0 / 8, 1e-12);
+    BOOST_CHECK_CLOSE(f[3], 2.0 / 8, 1e-12);
+    // log ((e^1000 + e^1001) / 2) = 1000 + log((1 + e) / 2)
+    BOOST_CHECK_CLOSE(log_mean_exp({1000.0, 1001.0}), 1000.0 + std::log((1.0 + std::exp(1.0)) / 2.0), 1e-12);
+    BOOST_CHECK_EQUAL(log_mean_exp({}), -INFINITY);
+}
+
+// With one move the trajectory is s_0 → x → exit, PB's only step is forced
+// (log PB = 0), and log w = log R(x) − log N(x − init; μ, σ²): logz_is is plain
+// importance sampling of ∫ R = 2 with the policy's Gaussian as proposal. A
+// proposal N(3.5, ~1) covers both components (bounded weights), so 50,000
+// samples put it within a few hundredths of log 2; the binned l1 of that proposal
+// is far from 0, that of the exact sampler near 0.
+BOOST_AUTO_TEST_CASE(validation_metrics_on_a_one_step_line) {
+    Line env({2.0, 5.0}, {0.5, 0.5}, 0.0, 4.5, 1);
+    ParamStore store;
+    Rng rng(21);
+    GaussianStepPolicy pf(env, false, store, small_net(), rng, "pf");
+    pin(store, 0, 3.5f, 6.f);
+    const size_t pb_first = store.params.size();
+    GaussianStepPolicy pb(env, true, store, small_net(), rng, "pb");
+    pin(store, pb_first, 100.f, 100.f);  // never used: its only step is forced
+    const double lo = env.range_lo(), hi = env.range_hi();
+    const std::vector<double> target = env.bin_masses(lo, hi, 40);
+    ContinuousValidation v = validate_continuous(env, pf, &pb, target, lo, hi, 50000, rng);
+    BOOST_CHECK_SMALL(v.logz_is - std::log(2.0), 0.03);
+    BOOST_CHECK_GT(v.binned_l1, 0.3);
+    std::vector<float> x(2 * 50000);
+    env.sample_target(rng, 50000, x.data());
+    std::vector<double> exact = bin_frequencies(x.data(), 50000, 2, lo, hi, 40);
+    double l1 = 0.0;
+    for (size_t b = 0; b < exact.size(); ++b) l1 += std::fabs(exact[b] - target[b]);
+    BOOST_CHECK_LT(l1, 0.05);
+}
+
+BOOST_AUTO_TEST_CASE(train_flags_for_line) {
+    Config c;
+    parse_train_flags({"--env", "line"}, c);
+    BOOST_CHECK_EQUAL(c.batch_size, 256);
+    BOOST_CHECK_EQUAL(c.iterations, 5000);
+    BOOST_CHECK_EQUAL(c.hidden, 64);
+    BOOST_CHECK_EQUAL(c.activation, "elu");
+    BOOST_CHECK_EQUAL(c.exploration_var_starting_val, 2.0);
+    BOOST_CHECK_EQUAL(c.gradient_clip_value, 5.0);
+    Config d;
+    parse_train_flags({"--env", "line", "--batch-size", "16", "--gradient-clip-value", "0"}, d);
+    BOOST_CHECK_EQUAL(d.batch_size, 16);
+    BOOST_CHECK_EQUAL(d.gradient_clip_value, 0.0);
+    Config h;
+    parse_train_flags({}, h);  // other envs keep theirs
+    BOOST_CHECK_EQUAL(h.batch_size, 128);
+    BOOST_CHECK_EQUAL(h.gradient_clip_value, 0.0);
+    auto message_of = [](std::vector<std::string> args) {
+        Config x;
+        try { parse_train_flags(args, x); } catch (const std::invalid_argument& e) { return std::string(e.what()); }
+        return std::string();
+    };
+    BOOST_CHECK(message_of({"--env", "line", "--loss", "db"}).find("--loss db") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "line", "--mus", "1,2", "--sigmas", "1"}).find("--sigmas") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "line", "--sigmas", "0.5,-1"}).find("--sigmas") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "line", "--init-value", "100"}).find("--init-value") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "line", "--epsilon", "0.1"}).find("--exploration-var-starting-val") !=
+                std::string::npos);
+    BOOST_CHECK(message_of({"--exploration-var-starting-val", "1"}).find("--env line") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "line", "--save", "x.ckpt"}).find("--save") != std::string::npos);
+}
+
+// A short run end to end: the step samples, scores and updates; validation
+// reports the continuous metrics; LPV runs too.
+BOOST_AUTO_TEST_CASE(a_short_line_run) {
+    for (const char* loss : {"tb", "lpv"}) {
+        Config c;
+        parse_train_flags({"--env", "line", "--loss", loss, "--iterations", "20", "--batch-size", "32",
+                           "--validation-samples", "2000", "--seed", "3"},
+                          c);
+        Run run(c);
+        const std::vector<float> before = run.store.values;
+        TrainResult r = train(run);
+        BOOST_CHECK_EQUAL(run.iteration, 20);
+        BOOST_CHECK(run.store.values != before);
+        const Metrics& m = r.final_metrics;
+        BOOST_CHECK(std::isfinite(m.binned_l1) && m.binned_l1 >= 0 && m.binned_l1 <= 2);
+        BOOST_CHECK(std::isfinite(m.binned_jsd));
+        BOOST_CHECK(std::isfinite(m.logz_is));
+        BOOST_CHECK_CLOSE(m.logz_true, std::log(2.0), 1e-9);
+        BOOST_CHECK_EQUAL(std::isnan(m.logz), std::string(loss) == "lpv");
     }
 }
 

@@ -48,6 +48,8 @@ public:
     // backward policy the forced step back to s_0 is env().backward_forced_action.
     virtual void sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
                         uint8_t* is_exit) const = 0;
+    // Multiply-adds of the network for one state.
+    virtual long long macs_per_row() const = 0;
 };
 
 class GaussianStepPolicy : public ContinuousPolicy {
@@ -63,6 +65,7 @@ public:
     void sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
                 uint8_t* is_exit) const override;
 
+    long long macs_per_row() const override { return net_.macs_per_row(); }
     // μ and σ (each (n, action_dim)) of n states, on the tape.
     void mean_std(Tape& tape, const float* states, int n, Var* mean, Var* std) const;
     float std_min() const { return std_min_; }

@@ -25,6 +25,8 @@
 
 #include "engine/optim.h"
 #include "gfn/containers/replay_buffer.h"
+#include "gfn/env/continuous_env.h"
+#include "gfn/estimators/continuous_policy.h"
 #include "gfn/runtime/config.h"
 #include "gfn/validation/enumeration.h"
 #include "gfn/objectives/trajectory_balance.h"
@@ -58,6 +60,8 @@ struct Metrics {
     double mean_abs_error = 0;  // exact_l1 / number of terminating states
     double mean_log_reward = 0, mean_log_reward_true = 0;
     int modes_found = 0, n_modes = 0;
+    // Continuous envs (continuous_validation.h); NaN otherwise.
+    double binned_l1 = NAN, binned_jsd = NAN, logz_is = NAN;
 };
 
 // Everything a run trains and measures, built from a Config.
@@ -89,6 +93,13 @@ struct Run {
     TrunkRecording recording;                        // the rollout's trunk activations (on-policy)
     int iteration = 0;                               // steps taken
 
+    // Continuous environments (--env line; continuous_training.h): these hold
+    // the env and policies, and env, preprocessor, pf, pb above stay null.
+    std::unique_ptr<ContinuousEnv> continuous_env;
+    std::unique_ptr<ContinuousPolicy> continuous_pf, continuous_pb;
+    std::vector<double> continuous_target;           // exact cell masses of R/Z (validation)
+    double continuous_lo = 0, continuous_hi = 0;     // the binned range
+
     // Targets for validation (enumerable envs): one, or one per condition.
     std::vector<TargetDistribution> targets;
     std::vector<float> target_conditions;
@@ -101,7 +112,9 @@ struct Run {
     void build_targets();
 
     // On-policy: the rollout's log-probs (with their tape) are the loss's.
-    bool on_policy() const { return !cfg.off_policy() && !cfg.recalculate_all_logprobs && cfg.loss != "fm"; }
+    bool on_policy() const {
+        return !cfg.off_policy() && !cfg.recalculate_all_logprobs && cfg.loss != "fm" && !cfg.continuous();
+    }
     // Multiply-adds per visited state of one forward pass of the networks.
     long long macs_per_state() const;
 };
