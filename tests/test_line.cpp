@@ -212,6 +212,33 @@ BOOST_AUTO_TEST_CASE(hand_worked_log_probs_of_a_forced_trajectory) {
     BOOST_CHECK_CLOSE(double(tb.loss(tape, t).item()), s * s, 1e-3);
 }
 
+// The relative family on the same trajectory: a frozen prior PF pinned to
+// (μ_p, σ_p), the posterior to (μ_f, σ_f), no PB:
+//     RTB = ½ (log Z + Σ log pf_post − Σ log pf_prior − β log R)²,  Trust-PCL = α² · RTB (α = 1/β).
+BOOST_AUTO_TEST_CASE(hand_worked_relative_tb_on_line) {
+    Line env({2.0, 5.0}, {0.5, 0.5}, 0.0, 4.5, 3);
+    ParamStore store, prior_store;
+    Rng rng(1);
+    GaussianStepPolicy pf(env, false, store, small_net(), rng, "pf");
+    pin(store, 0, 0.4f, 0.3f);
+    GaussianStepPolicy prior(env, false, prior_store, small_net(), rng, "prior");
+    pin(prior_store, 0, 1.0f, 2.0f);
+    prior_store.frozen = true;
+    ScalarEstimator log_z(store, 0.7f, 1, "log_z");
+    const std::vector<float> a = {0.5f, 1.0f, -0.3f};
+    Trajectories t = one_trajectory(env, a);
+    const double sf = 0.1 + 0.9 * sigmoid_d(0.3), sp = 0.1 + 0.9 * sigmoid_d(2.0), beta = 0.5;
+    double s = 0.7;
+    for (float ak : a) s += log_normal(ak, 0.4, sf) - log_normal(ak, 1.0, sp);
+    s -= beta * std::log(std::exp(log_normal(1.2, 2, 0.5)) + std::exp(log_normal(1.2, 5, 0.5)));
+    Tape tape;
+    RelativeTrajectoryBalanceGFlowNet rtb(&pf, &prior, &log_z, float(beta));
+    BOOST_CHECK_CLOSE(double(rtb.loss(tape, t).item()), 0.5 * s * s, 1e-3);
+    ScalarEstimator log_z2(store, 0.7f, 1, "log_z2");
+    TrustPCLGFlowNet pcl(&pf, &prior, &log_z2, float(1.0 / beta));
+    BOOST_CHECK_CLOSE(double(pcl.loss(tape, t).item()), 0.5 * s * s / (beta * beta), 1e-3);
+}
+
 BOOST_AUTO_TEST_CASE(policy_refuses_steps_the_env_forbids) {
     Line env({2.0, 5.0}, {0.5, 0.5}, 0.0, 4.5, 2);
     ParamStore store;

@@ -5,7 +5,8 @@
 //                off-policy, with exploration: sampled without gradient)
 //   2. loss      the objective on the batch (re-evaluating PF when off-policy)
 //   3. backward  the tape's reverse sweep into the gradient slab
-//   4. optimize  gradient clipping, then Adam (networks at --lr, log Z at --lr-logz)
+//   4. optimize  gradient clipping (--clip-grad-norm, then per entry --gradient-clip-value),
+//                then Adam (networks at --lr, log Z at --lr-logz)
 // The step arena is reset at the start of every step.
 //
 // Divergence: a step stops training (std::runtime_error "training diverged at
