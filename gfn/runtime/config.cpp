@@ -671,6 +671,7 @@ std::string train_flags_help() {
         std::string head = "  --" + f.name + (f.is_switch ? "" : " V");
         s << head;
         for (size_t k = head.size(); k < 30; ++k) s << ' ';
+        if (head.size() >= 30) s << ' ';  // a name longer than the column
         s << f.help;
         if (!f.is_switch) s << " [default: " << f.get(def) << "]";
         if (f.int_member) s << " [range: " << f.lo << " to " << f.hi << "]";
