@@ -2,6 +2,7 @@
 #include "gfn/containers/trajectories.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -18,8 +19,21 @@ void Trajectories::allocate(int n_, int max_length_, int state_dim_, int conditi
     lengths.assign(size_t(n), 0);
     log_rewards.assign(size_t(n), 0.f);
     conditions.assign(size_t(n) * size_t(condition_dim), 0.f);
+    action_dim = 0;
+    float_states.clear();
+    float_actions.clear();
     step_traj.clear(); step_t.clear(); bstep_traj.clear(); bstep_t.clear();
     drop_saved();
+}
+
+void Trajectories::allocate_continuous(int n_, int max_length_, int state_dim_, int action_dim_) {
+    allocate(n_, max_length_, 0, 0);
+    states.clear();
+    actions.clear();
+    state_dim = state_dim_;
+    action_dim = action_dim_;
+    float_states.assign(size_t(max_length + 1) * size_t(n) * size_t(state_dim), NAN);
+    float_actions.assign(size_t(max_length) * size_t(n) * size_t(action_dim), NAN);
 }
 
 void Trajectories::index_steps() {
@@ -37,8 +51,12 @@ namespace {
 
 // Copies trajectory i of src into row j of dst (allocated, same dims, long enough).
 void copy_trajectory(const Trajectories& src, int i, Trajectories& dst, int j) {
-    const int L = src.lengths[size_t(i)], D = src.state_dim, C = src.condition_dim;
-    for (int t = 0; t < L; ++t) {
+    const int L = src.lengths[size_t(i)], D = src.state_dim, C = src.condition_dim, A = src.action_dim;
+    for (int t = 0; t < L && src.is_continuous(); ++t) {
+        std::memcpy(dst.float_state(t, j), src.float_state(t, i), sizeof(float) * size_t(D));
+        std::memcpy(dst.float_action(t, j), src.float_action(t, i), sizeof(float) * size_t(A));
+    }
+    for (int t = 0; t < L && !src.is_continuous(); ++t) {
         std::memcpy(dst.state(t, j), src.state(t, i), sizeof(int) * size_t(D));
         dst.actions[size_t(t) * dst.n + j] = src.action(t, i);
     }
@@ -58,20 +76,29 @@ Trajectories select_trajectories(const Trajectories& t, const std::vector<int>& 
         lmax = std::max(lmax, t.lengths[size_t(r)]);
     }
     Trajectories out;
-    out.allocate(int(rows.size()), lmax, t.state_dim, t.condition_dim);
+    if (t.is_continuous())
+        out.allocate_continuous(int(rows.size()), lmax, t.state_dim, t.action_dim);
+    else
+        out.allocate(int(rows.size()), lmax, t.state_dim, t.condition_dim);
     for (size_t j = 0; j < rows.size(); ++j) copy_trajectory(t, rows[j], out, int(j));
     out.index_steps();
     return out;
 }
 
 Trajectories concatenate(const Trajectories& a, const Trajectories& b) {
-    if (a.n > 0 && b.n > 0 && (a.state_dim != b.state_dim || a.condition_dim != b.condition_dim))
+    if (a.n > 0 && b.n > 0 && (a.state_dim != b.state_dim || a.condition_dim != b.condition_dim ||
+                                a.action_dim != b.action_dim))
         throw std::invalid_argument("concatenate: state_dim " + std::to_string(a.state_dim) + " vs " +
                                     std::to_string(b.state_dim) + ", condition_dim " +
-                                    std::to_string(a.condition_dim) + " vs " + std::to_string(b.condition_dim));
+                                    std::to_string(a.condition_dim) + " vs " + std::to_string(b.condition_dim) +
+                                    ", action_dim " + std::to_string(a.action_dim) + " vs " +
+                                    std::to_string(b.action_dim));
     const Trajectories& shape = a.n > 0 ? a : b;
     Trajectories out;
-    out.allocate(a.n + b.n, std::max(a.max_length, b.max_length), shape.state_dim, shape.condition_dim);
+    if (shape.is_continuous())
+        out.allocate_continuous(a.n + b.n, std::max(a.max_length, b.max_length), shape.state_dim, shape.action_dim);
+    else
+        out.allocate(a.n + b.n, std::max(a.max_length, b.max_length), shape.state_dim, shape.condition_dim);
     for (int i = 0; i < a.n; ++i) copy_trajectory(a, i, out, i);
     for (int i = 0; i < b.n; ++i) copy_trajectory(b, i, out, a.n + i);
     out.index_steps();

@@ -16,6 +16,13 @@
 // optional (Var on the current tape, one value per step): the sampler records
 // them with their gradient path for on-policy training (never from an ε-mixed
 // rollout, whose mixture has no gradient path: see samplers/sampler.h).
+//
+// Continuous batches (action_dim > 0, gfn/env/continuous_env.h) use the same
+// layout, steps and backward steps with float storage: float_states holds the
+// states (padded with NaN) and float_actions the moves, one row of action_dim
+// per step; the exit step's row is NaN (the exit is always the last action).
+// `states` and `actions` are then empty. Objectives see the same n, lengths,
+// step lists and log_rewards whatever the kind.
 #pragma once
 
 #include <vector>
@@ -34,6 +41,9 @@ struct Trajectories {
     std::vector<int> lengths;         // L_i (n)
     std::vector<float> log_rewards;   // log R(x_i) (n)
     std::vector<float> conditions;    // (n, condition_dim), empty when unconditional
+    int action_dim = 0;               // > 0: a continuous batch
+    std::vector<float> float_states;  // ((max_length + 1)·n, state_dim), continuous batches
+    std::vector<float> float_actions; // (max_length·n, action_dim), continuous batches
 
     // The step lists (see above), built by index_steps().
     std::vector<int> step_traj, step_t;    // forward steps
@@ -49,10 +59,18 @@ struct Trajectories {
     int* state(int t, int i) { return states.data() + (size_t(t) * n + i) * state_dim; }
     int action(int t, int i) const { return actions[size_t(t) * n + i]; }
     const int* terminal_state(int i) const { return state(lengths[size_t(i)] - 1, i); }
+    bool is_continuous() const { return action_dim > 0; }
+    const float* float_state(int t, int i) const { return float_states.data() + (size_t(t) * n + i) * state_dim; }
+    float* float_state(int t, int i) { return float_states.data() + (size_t(t) * n + i) * state_dim; }
+    const float* float_action(int t, int i) const { return float_actions.data() + (size_t(t) * n + i) * action_dim; }
+    float* float_action(int t, int i) { return float_actions.data() + (size_t(t) * n + i) * action_dim; }
+    const float* float_terminal_state(int i) const { return float_state(lengths[size_t(i)] - 1, i); }
     const float* condition(int i) const { return conditions.empty() ? nullptr : conditions.data() + size_t(i) * condition_dim; }
 
     // Sizes the arrays for n trajectories of at most max_length actions (filled with −1).
     void allocate(int n, int max_length, int state_dim, int condition_dim);
+    // The same for a continuous batch (float storage filled with NaN, no conditions).
+    void allocate_continuous(int n, int max_length, int state_dim, int action_dim);
     // Rebuilds the step lists from `lengths`.
     void index_steps();
     // Forgets saved log-probs (they belong to a tape that is being reset).

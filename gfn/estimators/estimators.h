@@ -24,6 +24,7 @@
 
 #include "engine/nn.h"
 #include "gfn/env/env.h"
+#include "gfn/estimators/policy.h"
 #include "gfn/estimators/preprocessors.h"
 
 namespace gfn {
@@ -42,7 +43,8 @@ struct NetConfig {
     Activation activation = Activation::Relu;
 };
 
-class PolicyEstimator {
+// The discrete kind of Policy (policy.h).
+class PolicyEstimator : public Policy {
 public:
     enum class Kind { Mlp, Conditional, Tied, Uniform };
 
@@ -83,7 +85,9 @@ public:
                      float* logits) const;
     Var trunk_from_recording(Tape& tape, TrunkRecording& rec) const { return net_.trunk_from_recording(tape, rec); }
 
-    bool is_backward() const { return backward_; }
+    bool is_backward() const override { return backward_; }
+    ActionKind action_kind() const override { return ActionKind::Discrete; }
+    const ParamStore* parameter_store() const override { return trunk_owner().store(); }
     Kind kind() const { return kind_; }
     int n_outputs() const;
     const DiscreteEnv& env() const { return env_; }

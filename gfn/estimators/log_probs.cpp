@@ -4,7 +4,10 @@
 #include <cstring>
 #include <vector>
 
+#include <stdexcept>
+
 #include "engine/ops.h"
+#include "gfn/estimators/continuous_policy.h"
 
 namespace gfn {
 
@@ -31,8 +34,8 @@ static PackedSteps pack(Tape& tape, const Trajectories& traj, const std::vector<
     return p;
 }
 
-StepLogProbs evaluate_log_probs(Tape& tape, const Trajectories& traj, const PolicyEstimator& pf,
-                                const PolicyEstimator* pb, bool recalculate_all_logprobs) {
+static StepLogProbs evaluate_discrete(Tape& tape, const Trajectories& traj, const PolicyEstimator& pf,
+                                      const PolicyEstimator* pb, bool recalculate_all_logprobs) {
     StepLogProbs out;
     const bool reuse_pf = !recalculate_all_logprobs && traj.saved_log_pf.valid();
     const bool reuse_pb = pb && traj.saved_log_pb.valid() && pb->kind() == PolicyEstimator::Kind::Tied;
@@ -65,6 +68,43 @@ StepLogProbs evaluate_log_probs(Tape& tape, const Trajectories& traj, const Poli
         h = pb->trunk(tape, b.states, b.conditions, mb);
     }
     out.log_pb = gather(pb->log_probs_from_trunk(h, tape, b.states, mb), b.actions);
+    return out;
+}
+
+// log p of a continuous batch's steps (forward: state s_t, action a_t, exit
+// at t = L_i − 1) or backward steps (state s_t, action a_{t−1}, never an exit).
+static Var continuous_log_probs(Tape& tape, const Trajectories& traj, const ContinuousPolicy& p) {
+    const bool bw = p.is_backward();
+    const std::vector<int>& ts = bw ? traj.bstep_t : traj.step_t;
+    const std::vector<int>& is = bw ? traj.bstep_traj : traj.step_traj;
+    const int m = int(ts.size()), D = traj.state_dim, A = traj.action_dim;
+    float* states = tape.arena.floats(size_t(m) * D + 1);
+    float* actions = tape.arena.floats(size_t(m) * A + 1);
+    uint8_t* is_exit = tape.arena.bytes(size_t(m) + 1);
+    for (int k = 0; k < m; ++k) {
+        const int t = ts[size_t(k)], i = is[size_t(k)];
+        std::memcpy(states + size_t(k) * D, traj.float_state(t, i), sizeof(float) * size_t(D));
+        std::memcpy(actions + size_t(k) * A, traj.float_action(bw ? t - 1 : t, i), sizeof(float) * size_t(A));
+        is_exit[k] = !bw && t == traj.lengths[size_t(i)] - 1;
+    }
+    return p.log_prob(tape, states, actions, bw ? nullptr : is_exit, m);
+}
+
+StepLogProbs evaluate_log_probs(Tape& tape, const Trajectories& traj, const Policy& pf, const Policy* pb,
+                                bool recalculate_all_logprobs) {
+    const ActionKind kind = traj.is_continuous() ? ActionKind::Continuous : ActionKind::Discrete;
+    if (pf.action_kind() != kind || (pb && pb->action_kind() != kind))
+        throw std::invalid_argument(std::string("evaluate_log_probs: a ") +
+                                    (kind == ActionKind::Continuous ? "continuous" : "discrete") +
+                                    " batch needs policies of the same kind");
+    if (kind == ActionKind::Discrete)
+        return evaluate_discrete(tape, traj, static_cast<const PolicyEstimator&>(pf),
+                                 static_cast<const PolicyEstimator*>(pb), recalculate_all_logprobs);
+    StepLogProbs out;
+    out.log_pf = !recalculate_all_logprobs && traj.saved_log_pf.valid()
+                     ? traj.saved_log_pf
+                     : continuous_log_probs(tape, traj, static_cast<const ContinuousPolicy&>(pf));
+    if (pb) out.log_pb = continuous_log_probs(tape, traj, static_cast<const ContinuousPolicy&>(*pb));
     return out;
 }
 

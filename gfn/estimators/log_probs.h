@@ -4,6 +4,10 @@
 //     log_pb[k] = log PB(s_{t−1} | s_t), action a_{t−1}  for every backward step
 // Objectives build their scores from these; local search and replay buffers
 // use them to score re-drawn trajectories.
+//
+// The two kinds of policies (policy.h) meet here: a discrete batch goes to
+// PolicyEstimators (with the tied-trunk fast path), a continuous batch to
+// ContinuousPolicies (forced steps score 0). Callers never ask which kind.
 #pragma once
 
 #include "engine/tape.h"
@@ -19,8 +23,9 @@ struct StepLogProbs {
 
 // Evaluates PF on every step and PB (when given) on every backward step.
 // With a PB tied to PF and recalculation, the trunk runs once over all states.
-StepLogProbs evaluate_log_probs(Tape& tape, const Trajectories& traj, const PolicyEstimator& pf,
-                                const PolicyEstimator* pb, bool recalculate_all_logprobs);
+// Throws std::invalid_argument when a policy's kind is not the batch's.
+StepLogProbs evaluate_log_probs(Tape& tape, const Trajectories& traj, const Policy& pf, const Policy* pb,
+                                bool recalculate_all_logprobs);
 
 // Σ over each trajectory's steps: (n_steps, 1) -> (n, 1).
 Var sum_per_trajectory(const Trajectories& traj, Var step_values);

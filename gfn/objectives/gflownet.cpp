@@ -45,23 +45,29 @@ Var log_rewards_var(Tape& tape, const Trajectories& traj, const float* custom, f
     return tape.constant(Tensor(v, traj.n, 1));
 }
 
-TrajectoryBasedGFlowNet::TrajectoryBasedGFlowNet(const PolicyEstimator* pf_, const PolicyEstimator* pb_,
-                                                 bool constant_pb_, float clip, RegressionLoss g)
-    : pf(pf_), pb(constant_pb_ ? nullptr : pb_), constant_pb(constant_pb_), log_reward_clip_min(clip),
-      loss_fn(g) {
-    if (!pf) throw std::invalid_argument("GFlowNet: a forward policy (pf) is required");
-    if (pf->is_backward()) throw std::invalid_argument("GFlowNet: pf is a backward policy");
+static const PolicyEstimator* as_discrete(const Policy* p) {
+    return p && p->action_kind() == ActionKind::Discrete ? static_cast<const PolicyEstimator*>(p) : nullptr;
+}
+
+TrajectoryBasedGFlowNet::TrajectoryBasedGFlowNet(const Policy* pf_, const Policy* pb_, bool constant_pb_, float clip,
+                                                 RegressionLoss g)
+    : forward_policy(pf_), backward_policy(constant_pb_ ? nullptr : pb_), pf(as_discrete(pf_)),
+      pb(as_discrete(backward_policy)), constant_pb(constant_pb_), log_reward_clip_min(clip), loss_fn(g) {
+    if (!pf_) throw std::invalid_argument("GFlowNet: a forward policy (pf) is required");
+    if (pf_->is_backward()) throw std::invalid_argument("GFlowNet: pf is a backward policy");
+    if (backward_policy && backward_policy->action_kind() != pf_->action_kind())
+        throw std::invalid_argument("GFlowNet: pf and pb act on different kinds of actions");
     if (!pb_ && !constant_pb)
         throw std::invalid_argument("GFlowNet: PB is absent; give a PB estimator, or set constant_pb = true "
                                     "if the DAG is a tree (--uniform-pb gives a uniform PB)");
-    if (pb && !pb->is_backward()) throw std::invalid_argument("GFlowNet: pb is a forward policy");
+    if (backward_policy && !backward_policy->is_backward()) throw std::invalid_argument("GFlowNet: pb is a forward policy");
     if (std::isnan(clip)) throw std::invalid_argument("GFlowNet: log_reward_clip_min is NaN");
 }
 
 Var TrajectoryBasedGFlowNet::get_scores(Tape& tape, const Trajectories& traj, bool recalc,
                                         const float* log_rewards) const {
     // s = Σ log pf − Σ log pb − log R
-    StepLogProbs lp = evaluate_log_probs(tape, traj, *pf, pb, recalc);
+    StepLogProbs lp = evaluate_log_probs(tape, traj, *forward_policy, backward_policy, recalc);
     Var s = sum_per_trajectory(traj, lp.log_pf);
     if (lp.log_pb.valid()) s = sub(s, sum_per_trajectory_backward(traj, lp.log_pb));
     return sub(s, log_rewards_var(tape, traj, log_rewards, log_reward_clip_min));

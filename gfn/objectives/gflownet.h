@@ -51,18 +51,25 @@ public:
     virtual int updates_per_batch() const { return 1; }
 };
 
+// The policies are held twice: forward_policy / backward_policy of either kind
+// (policy.h), which get_scores uses, so the TB family runs on discrete and
+// continuous batches alike; and pf / pb, the same policies as discrete
+// PolicyEstimators (null when continuous), for the discrete-only objectives
+// (DB, SubTB) that reach into their trunks.
 class TrajectoryBasedGFlowNet : public GFlowNet {
 public:
     // pb may be null only with constant_pb = true (log PB ≡ 0, the DAG is a tree).
-    TrajectoryBasedGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* pb, bool constant_pb,
-                            float log_reward_clip_min, RegressionLoss loss_fn);
+    TrajectoryBasedGFlowNet(const Policy* pf, const Policy* pb, bool constant_pb, float log_reward_clip_min,
+                            RegressionLoss loss_fn);
     virtual ~TrajectoryBasedGFlowNet() = default;
 
     // s_i = Σ log pf − Σ log pb − log R(x_i), (n, 1).
     virtual Var get_scores(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
                            const float* log_rewards = nullptr) const;
-    const PolicyEstimator* pf;
-    const PolicyEstimator* pb;  // null when constant_pb
+    const Policy* forward_policy;
+    const Policy* backward_policy;  // null when constant_pb
+    const PolicyEstimator* pf;      // discrete policies only (else null)
+    const PolicyEstimator* pb;      // null when constant_pb or continuous
     bool constant_pb;
     float log_reward_clip_min;
     RegressionLoss loss_fn;

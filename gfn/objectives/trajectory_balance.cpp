@@ -13,7 +13,7 @@ static const RegressionLoss kHalfSquared(LossKind::HalfSquared);
 
 // ---- TB ---------------------------------------------------------------------
 
-TBGFlowNet::TBGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* pb, const ScalarEstimator* log_z,
+TBGFlowNet::TBGFlowNet(const Policy* pf, const Policy* pb, const ScalarEstimator* log_z,
                        bool constant_pb, float clip, std::optional<RegressionLoss> g)
     : TrajectoryBasedGFlowNet(pf, pb, constant_pb, clip, g.value_or(kSquared)), log_z_estimator(log_z) {
     if (!log_z) throw std::invalid_argument("TB: a log Z estimator is required");
@@ -32,7 +32,7 @@ double TBGFlowNet::log_z() const {
 
 // ---- LPV --------------------------------------------------------------------
 
-LogPartitionVarianceGFlowNet::LogPartitionVarianceGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* pb,
+LogPartitionVarianceGFlowNet::LogPartitionVarianceGFlowNet(const Policy* pf, const Policy* pb,
                                                            bool constant_pb, float clip,
                                                            std::optional<RegressionLoss> g)
     : TrajectoryBasedGFlowNet(pf, pb, constant_pb, clip, g.value_or(kSquared)) {}
@@ -46,24 +46,24 @@ Var LogPartitionVarianceGFlowNet::loss(Tape& tape, const Trajectories& traj, boo
 
 // ---- the relative family ------------------------------------------------------
 
-RelativeTBBase::RelativeTBBase(const PolicyEstimator* pf, const PolicyEstimator* prior, float b, float clip,
+RelativeTBBase::RelativeTBBase(const Policy* pf, const Policy* prior, float b, float clip,
                                std::optional<RegressionLoss> g)
     : TrajectoryBasedGFlowNet(pf, nullptr, true, clip, g.value_or(kHalfSquared)), prior_pf(prior), beta(b) {
     if (!prior)
         throw std::invalid_argument("relative objective: a prior forward policy (prior_pf, --prior) is required");
     if (prior->is_backward()) throw std::invalid_argument("relative objective: prior_pf is a backward policy");
     if (prior == pf) throw std::invalid_argument("relative objective: prior_pf must be a separate, frozen policy");
-    const ParamStore* ps = prior->trunk_owner().store();
+    const ParamStore* ps = prior->parameter_store();
     if (ps && !ps->frozen)
         throw std::invalid_argument("relative objective: the prior's parameters must be frozen (ParamStore::frozen)");
-    if (ps && ps == pf->store())
+    if (ps && ps == pf->parameter_store())
         throw std::invalid_argument("relative objective: the prior must not share parameters with the posterior");
     if (!(std::isfinite(b) && b > 0.f)) throw std::invalid_argument("relative objective: beta must be > 0");
 }
 
 Var RelativeTBBase::get_scores(Tape& tape, const Trajectories& traj, bool recalc, const float* lr) const {
     // s_rtb = Σ log pf_post − Σ log pf_prior − β log r
-    StepLogProbs post = evaluate_log_probs(tape, traj, *pf, nullptr, recalc);
+    StepLogProbs post = evaluate_log_probs(tape, traj, *forward_policy, nullptr, recalc);
     Var prior_sum;
     {
         NoGrad ng(tape);
@@ -74,8 +74,8 @@ Var RelativeTBBase::get_scores(Tape& tape, const Trajectories& traj, bool recalc
     return sub(s, scale(log_rewards_var(tape, traj, lr, log_reward_clip_min), beta));
 }
 
-RelativeTrajectoryBalanceGFlowNet::RelativeTrajectoryBalanceGFlowNet(const PolicyEstimator* pf,
-                                                                     const PolicyEstimator* prior,
+RelativeTrajectoryBalanceGFlowNet::RelativeTrajectoryBalanceGFlowNet(const Policy* pf,
+                                                                     const Policy* prior,
                                                                      const ScalarEstimator* log_z, float b,
                                                                      float clip, std::optional<RegressionLoss> g)
     : RelativeTBBase(pf, prior, b, clip, g), log_z_estimator(log_z) {
@@ -94,8 +94,8 @@ double RelativeTrajectoryBalanceGFlowNet::log_z() const {
     return log_z_estimator->conditional() ? std::nan("") : double(log_z_estimator->value());
 }
 
-RelativeLogPartitionVarianceGFlowNet::RelativeLogPartitionVarianceGFlowNet(const PolicyEstimator* pf,
-                                                                           const PolicyEstimator* prior, float b,
+RelativeLogPartitionVarianceGFlowNet::RelativeLogPartitionVarianceGFlowNet(const Policy* pf,
+                                                                           const Policy* prior, float b,
                                                                            float clip,
                                                                            std::optional<RegressionLoss> g)
     : RelativeTBBase(pf, prior, b, clip, g) {}
@@ -112,7 +112,7 @@ static float checked_alpha(float alpha) {
     return alpha;
 }
 
-TrustPCLGFlowNet::TrustPCLGFlowNet(const PolicyEstimator* policy, const PolicyEstimator* reference,
+TrustPCLGFlowNet::TrustPCLGFlowNet(const Policy* policy, const Policy* reference,
                                    ScalarEstimator* log_z, float alpha, std::optional<float> init_v_soft_s0,
                                    float clip, std::optional<RegressionLoss> g)
     : RelativeTrajectoryBalanceGFlowNet(policy, reference, log_z, 1.f / checked_alpha(alpha), clip, g) {

@@ -23,7 +23,7 @@ namespace gfn {
 class TBGFlowNet : public TrajectoryBasedGFlowNet {
 public:
     // log_z: a learnable scalar or a conditional ScalarEstimator.
-    TBGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* pb, const ScalarEstimator* log_z,
+    TBGFlowNet(const Policy* pf, const Policy* pb, const ScalarEstimator* log_z,
                bool constant_pb = false, float log_reward_clip_min = kNoClip,
                std::optional<RegressionLoss> loss_fn = std::nullopt);
     Var loss(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
@@ -35,7 +35,7 @@ public:
 
 class LogPartitionVarianceGFlowNet : public TrajectoryBasedGFlowNet {
 public:
-    LogPartitionVarianceGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* pb, bool constant_pb = false,
+    LogPartitionVarianceGFlowNet(const Policy* pf, const Policy* pb, bool constant_pb = false,
                                  float log_reward_clip_min = kNoClip,
                                  std::optional<RegressionLoss> loss_fn = std::nullopt);
     Var loss(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
@@ -45,18 +45,18 @@ public:
 
 class RelativeTBBase : public TrajectoryBasedGFlowNet {
 public:
-    RelativeTBBase(const PolicyEstimator* pf, const PolicyEstimator* prior_pf, float beta,
+    RelativeTBBase(const Policy* pf, const Policy* prior_pf, float beta,
                    float log_reward_clip_min, std::optional<RegressionLoss> loss_fn);
     // s_rtb = Σ log pf_post − Σ log pf_prior − β log r, (n, 1).
     Var get_scores(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
                    const float* log_rewards = nullptr) const override;
-    const PolicyEstimator* prior_pf;
+    const Policy* prior_pf;
     float beta;
 };
 
 class RelativeTrajectoryBalanceGFlowNet : public RelativeTBBase {
 public:
-    RelativeTrajectoryBalanceGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* prior_pf,
+    RelativeTrajectoryBalanceGFlowNet(const Policy* pf, const Policy* prior_pf,
                                       const ScalarEstimator* log_z, float beta = 1.f,
                                       float log_reward_clip_min = kNoClip,
                                       std::optional<RegressionLoss> loss_fn = std::nullopt);
@@ -69,7 +69,7 @@ public:
 
 class RelativeLogPartitionVarianceGFlowNet : public RelativeTBBase {
 public:
-    RelativeLogPartitionVarianceGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* prior_pf,
+    RelativeLogPartitionVarianceGFlowNet(const Policy* pf, const Policy* prior_pf,
                                          float beta = 1.f, float log_reward_clip_min = kNoClip,
                                          std::optional<RegressionLoss> loss_fn = std::nullopt);
     Var loss(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
@@ -88,7 +88,7 @@ public:
 // says whether the caller supplied a log Z.
 class TrustPCLGFlowNet : public RelativeTrajectoryBalanceGFlowNet {
 public:
-    TrustPCLGFlowNet(const PolicyEstimator* policy, const PolicyEstimator* reference_policy,
+    TrustPCLGFlowNet(const Policy* policy, const Policy* reference_policy,
                      ScalarEstimator* log_z, float alpha = 1.f, std::optional<float> init_v_soft_s0 = std::nullopt,
                      float log_reward_clip_min = kNoClip, std::optional<RegressionLoss> loss_fn = std::nullopt);
     // α² · RTB loss

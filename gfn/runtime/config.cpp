@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -77,7 +78,8 @@ Flag switch_flag(const std::string& name, bool Config::*m, const std::string& he
 const std::vector<Flag>& flags() {
     static const std::vector<Flag> table = {
         str_flag("env", &Config::env,
-                 "environment: hypergrid | conditional_hypergrid | discrete_ebm | ising | bitsequence | bitsequence_nar"),
+                 "environment: hypergrid | conditional_hypergrid | discrete_ebm | ising | bitsequence | bitsequence_nar "
+                 "| line"),
         int_flag("ndim", &Config::ndim, 1, 1024, "HyperGrid / DiscreteEBM dimensions"),
         int_flag("height", &Config::height, 2, 65536, "HyperGrid side length"),
         str_flag("reward", &Config::reward, "HyperGrid reward: original | cosine | sparse | deceptive"),
@@ -93,6 +95,19 @@ const std::vector<Flag>& flags() {
                  "BitSequence: log R = -(Hamming distance to the modes) / this"),
         seed_flag("modes-seed", &Config::modes_seed, "BitSequence: seed of the mode set"),
         str_flag("preprocessor", &Config::preprocessor, "network input: default | identity | one_hot | k_hot"),
+        str_flag("mus", &Config::mus, "Line: means of the reward's Gaussian components, comma-separated"),
+        str_flag("sigmas", &Config::sigmas, "Line: their standard deviations, comma-separated"),
+        dbl_flag("init-value", &Config::init_value, "Line: x of s_0"),
+        dbl_flag("n-sd", &Config::n_sd, "Line: the x range is [min mu - n_sd max sigma, max mu + n_sd max sigma]"),
+        int_flag("n-steps-per-trajectory", &Config::n_steps_per_trajectory, 1, 1000000,
+                 "Line: moves before the forced exit"),
+        flt_flag("exploration-var-starting-val", &Config::exploration_var_starting_val,
+                 "continuous envs: extra std s of the behaviour policy (std -> sqrt(std^2 + s^2)), linear to 0 "
+                 "(line: 2)"),
+        flt_flag("gradient-clip-value", &Config::gradient_clip_value,
+                 "clamp each network gradient entry to +-this, log Z excluded (0: off; line: 5)"),
+        int_flag("validation-bins", &Config::validation_bins, 1, 1000000,
+                 "continuous envs: cells of the binned l1 / JSD grid over the x range"),
         str_flag("loss", &Config::loss,
                  "objective: tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db | subtb | fm | vpg | ppo"),
         str_flag("advantage", &Config::advantage, "vpg: advantage estimator: total | reward_to_go | baseline | gae"),
@@ -284,7 +299,72 @@ std::string bytes_str(double b) {
     return s.str();
 }
 
+// ---- continuous environments (--env line) ----------------------------------
+
+// train_line's settings for the flags not given (config.h).
+void apply_env_defaults(Config& c, const std::vector<std::string>& given) {
+    if (!c.continuous()) return;
+    auto unset = [&](const char* name) { return std::find(given.begin(), given.end(), name) == given.end(); };
+    if (unset("batch-size")) c.batch_size = 256;
+    if (unset("iterations")) c.iterations = 5000;
+    if (unset("hidden")) c.hidden = 64;
+    if (unset("activation")) c.activation = "elu";
+    if (unset("exploration-var-starting-val")) c.exploration_var_starting_val = 2.0;
+    if (unset("gradient-clip-value")) c.gradient_clip_value = 5.0;
+}
+
+void validate_continuous_config(const Config& c) {
+    require(std::isfinite(c.exploration_var_starting_val) && c.exploration_var_starting_val >= 0,
+            "--exploration-var-starting-val: must be >= 0");
+    require(std::isfinite(c.gradient_clip_value) && c.gradient_clip_value >= 0, "--gradient-clip-value: must be >= 0");
+    if (!c.continuous()) {
+        require(c.exploration_var_starting_val == 0,
+                "--exploration-var-starting-val: continuous environments only (--env line); use --epsilon or "
+                "--temperature with --env " + c.env);
+        return;
+    }
+    const std::vector<double> mus = parse_number_list("--mus", c.mus), sigmas = parse_number_list("--sigmas", c.sigmas);
+    require(mus.size() == sigmas.size(), "--mus and --sigmas: give as many standard deviations as means (" +
+                                             std::to_string(mus.size()) + " and " + std::to_string(sigmas.size()) + ")");
+    for (double s : sigmas) require(s > 0, "--sigmas: every standard deviation must be > 0");
+    require(std::isfinite(c.init_value), "--init-value: must be finite");
+    require(std::isfinite(c.n_sd) && c.n_sd > 0, "--n-sd: must be > 0");
+    double lo = INFINITY, hi = -INFINITY, smax = 0;
+    for (size_t i = 0; i < mus.size(); ++i) {
+        lo = std::min(lo, mus[i]);
+        hi = std::max(hi, mus[i]);
+        smax = std::max(smax, sigmas[i]);
+    }
+    require(c.init_value > lo - c.n_sd * smax && c.init_value < hi + c.n_sd * smax,
+            "--init-value: must lie inside the x range (min --mus - --n-sd * max --sigmas, max --mus + --n-sd * max "
+            "--sigmas) = (" + fmt(lo - c.n_sd * smax) + ", " + fmt(hi + c.n_sd * smax) + ")");
+    require(c.loss == "tb" || c.loss == "lpv",
+            "--loss " + c.loss + ": --env line trains with the trajectory-balance objectives tb and lpv");
+    require(!c.tied && !c.uniform_pb, "--tied / --uniform-pb: --env line has its own Gaussian PB network");
+    require(c.replay_buffer == 0 && c.local_search == 0,
+            "--replay-buffer / --local-search: not available with --env line yet");
+    require(c.epsilon == 0 && c.temperature == 1 && c.sf_bias == 0,
+            "--epsilon / --temperature / --sf-bias: discrete exploration; --env line explores with "
+            "--exploration-var-starting-val");
+    require(c.save.empty() && c.resume.empty() && !c.trace,
+            "--save / --resume / --trace: not available with --env line yet");
+    require(c.preprocessor == "default", "--preprocessor: --env line feeds (x, k) to its networks as they are");
+}
+
 }  // namespace
+
+std::vector<double> parse_number_list(const std::string& flag, const std::string& list) {
+    std::vector<double> out;
+    std::stringstream ss(list);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        const double v = parse_double(flag, item);
+        require(std::isfinite(v), flag + ": every value must be finite (got " + item + ")");
+        out.push_back(v);
+    }
+    require(!out.empty(), flag + ": give at least one value, e.g. 2,5");
+    return out;
+}
 
 // A lower bound, from the shapes the environments and estimators build:
 //   parameters: P = in·H + (layers − 1)·H² + H·out per network, up to three networks
@@ -299,7 +379,10 @@ double run_memory_estimate(const Config& c, std::string* breakdown) {
     const double H = c.hidden, layers = c.layers;
     double in = 0, out = 0, D = 0, T = 0, N = INFINITY, extra = 0;
     std::string size_flags;
-    if (c.hypergrid()) {
+    if (c.continuous()) {  // Line: (x, k) -> (μ, raw σ), no enumeration
+        D = in = out = 2;
+        T = c.n_steps_per_trajectory + 1.0;
+    } else if (c.hypergrid()) {
         D = c.ndim;
         in = double(c.ndim) * c.height + (c.conditional() ? 1 : 0);
         out = c.ndim + 1.0;
@@ -381,6 +464,7 @@ std::vector<std::string> parse_train_flags(const std::vector<std::string>& args,
         }
         f->set(cfg, value);
     }
+    apply_env_defaults(cfg, given);
     validate_config(cfg);
     return given;
 }
@@ -422,9 +506,11 @@ void validate_config(const Config& c) {
         if (f.float_member) check_float("--" + f.name, c.*f.float_member);
     }
     require(c.env == "hypergrid" || c.env == "conditional_hypergrid" || c.env == "discrete_ebm" || c.env == "ising" ||
-                c.env == "bitsequence" || c.env == "bitsequence_nar",
+                c.env == "bitsequence" || c.env == "bitsequence_nar" || c.continuous(),
             "--env: unknown environment '" + c.env +
-                "' (choose hypergrid, conditional_hypergrid, discrete_ebm, ising, bitsequence or bitsequence_nar)");
+                "' (choose hypergrid, conditional_hypergrid, discrete_ebm, ising, bitsequence, bitsequence_nar or "
+                "line)");
+    validate_continuous_config(c);
     require(std::isfinite(c.J), "--J: must be finite");
     if (c.env == "ising") {
         // |log R| <= α·Σ_ij |J_ij| = α·|J|·4·L² (four neighbours per site), stored as a float.
@@ -615,6 +701,7 @@ std::string train_flags_help() {
         std::string head = "  --" + f.name + (f.is_switch ? "" : " V");
         s << head;
         for (size_t k = head.size(); k < 30; ++k) s << ' ';
+        if (head.size() >= 30) s << ' ';  // a name longer than the column
         s << f.help;
         if (!f.is_switch) s << " [default: " << f.get(def) << "]";
         if (f.int_member) s << " [range: " << f.lo << " to " << f.hi << "]";

@@ -23,7 +23,7 @@ namespace gfn {
 struct Config {
     // environment
     std::string env = "hypergrid";        // hypergrid | conditional_hypergrid | discrete_ebm | ising
-                                          // | bitsequence | bitsequence_nar
+                                          // | bitsequence | bitsequence_nar | line
     int ndim = 2;
     int height = 8;
     std::string reward = "original";      // original | cosine | sparse | deceptive
@@ -36,6 +36,18 @@ struct Config {
     double reward_temperature = 1.0;      // BitSequence: log R = −distance / temperature
     unsigned long long modes_seed = 0;    // BitSequence: seed of the mode set
     std::string preprocessor = "default"; // default | identity | one_hot | k_hot
+    // Line (--env line, torchgfn's gym/line.py; flags named as train_line.py names them).
+    // Given without the flag, --env line takes train_line's settings: --batch-size 256,
+    // --iterations 5000 (1.28e6 trajectories), --hidden 64, --activation elu,
+    // --exploration-var-starting-val 2, --gradient-clip-value 5 (lr 1e-3, log Z lr 0.1 as everywhere).
+    std::string mus = "2,5";
+    std::string sigmas = "0.5,0.5";
+    double init_value = 0.0;
+    double n_sd = 4.5;
+    int n_steps_per_trajectory = 5;
+    double exploration_var_starting_val = 0.0;  // continuous envs: extra std s, linear to 0 over --iterations
+    double gradient_clip_value = 0.0;           // clamp each network gradient entry to ±this (0: off)
+    int validation_bins = 100;                  // continuous envs: cells of the binned l1 / JSD grid
     // objective
     std::string loss = "tb";              // tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db
                                           // | subtb | fm | vpg | ppo
@@ -107,6 +119,7 @@ struct Config {
     std::string plot;                     // SVG file of the training curves (and 2-D HyperGrid heatmaps)
 
     bool conditional() const { return env == "conditional_hypergrid"; }
+    bool continuous() const { return env == "line"; }
     bool hypergrid() const { return env == "hypergrid" || env == "conditional_hypergrid"; }
     bool ebm() const { return env == "discrete_ebm" || env == "ising"; }
     bool relative() const { return loss == "rtb" || loss == "relative_lpv" || loss == "trust_pcl"; }
@@ -181,6 +194,9 @@ struct PlotFlags {
     bool help = false;
 };
 PlotFlags parse_plot_flags(const std::vector<std::string>& args);
+
+// --mus / --sigmas: "2,5" -> {2, 5}; throws std::invalid_argument naming the flag.
+std::vector<double> parse_number_list(const std::string& flag, const std::string& list);
 
 // Every flag with its default and help, for --help.
 std::string train_flags_help();

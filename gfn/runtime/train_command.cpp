@@ -57,6 +57,13 @@ bool file_has_content(const std::string& path) {
 }  // namespace
 
 void print_validation(FILE* out, const Metrics& m) {
+    if (!std::isnan(m.binned_l1)) {  // a continuous env: binned metrics and two log Z estimates
+        std::fprintf(out, "validation iter %d: binned_l1 %.5f  binned_jsd %.5f  logZ %s  logZ_IS %s  (exact %.5f)\n",
+                     m.iteration, m.binned_l1, m.binned_jsd, short_num(m.logz).c_str(), short_num(m.logz_is).c_str(),
+                     m.logz_true);
+        std::fflush(out);
+        return;
+    }
     for (size_t k = 0; k < m.validation.size(); ++k) {
         const ValidationResult& v = m.validation[k];
         std::string cond = m.conditions.empty() ? "" : " c=" + short_num(m.conditions[k]);
@@ -82,6 +89,9 @@ void print_json(FILE* out, const Metrics& m, int iterations, double seconds) {
                  num(m.l1).c_str(), num(m.exact_l1).c_str(), num(m.jsd).c_str(), num(m.logz).c_str(),
                  num(m.logz_true).c_str(), m.modes_found, m.n_modes, iterations, num(seconds).c_str(),
                  num(m.mean_abs_error).c_str(), num(m.mean_log_reward).c_str(), num(m.mean_log_reward_true).c_str());
+    if (!std::isnan(m.binned_l1))
+        std::fprintf(out, ", \"binned_l1\": %s, \"binned_jsd\": %s, \"logz_is\": %s", num(m.binned_l1).c_str(),
+                     num(m.binned_jsd).c_str(), num(m.logz_is).c_str());
     if (m.validation.size() > 1) {
         std::fprintf(out, ", \"per_condition\": [");
         for (size_t k = 0; k < m.validation.size(); ++k)

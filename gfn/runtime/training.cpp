@@ -15,6 +15,7 @@
 #include "gfn/objectives/flow_matching.h"
 #include "gfn/objectives/policy_gradient.h"
 #include "gfn/runtime/distributed.h"
+#include "gfn/runtime/continuous_training.h"
 #include "gfn/samplers/local_search.h"
 #include "gfn/samplers/sampler.h"
 #include "gfn/objectives/sub_trajectory_balance.h"
@@ -44,6 +45,10 @@ static std::unique_ptr<DiscreteEnv> make_env(const Config& c, const std::string&
 Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
     tape.recycle_gradients = true;  // training never reads an intermediate gradient
     validate_config(cfg);
+    if (cfg.continuous()) {  // --env line: the continuous kind (continuous_training.cpp)
+        build_continuous_run(*this);
+        return;
+    }
     env = make_env(cfg, cfg.reward);
     preprocessor = make_preprocessor(cfg.preprocessor, *env);
     const NetConfig net{cfg.hidden, cfg.layers, activation_from_string(cfg.activation)};
@@ -194,6 +199,7 @@ void Run::build_targets() {
 }
 
 long long Run::macs_per_state() const {
+    if (continuous_pf) return continuous_pf->macs_per_row() + (continuous_pb ? continuous_pb->macs_per_row() : 0);
     long long m = pf->trunk_macs_per_row() + pf->head_macs_per_row();
     if (pb) m += pb->kind() == PolicyEstimator::Kind::Tied ? pb->head_macs_per_row()
                                                            : pb->trunk_macs_per_row() + pb->head_macs_per_row();
@@ -307,6 +313,7 @@ static void optimize(Run& run, StepStats& st, int step) {
     // The gradient norm (clipping computes it; with --clip-grad-norm 0 it only measures).
     st.grad_norm = clip_grad_norm(run.store, run.cfg.clip_grad_norm);
     if (!std::isfinite(st.grad_norm)) diverged(run, step, "the gradient norm is " + std::to_string(st.grad_norm));
+    if (run.cfg.gradient_clip_value > 0) clamp_network_gradients(run.store, float(run.cfg.gradient_clip_value));
     // Learning rates of this step: the base rates, or cosine-decayed ones
     // lr_t = lr · (1 + cos(π t / T)) / 2, t = steps taken, T = --iterations.
     const double base[3] = {run.cfg.lr, run.cfg.lr_logz, run.cfg.lr_logf};
@@ -398,7 +405,10 @@ StepStats train_step(Run& run) {
         req.exploration = PolicyOptions{float(run.cfg.temperature), float(run.cfg.epsilon), float(run.cfg.sf_bias)};
         req.save_log_probs = run.on_policy();
         req.recording = &run.recording;
-        sample_trajectories(*run.env, *run.pf, run.pb.get(), req, run.rng, run.tape, run.batch);
+        if (run.continuous_env)
+            sample_continuous_batch(run);
+        else
+            sample_trajectories(*run.env, *run.pf, run.pb.get(), req, run.rng, run.tape, run.batch);
         if (run.cfg.local_search > 0) {
             // Improve the batch: back off with PB, re-roll with PF, keep by the acceptance rule.
             LocalSearchOptions ls;
@@ -469,6 +479,7 @@ StepStats train_step(Run& run) {
 }
 
 Metrics validate_run(Run& run) {
+    if (run.continuous_env) return validate_continuous_run(run);
     Metrics m;
     // [distributed] The modes every rank's batches have visited.
     dist::allreduce_max(run.mode_seen.data(), run.mode_seen.size());

@@ -7,7 +7,8 @@
 //   3. backward  the tape's reverse sweep into the gradient slab; under
 //                `mpirun -np K`, one all-reduce of the slab averages the
 //                ranks' gradients (gfn/runtime/distributed.h)
-//   4. optimize  gradient clipping, then Adam (networks at --lr, log Z at --lr-logz)
+//   4. optimize  gradient clipping (--clip-grad-norm, then per entry --gradient-clip-value),
+//                then Adam (networks at --lr, log Z at --lr-logz)
 // The step arena is reset at the start of every step.
 // An objective with updates_per_batch() > 1 (PPO, --loss ppo) replaces 2–4 by its own
 // loop (ppo_updates in training.cpp): the rollout frozen once, then K epochs × S
@@ -30,6 +31,8 @@
 
 #include "engine/optim.h"
 #include "gfn/containers/replay_buffer.h"
+#include "gfn/env/continuous_env.h"
+#include "gfn/estimators/continuous_policy.h"
 #include "gfn/runtime/config.h"
 #include "gfn/validation/enumeration.h"
 #include "gfn/objectives/trajectory_balance.h"
@@ -63,6 +66,8 @@ struct Metrics {
     double mean_abs_error = 0;  // exact_l1 / number of terminating states
     double mean_log_reward = 0, mean_log_reward_true = 0;
     int modes_found = 0, n_modes = 0;
+    // Continuous envs (continuous_validation.h); NaN otherwise.
+    double binned_l1 = NAN, binned_jsd = NAN, logz_is = NAN;
 };
 
 // Everything a run trains and measures, built from a Config.
@@ -94,6 +99,13 @@ struct Run {
     TrunkRecording recording;                        // the rollout's trunk activations (on-policy)
     int iteration = 0;                               // steps taken
 
+    // Continuous environments (--env line; continuous_training.h): these hold
+    // the env and policies, and env, preprocessor, pf, pb above stay null.
+    std::unique_ptr<ContinuousEnv> continuous_env;
+    std::unique_ptr<ContinuousPolicy> continuous_pf, continuous_pb;
+    std::vector<double> continuous_target;           // exact cell masses of R/Z (validation)
+    double continuous_lo = 0, continuous_hi = 0;     // the binned range
+
     // Targets for validation (enumerable envs): one, or one per condition.
     std::vector<TargetDistribution> targets;
     std::vector<float> target_conditions;
@@ -106,9 +118,11 @@ struct Run {
     void build_targets();
 
     // On-policy: the rollout's log-probs (with their tape) are the loss's.
-    // (PPO re-evaluates the policy in every update: its rollout keeps no tape.)
+    // (PPO re-evaluates the policy in every update: its rollout keeps no tape;
+    // continuous rollouts save no log-probs: PF is always re-evaluated.)
     bool on_policy() const {
-        return !cfg.off_policy() && !cfg.recalculate_all_logprobs && cfg.loss != "fm" && cfg.loss != "ppo";
+        return !cfg.off_policy() && !cfg.recalculate_all_logprobs && cfg.loss != "fm" && cfg.loss != "ppo" &&
+               !cfg.continuous();
     }
     // Multiply-adds per visited state of one forward pass of the networks.
     long long macs_per_state() const;

@@ -1,0 +1,114 @@
+// continuous_policy.cpp — see continuous_policy.h.
+#include "gfn/estimators/continuous_policy.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "engine/distributions.h"
+#include "engine/ops.h"
+
+namespace gfn {
+
+GaussianStepPolicy::GaussianStepPolicy(const ContinuousEnv& env, bool backward, ParamStore& store,
+                                       const NetConfig& cfg, Rng& rng, const std::string& name, float std_min,
+                                       float std_max)
+    : env_(env), backward_(backward), store_(&store), std_min_(std_min), std_max_(std_max) {
+    if (!(std_min > 0.f && std_min < std_max))
+        throw std::invalid_argument("GaussianStepPolicy: need 0 < std_min < std_max, got " + num_str(std_min) +
+                                    " and " + num_str(std_max));
+    net_ = MLP(store, name, env.state_dim(), 2 * env.action_dim(), cfg.hidden, cfg.n_hidden_layers, cfg.activation,
+               rng);
+}
+
+void GaussianStepPolicy::mean_std(Tape& tape, const float* states, int n, Var* mean, Var* std) const {
+    const int A = env_.action_dim();
+    Var out = net_.forward(tape.constant_copy(states, n, env_.state_dim()));  // (n, 2A): [μ | raw σ]
+    *mean = slice_cols(out, 0, A);
+    // σ = σ_min + (σ_max − σ_min)·sigmoid(raw)
+    *std = add_scalar(scale(sigmoid(slice_cols(out, A, 2 * A)), std_max_ - std_min_), std_min_);
+}
+
+Var GaussianStepPolicy::log_prob(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit,
+                                 int n) const {
+    const int D = env_.state_dim(), A = env_.action_dim();
+    // Rows with a density (moves that are not forced) are packed; forced steps
+    // (and the forced exit) take log p = 0 from an extra zero row.
+    std::vector<int> moving;
+    for (int k = 0; k < n; ++k) {
+        const float* s = states + size_t(k) * D;
+        const bool exit = is_exit && is_exit[k];
+        if (exit && (backward_ || !env_.exit_allowed(s)))
+            throw std::invalid_argument(env_.name() + ": an exit at a state where the exit is not allowed (step " +
+                                        std::to_string(k) + ")");
+        if (exit && !forced(s))
+            throw std::invalid_argument("GaussianStepPolicy: an unforced exit (its environment needs an exit "
+                                        "probability, which this policy does not have)");
+        if (!exit && !backward_ && forced(s))
+            throw std::invalid_argument(env_.name() + ": a move at a state where the exit is forced (step " +
+                                        std::to_string(k) + ")");
+        if (!exit && !forced(s)) moving.push_back(k);
+    }
+    const int m = int(moving.size());
+    Var zero = tape.constant_copy(std::vector<float>{0.f}.data(), 1, 1);
+    if (m == 0) {
+        int* idx = tape.arena.ints(size_t(n) + 1);
+        for (int k = 0; k < n; ++k) idx[k] = 0;
+        return index_rows(zero, idx, n);
+    }
+    float* xs = tape.arena.floats(size_t(m) * D);
+    float* as = tape.arena.floats(size_t(m) * A);
+    for (int j = 0; j < m; ++j) {
+        std::memcpy(xs + size_t(j) * D, states + size_t(moving[size_t(j)]) * D, sizeof(float) * size_t(D));
+        std::memcpy(as + size_t(j) * A, actions + size_t(moving[size_t(j)]) * A, sizeof(float) * size_t(A));
+    }
+    Var mean, std;
+    mean_std(tape, xs, m, &mean, &std);
+    DiagonalGaussian dist(mean, std);
+    Var lp = dist.log_prob(tape.constant(Tensor(as, m, A)));  // (m, 1)
+    if (m == n) return lp;
+    Var parts[2] = {lp, zero};
+    Var all = concat_rows(parts, 2);  // (m + 1, 1): row m is the forced steps' 0
+    int* idx = tape.arena.ints(size_t(n) + 1);
+    for (int k = 0; k < n; ++k) idx[k] = m;
+    for (int j = 0; j < m; ++j) idx[moving[size_t(j)]] = j;
+    return index_rows(all, idx, n);
+}
+
+void GaussianStepPolicy::sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
+                                float* actions, uint8_t* is_exit) const {
+    const int D = env_.state_dim(), A = env_.action_dim();
+    NoGrad ng(tape);
+    std::vector<int> moving;
+    for (int k = 0; k < n; ++k) {
+        const float* s = states + size_t(k) * D;
+        is_exit[k] = 0;
+        if (!forced(s)) { moving.push_back(k); continue; }
+        if (backward_) {
+            env_.backward_forced_action(s, actions + size_t(k) * A);
+        } else {
+            is_exit[k] = 1;
+            for (int j = 0; j < A; ++j) actions[size_t(k) * A + j] = NAN;
+        }
+    }
+    const int m = int(moving.size());
+    if (m == 0) return;
+    float* xs = tape.arena.floats(size_t(m) * D);
+    for (int j = 0; j < m; ++j)
+        std::memcpy(xs + size_t(j) * D, states + size_t(moving[size_t(j)]) * D, sizeof(float) * size_t(D));
+    Var mean, std;
+    mean_std(tape, xs, m, &mean, &std);
+    // std_b = √(std² + s²)
+    float* sb = tape.arena.floats(size_t(m) * A);
+    const float* sv = std.value().data;
+    const float s2 = exploration_std * exploration_std;
+    for (size_t j = 0; j < size_t(m) * A; ++j) sb[j] = std::sqrt(sv[j] * sv[j] + s2);
+    DiagonalGaussian behaviour(mean, tape.constant(Tensor(sb, m, A)));
+    float* draw = tape.arena.floats(size_t(m) * A);
+    behaviour.sample(rng, draw);
+    for (int j = 0; j < m; ++j)
+        std::memcpy(actions + size_t(moving[size_t(j)]) * A, draw + size_t(j) * A, sizeof(float) * size_t(A));
+}
+
+}  // namespace gfn

@@ -1,0 +1,83 @@
+// continuous_policy.h — policies over continuous actions (the continuous kind of Policy, policy.h).
+//
+// A ContinuousPolicy turns network outputs into a distribution object
+// (engine/distributions.h) per state, and answers two questions for a batch of
+// n states (n, state_dim):
+//     log_prob  (n, 1) log p of given actions, with gradients to the parameters:
+//               a forward policy scores the move actions[k] (or the exit, where
+//               is_exit[k]) at states[k]; a backward policy scores the move
+//               that led into states[k] (PB(s_{t−1} | s_t) with a_{t−1});
+//     sample    one action per state, off the tape, from the behaviour policy.
+// Forced steps (continuous_env.h: exit_forced, backward_forced) have probability
+// 1: log p = 0 and no network output is used for them. Move densities are with
+// respect to Lebesgue measure on the action as the environment applies it.
+//
+// Exploration (sampling only): the behaviour policy widens each move's std,
+//     std_b = √(std² + s²),
+// with s annealed to 0 by the trainer. Its log-probs are never saved or reused:
+// objectives recompute log PF under the unexplored policy.
+//
+// GaussianStepPolicy is the Line policy (torchgfn's train_line): an MLP on the
+// raw state → (μ, raw σ) per action dimension, σ = σ_min + (σ_max − σ_min)·sigmoid(raw),
+// the move a ~ N(μ, diag σ²); the exit only where it is forced.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/nn.h"
+#include "engine/random.h"
+#include "gfn/env/continuous_env.h"
+#include "gfn/estimators/estimators.h"
+#include "gfn/estimators/policy.h"
+
+namespace gfn {
+
+class ContinuousPolicy : public Policy {
+public:
+    ActionKind action_kind() const override { return ActionKind::Continuous; }
+    virtual const ContinuousEnv& env() const = 0;
+    // states (n, state_dim), actions (n, action_dim; ignored where exit or forced),
+    // is_exit (n) or null (no exits; backward policies take null) -> (n, 1).
+    // Throws std::invalid_argument for an exit where the environment allows none,
+    // or a move where the exit is forced.
+    virtual Var log_prob(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit,
+                         int n) const = 0;
+    // actions (n, action_dim), is_exit (n; backward policies never exit). For a
+    // backward policy the forced step back to s_0 is env().backward_forced_action.
+    virtual void sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
+                        uint8_t* is_exit) const = 0;
+    // Multiply-adds of the network for one state.
+    virtual long long macs_per_row() const = 0;
+};
+
+class GaussianStepPolicy : public ContinuousPolicy {
+public:
+    GaussianStepPolicy(const ContinuousEnv& env, bool backward, ParamStore& store, const NetConfig& cfg, Rng& rng,
+                       const std::string& name, float std_min = 0.1f, float std_max = 1.f);
+
+    const ContinuousEnv& env() const override { return env_; }
+    bool is_backward() const override { return backward_; }
+    const ParamStore* parameter_store() const override { return store_; }
+    Var log_prob(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit,
+                 int n) const override;
+    void sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
+                uint8_t* is_exit) const override;
+
+    long long macs_per_row() const override { return net_.macs_per_row(); }
+    // μ and σ (each (n, action_dim)) of n states, on the tape.
+    void mean_std(Tape& tape, const float* states, int n, Var* mean, Var* std) const;
+    float std_min() const { return std_min_; }
+    float std_max() const { return std_max_; }
+
+private:
+    bool forced(const float* s) const { return backward_ ? env_.backward_forced(s) : env_.exit_forced(s); }
+    const ContinuousEnv& env_;
+    bool backward_;
+    ParamStore* store_;
+    MLP net_;
+    float std_min_, std_max_;
+};
+
+}  // namespace gfn

@@ -1,0 +1,35 @@
+// continuous_training.h — the run-time pieces that differ for continuous
+// environments (--env line); everything else of a Run is shared.
+//
+// A continuous Run holds continuous_env and the Gaussian step policies
+// continuous_pf / continuous_pb where a discrete one holds env, pf and pb;
+// store, log Z, the objective (the TB family, through the Policy seam of
+// gfn/estimators/policy.h), the optimizer and the training loop are the same.
+// Per step the batch is drawn by the continuous sampler with the exploration
+// std annealed linearly, s_i = s_0 · (1 − i / (T − 1)) at iteration i of T,
+// and PF is always re-evaluated (nothing is saved at sampling time).
+// Validation: binned l1 / JSD against the exact cell masses of R/Z and the
+// importance-sampling log Z (gfn/validation/continuous_validation.h).
+#pragma once
+
+#include "engine/nn.h"
+
+namespace gfn {
+
+struct Run;
+struct Metrics;
+
+// Builds env, policies, log Z, objective, optimizer and the binned target of a
+// continuous run (Run::Run calls it for cfg.continuous()).
+void build_continuous_run(Run& run);
+// Draws run.batch for the step completing iteration run.iteration + 1.
+void sample_continuous_batch(Run& run);
+// The exploration std of the step at 0-based iteration i.
+double exploration_std(const Run& run, int i);
+Metrics validate_continuous_run(Run& run);
+
+// Clamps every gradient entry of the network groups (not log Z) to ±value
+// (torchgfn's train_line gradient_clip_value).
+void clamp_network_gradients(ParamStore& store, float value);
+
+}  // namespace gfn

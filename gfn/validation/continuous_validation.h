@@ -1,0 +1,41 @@
+// continuous_validation.h — how close a continuous forward policy is to R/Z.
+//
+// From n fresh trajectories of PF (no exploration, their own random stream):
+//   binned_l1   = Σ_b |p̂_b − p_b| over the cells of a 1-D grid on the first state
+//                 coordinate, n_bins equal cells over [lo, hi] plus the two tails,
+//                 p̂ the sample frequencies, p the exact cell masses of R/Z
+//                 (the environment's, e.g. Line::bin_masses from the normal CDF)
+//   binned_jsd  = JSD(p̂, p) in nats on the same cells
+//   logz_is     = log (1/n) Σ_i exp(log R(x_i) + Σ log PB − Σ log PF)
+//                 an importance-sampling estimate of log Z with PF as proposal
+//                 (unbiased in Z, a lower bound on log Z in expectation; PB's
+//                 forced steps and the forced exit contribute 0)
+// With pb null (constant PB) Σ log PB = 0.
+#pragma once
+
+#include <vector>
+
+#include "engine/random.h"
+#include "gfn/env/continuous_env.h"
+#include "gfn/estimators/continuous_policy.h"
+
+namespace gfn {
+
+struct ContinuousValidation {
+    int n_samples = 0;
+    double binned_l1 = 0, binned_jsd = 0, logz_is = 0;
+};
+
+// Counts of xs (n values, stride floats apart) in the cells [below lo, n_bins cells, above hi],
+// as frequencies (n_bins + 2 values summing to 1).
+std::vector<double> bin_frequencies(const float* xs, int n, int stride, double lo, double hi, int n_bins);
+
+// log (1/n) Σ exp(v_i), stable; −inf for no values.
+double log_mean_exp(const std::vector<double>& v);
+
+// target_masses: n_bins + 2 cell masses over [lo, hi] as bin_frequencies lays them out.
+ContinuousValidation validate_continuous(const ContinuousEnv& env, const ContinuousPolicy& pf,
+                                         const ContinuousPolicy* pb, const std::vector<double>& target_masses,
+                                         double lo, double hi, int n_samples, Rng& rng);
+
+}  // namespace gfn
