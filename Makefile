@@ -110,7 +110,8 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    LSAN_OPTIONS=suppressions=scripts/lsan.supp ./build-asan/gfn_tests --run_test='!@learning'
 
-bench: deps
+bench:
+	@bash scripts/install-deps.sh bench
 	@$(MAKE) --no-print-directory $(BENCH_BIN) $(GFN_BIN)
 	./$(BENCH_BIN) $(BENCH_ARGS)
 

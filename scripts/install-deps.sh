@@ -5,7 +5,10 @@
 # sanitizers, and LLVM's OpenMP runtime (libomp) — checked by building a
 # one-line harness. With the argument `mpi` (what `make MPI=1` passes) also
 # OpenMPI: its compiler wrapper and headers (libopenmpi-dev) and mpirun
-# (openmpi-bin). Uses apt-get (through sudo when not root); elsewhere
+# (openmpi-bin). With the argument `bench` (what `make bench` passes) also
+# PyTorch (python3-torch), the baseline `gfn_bench reference` runs beside
+# ours; without apt-get the benchmark still runs and says the baseline is
+# missing. Uses apt-get (through sudo when not root); elsewhere
 # prints what to install and fails.
 set -euo pipefail
 
@@ -13,6 +16,8 @@ fuzz=0
 [ "${1:-}" = fuzz ] && fuzz=1
 mpi=0
 [ "${1:-}" = mpi ] && mpi=1
+bench=0
+[ "${1:-}" = bench ] && bench=1
 
 # Whether clang++ links a libFuzzer harness with ASan, UBSan and OpenMP.
 clang_fuzzer_works() {
@@ -37,6 +42,9 @@ triplet=$( (g++ -dumpmachine 2>/dev/null || gcc -dumpmachine 2>/dev/null || echo
 if [ $mpi -eq 1 ]; then
     command -v mpicxx >/dev/null 2>&1 || missing+=(libopenmpi-dev)
     command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
+fi
+if [ $bench -eq 1 ] && ! /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then
+    missing+=(python3-torch)
 fi
 fuzz_missing=0
 if [ $fuzz -eq 1 ] && ! clang_fuzzer_works; then
