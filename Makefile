@@ -4,7 +4,7 @@
 #   make run        train the default GFlowNet (HyperGrid 2D H=8, TB)
 #   make test       every Boost.Test suite; last line "N passed, N failed"
 #   make asan       the unit suites under AddressSanitizer + UBSan
-#   make bench      the benchmark (bench/)
+#   make bench      the benchmarks (bench/), beside the PyTorch baseline (installs python3-torch)
 #   make BLAS=none  build with the built-in GEMM instead of OpenBLAS
 #   make MPI=1      build against OpenMPI (mpicxx) in build-mpi/: data-parallel
 #                   training with `mpirun -np K build-mpi/gfn train …`
@@ -111,7 +111,7 @@ asan: deps
 	    LSAN_OPTIONS=suppressions=scripts/lsan.supp ./build-asan/gfn_tests --run_test='!@learning'
 
 bench:
-	@bash scripts/install-deps.sh bench
+	@bash scripts/install-deps.sh bench || bash scripts/install-deps.sh  # the PyTorch baseline is optional
 	@$(MAKE) --no-print-directory $(BENCH_BIN) $(GFN_BIN)
 	./$(BENCH_BIN) $(BENCH_ARGS)
 
