@@ -11,24 +11,20 @@
 
 namespace gfn {
 
-// The states, conditions and actions of a step list, packed into arena rows.
-struct PackedSteps {
-    int* states = nullptr;
-    float* conditions = nullptr;
-    int* actions = nullptr;
-};
-
-static PackedSteps pack(Tape& tape, const Trajectories& traj, const std::vector<int>& ts,
-                        const std::vector<int>& is, int action_offset) {
+// See log_probs.h.
+PackedSteps pack_steps(Tape& tape, const Trajectories& traj, bool backward) {
+    const std::vector<int>& ts = backward ? traj.bstep_t : traj.step_t;
+    const std::vector<int>& is = backward ? traj.bstep_traj : traj.step_traj;
     const int m = int(ts.size()), D = traj.state_dim, C = traj.condition_dim;
     PackedSteps p;
+    p.m = m;
     p.states = tape.arena.ints(size_t(m) * size_t(D) + 1);
     p.actions = tape.arena.ints(size_t(m) + 1);
     if (C > 0) p.conditions = tape.arena.floats(size_t(m) * size_t(C));
     for (int k = 0; k < m; ++k) {
         const int t = ts[size_t(k)], i = is[size_t(k)];
         std::memcpy(p.states + size_t(k) * D, traj.state(t, i), sizeof(int) * size_t(D));
-        p.actions[k] = traj.action(t + action_offset, i);
+        p.actions[k] = traj.action(backward ? t - 1 : t, i);
         if (C > 0) std::memcpy(p.conditions + size_t(k) * C, traj.condition(i), sizeof(float) * size_t(C));
     }
     return p;
@@ -47,7 +43,7 @@ static StepLogProbs evaluate_discrete(Tape& tape, const Trajectories& traj, cons
     if (reuse_pf) {
         out.log_pf = traj.saved_log_pf;
     } else {
-        PackedSteps s = pack(tape, traj, traj.step_t, traj.step_traj, 0);
+        PackedSteps s = pack_steps(tape, traj, false);
         Var h = pf.kind() == PolicyEstimator::Kind::Uniform ? Var() : pf.trunk(tape, s.states, s.conditions, ms);
         if (share_trunk) h_all = h;
         out.log_pf = gather(pf.log_probs_from_trunk(h, tape, s.states, ms), s.actions);
@@ -58,7 +54,7 @@ static StepLogProbs evaluate_discrete(Tape& tape, const Trajectories& traj, cons
         return out;
     }
     // Backward step (t, i) takes state s_t and action a_{t−1}.
-    PackedSteps b = pack(tape, traj, traj.bstep_t, traj.bstep_traj, -1);
+    PackedSteps b = pack_steps(tape, traj, true);
     Var h;
     if (share_trunk) {
         // Backward steps are the forward steps with t >= 1, in the same order:

@@ -16,6 +16,16 @@
 
 namespace gfn {
 
+// The states, conditions and actions of the forward steps — or of the backward
+// steps, with the action a_{t−1} that led into s_t — packed into arena rows.
+struct PackedSteps {
+    int* states = nullptr;      // (m, state_dim)
+    float* conditions = nullptr;  // (m, condition_dim), null when unconditional
+    int* actions = nullptr;     // (m)
+    int m = 0;
+};
+PackedSteps pack_steps(Tape& tape, const Trajectories& traj, bool backward);
+
 struct StepLogProbs {
     Var log_pf;  // (n_steps, 1)
     Var log_pb;  // (n_bsteps, 1); invalid when PB is constant

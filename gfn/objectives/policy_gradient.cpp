@@ -39,33 +39,6 @@ const char* to_string(Advantage a) {
 
 namespace {
 
-// States, conditions and actions of a step list (forward steps, or backward steps
-// with the action a_{t−1} that led into s_t), packed into arena rows.
-struct Packed {
-    int* states = nullptr;
-    float* conditions = nullptr;
-    int* actions = nullptr;
-    int m = 0;
-};
-
-Packed pack_steps(Tape& tape, const Trajectories& traj, bool backward) {
-    const std::vector<int>& ts = backward ? traj.bstep_t : traj.step_t;
-    const std::vector<int>& is = backward ? traj.bstep_traj : traj.step_traj;
-    const int m = int(ts.size()), D = traj.state_dim, C = traj.condition_dim;
-    Packed p;
-    p.m = m;
-    p.states = tape.arena.ints(size_t(m) * size_t(D) + 1);
-    p.actions = tape.arena.ints(size_t(m) + 1);
-    if (C > 0) p.conditions = tape.arena.floats(size_t(m) * size_t(C));
-    for (int k = 0; k < m; ++k) {
-        const int t = ts[size_t(k)], i = is[size_t(k)];
-        std::memcpy(p.states + size_t(k) * D, traj.state(t, i), sizeof(int) * size_t(D));
-        p.actions[k] = traj.action(backward ? t - 1 : t, i);
-        if (C > 0) std::memcpy(p.conditions + size_t(k) * C, traj.condition(i), sizeof(float) * size_t(C));
-    }
-    return p;
-}
-
 std::vector<float> copy_values(Var v) {
     Tensor t = v.value();
     return std::vector<float>(t.data, t.data + t.size());
@@ -99,7 +72,7 @@ PolicyGradientGFlowNet::PolicyGradientGFlowNet(const PolicyEstimator* pf, const 
 }
 
 Var PolicyGradientGFlowNet::step_values(Tape& tape, const Trajectories& traj) const {
-    Packed s = pack_steps(tape, traj, false);
+    PackedSteps s = pack_steps(tape, traj, false);
     return log_v->forward(tape, s.states, s.conditions, s.m);
 }
 
@@ -108,7 +81,7 @@ FrozenRollout PolicyGradientGFlowNet::freeze(Tape& tape, const Trajectories& tra
     NoGrad ng(tape);
     FrozenRollout fr;
     const int m = traj.n_steps();
-    Packed s = pack_steps(tape, traj, false);
+    PackedSteps s = pack_steps(tape, traj, false);
     if (all_actions) {
         Var lp_all = pf->log_probs(tape, s.states, s.conditions, m);
         fr.old_log_probs = copy_values(lp_all);
@@ -120,7 +93,7 @@ FrozenRollout PolicyGradientGFlowNet::freeze(Tape& tape, const Trajectories& tra
     }
     std::vector<float> log_pb;
     if (pb) {
-        Packed b = pack_steps(tape, traj, true);
+        PackedSteps b = pack_steps(tape, traj, true);
         log_pb = copy_values(gather(pb->log_probs(tape, b.states, b.conditions, b.m), b.actions));
     }
     std::vector<float> log_r = copy_values(log_rewards_var(tape, traj, lr, log_reward_clip_min));
@@ -173,7 +146,7 @@ Var PolicyGradientGFlowNet::value_loss(Tape& tape, const Trajectories& traj, con
 Var PolicyGradientGFlowNet::tlm_loss(Tape& tape, const Trajectories& traj, Reduction r) const {
     // −Σ_t log PB(s_t | s_{t+1})
     if (!pb) throw std::logic_error("TLM: no learned PB");
-    Packed b = pack_steps(tape, traj, true);
+    PackedSteps b = pack_steps(tape, traj, true);
     Var lpb = gather(pb->log_probs(tape, b.states, b.conditions, b.m), b.actions);
     return reduce(scale(sum_per_trajectory_backward(traj, lpb), -1.f), r);
 }
@@ -216,7 +189,7 @@ Var EntPPOGFlowNet::ppo_policy_loss(Tape& tape, const Trajectories& traj, const 
                                     Reduction r) const {
     const int m = traj.n_steps();
     if (fr.old_log_probs.empty()) throw std::logic_error("PPO: the frozen rollout has no rollout policy");
-    Packed s = pack_steps(tape, traj, false);
+    PackedSteps s = pack_steps(tape, traj, false);
     Var lp_all = pf->log_probs(tape, s.states, s.conditions, m);
     const int na = lp_all.cols();
     // ρ_t = exp(clamp(log π − log π_old, −20, 20))
