@@ -1,0 +1,55 @@
+// diffusion_targets.h — unnormalised densities a diffusion sampler learns to sample
+// (torchgfn's gym/diffusion_sampling.py targets; SPEC §9).
+//
+// A target is a log-density log R(x) on R^d (unnormalised in general), with its
+// exact log Z = log ∫ R and an exact sampler of R/Z (for EUBO and for MLE data).
+// Mixture targets also name their modes (means and weights) for the mode metrics.
+//
+//   gmm25       d = 2; 25 Gaussians, means {−10,−5,0,5,10}², variance 0.3 each
+//               (std √0.3), equal weights 1/25; R is the normalised density, log Z = 0.
+//   posterior9  d = 2; 9 of gmm25's components, means {−5,0,5}², weights
+//               [4,10,4,5,10,5,4,15,4]/61 (row-major over x_0 then x_1: see the
+//               .cpp), variance 0.3; normalised, log Z = 0. As an RTB constraint over
+//               a gmm25 prior, r = p_post9 / p_gmm25 (the runtime forms that ratio).
+//   funnel      d = 10; x_0 ~ N(0, s²), x_i | x_0 ~ N(0, e^{x_0}) for i = 1..9;
+//               s = 1 ("funnel", easy) or s = 3 ("funnel_hard"); normalised, log Z = 0.
+//   manywell    d = 32; 16 independent 2-D blocks, log R = Σ_b −x_1⁴ + 6x_1² + 0.5x_1
+//               − 0.5x_2²  (x_1, x_2 the block's two coordinates);
+//               log Z = 16·(log 11784.50927 + ½ log 2π) ≈ 164.6957.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/random.h"
+
+namespace gfn {
+
+class DiffusionTarget {
+public:
+    virtual ~DiffusionTarget() = default;
+    virtual std::string name() const = 0;
+    virtual int dim() const = 0;
+    // log R(x) of n points xs (n, dim), row-major, into out (n). Computed in double
+    // internally; finite for every finite x.
+    virtual void log_density(const float* xs, int n, float* out) const = 0;
+    // log ∫ R (exact).
+    virtual double log_partition() const = 0;
+    // n exact draws from R/Z into out (n, dim).
+    virtual void sample(Rng& rng, int n, float* out) const = 0;
+    // Mixture targets: the component means (n_modes × dim, row-major) and weights
+    // (summing to 1); empty for targets without named modes.
+    virtual std::vector<float> mode_means() const { return {}; }
+    virtual std::vector<double> mode_weights() const { return {}; }
+    // A square [−b, b]² that holds the 2-D targets' mass (for plots); 0 when d ≠ 2.
+    virtual double plot_border() const { return 0.0; }
+};
+
+// The names make_diffusion_target knows, comma-separated (for --help and errors).
+const char* diffusion_target_names();
+// gmm25 | posterior9 | funnel | funnel_hard | manywell; throws std::invalid_argument
+// naming --target and the known names otherwise.
+std::unique_ptr<DiffusionTarget> make_diffusion_target(const std::string& name);
+
+}  // namespace gfn
