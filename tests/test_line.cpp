@@ -452,7 +452,7 @@ BOOST_AUTO_TEST_CASE(train_flags_for_line) {
     BOOST_CHECK(message_of({"--env", "line", "--epsilon", "0.1"}).find("--exploration-var-starting-val") !=
                 std::string::npos);
     BOOST_CHECK(message_of({"--exploration-var-starting-val", "1"}).find("--env line") != std::string::npos);
-    BOOST_CHECK(message_of({"--env", "line", "--save", "x.ckpt"}).find("--save") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "line", "--trace"}).find("--trace") != std::string::npos);
     // A flag name longer than the help's column keeps a space before its help.
     BOOST_CHECK(train_flags_help().find("--exploration-var-starting-val V continuous") != std::string::npos);
 }

@@ -124,8 +124,8 @@ BOOST_AUTO_TEST_CASE(csv_round_trip) {
     }
     const std::string text = read_text(path);
     BOOST_CHECK_EQUAL(text.substr(0, text.find('\n')),
-                      "kind,iteration,loss,logz,logz_true,l1,exact_l1,jsd,modes_found,n_modes,wall_seconds,condition");
-    BOOST_CHECK(text.find("\ntrain,25,0.12345678901234568,-0.33333333333333331,,,,,,,0.5,\n") != std::string::npos);
+                      "kind,iteration,loss,logz,logz_true,l1,exact_l1,jsd,modes_found,n_modes,wall_seconds,condition,elbo,iw_elbo,eubo,ess,mode_tv");
+    BOOST_CHECK(text.find("\ntrain,25,0.12345678901234568,-0.33333333333333331,,,,,,,0.5,,,,,,\n") != std::string::npos);
     const std::vector<MetricsRow> back = read_metrics(path);
     BOOST_REQUIRE_EQUAL(back.size(), rows.size());
     for (size_t i = 0; i < rows.size(); ++i) check_equal(back[i], rows[i]);

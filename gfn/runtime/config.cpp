@@ -79,7 +79,7 @@ const std::vector<Flag>& flags() {
     static const std::vector<Flag> table = {
         str_flag("env", &Config::env,
                  "environment: hypergrid | conditional_hypergrid | discrete_ebm | ising | bitsequence | bitsequence_nar "
-                 "| line"),
+                 "| line | diffusion"),
         int_flag("ndim", &Config::ndim, 1, 1024, "HyperGrid / DiscreteEBM dimensions"),
         int_flag("height", &Config::height, 2, 65536, "HyperGrid side length"),
         str_flag("reward", &Config::reward, "HyperGrid reward: original | cosine | sparse | deceptive"),
@@ -108,8 +108,17 @@ const std::vector<Flag>& flags() {
                  "clamp each network gradient entry to +-this, log Z excluded (0: off; line: 5)"),
         int_flag("validation-bins", &Config::validation_bins, 1, 1000000,
                  "continuous envs: cells of the binned l1 / JSD grid over the x range"),
+        int_flag("exploration-warm-down-start", &Config::exploration_warm_down_start, 0, kIntMax,
+                 "continuous envs: keep the exploration std at its starting value until this iteration"),
+        int_flag("exploration-warm-down-end", &Config::exploration_warm_down_end, 0, kIntMax,
+                 "continuous envs: ... then linear to 0 at this iteration (0: the last one)"),
+        str_flag("target", &Config::target, "diffusion: target density: gmm25 | posterior9 | funnel | funnel_hard | manywell"),
+        int_flag("steps", &Config::diffusion_steps, 1, 100000, "diffusion: steps N of dt = 1/N (exactly N moves)"),
+        flt_flag("sigma", &Config::sigma, "diffusion: PF std sigma*sqrt(dt*t_scale) (gmm25: 5, funnel/manywell: 1, posterior9: 2)"),
+        flt_flag("t-scale", &Config::t_scale, "diffusion: scale of the PF variance (posterior9: 5)"),
+        switch_flag("learn-variance", &Config::learn_variance, "diffusion: PF learns a log-std correction"),
         str_flag("loss", &Config::loss,
-                 "objective: tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db | subtb | fm | vpg | ppo"),
+                 "objective: tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db | subtb | fm | vpg | ppo | mle"),
         str_flag("advantage", &Config::advantage, "vpg: advantage estimator: total | reward_to_go | baseline | gae"),
         flt_flag("gae-lambda", &Config::gae_lambda, "vpg / ppo: GAE lambda in [0, 1]"),
         flt_flag("value-weight", &Config::value_weight, "vpg / ppo: weight of the critic loss (>= 0)"),
@@ -132,7 +141,8 @@ const std::vector<Flag>& flags() {
                  "DiscreteEBM/Ising: energy scale (default 1); Trust-PCL: temperature alpha = 1/beta"),
         flt_flag("init-logz", &Config::init_logz, "initial log Z (Trust-PCL: initial v_soft(s0))"),
         str_flag("prior", &Config::prior,
-                 "relative objectives' frozen prior PF: tb (trained with TB on --prior-reward first) | uniform"),
+                 "relative objectives' frozen prior PF: tb (trained with TB on --prior-reward first) | uniform | "
+                 "FILE.ckpt (a saved run's PF, e.g. --loss mle; the posterior starts from its weights)"),
         str_flag("prior-reward", &Config::prior_reward, "reward the tb prior is trained on"),
         int_flag("prior-iterations", &Config::prior_iterations, 1, kIntMax, "iterations of the tb prior's training"),
         switch_flag("recalculate-all-logprobs", &Config::recalculate_all_logprobs,
@@ -301,28 +311,41 @@ std::string bytes_str(double b) {
 
 // ---- continuous environments (--env line) ----------------------------------
 
-// train_line's settings for the flags not given (config.h).
+// Each continuous env's target settings for the flags not given (config.h).
 void apply_env_defaults(Config& c, const std::vector<std::string>& given) {
     if (!c.continuous()) return;
     auto unset = [&](const char* name) { return std::find(given.begin(), given.end(), name) == given.end(); };
-    if (unset("batch-size")) c.batch_size = 256;
-    if (unset("iterations")) c.iterations = 5000;
-    if (unset("hidden")) c.hidden = 64;
-    if (unset("activation")) c.activation = "elu";
-    if (unset("exploration-var-starting-val")) c.exploration_var_starting_val = 2.0;
-    if (unset("gradient-clip-value")) c.gradient_clip_value = 5.0;
-}
-
-void validate_continuous_config(const Config& c) {
-    require(std::isfinite(c.exploration_var_starting_val) && c.exploration_var_starting_val >= 0,
-            "--exploration-var-starting-val: must be >= 0");
-    require(std::isfinite(c.gradient_clip_value) && c.gradient_clip_value >= 0, "--gradient-clip-value: must be >= 0");
-    if (!c.continuous()) {
-        require(c.exploration_var_starting_val == 0,
-                "--exploration-var-starting-val: continuous environments only (--env line); use --epsilon or "
-                "--temperature with --env " + c.env);
+    if (c.env == "line") {  // torchgfn's train_line
+        if (unset("batch-size")) c.batch_size = 256;
+        if (unset("iterations")) c.iterations = 5000;
+        if (unset("hidden")) c.hidden = 64;
+        if (unset("activation")) c.activation = "elu";
+        if (unset("exploration-var-starting-val")) c.exploration_var_starting_val = 2.0;
+        if (unset("gradient-clip-value")) c.gradient_clip_value = 5.0;
         return;
     }
+    // diffusion: the settings of the target runs (torchgfn's train_diffusion_sampler
+    // and, for posterior9, train_diffusion_rtb).
+    if (unset("batch-size")) c.batch_size = 200;
+    if (unset("iterations")) c.iterations = 4000;
+    if (unset("hidden")) c.hidden = 64;
+    if (unset("activation")) c.activation = "gelu";
+    if (unset("validation-samples")) c.validation_samples = 10000;
+    const bool post9 = c.target == "posterior9";
+    if (unset("steps")) c.diffusion_steps = post9 ? 100 : 32;
+    if (unset("sigma")) c.sigma = c.target == "gmm25" ? 5.0 : post9 ? 2.0 : 1.0;
+    if (unset("t-scale")) c.t_scale = post9 ? 5.0 : 1.0;
+    if (c.target == "gmm25" && unset("exploration-var-starting-val")) c.exploration_var_starting_val = 0.0;
+    if (post9 && c.relative()) {  // train_diffusion_rtb: exploration 0.5, warm-down 500 -> 4500 of 5000
+        if (unset("iterations")) c.iterations = 5000;
+        if (unset("batch-size")) c.batch_size = 500;
+        if (unset("exploration-var-starting-val")) c.exploration_var_starting_val = 0.5;
+        if (unset("exploration-warm-down-start")) c.exploration_warm_down_start = 500;
+        if (unset("exploration-warm-down-end")) c.exploration_warm_down_end = 4500;
+    }
+}
+
+void validate_line_config(const Config& c) {
     const std::vector<double> mus = parse_number_list("--mus", c.mus), sigmas = parse_number_list("--sigmas", c.sigmas);
     require(mus.size() == sigmas.size(), "--mus and --sigmas: give as many standard deviations as means (" +
                                              std::to_string(mus.size()) + " and " + std::to_string(sigmas.size()) + ")");
@@ -340,15 +363,46 @@ void validate_continuous_config(const Config& c) {
             "--sigmas) = (" + fmt(lo - c.n_sd * smax) + ", " + fmt(hi + c.n_sd * smax) + ")");
     require(c.loss == "tb" || c.loss == "lpv",
             "--loss " + c.loss + ": --env line trains with the trajectory-balance objectives tb and lpv");
-    require(!c.tied && !c.uniform_pb, "--tied / --uniform-pb: --env line has its own Gaussian PB network");
+}
+
+void validate_diffusion_config(const Config& c) {
+    require(c.target == "gmm25" || c.target == "posterior9" || c.target == "funnel" || c.target == "funnel_hard" ||
+                c.target == "manywell",
+            "--target: unknown diffusion target '" + c.target +
+                "' (choose gmm25, posterior9, funnel, funnel_hard or manywell)");
+    require(std::isfinite(c.sigma) && c.sigma > 0, "--sigma: must be > 0");
+    require(std::isfinite(c.t_scale) && c.t_scale > 0, "--t-scale: must be > 0");
+    require(c.loss == "tb" || c.loss == "lpv" || c.loss == "mle" || c.relative(),
+            "--loss " + c.loss + ": --env diffusion trains with tb, lpv, mle, or (with --prior FILE.ckpt) rtb, "
+            "relative_lpv or trust_pcl");
+    require(!c.relative() || c.prior_from_file(),
+            "--prior " + c.prior + ": a diffusion posterior needs a saved diffusion prior, --prior FILE.ckpt "
+            "(e.g. from --loss mle --save FILE.ckpt)");
+}
+
+void validate_continuous_config(const Config& c) {
+    require(std::isfinite(c.exploration_var_starting_val) && c.exploration_var_starting_val >= 0,
+            "--exploration-var-starting-val: must be >= 0");
+    require(std::isfinite(c.gradient_clip_value) && c.gradient_clip_value >= 0, "--gradient-clip-value: must be >= 0");
+    if (!c.continuous()) {
+        require(c.exploration_var_starting_val == 0,
+                "--exploration-var-starting-val: continuous environments only (--env line, diffusion); use --epsilon "
+                "or --temperature with --env " + c.env);
+        return;
+    }
+    require(c.exploration_warm_down_end == 0 || c.exploration_warm_down_end > c.exploration_warm_down_start,
+            "--exploration-warm-down-end: must be after --exploration-warm-down-start (or 0: the last iteration)");
+    if (c.env == "line") validate_line_config(c);
+    if (c.diffusion()) validate_diffusion_config(c);
+    const std::string env = "--env " + c.env;
+    require(!c.tied && !c.uniform_pb, "--tied / --uniform-pb: " + env + " has its own PB");
     require(c.replay_buffer == 0 && c.local_search == 0,
-            "--replay-buffer / --local-search: not available with --env line yet");
+            "--replay-buffer / --local-search: not available with " + env + " yet");
     require(c.epsilon == 0 && c.temperature == 1 && c.sf_bias == 0,
-            "--epsilon / --temperature / --sf-bias: discrete exploration; --env line explores with "
-            "--exploration-var-starting-val");
-    require(c.save.empty() && c.resume.empty() && !c.trace,
-            "--save / --resume / --trace: not available with --env line yet");
-    require(c.preprocessor == "default", "--preprocessor: --env line feeds (x, k) to its networks as they are");
+            "--epsilon / --temperature / --sf-bias: discrete exploration; " + env +
+                " explores with --exploration-var-starting-val");
+    require(!c.trace, "--trace: not available with " + env + " yet");
+    require(c.preprocessor == "default", "--preprocessor: " + env + " feeds its states to its networks as they are");
 }
 
 }  // namespace
@@ -379,7 +433,13 @@ double run_memory_estimate(const Config& c, std::string* breakdown) {
     const double H = c.hidden, layers = c.layers;
     double in = 0, out = 0, D = 0, T = 0, N = INFINITY, extra = 0;
     std::string size_flags;
-    if (c.continuous()) {  // Line: (x, k) -> (μ, raw σ), no enumeration
+    if (c.diffusion()) {  // (x, t) -> drift (d), no enumeration; manywell has d = 32
+        const double d = c.target == "manywell" ? 32 : c.target == "funnel" || c.target == "funnel_hard" ? 10 : 2;
+        D = d + 1;
+        in = d;
+        out = d + 1;
+        T = c.diffusion_steps + 1.0;
+    } else if (c.continuous()) {  // Line: (x, k) -> (μ, raw σ), no enumeration
         D = in = out = 2;
         T = c.n_steps_per_trajectory + 1.0;
     } else if (c.hypergrid()) {
@@ -508,8 +568,8 @@ void validate_config(const Config& c) {
     require(c.env == "hypergrid" || c.env == "conditional_hypergrid" || c.env == "discrete_ebm" || c.env == "ising" ||
                 c.env == "bitsequence" || c.env == "bitsequence_nar" || c.continuous(),
             "--env: unknown environment '" + c.env +
-                "' (choose hypergrid, conditional_hypergrid, discrete_ebm, ising, bitsequence, bitsequence_nar or "
-                "line)");
+                "' (choose hypergrid, conditional_hypergrid, discrete_ebm, ising, bitsequence, bitsequence_nar, "
+                "line or diffusion)");
     validate_continuous_config(c);
     require(std::isfinite(c.J), "--J: must be finite");
     if (c.env == "ising") {
@@ -537,9 +597,11 @@ void validate_config(const Config& c) {
             "--prior-reward: unknown reward '" + c.prior_reward + "' (choose original, cosine, sparse or deceptive)");
     require(c.loss == "tb" || c.loss == "lpv" || c.loss == "rtb" || c.loss == "relative_lpv" ||
                 c.loss == "trust_pcl" || c.loss == "db" || c.loss == "modified_db" || c.loss == "subtb" ||
-                c.loss == "fm" || c.loss == "vpg" || c.loss == "ppo",
+                c.loss == "fm" || c.loss == "vpg" || c.loss == "ppo" || c.loss == "mle",
             "--loss: unknown objective '" + c.loss +
-                "' (choose tb, lpv, rtb, relative_lpv, trust_pcl, db, modified_db, subtb, fm, vpg or ppo)");
+                "' (choose tb, lpv, rtb, relative_lpv, trust_pcl, db, modified_db, subtb, fm, vpg, ppo or mle)");
+    require(c.loss != "mle" || c.diffusion(),
+            "--loss mle: maximum-likelihood pretraining of a diffusion prior from target samples (--env diffusion)");
     // policy gradient (vpg, ppo)
     require(c.advantage == "total" || c.advantage == "reward_to_go" || c.advantage == "baseline" ||
                 c.advantage == "gae",
@@ -590,7 +652,9 @@ void validate_config(const Config& c) {
     require(std::isfinite(c.beta) && c.beta > 0, "--beta: must be > 0");
     require(std::isnan(c.alpha) || (std::isfinite(c.alpha) && c.alpha > 0), "--alpha: must be > 0");
     require(std::isfinite(c.init_logz), "--init-logz: must be finite");
-    require(c.prior == "tb" || c.prior == "uniform", "--prior: unknown prior '" + c.prior + "' (choose tb or uniform)");
+    require(!c.prior_from_file() || c.relative() || c.prior == "tb",
+            "--prior " + c.prior + ": a prior checkpoint is for the relative objectives (--loss rtb, relative_lpv, "
+            "trust_pcl)");
     require(!(c.relative() && c.conditional()),
             "--loss " + c.loss + ": the relative objectives run on unconditional environments (use --env hypergrid)");
     require(c.activation == "relu" || c.activation == "leaky_relu" || c.activation == "tanh" || c.activation == "elu",

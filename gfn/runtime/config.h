@@ -48,9 +48,22 @@ struct Config {
     double exploration_var_starting_val = 0.0;  // continuous envs: extra std s, linear to 0 over --iterations
     double gradient_clip_value = 0.0;           // clamp each network gradient entry to ±this (0: off)
     int validation_bins = 100;                  // continuous envs: cells of the binned l1 / JSD grid
+    // Exploration schedule of the continuous envs: s_i = s_0 up to iteration
+    // start, then linear to 0 at iteration end (0: the last iteration).
+    int exploration_warm_down_start = 0;
+    int exploration_warm_down_end = 0;
+    // Diffusion sampling (--env diffusion, SPEC §9, torchgfn's gym/diffusion_sampling.py).
+    // Given without the flag, each target takes the settings of its target run
+    // (apply_env_defaults in config.cpp): batch 200, 4,000 iterations, hidden 64,
+    // --steps 32, --sigma 5 (gmm25) or 1 (funnel, manywell) or 2 (posterior9).
+    std::string target = "gmm25";         // gmm25 | posterior9 | funnel | funnel_hard | manywell
+    int diffusion_steps = 32;             // --steps N: moves of dt = 1/N
+    double sigma = 1.0;                   // PF std σ·√(dt·t_scale)
+    double t_scale = 1.0;
+    bool learn_variance = false;          // PF's learned log-std correction
     // objective
     std::string loss = "tb";              // tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db
-                                          // | subtb | fm | vpg | ppo
+                                          // | subtb | fm | vpg | ppo | mle
     bool forward_looking = false;         // DB / SubTB: log F(s) = log F~(s) + log R(s)
     std::string subtb_weighting = "geometric_within";
     double lambda = 0.9;                  // SubTB
@@ -70,7 +83,7 @@ struct Config {
     double alpha = NAN;                   // DiscreteEBM/Ising: energy scale (default 1);
                                           // Trust-PCL: α = 1/β (when set, overrides --beta)
     double init_logz = 0.0;               // TB/RTB log Z, Trust-PCL v_soft(s_0) = α·log Z
-    std::string prior = "tb";             // uniform | tb   (relative objectives)
+    std::string prior = "tb";             // uniform | tb | FILE (a checkpoint; relative objectives)
     std::string prior_reward = "original";
     int prior_iterations = 250;
     bool recalculate_all_logprobs = false;  // force re-evaluating PF even on-policy
@@ -119,7 +132,10 @@ struct Config {
     std::string plot;                     // SVG file of the training curves (and 2-D HyperGrid heatmaps)
 
     bool conditional() const { return env == "conditional_hypergrid"; }
-    bool continuous() const { return env == "line"; }
+    bool continuous() const { return env == "line" || diffusion(); }
+    bool diffusion() const { return env == "diffusion"; }
+    // --prior names a checkpoint file (not uniform or tb).
+    bool prior_from_file() const { return prior != "uniform" && prior != "tb"; }
     bool hypergrid() const { return env == "hypergrid" || env == "conditional_hypergrid"; }
     bool ebm() const { return env == "discrete_ebm" || env == "ising"; }
     bool relative() const { return loss == "rtb" || loss == "relative_lpv" || loss == "trust_pcl"; }

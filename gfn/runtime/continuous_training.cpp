@@ -2,18 +2,28 @@
 #include "gfn/runtime/continuous_training.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
+#include "envs/diffusion_sampling.h"
+#include "envs/diffusion_targets.h"
 #include "envs/line.h"
+#include "gfn/estimators/diffusion_policy.h"
+#include "gfn/objectives/maximum_likelihood.h"
+#include "gfn/runtime/checkpoint.h"
+#include "gfn/runtime/distributed.h"
 #include "gfn/runtime/training.h"
+#include "gfn/validation/diffusion_validation.h"
 #include "gfn/samplers/continuous_sampler.h"
 #include "gfn/validation/continuous_validation.h"
 
 namespace gfn {
 
-void build_continuous_run(Run& run) {
+namespace {
+
+// Line: torchgfn's train_line (Gaussian step policies, learned PB).
+void build_line(Run& run) {
     const Config& cfg = run.cfg;
-    if (cfg.env != "line") throw std::invalid_argument("--env: unknown continuous environment '" + cfg.env + "'");
     auto line = std::make_unique<Line>(parse_number_list("--mus", cfg.mus), parse_number_list("--sigmas", cfg.sigmas),
                                        cfg.init_value, cfg.n_sd, cfg.n_steps_per_trajectory);
     run.continuous_lo = line->range_lo();
@@ -23,18 +33,78 @@ void build_continuous_run(Run& run) {
     const NetConfig net{cfg.hidden, cfg.layers, activation_from_string(cfg.activation)};
     run.continuous_pf = std::make_unique<GaussianStepPolicy>(*run.continuous_env, false, run.store, net, run.rng, "pf");
     run.continuous_pb = std::make_unique<GaussianStepPolicy>(*run.continuous_env, true, run.store, net, run.rng, "pb");
+}
+
+DiffusionPolicyOptions diffusion_options(const Config& cfg) {
+    DiffusionPolicyOptions o;
+    o.sigma = float(cfg.sigma);
+    o.t_scale = float(cfg.t_scale);
+    o.hidden_dim = o.t_emb_dim = o.s_emb_dim = cfg.hidden;
+    o.joint_layers = cfg.layers;
+    o.learn_variance = cfg.learn_variance;
+    return o;
+}
+
+// Diffusion sampling: the pinned-Brownian PF (PIS network) and the Brownian-bridge PB.
+// A relative objective's reward is the constraint r = p_target / p_reference, the
+// reference being the density the prior was trained on (its checkpoint's --target).
+void build_diffusion(Run& run) {
+    const Config& cfg = run.cfg;
+    std::shared_ptr<const DiffusionTarget> target = make_diffusion_target(cfg.target);
+    run.diffusion_target = target;
+    std::shared_ptr<const DiffusionTarget> reward = target;
+    if (cfg.relative()) {
+        const Config pc = checkpoint_config(cfg.prior);
+        if (pc.target != cfg.target)
+            reward = make_constraint_target(target, make_diffusion_target(pc.target));
+    }
+    auto env = std::make_unique<DiffusionSampling>(reward, cfg.diffusion_steps);
+    const DiffusionPolicyOptions opt = diffusion_options(cfg);
+    run.continuous_pf = std::make_unique<PinnedBrownianForward>(*env, run.store, opt, run.rng, "pf");
+    run.continuous_pb = std::make_unique<BrownianBridgeBackward>(*env, opt);
+    if (reward != target) run.validation_env = std::make_unique<DiffusionSampling>(target, cfg.diffusion_steps);
+    run.continuous_env = std::move(env);
+}
+
+}  // namespace
+
+void build_continuous_run(Run& run) {
+    const Config& cfg = run.cfg;
+    if (cfg.env == "line") build_line(run);
+    else if (cfg.diffusion()) build_diffusion(run);
+    else throw std::invalid_argument("--env: unknown continuous environment '" + cfg.env + "'");
+
     const float clip = float(cfg.log_reward_clip_min);
     std::optional<RegressionLoss> g;
     if (cfg.loss_fn != "default") g = RegressionLoss::from_string(cfg.loss_fn, float(cfg.linex_alpha));
+    const Policy* pf = run.continuous_pf.get();
+    if (cfg.relative()) {  // the frozen prior: a saved run's PF; the posterior starts at its weights
+        run.prior_run = load_prior_run(cfg);
+        if (!run.prior_run->continuous_pf)
+            throw std::invalid_argument("--prior " + cfg.prior + ": the saved run has no continuous PF");
+        start_from_prior(run.store, run.prior_run->store, "pf", cfg.prior);
+    }
+    const Policy* prior = run.prior_run ? static_cast<const Policy*>(run.prior_run->continuous_pf.get()) : nullptr;
+    if (cfg.loss == "tb" || cfg.loss == "rtb" || cfg.loss == "trust_pcl")
+        run.log_z = std::make_unique<ScalarEstimator>(run.store, cfg.loss == "trust_pcl" ? 0.f : float(cfg.init_logz),
+                                                      kLogZGroup, "log_z");
     if (cfg.loss == "tb") {
-        run.log_z = std::make_unique<ScalarEstimator>(run.store, float(cfg.init_logz), kLogZGroup, "log_z");
-        run.gflownet = std::make_unique<TBGFlowNet>(run.continuous_pf.get(), run.continuous_pb.get(), run.log_z.get(),
-                                                    false, clip, g);
+        run.gflownet = std::make_unique<TBGFlowNet>(pf, run.continuous_pb.get(), run.log_z.get(), false, clip, g);
     } else if (cfg.loss == "lpv") {
-        run.gflownet = std::make_unique<LogPartitionVarianceGFlowNet>(run.continuous_pf.get(), run.continuous_pb.get(),
-                                                                      false, clip, g);
+        run.gflownet = std::make_unique<LogPartitionVarianceGFlowNet>(pf, run.continuous_pb.get(), false, clip, g);
+    } else if (cfg.loss == "mle") {
+        run.gflownet = std::make_unique<MaximumLikelihoodGFlowNet>(pf);
+    } else if (cfg.loss == "rtb") {
+        run.gflownet = std::make_unique<RelativeTrajectoryBalanceGFlowNet>(pf, prior, run.log_z.get(), float(cfg.beta),
+                                                                           clip, g);
+    } else if (cfg.loss == "relative_lpv") {
+        run.gflownet = std::make_unique<RelativeLogPartitionVarianceGFlowNet>(pf, prior, float(cfg.beta), clip, g);
+    } else if (cfg.loss == "trust_pcl") {
+        const float alpha = std::isnan(cfg.alpha) ? float(1.0 / cfg.beta) : float(cfg.alpha);
+        run.gflownet = std::make_unique<TrustPCLGFlowNet>(pf, prior, run.log_z.get(), alpha, float(cfg.init_logz),
+                                                          clip, g);
     } else {
-        throw std::invalid_argument("--loss " + cfg.loss + ": --env line trains with tb or lpv");
+        throw std::invalid_argument("--loss " + cfg.loss + ": not available with --env " + cfg.env);
     }
     const OptimizerKind kind = cfg.optimizer == "sgd"     ? OptimizerKind::SGD
                                : cfg.optimizer == "adamw" ? OptimizerKind::AdamW
@@ -43,27 +113,104 @@ void build_continuous_run(Run& run) {
         run.store, kind,
         std::vector<ParamGroup>{{float(cfg.lr), float(cfg.weight_decay)}, {float(cfg.lr_logz), 0.f},
                                 {float(cfg.lr_logf), float(cfg.weight_decay)}});
-    run.have_exact_log_partition = run.continuous_env->exact_log_partition(&run.exact_log_z);
+    const ContinuousEnv& scored = run.validation_env ? *run.validation_env : *run.continuous_env;
+    run.have_exact_log_partition = scored.exact_log_partition(&run.exact_log_z);
 }
 
 double exploration_std(const Run& run, int i) {
-    // s_i = s_0 · (1 − i / (T − 1)), s_0 = --exploration-var-starting-val, T = --iterations
-    const int T = run.cfg.iterations;
+    // s_i = s_0                                     for i <= start
+    //     = s_0 · max(0, 1 − (i − start)/(end − start))   after,
+    // s_0 = --exploration-var-starting-val, start = --exploration-warm-down-start,
+    // end = --exploration-warm-down-end (0: T − 1, the last iteration of T = --iterations).
+    // With start = 0 and end = T − 1: s_0 · (1 − i/(T − 1)), torchgfn's train_line.
     const double s0 = run.cfg.exploration_var_starting_val;
-    if (T <= 1) return i == 0 ? s0 : 0.0;
-    return s0 * std::max(0.0, 1.0 - double(i) / double(T - 1));
+    const int start = run.cfg.exploration_warm_down_start;
+    const int end = run.cfg.exploration_warm_down_end > 0 ? run.cfg.exploration_warm_down_end : run.cfg.iterations - 1;
+    if (i <= start) return s0;
+    if (end <= start) return 0.0;
+    return s0 * std::max(0.0, 1.0 - double(i - start) / double(end - start));
 }
 
 void sample_continuous_batch(Run& run) {
-    sample_continuous_trajectories(*run.continuous_env, *run.continuous_pf, run.cfg.batch_size,
+    const int n = dist::my_share(run.cfg.batch_size);  // [distributed] this rank's share
+    if (run.cfg.loss == "mle") {
+        // MLE: data x ~ R/Z (exact target samples), taken back to s_0 by PB (the Brownian bridge).
+        const ContinuousEnv& env = *run.continuous_env;
+        float* xs = run.tape.arena.floats(size_t(n) * size_t(env.state_dim()));
+        if (!env.sample_target(run.rng, n, xs))
+            throw std::invalid_argument("--loss mle: --env " + run.cfg.env + " has no exact sampler of its target");
+        sample_continuous_backward_trajectories(env, *run.continuous_pb, xs, n, run.rng, run.tape, run.batch);
+        return;
+    }
+    sample_continuous_trajectories(*run.continuous_env, *run.continuous_pf, n,
                                    float(exploration_std(run, run.iteration)), run.rng, run.tape, run.batch);
 }
 
-Metrics validate_continuous_run(Run& run) {
+namespace {
+
+// log ∫ p_prior r^β, estimated with the posterior PF as proposal:
+//     log (1/n) Σ_i exp(β log r(x_i) + Σ_t log p_prior(a_t|s_t) − Σ_t log p_post(a_t|s_t))
+// over n fresh posterior trajectories (the value RTB's learned log Z should reach).
+double relative_log_partition_is(Run& run, int n, Rng& rng) {
+    std::vector<double> log_w;
+    const int chunk = 2000;
+    for (int done = 0; done < n; done += chunk) {
+        const int m = std::min(chunk, n - done);
+        run.tape.reset();
+        NoGrad ng(run.tape);
+        Trajectories traj;
+        sample_continuous_trajectories(*run.continuous_env, *run.continuous_pf, m, 0.f, rng, run.tape, traj);
+        Var post = sum_per_trajectory(traj, evaluate_log_probs(run.tape, traj, *run.continuous_pf, nullptr, true).log_pf);
+        Var prior = sum_per_trajectory(
+            traj, evaluate_log_probs(run.tape, traj, *run.prior_run->continuous_pf, nullptr, true).log_pf);
+        for (int i = 0; i < m; ++i)
+            log_w.push_back(run.cfg.beta * double(traj.log_rewards[size_t(i)]) + double(prior.value().data[i]) -
+                            double(post.value().data[i]));
+    }
+    run.tape.reset();
+    return log_mean_exp(log_w);
+}
+
+Metrics validate_diffusion_run(Run& run, Rng& vrng) {
     Metrics m;
     m.iteration = run.iteration;
+    const DiffusionTarget& target = *run.diffusion_target;
+    const ContinuousEnv& env = run.validation_env ? *run.validation_env : *run.continuous_env;
+    run.tape.reset();
+    const DiffusionValidation dv = validate_diffusion(env, *run.continuous_pf, *run.continuous_pb, target.mode_means(),
+                                                      target.mode_weights(), run.cfg.validation_samples, vrng);
+    run.tape.reset();
+    m.elbo = dv.elbo;
+    m.iw_elbo = dv.iw_elbo;
+    m.eubo = dv.eubo;
+    m.ess = dv.ess;
+    m.modes_found = dv.modes_found;
+    m.n_modes = dv.n_modes;
+    m.mode_tv = dv.mode_tv;
+    m.logz = run.gflownet->log_z();
+    m.logz_true = target.log_partition();
+    if (run.prior_run) m.logz_is = relative_log_partition_is(run, run.cfg.validation_samples, vrng);
+    m.l1 = m.exact_l1 = m.jsd = m.mean_abs_error = m.mean_log_reward = m.mean_log_reward_true = NAN;
+    // One validation row for logs and plots: the mode TV in the l1 column where the target has modes.
+    ValidationResult v;
+    v.l1 = dv.n_modes > 0 ? dv.mode_tv : NAN;
+    v.exact_l1 = NAN;
+    v.jsd = NAN;
+    v.logz = m.logz;
+    v.logz_true = m.logz_true;
+    v.n_samples = dv.n_samples;
+    m.validation.push_back(v);
+    return m;
+}
+
+}  // namespace
+
+Metrics validate_continuous_run(Run& run) {
     // Fresh samples on their own stream, so validation never perturbs training.
     Rng vrng(run.cfg.seed ^ 0x9e3779b97f4a7c15ULL, 0x51ed270b27ULL + uint64_t(run.iteration) * 2 + 1);
+    if (run.diffusion_target) return validate_diffusion_run(run, vrng);
+    Metrics m;
+    m.iteration = run.iteration;
     ContinuousValidation cv =
         validate_continuous(*run.continuous_env, *run.continuous_pf, run.continuous_pb.get(), run.continuous_target,
                             run.continuous_lo, run.continuous_hi, run.cfg.validation_samples, vrng);

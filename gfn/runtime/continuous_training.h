@@ -6,7 +6,7 @@
 // store, log Z, the objective (the TB family, through the Policy seam of
 // gfn/estimators/policy.h), the optimizer and the training loop are the same.
 // Per step the batch is drawn by the continuous sampler with the exploration
-// std annealed linearly, s_i = s_0 · (1 − i / (T − 1)) at iteration i of T,
+// std on its schedule (exploration_std below),
 // and PF is always re-evaluated (nothing is saved at sampling time).
 // Validation: binned l1 / JSD against the exact cell masses of R/Z and the
 // importance-sampling log Z (gfn/validation/continuous_validation.h).

@@ -16,12 +16,12 @@ namespace {
 
 enum Column {
     kKind, kIteration, kLoss, kLogZ, kLogZTrue, kL1, kExactL1, kJsd, kModesFound, kNModes, kWallSeconds,
-    kCondition, kNumColumns
+    kCondition, kElbo, kIwElbo, kEubo, kEss, kModeTv, kNumColumns
 };
 
 const char* const kColumnNames[kNumColumns] = {"kind", "iteration", "loss", "logz", "logz_true", "l1",
                                                "exact_l1", "jsd", "modes_found", "n_modes", "wall_seconds",
-                                               "condition"};
+                                               "condition", "elbo", "iw_elbo", "eubo", "ess", "mode_tv"};
 
 double* real_field(MetricsRow& r, int c) {
     switch (c) {
@@ -33,6 +33,11 @@ double* real_field(MetricsRow& r, int c) {
         case kJsd: return &r.jsd;
         case kWallSeconds: return &r.wall_seconds;
         case kCondition: return &r.condition;
+        case kElbo: return &r.elbo;
+        case kIwElbo: return &r.iw_elbo;
+        case kEubo: return &r.eubo;
+        case kEss: return &r.ess;
+        case kModeTv: return &r.mode_tv;
         default: return nullptr;
     }
 }
@@ -433,6 +438,11 @@ std::vector<MetricsRow> validation_rows(const Metrics& m, double wall_seconds) {
         r.n_modes = m.n_modes > 0 ? m.n_modes : -1;
         r.wall_seconds = wall_seconds;
         if (k < m.conditions.size()) r.condition = m.conditions[k];
+        r.elbo = m.elbo;
+        r.iw_elbo = m.iw_elbo;
+        r.eubo = m.eubo;
+        r.ess = m.ess;
+        r.mode_tv = m.mode_tv;
         rows.push_back(r);
     }
     return rows;

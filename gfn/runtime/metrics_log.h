@@ -29,10 +29,12 @@ struct MetricsRow {
     int modes_found = -1, n_modes = -1;  // −1: does not apply
     double wall_seconds = NAN;           // since the start of training
     double condition = NAN;              // NaN unless a conditional validation
+    double elbo = NAN, iw_elbo = NAN, eubo = NAN, ess = NAN, mode_tv = NAN;  // diffusion samplers
 };
 
 // The columns, in file order: kind, iteration, loss, logz, logz_true, l1,
-// exact_l1, jsd, modes_found, n_modes, wall_seconds, condition.
+// exact_l1, jsd, modes_found, n_modes, wall_seconds, condition, elbo, iw_elbo,
+// eubo, ess, mode_tv (the last five for diffusion samplers).
 const std::vector<std::string>& metrics_columns();
 
 // A "train" row from one step's statistics (iteration: steps taken).

@@ -1,6 +1,7 @@
 // train_command.cpp — see train_command.h.
 #include "gfn/runtime/train_command.h"
 
+#include <algorithm>
 #include <unistd.h>
 
 #include <chrono>
@@ -57,6 +58,18 @@ bool file_has_content(const std::string& path) {
 }  // namespace
 
 void print_validation(FILE* out, const Metrics& m) {
+    if (!std::isnan(m.elbo)) {  // a diffusion sampler: the bounds on log Z, ESS and the modes
+        std::fprintf(out,
+                     "validation iter %d: ELBO %s  IW-ELBO %s  EUBO %s  ESS %s  logZ %s (exact %s)  logZ_IS %s",
+                     m.iteration, short_num(m.elbo).c_str(), short_num(m.iw_elbo).c_str(), short_num(m.eubo).c_str(),
+                     short_num(m.ess).c_str(), short_num(m.logz).c_str(), short_num(m.logz_true).c_str(),
+                     short_num(m.logz_is).c_str());
+        if (m.n_modes > 0)
+            std::fprintf(out, "  modes %d/%d  mode TV %s", m.modes_found, m.n_modes, short_num(m.mode_tv).c_str());
+        std::fprintf(out, "\n");
+        std::fflush(out);
+        return;
+    }
     if (!std::isnan(m.binned_l1)) {  // a continuous env: binned metrics and two log Z estimates
         std::fprintf(out, "validation iter %d: binned_l1 %.5f  binned_jsd %.5f  logZ %s  logZ_IS %s  (exact %.5f)\n",
                      m.iteration, m.binned_l1, m.binned_jsd, short_num(m.logz).c_str(), short_num(m.logz_is).c_str(),
@@ -89,6 +102,13 @@ void print_json(FILE* out, const Metrics& m, int iterations, double seconds) {
                  num(m.l1).c_str(), num(m.exact_l1).c_str(), num(m.jsd).c_str(), num(m.logz).c_str(),
                  num(m.logz_true).c_str(), m.modes_found, m.n_modes, iterations, num(seconds).c_str(),
                  num(m.mean_abs_error).c_str(), num(m.mean_log_reward).c_str(), num(m.mean_log_reward_true).c_str());
+    if (!std::isnan(m.elbo))
+        std::fprintf(out,
+                     ", \"elbo\": %s, \"iw_elbo\": %s, \"eubo\": %s, \"ess\": %s, \"mode_tv\": %s, "
+                     "\"mode_distance\": %s, \"logz_is\": %s, \"delta_logz_elbo\": %s, \"delta_logz_iw_elbo\": %s",
+                     num(m.elbo).c_str(), num(m.iw_elbo).c_str(), num(m.eubo).c_str(), num(m.ess).c_str(),
+                     num(m.mode_tv).c_str(), num(m.mode_distance).c_str(), num(m.logz_is).c_str(),
+                     num(m.logz_true - m.elbo).c_str(), num(m.logz_true - m.iw_elbo).c_str());
     if (!std::isnan(m.binned_l1))
         std::fprintf(out, ", \"binned_l1\": %s, \"binned_jsd\": %s, \"logz_is\": %s", num(m.binned_l1).c_str(),
                      num(m.binned_jsd).c_str(), num(m.logz_is).c_str());
@@ -142,6 +162,32 @@ Config resumed_config(const Config& given_cfg, const std::vector<std::string>& g
     return cfg;
 }
 
+void inherit_prior_config(Config& cfg, const std::vector<std::string>& given) {
+    const Config pc = checkpoint_config(cfg.prior);
+    if (pc.env != cfg.env)
+        throw std::invalid_argument("--prior " + cfg.prior + ": the saved run is --env " + pc.env +
+                                    "; this run is --env " + cfg.env);
+    static const char* shape[] = {"ndim", "height", "L", "word-size", "seq-size", "n-steps-per-trajectory", "init-value",
+                                  "steps", "sigma", "t-scale", "learn-variance", "hidden", "layers", "activation",
+                                  "preprocessor"};
+    const auto theirs = config_items(pc);
+    auto mine = config_items(cfg);
+    for (const char* name : shape) {
+        std::string prior_value, value;
+        for (const auto& kv : theirs)
+            if (kv.first == name) prior_value = kv.second;
+        for (const auto& kv : mine)
+            if (kv.first == name) value = kv.second;
+        if (value == prior_value) continue;
+        if (std::find(given.begin(), given.end(), name) != given.end())
+            throw std::invalid_argument("--" + std::string(name) + " " + value + " differs from the prior's --" + name +
+                                        " " + prior_value + " (--prior " + cfg.prior +
+                                        "); the posterior starts from the prior's weights: drop the flag");
+        set_flag(cfg, name, prior_value);
+    }
+    validate_config(cfg);
+}
+
 int train_command(const std::vector<std::string>& args, FILE* out, FILE* err) {
     for (const std::string& a : args)
         if (a == "--help" || a == "-h") {
@@ -161,6 +207,7 @@ int train_command(const std::vector<std::string>& args, FILE* out, FILE* err) {
     // [distributed] The setup on every rank, agreed on: a bad flag is reported once and every rank exits alike.
     dist::agree([&]() {
         std::vector<std::string> given = parse_train_flags(args, cfg);
+        if (cfg.relative() && cfg.prior_from_file() && cfg.resume.empty()) inherit_prior_config(cfg, given);
         if (!cfg.resume.empty()) {
             cfg = resumed_config(cfg, given);
             int world = 1;

@@ -7,7 +7,8 @@
 //      --iterations that does not go past the checkpoint's iteration;
 //   2. checks the output files (check_output_paths: --log, --plot, --save) and
 //      removes stale temporary files of --save and --plot left by killed runs;
-// then builds the run (a relative objective's prior is trained here), loads
+// (a relative objective with --prior FILE.ckpt takes the prior's architecture:
+// inherit_prior_config), then builds the run (a tb prior is trained here), loads
 // the checkpoint, opens the metrics file (appended to when resuming: the
 // earlier rows stay, and a resumed run's rows continue its iteration numbers),
 // trains with callbacks that print progress, log rows and checkpoint every
@@ -37,6 +38,12 @@ struct Metrics;
 // Runs `gfn train ARGS` (args exclude the program and command names),
 // printing to out (progress, results) and err (warnings). Returns the exit status.
 int train_command(const std::vector<std::string>& args, FILE* out, FILE* err);
+
+// --prior FILE.ckpt: the posterior takes the prior's environment shape and
+// architecture (--ndim, --height, --steps, --sigma, --t-scale, --hidden, --layers,
+// --activation, ...) for each such flag not in `given`; a given flag with another
+// value, or another --env, is std::invalid_argument; a bad file std::runtime_error.
+void inherit_prior_config(Config& cfg, const std::vector<std::string>& given);
 
 // The configuration of a resumed run: the checkpoint's (given_cfg.resume),
 // with the output flags reset to their defaults and the flags named in

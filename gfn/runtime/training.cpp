@@ -14,6 +14,7 @@
 #include "gfn/objectives/detailed_balance.h"
 #include "gfn/objectives/flow_matching.h"
 #include "gfn/objectives/policy_gradient.h"
+#include "gfn/runtime/checkpoint.h"
 #include "gfn/runtime/distributed.h"
 #include "gfn/runtime/continuous_training.h"
 #include "gfn/samplers/local_search.h"
@@ -40,6 +41,44 @@ static std::unique_ptr<DiscreteEnv> make_env(const Config& c, const std::string&
         return std::make_unique<BitSequenceNAR>(c.word_size, c.seq_size, c.n_modes, c.reward_temperature,
                                                 c.modes_seed);
     throw std::invalid_argument("--env: unknown environment '" + c.env + "'");
+}
+
+std::unique_ptr<Run> load_prior_run(const Config& cfg) {
+    Config pc = checkpoint_config(cfg.prior);
+    if (pc.env != cfg.env)
+        throw std::invalid_argument("--prior " + cfg.prior + ": the saved run is --env " + pc.env + ", this one --env " +
+                                    cfg.env);
+    // The prior writes and prints nothing.
+    for (const auto& kv : config_items(Config()))
+        if (output_flag(kv.first)) set_flag(pc, kv.first, kv.second);
+    pc.resume.clear();
+    std::unique_ptr<Run> prior;
+    {
+        dist::LocalScope local;  // [distributed] every rank reads the same file
+        prior = std::make_unique<Run>(pc, false);
+        load_checkpoint(*prior, cfg.prior);
+    }
+    prior->targets.clear();  // the prior is not validated
+    prior->mode_seen.clear();
+    prior->store.frozen = true;
+    return prior;
+}
+
+void start_from_prior(ParamStore& posterior, const ParamStore& prior, const std::string& prefix,
+                      const std::string& path) {
+    for (const Param& p : posterior.params) {
+        if (p.name.compare(0, prefix.size(), prefix) != 0) continue;
+        const Param* q = nullptr;
+        for (const Param& c : prior.params)
+            if (c.name == p.name) q = &c;
+        if (!q || q->rows != p.rows || q->cols != p.cols)
+            throw std::invalid_argument("--prior " + path + ": the saved PF has no parameter " + p.name + " of shape " +
+                                        std::to_string(p.rows) + "x" + std::to_string(p.cols) +
+                                        " (another architecture: drop --hidden / --layers / --activation to take the "
+                                        "prior's)");
+        std::copy(prior.values.begin() + long(q->offset), prior.values.begin() + long(q->offset + q->size()),
+                  posterior.values.begin() + long(p.offset));
+    }
 }
 
 Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
@@ -79,6 +118,11 @@ Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
         if (cfg.prior == "uniform") {
             uniform_prior = PolicyEstimator::uniform(*env, false);
             prior_pf = uniform_prior.get();
+        } else if (cfg.prior_from_file()) {
+            prior_run = load_prior_run(cfg);
+            if (!prior_run->pf) throw std::invalid_argument("--prior " + cfg.prior + ": the saved run has no discrete PF");
+            prior_pf = prior_run->pf.get();
+            start_from_prior(store, prior_run->store, "pf", cfg.prior);
         } else {
             Config pc = cfg;
             pc.loss = "tb";

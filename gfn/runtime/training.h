@@ -40,6 +40,8 @@
 
 namespace gfn {
 
+class DiffusionTarget;
+
 // Parameter groups: networks train at --lr, log Z (and log Z(c)) at --lr-logz,
 // log F (DB, SubTB) at --lr-logf.
 enum ParamGroupId { kNetworkGroup = 0, kLogZGroup = 1, kLogFGroup = 2 };
@@ -68,6 +70,11 @@ struct Metrics {
     int modes_found = 0, n_modes = 0;
     // Continuous envs (continuous_validation.h); NaN otherwise.
     double binned_l1 = NAN, binned_jsd = NAN, logz_is = NAN;
+    // Diffusion samplers (diffusion_validation.h); NaN otherwise. mode_tv and
+    // mode_distance (mean distance of a sample to its nearest mode) for mixture
+    // targets. Relative objectives: logz_is is the importance-sampling estimate of
+    // log ∫ p_prior r^β that the learned log Z should match.
+    double elbo = NAN, iw_elbo = NAN, eubo = NAN, ess = NAN, mode_tv = NAN, mode_distance = NAN;
 };
 
 // Everything a run trains and measures, built from a Config.
@@ -105,6 +112,10 @@ struct Run {
     std::unique_ptr<ContinuousPolicy> continuous_pf, continuous_pb;
     std::vector<double> continuous_target;           // exact cell masses of R/Z (validation)
     double continuous_lo = 0, continuous_hi = 0;     // the binned range
+    // Diffusion samplers: the target density; with a relative objective the env's
+    // reward is the constraint r, and validation_env samples the target itself.
+    std::shared_ptr<const DiffusionTarget> diffusion_target;
+    std::unique_ptr<ContinuousEnv> validation_env;
 
     // Targets for validation (enumerable envs): one, or one per condition.
     std::vector<TargetDistribution> targets;
@@ -127,6 +138,17 @@ struct Run {
     // Multiply-adds per visited state of one forward pass of the networks.
     long long macs_per_state() const;
 };
+
+// --prior FILE: the saved run rebuilt from its configuration, loaded, and frozen
+// (not validated, writing nothing). Throws std::invalid_argument when its
+// environment is not cfg's, std::runtime_error for a bad file.
+std::unique_ptr<Run> load_prior_run(const Config& cfg);
+// Copies every parameter of `posterior` whose name starts with prefix from the
+// parameter of the same name in `prior` (the posterior starts at the prior, as
+// torchgfn's RTB fine-tuning); throws std::invalid_argument naming the first that
+// is missing or of another shape.
+void start_from_prior(ParamStore& posterior, const ParamStore& prior, const std::string& prefix,
+                      const std::string& path);
 
 // [distributed] The training stream of rank r > 0 (rank 0 keeps Rng(seed)).
 Rng rank_stream(uint64_t seed, int rank);

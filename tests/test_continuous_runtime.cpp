@@ -1,0 +1,189 @@
+// test_continuous_runtime.cpp — the run-time pieces the continuous envs share:
+// MLE pretraining (objectives/maximum_likelihood.h), the exploration schedule,
+// checkpoints of continuous runs, and --prior FILE.ckpt (a saved run as the
+// frozen prior of a relative objective, the posterior starting at its weights).
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "engine/nn.h"
+#include "envs/line.h"
+#include "gfn/estimators/continuous_policy.h"
+#include "gfn/objectives/maximum_likelihood.h"
+#include "gfn/runtime/checkpoint.h"
+#include "gfn/runtime/config.h"
+#include "gfn/runtime/continuous_training.h"
+#include "gfn/runtime/train_command.h"
+#include "gfn/runtime/training.h"
+#include "gfn/samplers/continuous_sampler.h"
+#include "tests/gradcheck.h"
+
+using namespace gfn;
+
+namespace {
+
+double log_normal(double x, double mu, double sigma) {
+    const double z = (x - mu) / sigma;
+    return -0.5 * std::log(2.0 * M_PI) - std::log(sigma) - 0.5 * z * z;
+}
+
+std::string temp_path(const std::string& name) {
+    return "/tmp/gfn_test_" + std::to_string(::getpid()) + "_" + name;
+}
+
+Config parsed(const std::vector<std::string>& args) {
+    Config c;
+    parse_train_flags(args, c);
+    return c;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(continuous_runtime)
+
+// MLE on a Line trajectory with PF pinned to μ = 0.4, σ = 0.1 + 0.9·sigmoid(0.3):
+//     loss = −Σ_t log N(a_t; 0.4, σ²)   (the forced exit adds 0)
+BOOST_AUTO_TEST_CASE(mle_hand_worked_and_gradients) {
+    Line env({2.0, 5.0}, {0.5, 0.5}, 0.0, 4.5, 3);
+    ParamStore store;
+    Rng rng(5);
+    NetConfig net{8, 2, Activation::Elu};
+    GaussianStepPolicy pf(env, false, store, net, rng, "pf");
+    GaussianStepPolicy pb(env, true, store, net, rng, "pb");
+    MaximumLikelihoodGFlowNet mle(&pf);
+    BOOST_CHECK_THROW(MaximumLikelihoodGFlowNet(&pb), std::invalid_argument);
+
+    // Pin PF: zero weights, output bias (0.4, 0.3).
+    const size_t pf_end = 2 * 3;  // MLP 2 -> 8 -> 8 -> 2: three Linear layers, weight + bias each
+    for (size_t k = 0; k < pf_end; ++k) {
+        const Param& p = store.params[k];
+        std::fill(store.values.begin() + long(p.offset), store.values.begin() + long(p.offset + p.size()), 0.f);
+    }
+    const Param& bias = store.params[pf_end - 1];
+    BOOST_REQUIRE_EQUAL(bias.size(), 2u);
+    store.values[bias.offset] = 0.4f;
+    store.values[bias.offset + 1] = 0.3f;
+
+    // Data: two terminal states, taken back to s_0 by PB.
+    const float xs[4] = {1.5f, 3.f, -0.5f, 3.f};
+    Tape tape;
+    Trajectories t;
+    sample_continuous_backward_trajectories(env, pb, xs, 2, rng, tape, t);
+    const double sigma = 0.1 + 0.9 / (1.0 + std::exp(-0.3));
+    double want = 0;
+    for (int i = 0; i < 2; ++i)
+        for (int k = 0; k < 3; ++k) want -= log_normal(t.float_action(k, i)[0], 0.4, sigma);
+    want /= 2;
+    Tape lt;
+    BOOST_CHECK_CLOSE(double(mle.loss(lt, t).item()), want, 1e-4);
+    BOOST_CHECK_EQUAL(mle.name(), "mle");
+
+    GradCheckOptions opt;
+    opt.max_checks = 60;
+    opt.step = 1e-2;
+    // Unpinned (random) weights for the gradient check.
+    Rng r2(9);
+    for (float& v : store.values) v = 0.3f * float(r2.normal());
+    GradCheckReport rep = check_gradients([&](Tape& tp) { return mle.loss(tp, t, true, Reduction::None); },
+                                          {GradTarget{"store", store.values.data(), store.grads.data(), store.size()}},
+                                          opt);
+    BOOST_CHECK_MESSAGE(rep.ok, rep.message());
+    BOOST_CHECK(rep.checked > 20);
+}
+
+// s_i = s_0 up to start, then linear to 0 at end (0: the last iteration).
+BOOST_AUTO_TEST_CASE(exploration_schedule) {
+    Config c = parsed({"--env", "line", "--iterations", "11", "--exploration-var-starting-val", "2"});
+    Run run(c);
+    BOOST_CHECK_CLOSE(exploration_std(run, 0), 2.0, 1e-12);
+    BOOST_CHECK_CLOSE(exploration_std(run, 5), 1.0, 1e-12);  // 2·(1 − 5/10)
+    BOOST_CHECK_EQUAL(exploration_std(run, 10), 0.0);
+    Config d = parsed({"--env", "line", "--iterations", "100", "--exploration-var-starting-val", "0.5",
+                       "--exploration-warm-down-start", "20", "--exploration-warm-down-end", "60"});
+    Run r2(d);
+    BOOST_CHECK_CLOSE(exploration_std(r2, 20), 0.5, 1e-12);
+    BOOST_CHECK_CLOSE(exploration_std(r2, 40), 0.25, 1e-12);
+    BOOST_CHECK_EQUAL(exploration_std(r2, 60), 0.0);
+    BOOST_CHECK_EQUAL(exploration_std(r2, 99), 0.0);
+    BOOST_CHECK_THROW(parsed({"--env", "line", "--exploration-warm-down-start", "50", "--exploration-warm-down-end",
+                              "40"}),
+                      std::invalid_argument);
+}
+
+// A continuous run saved half way and resumed ends bit for bit where the straight run ends.
+BOOST_AUTO_TEST_CASE(line_checkpoint_resumes_bit_for_bit) {
+    Config cfg = parsed({"--env", "line", "--iterations", "12", "--batch-size", "16", "--hidden", "16",
+                         "--validation-samples", "500", "--seed", "4"});
+    Run straight(cfg);
+    train(straight);
+    const std::string path = temp_path("line.ckpt");
+    Config half = cfg;
+    half.iterations = 5;
+    {
+        Run a(half);
+        train(a);
+        save_checkpoint(a, path);
+    }
+    Run b(cfg);
+    load_checkpoint(b, path);
+    BOOST_CHECK_EQUAL(b.iteration, 5);
+    train(b);
+    std::remove(path.c_str());
+    BOOST_CHECK(b.store.values == straight.store.values);
+    BOOST_CHECK(b.optimizer->m == straight.optimizer->m);
+    BOOST_CHECK(b.rng.state == straight.rng.state);
+}
+
+// --prior FILE: the saved PF, frozen; the posterior starts at its weights; the
+// architecture comes from the prior unless given, and a given other value is refused.
+BOOST_AUTO_TEST_CASE(prior_from_a_checkpoint) {
+    const std::string path = temp_path("prior.ckpt");
+    {
+        Run p(parsed({"--height", "5", "--hidden", "16", "--iterations", "10", "--batch-size", "16",
+                      "--validation-samples", "500", "--seed", "2"}));
+        train(p);
+        save_checkpoint(p, path);
+    }
+    Config c = parsed({"--height", "5", "--loss", "rtb", "--prior", path, "--iterations", "3", "--batch-size", "16",
+                       "--validation-samples", "500"});
+    BOOST_CHECK_EQUAL(c.hidden, 256);  // not inherited yet
+    inherit_prior_config(c, {"height", "loss", "prior", "iterations", "batch-size", "validation-samples"});
+    BOOST_CHECK_EQUAL(c.hidden, 16);
+    Run run(c);
+    BOOST_REQUIRE(run.prior_run);
+    BOOST_CHECK(run.prior_run->store.frozen);
+    Run saved(checkpoint_config(path), false);
+    load_checkpoint(saved, path);
+    BOOST_CHECK(run.prior_run->store.values == saved.store.values);
+    // The posterior's PF parameters equal the prior's; log Z is its own.
+    for (const Param& p : run.store.params) {
+        if (p.name.compare(0, 2, "pf") != 0) continue;
+        for (const Param& q : saved.store.params)
+            if (q.name == p.name)
+                BOOST_CHECK(std::equal(run.store.values.begin() + long(p.offset),
+                                       run.store.values.begin() + long(p.offset + p.size()),
+                                       saved.store.values.begin() + long(q.offset)));
+    }
+    train(run);
+    BOOST_CHECK(run.prior_run->store.values == saved.store.values);  // frozen
+
+    Config bad = parsed({"--height", "5", "--hidden", "32", "--loss", "rtb", "--prior", path});
+    try {
+        inherit_prior_config(bad, {"height", "hidden", "loss", "prior"});
+        BOOST_ERROR("a --hidden other than the prior's was accepted");
+    } catch (const std::invalid_argument& e) {
+        BOOST_CHECK(std::string(e.what()).find("--hidden 32") != std::string::npos);
+    }
+    Config other = parsed({"--env", "ising", "--loss", "rtb", "--prior", path});
+    BOOST_CHECK_THROW(inherit_prior_config(other, {"env", "loss", "prior"}), std::invalid_argument);
+    Config missing = parsed({"--loss", "rtb", "--prior", temp_path("absent.ckpt")});
+    BOOST_CHECK_THROW(inherit_prior_config(missing, {"loss", "prior"}), std::runtime_error);
+    std::remove(path.c_str());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
