@@ -7,15 +7,26 @@
 //
 //   gmm25       d = 2; 25 Gaussians, means {−10,−5,0,5,10}², variance 0.3 each
 //               (std √0.3), equal weights 1/25; R is the normalised density, log Z = 0.
-//   posterior9  d = 2; 9 of gmm25's components, means {−5,0,5}², weights
-//               [4,10,4,5,10,5,4,15,4]/61 (row-major over x_0 then x_1: see the
-//               .cpp), variance 0.3; normalised, log Z = 0. As an RTB constraint over
-//               a gmm25 prior, r = p_post9 / p_gmm25 (the runtime forms that ratio).
-//   funnel      d = 10; x_0 ~ N(0, s²), x_i | x_0 ~ N(0, e^{x_0}) for i = 1..9;
-//               s = 1 ("funnel", easy) or s = 3 ("funnel_hard"); normalised, log Z = 0.
-//   manywell    d = 32; 16 independent 2-D blocks, log R = Σ_b −x_1⁴ + 6x_1² + 0.5x_1
-//               − 0.5x_2²  (x_1, x_2 the block's two coordinates);
-//               log Z = 16·(log 11784.50927 + ½ log 2π) ≈ 164.6957.
+//               Modes listed row-major: (−10,−10), (−10,−5), …, (10,10).
+//   posterior9  d = 2; 9 of gmm25's components (torchgfn's Posterior9of25GaussianMixture),
+//               variance 0.3, weights /61 in this order:
+//                 (−10,−5) 4, (−5,−10) 10, (−5,0) 4, (10,−5) 5, (0,0) 10,
+//                 (0,5) 5, (5,−5) 4, (5,0) 15, (5,10) 4.
+//               R is the NORMALISED posterior p_post9 itself, log Z = 0 (torchgfn's
+//               log-reward is log p_post9 − log p_gmm25; as an RTB constraint over a
+//               gmm25 prior, r = p_post9 / p_gmm25 — the runtime forms that ratio).
+//   funnel      d = 10 = 1 + 9; x_0 ~ N(0, s²), x_i | x_0 ~ N(0, e^{x_0}) (variance
+//               e^{x_0}) for i = 1..9; s = 1 ("funnel", easy) or s = 3 ("funnel_hard");
+//               normalised, log Z = 0.
+//   manywell    d = 32; 16 independent 2-D blocks (x_1, x_2) = (x_{2b}, x_{2b+1}),
+//                 log R = Σ_b −x_1⁴ + 6x_1² + 0.5x_1 − 0.5x_2²;
+//               log Z = 16·(log 11784.50927 + ½ log 2π) ≈ 164.6957
+//               (11784.50927 = ∫ exp(−x⁴ + 6x² + 0.5x) dx, checked by quadrature).
+//               Exact sampler: x_2 ~ N(0, 1); x_1 by rejection from a two-Gaussian
+//               envelope at the two wells with a bound computed at construction.
+//
+// log R is computed in double and returned as float, floored at the lowest finite
+// float (far out, e.g. in the funnel's neck, the density underflows any float).
 #pragma once
 
 #include <memory>
@@ -32,7 +43,7 @@ public:
     virtual std::string name() const = 0;
     virtual int dim() const = 0;
     // log R(x) of n points xs (n, dim), row-major, into out (n). Computed in double
-    // internally; finite for every finite x.
+    // internally; finite (>= lowest float) for every finite x.
     virtual void log_density(const float* xs, int n, float* out) const = 0;
     // log ∫ R (exact).
     virtual double log_partition() const = 0;
@@ -51,5 +62,8 @@ const char* diffusion_target_names();
 // gmm25 | posterior9 | funnel | funnel_hard | manywell; throws std::invalid_argument
 // naming --target and the known names otherwise.
 std::unique_ptr<DiffusionTarget> make_diffusion_target(const std::string& name);
+// Neal's funnel of any dimension d >= 2 (x_0 and d − 1 conditional coordinates),
+// x_0 ~ N(0, s²); throws std::invalid_argument unless s > 0 and d >= 2.
+std::unique_ptr<DiffusionTarget> make_funnel(double s, int dim);
 
 }  // namespace gfn

@@ -34,6 +34,20 @@ double log_mean_exp(const std::vector<double>& v) {
     return m + std::log(s / double(v.size()));
 }
 
+std::vector<double> log_importance_weights(const ContinuousPolicy& pf, const ContinuousPolicy* pb,
+                                           const Trajectories& traj, Tape& tape) {
+    StepLogProbs lp = evaluate_log_probs(tape, traj, pf, pb, true);
+    // log w_i = log R(x_i) − Σ log PF + Σ log PB
+    std::vector<double> w(traj.log_rewards.begin(), traj.log_rewards.end());
+    const float* f = sum_per_trajectory(traj, lp.log_pf).value().data;
+    for (int i = 0; i < traj.n; ++i) w[size_t(i)] -= f[i];
+    if (lp.log_pb.valid()) {
+        const float* b = sum_per_trajectory_backward(traj, lp.log_pb).value().data;
+        for (int i = 0; i < traj.n; ++i) w[size_t(i)] += b[i];
+    }
+    return w;
+}
+
 ContinuousValidation validate_continuous(const ContinuousEnv& env, const ContinuousPolicy& pf,
                                          const ContinuousPolicy* pb, const std::vector<double>& target_masses,
                                          double lo, double hi, int n_samples, Rng& rng) {
@@ -52,16 +66,7 @@ ContinuousValidation validate_continuous(const ContinuousEnv& env, const Continu
         tape.reset();
         NoGrad ng(tape);
         sample_continuous_trajectories(env, pf, m, 0.f, rng, tape, traj);
-        // log w_i = log R(x_i) + Σ log PB − Σ log PF
-        StepLogProbs lp = evaluate_log_probs(tape, traj, pf, pb, true);
-        std::vector<double> w(static_cast<size_t>(m));
-        for (int i = 0; i < m; ++i) w[size_t(i)] = traj.log_rewards[size_t(i)];
-        const float* f = lp.log_pf.value().data;
-        for (int k = 0; k < traj.n_steps(); ++k) w[size_t(traj.step_traj[size_t(k)])] -= f[k];
-        if (lp.log_pb.valid()) {
-            const float* b = lp.log_pb.value().data;
-            for (int k = 0; k < traj.n_bsteps(); ++k) w[size_t(traj.bstep_traj[size_t(k)])] += b[k];
-        }
+        std::vector<double> w = log_importance_weights(pf, pb, traj, tape);
         log_w.insert(log_w.end(), w.begin(), w.end());
         for (int i = 0; i < m; ++i) xs.push_back(traj.float_terminal_state(i)[0]);
     }

@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "engine/random.h"
+#include "engine/tape.h"
+#include "gfn/containers/trajectories.h"
 #include "gfn/env/continuous_env.h"
 #include "gfn/estimators/continuous_policy.h"
 
@@ -32,6 +34,13 @@ std::vector<double> bin_frequencies(const float* xs, int n, int stride, double l
 
 // log (1/n) Σ exp(v_i), stable; −inf for no values.
 double log_mean_exp(const std::vector<double>& v);
+
+// The log importance weight of each trajectory of a continuous batch (n values),
+//     log w_i = log R(x_i) + Σ_t log PB(s_{t−1} | s_t) − Σ_t log PF(a_t | s_t),
+// Σ log PB = 0 when pb is null; forced steps contribute 0. Evaluated on `tape`
+// (the caller picks NoGrad and resets the tape).
+std::vector<double> log_importance_weights(const ContinuousPolicy& pf, const ContinuousPolicy* pb,
+                                           const Trajectories& traj, Tape& tape);
 
 // target_masses: n_bins + 2 cell masses over [lo, hi] as bin_frequencies lays them out.
 ContinuousValidation validate_continuous(const ContinuousEnv& env, const ContinuousPolicy& pf,

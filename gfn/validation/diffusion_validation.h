@@ -1,0 +1,65 @@
+// diffusion_validation.h — the diffusion sampler's metrics (SPEC §9): how close the
+// forward policy's terminal distribution is to R/Z, from importance weights.
+//
+// With log w = log R(x) + Σ log PB − Σ log PF over a trajectory (the shared
+// log_importance_weights of continuous_validation.h):
+//   elbo      = (1/B) Σ_i log w_i over B fresh forward trajectories (PF, no
+//               exploration); <= log Z in expectation (Jensen)
+//   iw_elbo   = log (1/B) Σ_i exp(log w_i) = logsumexp(log w) − log B;
+//               E[iw_elbo] <= log Z, tighter than the ELBO
+//   eubo      = (1/B) Σ_i log w_i over B trajectories drawn backward by PB from
+//               exact target samples x ~ R/Z; >= log Z in expectation
+//   ess       = 1 / Σ_i softmax(log w)_i², as a fraction of B (1 when all weights
+//               are equal, 1/B when one dominates)
+//   modes     each point goes to its nearest mean (Euclidean, first `dim`
+//               coordinates of the terminal state, dim = means / weights);
+//               modes_found = #{k : freq_k >= 1 %},
+//               mode_tv = ½ Σ_k |freq_k − w_k|
+// Trajectories are made and scored in chunks of kDiffusionValidationChunk under a
+// NoGrad tape that is reset between chunks; the forward chunks draw from rng first,
+// then the target sampler and the backward chunks.
+#pragma once
+
+#include <vector>
+
+#include "engine/random.h"
+#include "gfn/env/continuous_env.h"
+#include "gfn/estimators/continuous_policy.h"
+
+namespace gfn {
+
+constexpr int kDiffusionValidationChunk = 2000;
+
+// (1/B) Σ log w_i; NaN for no values.
+double elbo(const std::vector<double>& log_w);
+// logsumexp(log w) − log B (log_mean_exp); −inf for no values.
+double iw_elbo(const std::vector<double>& log_w);
+// (1 / Σ softmax(log w)²) / B; NaN for no values or when every weight is 0.
+double ess_fraction(const std::vector<double>& log_w);
+
+struct ModeCoverage {
+    int modes_found = 0;
+    double mode_tv = 0.0;
+};
+// n points, each the first dim of `stride` floats (stride >= dim), against means
+// (n_modes × dim, row-major) and weights (n_modes, summing to 1).
+// Throws std::invalid_argument when means is not n_modes × dim for an integer dim >= 1,
+// stride < dim, or n < 1.
+ModeCoverage mode_coverage(const float* points, int n, int stride, const std::vector<float>& means,
+                           const std::vector<double>& weights);
+
+struct DiffusionValidation {
+    int n_samples = 0;
+    double elbo = 0, iw_elbo = 0, eubo = 0, ess = 0;
+    int modes_found = 0, n_modes = 0;
+    double mode_tv = 0;
+};
+
+// Empty mode_means/mode_weights: n_modes = 0, modes_found = 0, mode_tv NaN.
+// env.sample_target returning false: eubo NaN. Throws std::invalid_argument for
+// n_samples < 1 or modes that mode_coverage refuses.
+DiffusionValidation validate_diffusion(const ContinuousEnv& env, const ContinuousPolicy& pf,
+                                       const ContinuousPolicy& pb, const std::vector<float>& mode_means,
+                                       const std::vector<double>& mode_weights, int n_samples, Rng& rng);
+
+}  // namespace gfn
