@@ -220,7 +220,43 @@ private:
     double m_left_ = 0, m_right_ = 0, log_bound_ = 0;
 };
 
+// log r = log R_target − log R_reference (see make_constraint_target).
+class ConstraintTarget : public DiffusionTarget {
+public:
+    ConstraintTarget(std::shared_ptr<const DiffusionTarget> t, std::shared_ptr<const DiffusionTarget> r)
+        : target_(std::move(t)), reference_(std::move(r)) {}
+    std::string name() const override { return target_->name() + "/" + reference_->name(); }
+    int dim() const override { return target_->dim(); }
+    void log_density(const float* xs, int n, float* out) const override {
+        std::vector<float> ref(static_cast<size_t>(n));
+        target_->log_density(xs, n, out);
+        reference_->log_density(xs, n, ref.data());
+        for (int i = 0; i < n; ++i) out[i] -= ref[size_t(i)];
+    }
+    double log_partition() const override { return std::nan(""); }
+    bool can_sample() const override { return false; }
+    void sample(Rng&, int, float*) const override {
+        throw std::logic_error(name() + ": a constraint r has no exact sampler");
+    }
+    std::vector<float> mode_means() const override { return target_->mode_means(); }
+    std::vector<double> mode_weights() const override { return target_->mode_weights(); }
+    double plot_border() const override { return target_->plot_border(); }
+
+private:
+    std::shared_ptr<const DiffusionTarget> target_, reference_;
+};
+
 }  // namespace
+
+std::unique_ptr<DiffusionTarget> make_constraint_target(std::shared_ptr<const DiffusionTarget> target,
+                                                        std::shared_ptr<const DiffusionTarget> reference) {
+    if (!target || !reference) throw std::invalid_argument("make_constraint_target: null target or reference");
+    if (target->dim() != reference->dim())
+        throw std::invalid_argument("constraint " + target->name() + "/" + reference->name() +
+                                    ": the densities have different dimensions (" + std::to_string(target->dim()) +
+                                    " and " + std::to_string(reference->dim()) + ")");
+    return std::make_unique<ConstraintTarget>(std::move(target), std::move(reference));
+}
 
 const char* diffusion_target_names() { return "gmm25, posterior9, funnel, funnel_hard, manywell"; }
 

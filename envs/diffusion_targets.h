@@ -45,10 +45,11 @@ public:
     // log R(x) of n points xs (n, dim), row-major, into out (n). Computed in double
     // internally; finite (>= lowest float) for every finite x.
     virtual void log_density(const float* xs, int n, float* out) const = 0;
-    // log ∫ R (exact).
+    // log ∫ R (exact); NaN where ∫ R is not known (a constraint, below).
     virtual double log_partition() const = 0;
-    // n exact draws from R/Z into out (n, dim).
+    // n exact draws from R/Z into out (n, dim); only where can_sample().
     virtual void sample(Rng& rng, int n, float* out) const = 0;
+    virtual bool can_sample() const { return true; }
     // Mixture targets: the component means (n_modes × dim, row-major) and weights
     // (summing to 1); empty for targets without named modes.
     virtual std::vector<float> mode_means() const { return {}; }
@@ -65,5 +66,15 @@ std::unique_ptr<DiffusionTarget> make_diffusion_target(const std::string& name);
 // Neal's funnel of any dimension d >= 2 (x_0 and d − 1 conditional coordinates),
 // x_0 ~ N(0, s²); throws std::invalid_argument unless s > 0 and d >= 2.
 std::unique_ptr<DiffusionTarget> make_funnel(double s, int dim);
+
+// The constraint of RTB posterior sampling over a prior trained on `reference`:
+//     log r(x) = log R_target(x) − log R_reference(x)
+// so that prior·r = R_target when the prior has learned R_reference (posterior9
+// over a gmm25 prior: r = p_post9 / p_gmm25, torchgfn's gmm25_posterior9 reward).
+// ∫ r need not be finite: log_partition() is NaN and there is no sampler
+// (can_sample() false; sample throws std::logic_error). Named "target/reference";
+// the modes are the target's. Throws std::invalid_argument on different dimensions.
+std::unique_ptr<DiffusionTarget> make_constraint_target(std::shared_ptr<const DiffusionTarget> target,
+                                                        std::shared_ptr<const DiffusionTarget> reference);
 
 }  // namespace gfn
