@@ -12,6 +12,7 @@
 // differences (tests/gradcheck.h).
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -469,6 +470,28 @@ BOOST_AUTO_TEST_CASE(tb_gradients_on_a_diffusion_batch) {
         BOOST_CHECK_MESSAGE(rep.ok, rep.message());
         BOOST_CHECK(rep.checked > 100);
     }
+}
+
+// The PIS net's GELU (engine/ops.cpp computes erf and exp without library
+// calls so that it vectorises) against the exact erf form in double:
+//     GELU(x) = x Φ(x),  GELU'(x) = Φ(x) + x φ(x),  Φ(x) = ½(1 + erf(x/√2))
+BOOST_AUTO_TEST_CASE(gelu_matches_the_exact_erf_form) {
+    const int n = 40001;
+    std::vector<float> x(n), g(n, 0.f);
+    for (int i = 0; i < n; ++i) x[size_t(i)] = -12.f + 24.f * float(i) / float(n - 1);
+    Tape tape;
+    Var a = tape.parameter(Tensor(x.data(), n, 1), g.data());
+    Var y = gelu(a);
+    tape.backward(sum(y));
+    double worst_y = 0.0, worst_g = 0.0;
+    for (int i = 0; i < n; ++i) {
+        const double v = x[size_t(i)], Phi = 0.5 * (1.0 + std::erf(v / std::sqrt(2.0)));
+        const double phi = std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI);
+        worst_y = std::max(worst_y, std::fabs(y.value().data[i] - v * Phi) / std::max(1.0, std::fabs(v)));
+        worst_g = std::max(worst_g, std::fabs(g[size_t(i)] - (Phi + v * phi)));
+    }
+    BOOST_CHECK_LT(worst_y, 1e-6);
+    BOOST_CHECK_LT(worst_g, 2e-6);
 }
 
 BOOST_AUTO_TEST_CASE(parameter_names_are_stable) {
