@@ -275,6 +275,30 @@ BOOST_AUTO_TEST_CASE(hand_worked_log_pf) {
     }
 }
 
+// Zero-initialised PF with exploration e: the first move is N(0, (s² + e²)·I),
+// s² = σ²·dt·t_scale = 1.69·0.25·2 (std_b = √(s² + e²)).
+BOOST_AUTO_TEST_CASE(exploration_widens_the_std) {
+    DiffusionSampling env(gaussian(), 4);
+    ParamStore store;
+    Rng rng(13);
+    PinnedBrownianForward pf(env, store, small_options(false, true), rng);
+    const int n = 40000;
+    const double e = 1.5, want = 1.3 * 1.3 * 0.25 * 2.0 + e * e;
+    Tape tape;
+    Trajectories t;
+    sample_continuous_trajectories(env, pf, n, float(e), rng, tape, t);
+    double sum = 0.0, sq = 0.0;
+    for (int i = 0; i < n; ++i)
+        for (int j = 0; j < 2; ++j) {
+            const double a = t.float_action(0, i)[j];
+            sum += a;
+            sq += a * a;
+        }
+    const double mean = sum / (2 * n), var = sq / (2 * n) - mean * mean;
+    BOOST_CHECK_SMALL(mean, 0.03);      // sd 0.006
+    BOOST_CHECK_CLOSE(var, want, 3.0);  // relative sd 0.5 %
+}
+
 // PB at (x, t): N(x·dt/t, σ²·dt·(t − dt)/t) per coordinate; 0 at t = dt.
 BOOST_AUTO_TEST_CASE(hand_worked_log_pb) {
     const int N = 4;
