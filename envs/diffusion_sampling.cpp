@@ -1,0 +1,87 @@
+// diffusion_sampling.cpp — see diffusion_sampling.h.
+#include "envs/diffusion_sampling.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+namespace gfn {
+
+DiffusionSampling::DiffusionSampling(std::shared_ptr<const DiffusionTarget> target, int n_steps)
+    : target_(std::move(target)), dim_(0), n_steps_(n_steps) {
+    if (!target_) throw std::invalid_argument("DiffusionSampling: the target is null");
+    dim_ = target_->dim();
+    if (dim_ < 1)
+        throw std::invalid_argument("DiffusionSampling: target " + target_->name() + " has dimension " +
+                                    std::to_string(dim_) + " (need >= 1)");
+    if (n_steps < 1)
+        throw std::invalid_argument("DiffusionSampling: --n-steps must be >= 1 (got " + std::to_string(n_steps) +
+                                    ")");
+}
+
+int DiffusionSampling::step_index(const float* s) const {
+    // k = round(t·N)
+    return int(std::lround(double(s[dim_]) * double(n_steps_)));
+}
+
+void DiffusionSampling::initial_state(float* out) const {
+    for (int j = 0; j <= dim_; ++j) out[j] = 0.f;
+}
+
+void DiffusionSampling::step(const float* states, const float* actions, int n, float* out) const {
+    const int D = dim_ + 1;
+    for (int i = 0; i < n; ++i) {
+        const float* s = states + size_t(i) * D;
+        const int k = step_index(s);
+        if (k >= n_steps_)
+            throw std::invalid_argument("DiffusionSampling: a move from a state with t = 1 (only the exit is possible)");
+        float* o = out + size_t(i) * D;
+        const float* a = actions + size_t(i) * dim_;
+        for (int j = 0; j < dim_; ++j) o[j] = s[j] + a[j];
+        o[dim_] = time_of_step(k + 1);
+    }
+}
+
+void DiffusionSampling::backward_step(const float* states, const float* actions, int n, float* out) const {
+    const int D = dim_ + 1;
+    for (int i = 0; i < n; ++i) {
+        const float* s = states + size_t(i) * D;
+        const int k = step_index(s);
+        if (k < 1) throw std::invalid_argument("DiffusionSampling: a backward move from s_0 (t = 0)");
+        float* o = out + size_t(i) * D;
+        const float* a = actions + size_t(i) * dim_;
+        // The step back from k = 1 lands on s_0 exactly (x − x may round for a given a).
+        for (int j = 0; j < dim_; ++j) o[j] = k == 1 ? 0.f : s[j] - a[j];
+        o[dim_] = time_of_step(k - 1);
+    }
+}
+
+void DiffusionSampling::backward_forced_action(const float* s, float* out) const {
+    std::memcpy(out, s, sizeof(float) * size_t(dim_));
+}
+
+void DiffusionSampling::log_reward(const float* states, int n, float* out) const {
+    std::vector<float> x(size_t(n) * dim_);
+    for (int i = 0; i < n; ++i)
+        std::memcpy(x.data() + size_t(i) * dim_, states + size_t(i) * (dim_ + 1), sizeof(float) * size_t(dim_));
+    target_->log_density(x.data(), n, out);
+}
+
+bool DiffusionSampling::exact_log_partition(double* log_z) const {
+    *log_z = target_->log_partition();
+    return true;
+}
+
+bool DiffusionSampling::sample_target(Rng& rng, int n, float* out) const {
+    std::vector<float> x(size_t(n) * dim_);
+    target_->sample(rng, n, x.data());
+    for (int i = 0; i < n; ++i) {
+        float* o = out + size_t(i) * (dim_ + 1);
+        std::memcpy(o, x.data() + size_t(i) * dim_, sizeof(float) * size_t(dim_));
+        o[dim_] = 1.f;
+    }
+    return true;
+}
+
+}  // namespace gfn

@@ -1,0 +1,296 @@
+// diffusion_policy.cpp — see diffusion_policy.h.
+#include "gfn/estimators/diffusion_policy.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "engine/distributions.h"
+#include "engine/ops.h"
+#include "gfn/env/env.h"
+
+namespace gfn {
+
+namespace {
+
+void check_options(const char* who, const DiffusionPolicyOptions& o, bool net) {
+    const std::string w = who;
+    if (!(std::isfinite(o.sigma) && o.sigma > 0.f))
+        throw std::invalid_argument(w + ": sigma must be finite and > 0 (got " + num_str(o.sigma) + ")");
+    if (!net) return;
+    if (!(std::isfinite(o.t_scale) && o.t_scale > 0.f))
+        throw std::invalid_argument(w + ": t_scale must be finite and > 0 (got " + num_str(o.t_scale) + ")");
+    if (o.harmonics_dim < 1 || o.t_emb_dim < 1 || o.s_emb_dim < 1 || o.hidden_dim < 1)
+        throw std::invalid_argument(w + ": harmonics_dim, t_emb_dim, s_emb_dim and hidden_dim must be >= 1");
+    if (o.joint_layers < 1)
+        throw std::invalid_argument(w + ": joint_layers must be >= 1 (got " + std::to_string(o.joint_layers) + ")");
+    if (o.t_emb_dim != o.s_emb_dim)
+        throw std::invalid_argument(w + ": t_emb_dim (" + std::to_string(o.t_emb_dim) + ") must equal s_emb_dim (" +
+                                    std::to_string(o.s_emb_dim) + "): the embeddings are summed");
+    if (o.learn_variance && !(std::isfinite(o.log_var_range) && o.log_var_range > 0.f))
+        throw std::invalid_argument(w + ": log_var_range must be finite and > 0 (got " + num_str(o.log_var_range) +
+                                    ")");
+}
+
+// n copies of the value v as an (n, d) constant.
+Var filled(Tape& tape, float v, int n, int d) {
+    float* p = tape.arena.floats(size_t(n) * d + 1);
+    for (size_t i = 0; i < size_t(n) * d; ++i) p[i] = v;
+    return tape.constant(Tensor(p, n, d));
+}
+
+// log p of the packed rows `moving` (lp, (m, 1)) spread to all n rows, the
+// other rows (forced steps) 0.
+Var spread(Tape& tape, Var lp, const std::vector<int>& moving, int n) {
+    const int m = int(moving.size());
+    if (m == n && m > 0) return lp;
+    Var zero = tape.constant_copy(std::vector<float>{0.f}.data(), 1, 1);
+    int* idx = tape.arena.ints(size_t(n) + 1);
+    if (m == 0) {
+        for (int k = 0; k < n; ++k) idx[k] = 0;
+        return index_rows(zero, idx, n);
+    }
+    Var parts[2] = {lp, zero};
+    Var all = concat_rows(parts, 2);  // (m + 1, 1): row m is the forced steps' 0
+    for (int k = 0; k < n; ++k) idx[k] = m;
+    for (int j = 0; j < m; ++j) idx[moving[size_t(j)]] = j;
+    return index_rows(all, idx, n);
+}
+
+// The rows `rows` of an (n, w) array, packed into the arena.
+float* pack_rows(Tape& tape, const float* src, int w, const std::vector<int>& rows) {
+    float* out = tape.arena.floats(rows.size() * size_t(w) + 1);
+    for (size_t j = 0; j < rows.size(); ++j)
+        std::memcpy(out + j * size_t(w), src + size_t(rows[j]) * w, sizeof(float) * size_t(w));
+    return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// PISNet
+
+PISNet::PISNet(ParamStore& store, const std::string& name, int dim, const DiffusionPolicyOptions& opt, Rng& rng)
+    : store_(&store), dim_(dim) {
+    check_options("PISNet", opt, true);
+    if (dim < 1) throw std::invalid_argument("PISNet: dim must be >= 1 (got " + std::to_string(dim) + ")");
+    const int H = opt.harmonics_dim;
+    // ω_i = 0.1 + i·(100 − 0.1)/(H − 1)   (torch.linspace(0.1, 100, H))
+    omega_.resize(size_t(H));
+    for (int i = 0; i < H; ++i) omega_[size_t(i)] = H == 1 ? 0.1f : float(0.1 + i * (100.0 - 0.1) / (H - 1));
+    phase_ = store.add(name + ".t_model.phase", 1, H);
+    Tensor ph = store.value(phase_);
+    for (size_t i = 0; i < ph.size(); ++i) ph.data[i] = float(rng.normal());  // φ ~ N(0, 1)
+    t_in_ = Linear(store, name + ".t_model.lin0", 2 * H, opt.hidden_dim, rng);
+    t_out_ = Linear(store, name + ".t_model.lin1", opt.hidden_dim, opt.t_emb_dim, rng);
+    s_model_ = Linear(store, name + ".s_model", dim, opt.s_emb_dim, rng);
+    int in = opt.s_emb_dim;
+    for (int l = 0; l < opt.joint_layers; ++l) {
+        joint_.emplace_back(store, name + ".joint.lin" + std::to_string(l), in, opt.hidden_dim, rng);
+        in = opt.hidden_dim;
+    }
+    out_ = Linear(store, name + ".joint.out", in, opt.learn_variance ? dim + 1 : dim, rng);
+    if (opt.zero_init) {
+        Tensor w = store.value(out_.W), b = store.value(out_.b);
+        std::fill(w.data, w.data + w.size(), 0.f);
+        std::fill(b.data, b.data + b.size(), 0.f);
+    }
+}
+
+Var PISNet::forward(Tape& tape, const float* states, int n) const {
+    const int d = dim_, D = d + 1, H = int(omega_.size());
+    // The distinct times u_0 … u_{m−1} of the batch, and row i's index into them.
+    int* which = tape.arena.ints(size_t(n) + 1);
+    std::vector<float> times;
+    std::unordered_map<float, int> seen;
+    int last = -1;
+    for (int i = 0; i < n; ++i) {
+        const float t = states[size_t(i) * D + d];
+        if (last >= 0 && times[size_t(last)] == t) {
+            which[i] = last;
+            continue;
+        }
+        auto it = seen.find(t);
+        if (it == seen.end()) {
+            it = seen.emplace(t, int(times.size())).first;
+            times.push_back(t);
+        }
+        which[i] = last = it->second;
+    }
+    const int m = int(times.size());
+    // e(u) = [sin(u·ω + φ) | cos(u·ω + φ)]   (m, 2H)
+    float* uw = tape.arena.floats(size_t(m) * H);
+    for (int j = 0; j < m; ++j)
+        for (int i = 0; i < H; ++i) uw[size_t(j) * H + i] = times[size_t(j)] * omega_[size_t(i)];
+    Var arg = add(tape.constant(Tensor(uw, m, H)), store_->var(tape, phase_));
+    Var e = concat_cols(sin(arg), cos(arg));
+    // t_emb = Linear(GELU(Linear(e)))   (m, t_emb_dim), broadcast to the rows
+    Var t_emb = t_out_.forward(gelu(t_in_.forward(e)));
+    if (m > 1) t_emb = index_rows(t_emb, which, n);
+    // s_emb = Linear(x)   (n, s_emb_dim)
+    float* xs = tape.arena.floats(size_t(n) * d + 1);
+    for (int i = 0; i < n; ++i) std::memcpy(xs + size_t(i) * d, states + size_t(i) * D, sizeof(float) * size_t(d));
+    Var s_emb = s_model_.forward(tape.constant(Tensor(xs, n, d)));
+    // joint: GELU(s_emb + t_emb) → [Linear → GELU] × L → Linear
+    Var h = gelu(add(s_emb, t_emb));
+    for (const Linear& l : joint_) h = gelu(l.forward(h));
+    return out_.forward(h);
+}
+
+long long PISNet::macs_per_row() const {
+    long long macs = (long long)s_model_.in * s_model_.out;
+    for (const Linear& l : joint_) macs += (long long)l.in * l.out;
+    return macs + (long long)out_.in * out_.out;
+}
+
+// ---------------------------------------------------------------------------
+// PinnedBrownianForward
+
+PinnedBrownianForward::PinnedBrownianForward(const DiffusionSampling& env, ParamStore& store,
+                                             const DiffusionPolicyOptions& opt, Rng& rng, const std::string& name)
+    : env_(env), store_(&store), opt_(opt) {
+    check_options("PinnedBrownianForward", opt, true);
+    net_ = PISNet(store, name, env.dim(), opt, rng);
+}
+
+double PinnedBrownianForward::base_std() const {
+    // σ·√(dt·t_scale)
+    return double(opt_.sigma) * std::sqrt(env_.dt() * double(opt_.t_scale));
+}
+
+void PinnedBrownianForward::mean_std(Tape& tape, const float* states, int n, Var* mean, Var* std) const {
+    const int d = env_.dim();
+    Var out = net_.forward(tape, states, n);  // (n, d) or (n, d + 1): [f | raw]
+    const float dt = float(env_.dt()), s0 = float(base_std());
+    // μ = dt·f
+    *mean = scale(opt_.learn_variance ? slice_cols(out, 0, d) : out, dt);
+    if (!opt_.learn_variance) {
+        *std = filled(tape, s0, n, d);
+        return;
+    }
+    // s = σ√(dt·t_scale)·e^c,  c = log_var_range·tanh(raw); one s per row, broadcast to d columns
+    Var c = scale(tanh(slice_cols(out, d, d + 1)), opt_.log_var_range);
+    *std = matmul(scale(exp(c), s0), filled(tape, 1.f, 1, d));
+}
+
+Var PinnedBrownianForward::log_prob(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit,
+                                    int n) const {
+    const int D = env_.state_dim(), A = env_.action_dim();
+    // Moves are packed; the forced exit (t = 1) takes log p = 0.
+    std::vector<int> moving;
+    for (int k = 0; k < n; ++k) {
+        const float* s = states + size_t(k) * D;
+        const bool exit = is_exit && is_exit[k];
+        if (exit && !env_.exit_allowed(s))
+            throw std::invalid_argument(env_.name() + ": an exit at a state with t < 1 (step " + std::to_string(k) +
+                                        ")");
+        if (!exit && env_.exit_forced(s))
+            throw std::invalid_argument(env_.name() + ": a move at a state with t = 1, where the exit is forced (step " +
+                                        std::to_string(k) + ")");
+        if (!exit) moving.push_back(k);
+    }
+    if (moving.empty()) return spread(tape, Var(), moving, n);
+    const int m = int(moving.size());
+    const float* xs = m == n ? states : pack_rows(tape, states, D, moving);
+    float* as = pack_rows(tape, actions, A, moving);
+    Var mean, std;
+    mean_std(tape, xs, m, &mean, &std);
+    DiagonalGaussian dist(mean, std);
+    return spread(tape, dist.log_prob(tape.constant(Tensor(as, m, A))), moving, n);
+}
+
+void PinnedBrownianForward::sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
+                                   float* actions, uint8_t* is_exit) const {
+    const int D = env_.state_dim(), A = env_.action_dim();
+    NoGrad ng(tape);
+    std::vector<int> moving;
+    for (int k = 0; k < n; ++k) {
+        const float* s = states + size_t(k) * D;
+        is_exit[k] = env_.exit_forced(s);
+        if (!is_exit[k]) {
+            moving.push_back(k);
+            continue;
+        }
+        for (int j = 0; j < A; ++j) actions[size_t(k) * A + j] = NAN;
+    }
+    const int m = int(moving.size());
+    if (m == 0) return;
+    Var mean, std;
+    mean_std(tape, m == n ? states : pack_rows(tape, states, D, moving), m, &mean, &std);
+    // s_b = √(s² + e²)
+    float* sb = tape.arena.floats(size_t(m) * A);
+    const float* sv = std.value().data;
+    const float e2 = exploration_std * exploration_std;
+    for (size_t j = 0; j < size_t(m) * A; ++j) sb[j] = std::sqrt(sv[j] * sv[j] + e2);
+    DiagonalGaussian behaviour(mean, tape.constant(Tensor(sb, m, A)));
+    float* draw = tape.arena.floats(size_t(m) * A);
+    behaviour.sample(rng, draw);
+    for (int j = 0; j < m; ++j)
+        std::memcpy(actions + size_t(moving[size_t(j)]) * A, draw + size_t(j) * A, sizeof(float) * size_t(A));
+}
+
+// ---------------------------------------------------------------------------
+// BrownianBridgeBackward
+
+BrownianBridgeBackward::BrownianBridgeBackward(const DiffusionSampling& env, const DiffusionPolicyOptions& opt)
+    : env_(env), sigma_(opt.sigma) {
+    check_options("BrownianBridgeBackward", opt, false);
+}
+
+Var BrownianBridgeBackward::log_prob(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit,
+                                     int n) const {
+    const int D = env_.state_dim(), d = env_.dim();
+    std::vector<int> moving;
+    for (int k = 0; k < n; ++k) {
+        const int step = env_.step_index(states + size_t(k) * D);
+        if (is_exit && is_exit[k])
+            throw std::invalid_argument("BrownianBridgeBackward: an exit (a backward policy never exits; step " +
+                                        std::to_string(k) + ")");
+        if (step < 1)
+            throw std::invalid_argument(env_.name() + ": a backward step from s_0 (step " + std::to_string(k) + ")");
+        if (step > 1) moving.push_back(k);  // k = 1: the forced step to s_0, log p = 0
+    }
+    if (moving.empty()) return spread(tape, Var(), moving, n);
+    const int m = int(moving.size());
+    // With t = k·dt: mean x·dt/t = x/k, variance σ²·dt·(t − dt)/t = σ²·dt·(k − 1)/k
+    float* mu = tape.arena.floats(size_t(m) * d);
+    float* sd = tape.arena.floats(size_t(m) * d);
+    for (int j = 0; j < m; ++j) {
+        const float* s = states + size_t(moving[size_t(j)]) * D;
+        const double k = env_.step_index(s);
+        const float st = float(double(sigma_) * std::sqrt(env_.dt() * (k - 1.0) / k));
+        for (int c = 0; c < d; ++c) {
+            mu[size_t(j) * d + c] = float(double(s[c]) / k);
+            sd[size_t(j) * d + c] = st;
+        }
+    }
+    DiagonalGaussian dist(tape.constant(Tensor(mu, m, d)), tape.constant(Tensor(sd, m, d)));
+    float* as = pack_rows(tape, actions, d, moving);
+    return spread(tape, dist.log_prob(tape.constant(Tensor(as, m, d))), moving, n);
+}
+
+void BrownianBridgeBackward::sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
+                                    float* actions, uint8_t* is_exit) const {
+    (void)tape;
+    const int D = env_.state_dim(), d = env_.dim();
+    const double e2 = double(exploration_std) * exploration_std;
+    for (int i = 0; i < n; ++i) {
+        const float* s = states + size_t(i) * D;
+        float* a = actions + size_t(i) * d;
+        is_exit[i] = 0;
+        const int step = env_.step_index(s);
+        if (step < 1)
+            throw std::invalid_argument(env_.name() + ": a backward step from s_0 (row " + std::to_string(i) + ")");
+        if (step == 1) {
+            env_.backward_forced_action(s, a);
+            continue;
+        }
+        // a ~ N(x/k, s_b²),  s_b = √(σ²·dt·(k − 1)/k + e²)
+        const double k = step;
+        const double sb = std::sqrt(double(sigma_) * sigma_ * env_.dt() * (k - 1.0) / k + e2);
+        for (int c = 0; c < d; ++c) a[c] = float(double(s[c]) / k + sb * rng.normal());
+    }
+}
+
+}  // namespace gfn
