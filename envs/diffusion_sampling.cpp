@@ -69,11 +69,14 @@ void DiffusionSampling::log_reward(const float* states, int n, float* out) const
 }
 
 bool DiffusionSampling::exact_log_partition(double* log_z) const {
-    *log_z = target_->log_partition();
+    const double z = target_->log_partition();  // NaN for a constraint r (not normalisable)
+    if (std::isnan(z)) return false;
+    *log_z = z;
     return true;
 }
 
 bool DiffusionSampling::sample_target(Rng& rng, int n, float* out) const {
+    if (!target_->can_sample()) return false;
     std::vector<float> x(size_t(n) * dim_);
     target_->sample(rng, n, x.data());
     for (int i = 0; i < n; ++i) {

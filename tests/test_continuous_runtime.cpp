@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/nn.h"
+#include "envs/diffusion_targets.h"
 #include "envs/line.h"
 #include "gfn/estimators/continuous_policy.h"
 #include "gfn/objectives/maximum_likelihood.h"
@@ -56,7 +57,7 @@ BOOST_AUTO_TEST_CASE(mle_hand_worked_and_gradients) {
     GaussianStepPolicy pf(env, false, store, net, rng, "pf");
     GaussianStepPolicy pb(env, true, store, net, rng, "pb");
     MaximumLikelihoodGFlowNet mle(&pf);
-    BOOST_CHECK_THROW(MaximumLikelihoodGFlowNet(&pb), std::invalid_argument);
+    BOOST_CHECK_THROW(MaximumLikelihoodGFlowNet bad(&pb), std::invalid_argument);
 
     // Pin PF: zero weights, output bias (0.4, 0.3).
     const size_t pf_end = 2 * 3;  // MLP 2 -> 8 -> 8 -> 2: three Linear layers, weight + bias each
@@ -117,8 +118,9 @@ BOOST_AUTO_TEST_CASE(exploration_schedule) {
 
 // A continuous run saved half way and resumed ends bit for bit where the straight run ends.
 BOOST_AUTO_TEST_CASE(line_checkpoint_resumes_bit_for_bit) {
+    // (The exploration schedule is tied to --iterations unless its end is given.)
     Config cfg = parsed({"--env", "line", "--iterations", "12", "--batch-size", "16", "--hidden", "16",
-                         "--validation-samples", "500", "--seed", "4"});
+                         "--exploration-warm-down-end", "11", "--validation-samples", "500", "--seed", "4"});
     Run straight(cfg);
     train(straight);
     const std::string path = temp_path("line.ckpt");
@@ -181,9 +183,95 @@ BOOST_AUTO_TEST_CASE(prior_from_a_checkpoint) {
     }
     Config other = parsed({"--env", "ising", "--loss", "rtb", "--prior", path});
     BOOST_CHECK_THROW(inherit_prior_config(other, {"env", "loss", "prior"}), std::invalid_argument);
-    Config missing = parsed({"--loss", "rtb", "--prior", temp_path("absent.ckpt")});
-    BOOST_CHECK_THROW(inherit_prior_config(missing, {"loss", "prior"}), std::runtime_error);
+    BOOST_CHECK_THROW(parsed({"--loss", "rtb", "--prior", temp_path("absent.ckpt")}), std::invalid_argument);
+    const std::string junk = temp_path("junk.ckpt");
+    { std::FILE* f = std::fopen(junk.c_str(), "w"); std::fputs("not a checkpoint", f); std::fclose(f); }
+    Config garbled = parsed({"--loss", "rtb", "--prior", junk});
+    BOOST_CHECK_THROW(inherit_prior_config(garbled, {"loss", "prior"}), std::runtime_error);
+    std::remove(junk.c_str());
     std::remove(path.c_str());
+}
+
+// --env diffusion: each target's defaults, and the errors that name their flag.
+BOOST_AUTO_TEST_CASE(diffusion_flags) {
+    Config g = parsed({"--env", "diffusion"});
+    BOOST_CHECK_EQUAL(g.target, "gmm25");
+    BOOST_CHECK_EQUAL(g.batch_size, 200);
+    BOOST_CHECK_EQUAL(g.iterations, 4000);
+    BOOST_CHECK_EQUAL(g.diffusion_steps, 32);
+    BOOST_CHECK_EQUAL(g.sigma, 5.0);
+    BOOST_CHECK_EQUAL(g.hidden, 64);
+    Config f = parsed({"--env", "diffusion", "--target", "funnel"});
+    BOOST_CHECK_EQUAL(f.sigma, 1.0);
+    Config m = parsed({"--env", "diffusion", "--target", "manywell", "--sigma", "2"});
+    BOOST_CHECK_EQUAL(m.sigma, 2.0);
+    Config p = parsed({"--env", "diffusion", "--target", "posterior9", "--steps", "10"});
+    BOOST_CHECK_EQUAL(p.diffusion_steps, 10);
+    BOOST_CHECK_EQUAL(p.t_scale, 5.0);
+    auto message_of = [](std::vector<std::string> args) {
+        Config x;
+        try { parse_train_flags(args, x); } catch (const std::invalid_argument& e) { return std::string(e.what()); }
+        return std::string();
+    };
+    BOOST_CHECK(message_of({"--env", "diffusion", "--target", "moons"}).find("--target") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "diffusion", "--sigma", "0"}).find("--sigma") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "diffusion", "--loss", "rtb", "--prior", "uniform"}).find("--prior") !=
+                std::string::npos);
+    BOOST_CHECK(message_of({"--env", "diffusion", "--loss", "db"}).find("--loss db") != std::string::npos);
+    BOOST_CHECK(message_of({"--loss", "mle"}).find("--env diffusion") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "diffusion", "--steps", "0"}).find("--steps") != std::string::npos);
+}
+
+// MLE pretraining saved to a checkpoint, then RTB fine-tuning from it through
+// `gfn train`: the posterior inherits the prior's --steps / --sigma / --t-scale,
+// its reward is r = p_post9 / p_gmm25, and the diffusion metrics are reported.
+BOOST_AUTO_TEST_CASE(mle_prior_then_rtb_posterior) {
+    const std::string prior = temp_path("diffusion_prior.ckpt");
+    std::FILE* out = std::tmpfile();
+    BOOST_REQUIRE_EQUAL(train_command({"--env", "diffusion", "--target", "gmm25", "--loss", "mle", "--steps", "8",
+                                       "--sigma", "2", "--iterations", "30", "--batch-size", "32", "--hidden", "16",
+                                       "--validation-samples", "400", "--quiet", "--save", prior},
+                                      out, out),
+                        0);
+    Config c = parsed({"--env", "diffusion", "--target", "posterior9", "--loss", "rtb", "--prior", prior,
+                       "--iterations", "5", "--batch-size", "16", "--validation-samples", "400"});
+    inherit_prior_config(c, {"env", "target", "loss", "prior", "iterations", "batch-size", "validation-samples"});
+    BOOST_CHECK_EQUAL(c.diffusion_steps, 8);
+    BOOST_CHECK_EQUAL(c.sigma, 2.0);
+    BOOST_CHECK_EQUAL(c.t_scale, 1.0);  // the prior's, not posterior9's default 5
+    BOOST_CHECK_EQUAL(c.hidden, 16);
+    Run run(c);
+    BOOST_REQUIRE(run.prior_run && run.validation_env);
+    // The training reward is log r = log p_post9 − log p_gmm25; validation samples posterior9 itself.
+    auto post9 = make_diffusion_target("posterior9");
+    auto gmm25 = make_diffusion_target("gmm25");
+    float s[3] = {5.f, 0.3f, 1.f}, lr = 0, lp = 0, lg = 0;
+    run.continuous_env->log_reward(s, 1, &lr);
+    post9->log_density(s, 1, &lp);
+    gmm25->log_density(s, 1, &lg);
+    BOOST_CHECK_CLOSE(double(lr), double(lp) - double(lg), 1e-3);
+    double z = 0;
+    BOOST_CHECK(!run.continuous_env->exact_log_partition(&z));
+    BOOST_CHECK(run.have_exact_log_partition);
+    BOOST_CHECK_EQUAL(run.exact_log_z, 0.0);
+    TrainResult r = train(run);
+    const Metrics& m = r.final_metrics;
+    BOOST_CHECK(std::isfinite(m.elbo) && std::isfinite(m.iw_elbo) && std::isfinite(m.eubo));
+    BOOST_CHECK(m.elbo <= m.iw_elbo + 1e-9);
+    BOOST_CHECK(std::isfinite(m.logz_is) && std::isfinite(m.logz));
+    BOOST_CHECK_EQUAL(m.n_modes, 9);
+    BOOST_CHECK(m.mode_tv >= 0 && m.mode_tv <= 1);
+    // --steps other than the prior's is refused, naming the flag.
+    Config bad = parsed({"--env", "diffusion", "--target", "posterior9", "--loss", "rtb", "--prior", prior,
+                         "--steps", "16"});
+    try {
+        inherit_prior_config(bad, {"env", "target", "loss", "prior", "steps"});
+        BOOST_ERROR("another --steps than the prior's was accepted");
+    } catch (const std::invalid_argument& e) {
+        BOOST_CHECK(std::string(e.what()).find("--steps 16") != std::string::npos);
+    }
+    std::fclose(out);
+    std::remove(prior.c_str());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -329,7 +329,6 @@ void apply_env_defaults(Config& c, const std::vector<std::string>& given) {
     if (unset("batch-size")) c.batch_size = 200;
     if (unset("iterations")) c.iterations = 4000;
     if (unset("hidden")) c.hidden = 64;
-    if (unset("activation")) c.activation = "gelu";
     if (unset("validation-samples")) c.validation_samples = 10000;
     const bool post9 = c.target == "posterior9";
     if (unset("steps")) c.diffusion_steps = post9 ? 100 : 32;
@@ -652,7 +651,9 @@ void validate_config(const Config& c) {
     require(std::isfinite(c.beta) && c.beta > 0, "--beta: must be > 0");
     require(std::isnan(c.alpha) || (std::isfinite(c.alpha) && c.alpha > 0), "--alpha: must be > 0");
     require(std::isfinite(c.init_logz), "--init-logz: must be finite");
-    require(!c.prior_from_file() || c.relative() || c.prior == "tb",
+    require(!c.prior_from_file() || access(c.prior.c_str(), R_OK) == 0,
+            "--prior: unknown prior '" + c.prior + "' (choose tb, uniform, or a readable checkpoint file)");
+    require(!c.prior_from_file() || c.relative(),
             "--prior " + c.prior + ": a prior checkpoint is for the relative objectives (--loss rtb, relative_lpv, "
             "trust_pcl)");
     require(!(c.relative() && c.conditional()),
