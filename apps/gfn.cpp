@@ -23,6 +23,7 @@
 #include "gfn/runtime/checkpoint.h"
 #include "gfn/runtime/config.h"
 #include "gfn/runtime/distributed.h"
+#include "gfn/samplers/continuous_sampler.h"
 #include "gfn/samplers/sampler.h"
 #include "gfn/runtime/metrics_log.h"
 #include "gfn/runtime/plot.h"
@@ -78,6 +79,23 @@ static int cmd_sample(const std::vector<std::string>& args) {
     Rng rng(f.seed, 0x5a3f1e);
     Tape tape;
     Trajectories traj;
+    if (run->continuous_env) {  // real vectors: the terminal state (x and the env's counter) and log R
+        const ContinuousEnv& env = run->validation_env ? *run->validation_env : *run->continuous_env;
+        const int D = env.state_dim();
+        std::printf("# state (%d reals)  log_reward\n", D);
+        for (long long done = 0; done < n;) {
+            const int m = int(std::min<long long>(4096, n - done));
+            tape.reset();
+            sample_continuous_trajectories(env, *run->continuous_pf, m, 0.f, rng, tape, traj);
+            for (int i = 0; i < m; ++i) {
+                const float* x = traj.float_terminal_state(i);
+                for (int d = 0; d < D; ++d) std::printf("%s%.9g", d ? " " : "", x[d]);
+                std::printf("  %.9g\n", traj.log_rewards[size_t(i)]);
+            }
+            done += m;
+        }
+        return 0;
+    }
     const int D = run->env->state_dim(), C = run->env->condition_dim();
     std::printf("# state (%d values)%s  log_reward\n", D, C > 0 ? "  condition" : "");
     for (long long done = 0; done < n;) {
@@ -109,7 +127,8 @@ static int cmd_eval(const std::vector<std::string>& args) {
     std::unique_ptr<Run> run = restore(f.path, f.threads);
     if (f.validation_samples > 0) run->cfg.validation_samples = f.validation_samples;
     if (run->targets.empty() && !run->have_exact_log_partition)
-        throw std::runtime_error("environment " + run->env->name() + " has no exact target to validate against");
+        throw std::runtime_error("environment " + (run->env ? run->env->name() : run->continuous_env->name()) +
+                                 " has no exact target to validate against");
     Metrics m = validate_run(*run);
     print_validation(m);
     if (f.json) print_json(m, run->iteration, NAN);

@@ -232,6 +232,45 @@ Metrics validate_continuous_run(Run& run) {
     return m;
 }
 
+bool diffusion_heatmaps(Run& run, int G, int n, std::vector<double>* target, std::vector<double>* learned,
+                        std::string* title) {
+    if (!run.diffusion_target || run.diffusion_target->dim() != 2 || !(run.diffusion_target->plot_border() > 0))
+        return false;
+    const DiffusionTarget& tg = *run.diffusion_target;
+    const double b = tg.plot_border(), cell = 2 * b / G;
+    // target: p(centre)·cell², normalised over the grid
+    std::vector<float> centres(size_t(G) * G * 2), logp(size_t(G) * G);
+    for (int i = 0; i < G; ++i)
+        for (int j = 0; j < G; ++j) {
+            centres[(size_t(i) * G + j) * 2] = float(-b + (i + 0.5) * cell);
+            centres[(size_t(i) * G + j) * 2 + 1] = float(-b + (j + 0.5) * cell);
+        }
+    tg.log_density(centres.data(), G * G, logp.data());
+    target->assign(size_t(G) * G, 0.0);
+    double total = 0;
+    for (size_t k = 0; k < target->size(); ++k) total += (*target)[k] = std::exp(double(logp[k]));
+    for (double& v : *target) v = total > 0 ? v / total : 0.0;
+    // learned: frequencies of fresh samples on their own stream
+    const ContinuousEnv& env = run.validation_env ? *run.validation_env : *run.continuous_env;
+    Rng rng(run.cfg.seed ^ 0x7f4a7c159e3779b9ULL, 0x2545f4914f6cdd1dULL);
+    learned->assign(size_t(G) * G, 0.0);
+    for (int done = 0; done < n; done += 4096) {
+        const int m = std::min(4096, n - done);
+        run.tape.reset();
+        Trajectories traj;
+        sample_continuous_trajectories(env, *run.continuous_pf, m, 0.f, rng, run.tape, traj);
+        for (int k = 0; k < m; ++k) {
+            const float* x = traj.float_terminal_state(k);
+            const int i = int(std::floor((double(x[0]) + b) / cell)), j = int(std::floor((double(x[1]) + b) / cell));
+            if (i >= 0 && i < G && j >= 0 && j < G) (*learned)[size_t(i) * G + j] += 1.0 / n;
+        }
+    }
+    run.tape.reset();
+    *title = "diffusion " + tg.name() + " on [-" + num_str(b) + ", " + num_str(b) + "]\u00b2, " + std::to_string(G) +
+             "\u00d7" + std::to_string(G) + " cells";
+    return true;
+}
+
 void clamp_network_gradients(ParamStore& store, float value) {
     for (const Param& p : store.params) {
         if (p.group == kLogZGroup) continue;

@@ -12,6 +12,9 @@
 // importance-sampling log Z (gfn/validation/continuous_validation.h).
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "engine/nn.h"
 
 namespace gfn {
@@ -27,6 +30,15 @@ void sample_continuous_batch(Run& run);
 // The exploration std of the step at 0-based iteration i.
 double exploration_std(const Run& run, int i);
 Metrics validate_continuous_run(Run& run);
+
+// For --plot of a 2-D diffusion target: on a G×G grid of cells over the
+// square [−b, b]² (b = the target's plot_border), the target's mass per cell
+// (density at the cell centre × area, normalised over the grid) and the
+// frequencies of n fresh PF samples (samples outside the square are dropped),
+// in heatmaps_svg's order (x_0 most significant). False when the env is not a
+// 2-D diffusion target.
+bool diffusion_heatmaps(Run& run, int G, int n, std::vector<double>* target, std::vector<double>* learned,
+                        std::string* title);
 
 // Clamps every gradient entry of the network groups (not log Z) to ±value
 // (torchgfn's train_line gradient_clip_value).

@@ -678,7 +678,8 @@ std::string training_curves_svg(const std::vector<MetricsRow>& rows) {
     return s + "</svg>\n";
 }
 
-std::string heatmaps_svg(int height, const std::vector<double>& target, const std::vector<double>& learned) {
+std::string heatmaps_svg(int height, const std::vector<double>& target, const std::vector<double>& learned,
+                         const std::string& title) {
     if (height < 1 || target.size() != size_t(height) * size_t(height) || learned.size() != target.size())
         throw std::invalid_argument("heatmaps_svg: expected " + std::to_string(height) + "\u00b2 = " +
                                     std::to_string(long(height) * height) + " values for each distribution, got " +
@@ -700,7 +701,7 @@ std::string heatmaps_svg(int height, const std::vector<double>& target, const st
 
     std::string s = svg_open(W, Ht);
     text(s, W / 2, 22,
-         "HyperGrid " + std::to_string(H) + "\u00d7" + std::to_string(H) +
+         (title.empty() ? "HyperGrid " + std::to_string(H) + "\u00d7" + std::to_string(H) : title) +
              (l1_ok && std::isfinite(l1) ? ": L1(target, learned) = " + label(l1) : std::string()),
          "middle", " font-size=\"15\"");
     const std::vector<double>* maps[2] = {&target, &learned};

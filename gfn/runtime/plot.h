@@ -35,8 +35,11 @@ namespace gfn {
 std::string training_curves_svg(const std::vector<MetricsRow>& rows);
 
 // target and learned hold height² probabilities in HyperGrid order (coordinate
-// 0 most significant); throws std::invalid_argument otherwise.
-std::string heatmaps_svg(int height, const std::vector<double>& target, const std::vector<double>& learned);
+// 0 most significant); throws std::invalid_argument otherwise. The title names
+// the grid (default "HyperGrid H×H"); a 2-D continuous env passes its own
+// (cells of a square over the plane).
+std::string heatmaps_svg(int height, const std::vector<double>& target, const std::vector<double>& learned,
+                         const std::string& title = "");
 
 // b below a, each horizontally centred, as nested <svg> elements. Throws
 // std::invalid_argument when either is not an <svg> with numeric width and height.

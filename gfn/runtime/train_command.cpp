@@ -11,6 +11,7 @@
 
 #include "engine/blas.h"
 #include "gfn/runtime/checkpoint.h"
+#include "gfn/runtime/continuous_training.h"
 #include "gfn/runtime/distributed.h"
 #include "gfn/runtime/metrics_log.h"
 #include "gfn/runtime/output_paths.h"
@@ -333,6 +334,10 @@ int train_command(const std::vector<std::string>& args, FILE* out, FILE* err) {
             std::vector<double> learned = exact_terminating_distribution(*run.env, t, policy_fn(*run.pf));
             svg = combine_svg(svg, heatmaps_svg(cfg.height, t.prob, learned));
         }
+        std::vector<double> target_cells, learned_cells;
+        std::string title;
+        if (dist::root() && diffusion_heatmaps(run, 60, 50000, &target_cells, &learned_cells, &title))
+            svg = combine_svg(svg, heatmaps_svg(60, target_cells, learned_cells, title));
         write_file_atomically(cfg.plot, svg);
         if (!cfg.quiet) std::fprintf(out, "plot: %s\n", cfg.plot.c_str());
     }
