@@ -79,7 +79,7 @@ const std::vector<Flag>& flags() {
     static const std::vector<Flag> table = {
         str_flag("env", &Config::env,
                  "environment: hypergrid | conditional_hypergrid | discrete_ebm | ising | bitsequence | bitsequence_nar "
-                 "| line"),
+                 "| line | box | box_cartesian"),
         int_flag("ndim", &Config::ndim, 1, 1024, "HyperGrid / DiscreteEBM dimensions"),
         int_flag("height", &Config::height, 2, 65536, "HyperGrid side length"),
         str_flag("reward", &Config::reward, "HyperGrid reward: original | cosine | sparse | deceptive"),
@@ -107,7 +107,14 @@ const std::vector<Flag>& flags() {
         flt_flag("gradient-clip-value", &Config::gradient_clip_value,
                  "clamp each network gradient entry to +-this, log Z excluded (0: off; line: 5)"),
         int_flag("validation-bins", &Config::validation_bins, 1, 1000000,
-                 "continuous envs: cells of the binned l1 / JSD grid over the x range"),
+                 "continuous envs: cells of the binned l1 / JSD grid over the x range (box: G x G cells of [0, 1]^2; "
+                 "box: 50)"),
+        flt_flag("delta", &Config::delta, "Box: step size in (0, 1]"),
+        int_flag("n-components", &Config::n_components, 1, 1000, "Box: Beta mixture components of a move"),
+        int_flag("n-components-s0", &Config::n_components_s0, 1, 1000,
+                 "Box (polar): Beta mixture components of the first move from s_0"),
+        flt_flag("min-concentration", &Config::min_concentration, "Box: smallest Beta concentration (> 0)"),
+        flt_flag("max-concentration", &Config::max_concentration, "Box: largest Beta concentration"),
         str_flag("loss", &Config::loss,
                  "objective: tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db | subtb | fm | vpg | ppo"),
         str_flag("advantage", &Config::advantage, "vpg: advantage estimator: total | reward_to_go | baseline | gae"),
@@ -305,6 +312,17 @@ std::string bytes_str(double b) {
 void apply_env_defaults(Config& c, const std::vector<std::string>& given) {
     if (!c.continuous()) return;
     auto unset = [&](const char* name) { return std::find(given.begin(), given.end(), name) == given.end(); };
+    if (c.box()) {  // the issue target's settings (config.h)
+        if (unset("hidden")) c.hidden = 128;
+        if (unset("layers")) c.layers = 4;
+        if (unset("activation")) c.activation = "elu";
+        if (unset("batch-size")) c.batch_size = 128;
+        if (unset("lr")) c.lr = 1e-3;
+        if (unset("lr-logz")) c.lr_logz = 1e-3;
+        if (unset("iterations")) c.iterations = 10000;
+        if (unset("validation-bins")) c.validation_bins = 50;
+        return;
+    }
     if (unset("batch-size")) c.batch_size = 256;
     if (unset("iterations")) c.iterations = 5000;
     if (unset("hidden")) c.hidden = 64;
@@ -321,6 +339,25 @@ void validate_continuous_config(const Config& c) {
         require(c.exploration_var_starting_val == 0,
                 "--exploration-var-starting-val: continuous environments only (--env line); use --epsilon or "
                 "--temperature with --env " + c.env);
+        return;
+    }
+    if (c.box()) {
+        require(std::isfinite(c.delta) && c.delta > 0 && c.delta <= 1, "--delta: must be in (0, 1]");
+        require(c.min_concentration > 0 && c.min_concentration < c.max_concentration,
+                "--min-concentration / --max-concentration: need 0 < min < max");
+        require(c.R0 > 0 && c.R1 >= 0 && c.R2 >= 0, "--R0 / --R1 / --R2: --env " + c.env + " needs R0 > 0, R1, R2 >= 0");
+        require(c.exploration_var_starting_val == 0,
+                "--exploration-var-starting-val: --env " + c.env + " has no exploration (its policies sample themselves)");
+        require(c.loss == "tb" || c.loss == "lpv",
+                "--loss " + c.loss + ": --env " + c.env + " trains with the trajectory-balance objectives tb and lpv");
+        require(!c.tied && !c.uniform_pb, "--tied / --uniform-pb: --env " + c.env + " has its own learned PB network");
+        require(c.replay_buffer == 0 && c.local_search == 0,
+                "--replay-buffer / --local-search: not available with --env " + c.env + " yet");
+        require(c.epsilon == 0 && c.temperature == 1 && c.sf_bias == 0,
+                "--epsilon / --temperature / --sf-bias: discrete exploration, not for --env " + c.env);
+        require(c.save.empty() && c.resume.empty() && !c.trace,
+                "--save / --resume / --trace: not available with --env " + c.env + " yet");
+        require(c.preprocessor == "default", "--preprocessor: --env " + c.env + " feeds x to its networks");
         return;
     }
     const std::vector<double> mus = parse_number_list("--mus", c.mus), sigmas = parse_number_list("--sigmas", c.sigmas);
@@ -379,7 +416,11 @@ double run_memory_estimate(const Config& c, std::string* breakdown) {
     const double H = c.hidden, layers = c.layers;
     double in = 0, out = 0, D = 0, T = 0, N = INFINITY, extra = 0;
     std::string size_flags;
-    if (c.continuous()) {  // Line: (x, k) -> (μ, raw σ), no enumeration
+    if (c.box()) {  // Box: x -> 1 + 6·K outputs (Cartesian; polar fewer), no enumeration
+        D = in = 2;
+        out = 1 + 6.0 * c.n_components;
+        T = c.env == "box" ? std::ceil(2 / c.delta) + 2 : std::ceil(1 / c.delta) + 2;
+    } else if (c.continuous()) {  // Line: (x, k) -> (μ, raw σ), no enumeration
         D = in = out = 2;
         T = c.n_steps_per_trajectory + 1.0;
     } else if (c.hypergrid()) {
@@ -508,8 +549,8 @@ void validate_config(const Config& c) {
     require(c.env == "hypergrid" || c.env == "conditional_hypergrid" || c.env == "discrete_ebm" || c.env == "ising" ||
                 c.env == "bitsequence" || c.env == "bitsequence_nar" || c.continuous(),
             "--env: unknown environment '" + c.env +
-                "' (choose hypergrid, conditional_hypergrid, discrete_ebm, ising, bitsequence, bitsequence_nar or "
-                "line)");
+                "' (choose hypergrid, conditional_hypergrid, discrete_ebm, ising, bitsequence, bitsequence_nar, "
+                "line, box or box_cartesian)");
     validate_continuous_config(c);
     require(std::isfinite(c.J), "--J: must be finite");
     if (c.env == "ising") {

@@ -23,7 +23,7 @@ namespace gfn {
 struct Config {
     // environment
     std::string env = "hypergrid";        // hypergrid | conditional_hypergrid | discrete_ebm | ising
-                                          // | bitsequence | bitsequence_nar | line
+                                          // | bitsequence | bitsequence_nar | line | box | box_cartesian
     int ndim = 2;
     int height = 8;
     std::string reward = "original";      // original | cosine | sparse | deceptive
@@ -48,6 +48,16 @@ struct Config {
     double exploration_var_starting_val = 0.0;  // continuous envs: extra std s, linear to 0 over --iterations
     double gradient_clip_value = 0.0;           // clamp each network gradient entry to ±this (0: off)
     int validation_bins = 100;                  // continuous envs: cells of the binned l1 / JSD grid
+                                                // (box: G×G cells over [0, 1]², default G = 50)
+    // Box (--env box: polar, --env box_cartesian; torchgfn's gym/box.py, flags named as
+    // train_box.py names them). Given without the flag, both take the settings of the issue's
+    // target: --hidden 128, --layers 4, --activation elu, --batch-size 128, --lr 1e-3,
+    // --lr-logz 1e-3, --iterations 10000, --validation-bins 50 (learned PB, δ = 0.25).
+    double delta = 0.25;                        // step size δ in (0, 1]
+    int n_components = 2;                       // Beta mixture components of a move
+    int n_components_s0 = 4;                    // box (polar): components of the first move from s_0
+    double min_concentration = 0.1;             // Beta concentrations in [min, max]
+    double max_concentration = 5.1;
     // objective
     std::string loss = "tb";              // tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db
                                           // | subtb | fm | vpg | ppo
@@ -119,7 +129,8 @@ struct Config {
     std::string plot;                     // SVG file of the training curves (and 2-D HyperGrid heatmaps)
 
     bool conditional() const { return env == "conditional_hypergrid"; }
-    bool continuous() const { return env == "line"; }
+    bool continuous() const { return env == "line" || box(); }
+    bool box() const { return env == "box" || env == "box_cartesian"; }
     bool hypergrid() const { return env == "hypergrid" || env == "conditional_hypergrid"; }
     bool ebm() const { return env == "discrete_ebm" || env == "ising"; }
     bool relative() const { return loss == "rtb" || loss == "relative_lpv" || loss == "trust_pcl"; }
