@@ -18,11 +18,17 @@ namespace {
 
 constexpr double kHalfPi = M_PI / 2.0;
 const float kClampEps = std::numeric_limits<float>::epsilon();
-constexpr float kMaxS0Radius = 1.f - 1e-5f;
+// ‖a‖ <= δ(1 − 3e-7) even after rounding each coordinate to float (relative error <= 6e-8).
+constexpr float kMaxS0Radius = 1.f - 3e-7f;
 
+// The value recovered from an action, into the range BetaMixture::sample draws
+// from, [FLT_MIN, 1 − 2⁻²⁴]: a drawn value is scored where it was drawn (a wider
+// clamp, torchgfn's [ε, 1 − ε], would score the many draws of a concentration
+// < 1 below ε at ε, underestimating their density).
 float clamp_unit(double v) {
     if (!(v == v)) return 0.5f;  // NaN (a degenerate arc): the middle, as torchgfn
-    return float(std::min(1.0 - kClampEps, std::max(double(kClampEps), v)));
+    const double lo = std::numeric_limits<float>::min(), hi = double(std::nextafter(1.f, 0.f));
+    return float(std::min(hi, std::max(lo, v)));
 }
 
 void check_config(const BoxPolicyConfig& c, const std::string& who) {
@@ -221,7 +227,7 @@ void BoxPolarPolicy::sample(Tape& tape, const float* states, int n, float explor
         float rt[2];
         for (int j = 0; j < m0; ++j) {
             mix.sample(rng, rt);  // (r, θ)
-            // a = δ r (cos πθ/2, sin πθ/2), r <= 1 − 1e-5 so that ‖a‖ < δ
+            // a = δ r (cos πθ/2, sin πθ/2), r <= 1 − 3e-7 so that ‖a‖ < δ
             const double r = std::min(rt[0], kMaxS0Radius), phi = kHalfPi * rt[1];
             float* a = actions + 2 * size_t(first[size_t(j)]);
             a[0] = float(d * r * std::cos(phi));

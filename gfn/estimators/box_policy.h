@@ -13,7 +13,7 @@
 //     r ~ mix_r, θ ~ mix_θ independently, a = δ·r·(cos πθ/2, sin πθ/2);
 //         log PF = log mix_r(r) + log mix_θ(θ) − log δ − log(π/2) − log(δ r)
 //     (polar to Cartesian: da = ρ dρ dφ with ρ = δr, φ = πθ/2); r is drawn at
-//     most 1 − 1e-5 so that ‖a‖ < δ in float (Box::backward_forced);
+//     most 1 − 3e-7 so that ‖a‖ < δ in float (Box::backward_forced);
 //   - elsewhere (QuarterCircleWithExit) an MLP on x → [l | logits (K) | α (K) | β (K)]:
 //     the exit with σ(l) (forced: log 0); else u ~ mix, the angle
 //     φ = (π/2)(m + (M − m)u) on the feasible arc, a = δ(cos φ, sin φ), where
@@ -38,8 +38,8 @@
 //     counts any move within δ/2 of x as the return to s_0, and scores its forced
 //     exit log σ(l)).
 //
-// Scoring a given action recovers u or r from it and clamps it to [ε, 1 − ε]
-// (ε = float epsilon, as torchgfn) against rounding.
+// Scoring a given action recovers u or r from it (in double) and clamps it to
+// [FLT_MIN, 1 − 2⁻²⁴], the range BetaMixture draws from, against rounding.
 #pragma once
 
 #include <string>
