@@ -20,6 +20,9 @@
 #include "envs/box.h"
 #include "gfn/estimators/box_policy.h"
 #include "gfn/estimators/log_probs.h"
+#include "gfn/runtime/config.h"
+#include "gfn/runtime/continuous_training.h"
+#include "gfn/runtime/training.h"
 #include "gfn/samplers/continuous_sampler.h"
 #include "gfn/validation/continuous_validation.h"
 #include "tests/gradcheck.h"
@@ -522,6 +525,60 @@ BOOST_AUTO_TEST_CASE(rollouts_and_validation) {
     // kde_jsd grows with separation: two clusters far apart vs close.
     std::vector<float> a = {0.1f, 0.1f, 0.12f, 0.1f}, b = {0.9f, 0.9f, 0.88f, 0.9f}, c = {0.15f, 0.1f, 0.1f, 0.15f};
     BOOST_CHECK_GT(kde_jsd(a.data(), 2, b.data(), 2, 20), kde_jsd(a.data(), 2, c.data(), 2, 20));
+}
+
+BOOST_AUTO_TEST_CASE(runs_defaults_and_step_schedule) {
+    auto parse = [](std::vector<std::string> args) {
+        Config c;
+        parse_train_flags(args, c);
+        return c;
+    };
+    // The issue target's defaults for --env box.
+    Config d = parse({"--env", "box"});
+    BOOST_CHECK_EQUAL(d.hidden, 128);
+    BOOST_CHECK_EQUAL(d.layers, 4);
+    BOOST_CHECK_EQUAL(d.batch_size, 128);
+    BOOST_CHECK_EQUAL(d.iterations, 10000);
+    BOOST_CHECK_EQUAL(d.lr_logz, 1e-3);
+    BOOST_CHECK_EQUAL(d.lr_schedule, "step");
+    BOOST_CHECK_EQUAL(d.scheduler_milestone, 2500);
+    BOOST_CHECK_EQUAL(d.validation_bins, 50);
+    BOOST_CHECK_EQUAL(d.delta, 0.25);
+    BOOST_CHECK_EQUAL(d.n_components, 2);
+    BOOST_CHECK_EQUAL(d.n_components_s0, 4);
+    BOOST_CHECK_CLOSE(d.max_concentration, 5.1, 1e-9);
+    auto throws_with = [&](std::vector<std::string> args, const std::string& needle) {
+        try {
+            parse(args);
+            BOOST_ERROR("no error for " << needle);
+        } catch (const std::invalid_argument& e) {
+            BOOST_CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, e.what());
+        }
+    };
+    throws_with({"--env", "box", "--delta", "0"}, "--delta");
+    throws_with({"--env", "box_cartesian", "--min-concentration", "3", "--max-concentration", "2"},
+                "--min-concentration");
+    throws_with({"--env", "box", "--exploration-var-starting-val", "1"}, "--exploration-var-starting-val");
+    throws_with({"--env", "box", "--loss", "db"}, "--loss");
+    throws_with({"--lr-schedule", "step", "--gamma-scheduler", "0"}, "--gamma-scheduler");
+    // Step schedule: lr_t = lr · γ^⌊t / milestone⌋ for every group, t the steps taken before.
+    for (const char* env : {"box", "box_cartesian"})
+        for (const char* loss : {"tb", "lpv"}) {
+            Config c = parse({"--env", env, "--loss", loss, "--hidden", "8", "--layers", "2", "--batch-size", "8",
+                              "--iterations", "6", "--scheduler-milestone", "2", "--gamma-scheduler", "0.5",
+                              "--validation-samples", "500", "--validation-bins", "10"});
+            Run run(c);
+            const float want[] = {1e-3f, 1e-3f, 5e-4f, 5e-4f, 2.5e-4f};
+            for (float w : want) {
+                StepStats st = train_step(run);
+                BOOST_CHECK(std::isfinite(st.loss));
+                BOOST_CHECK_CLOSE(run.optimizer->groups[0].lr, w, 1e-4);
+                BOOST_CHECK_CLOSE(run.optimizer->groups[1].lr, w, 1e-4);  // log Z: --lr-logz 1e-3
+            }
+            Metrics m = validate_continuous_run(run);
+            BOOST_CHECK(m.binned_l1 >= 0 && m.binned_l1 <= 2);
+            BOOST_CHECK_CLOSE(m.logz_true, std::log(0.305), 1e-6);
+        }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -156,7 +156,11 @@ const std::vector<Flag>& flags() {
         flt_flag("lr-logz", &Config::lr_logz, "learning rate of log Z"),
         flt_flag("lr-logf", &Config::lr_logf, "learning rate of the log F network (DB, SubTB)"),
         str_flag("lr-schedule", &Config::lr_schedule,
-                 "constant | cosine: every learning rate times (1 + cos(pi t / iterations)) / 2"),
+                 "constant | cosine: every learning rate times (1 + cos(pi t / iterations)) / 2 | step: times "
+                 "gamma^floor(t / milestone) (box: step)"),
+        int_flag("scheduler-milestone", &Config::scheduler_milestone, 0, kIntMax,
+                 "--lr-schedule step: steps between decays (0: max(1, iterations / 3); box: 2500)"),
+        flt_flag("gamma-scheduler", &Config::gamma_scheduler, "--lr-schedule step: factor per milestone in (0, 1]"),
         flt_flag("weight-decay", &Config::weight_decay, "weight decay of the networks"),
         flt_flag("clip-grad-norm", &Config::clip_grad_norm, "clip gradients to this global norm (0: off)"),
         flt_flag("epsilon", &Config::epsilon, "exploration: mix epsilon of uniform into PF"),
@@ -321,6 +325,8 @@ void apply_env_defaults(Config& c, const std::vector<std::string>& given) {
         if (unset("lr-logz")) c.lr_logz = 1e-3;
         if (unset("iterations")) c.iterations = 10000;
         if (unset("validation-bins")) c.validation_bins = 50;
+        if (unset("lr-schedule")) c.lr_schedule = "step";
+        if (unset("scheduler-milestone")) c.scheduler_milestone = 2500;
         return;
     }
     if (unset("batch-size")) c.batch_size = 256;
@@ -611,8 +617,9 @@ void validate_config(const Config& c) {
     require(c.lambda > 0 && c.lambda <= 1, "--lambda: must be in (0, 1] (got " + fmt(c.lambda) + ")");
     require(std::isfinite(c.fm_alpha) && c.fm_alpha >= 0, "--fm-alpha: must be >= 0");
     require(std::isfinite(c.lr_logf) && c.lr_logf > 0, "--lr-logf: must be > 0");
-    require(c.lr_schedule == "constant" || c.lr_schedule == "cosine",
-            "--lr-schedule: unknown schedule '" + c.lr_schedule + "' (choose constant or cosine)");
+    require(c.lr_schedule == "constant" || c.lr_schedule == "cosine" || c.lr_schedule == "step",
+            "--lr-schedule: unknown schedule '" + c.lr_schedule + "' (choose constant, cosine or step)");
+    require(c.gamma_scheduler > 0 && c.gamma_scheduler <= 1, "--gamma-scheduler: must be in (0, 1]");
     require(c.buffer == "fifo" || c.buffer == "prioritized" || c.buffer == "diverse" || c.buffer == "terminating_state",
             "--buffer: unknown replay buffer '" + c.buffer + "' (choose fifo, prioritized, diverse or terminating_state)");
     require(!(c.buffer == "terminating_state" && c.replay_buffer > 0 && !c.uses_pb()),

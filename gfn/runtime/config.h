@@ -98,6 +98,10 @@ struct Config {
     double lr_logz = 0.1;
     double lr_logf = 1e-3;                // log F networks (DB, SubTB)
     std::string lr_schedule = "constant"; // constant | cosine (every group's rate decays to 0 over --iterations)
+                                          // | step (every group's rate × --gamma-scheduler every
+                                          // --scheduler-milestone steps; box: step, 2500, 0.5)
+    int scheduler_milestone = 0;          // step schedule: steps between decays (0: max(1, --iterations / 3))
+    double gamma_scheduler = 0.5;         // step schedule: the factor per milestone, in (0, 1]
     double weight_decay = 0.0;
     double clip_grad_norm = 0.0;          // 0: no clipping
     // exploration (off-policy when any differs from its default)
