@@ -83,9 +83,9 @@ const std::vector<Flag>& flags() {
         int_flag("ndim", &Config::ndim, 1, 1024, "HyperGrid / DiscreteEBM dimensions"),
         int_flag("height", &Config::height, 2, 65536, "HyperGrid side length"),
         str_flag("reward", &Config::reward, "HyperGrid reward: original | cosine | sparse | deceptive"),
-        dbl_flag("R0", &Config::R0, "HyperGrid reward R0"),
-        dbl_flag("R1", &Config::R1, "HyperGrid reward R1"),
-        dbl_flag("R2", &Config::R2, "HyperGrid reward R2"),
+        dbl_flag("R0", &Config::R0, "HyperGrid / Box reward R0"),
+        dbl_flag("R1", &Config::R1, "HyperGrid / Box reward R1"),
+        dbl_flag("R2", &Config::R2, "HyperGrid / Box reward R2"),
         int_flag("L", &Config::L, 2, 64, "Ising: side of the periodic L x L lattice"),
         dbl_flag("J", &Config::J, "Ising: coupling of neighbouring spins"),
         int_flag("word-size", &Config::word_size, 1, 16, "BitSequence: bits per word"),
@@ -349,6 +349,8 @@ void validate_continuous_config(const Config& c) {
     }
     if (c.box()) {
         require(std::isfinite(c.delta) && c.delta > 0 && c.delta <= 1, "--delta: must be in (0, 1]");
+        require(c.validation_bins <= 4096, "--validation-bins: --env " + c.env +
+                                               " bins terminal states on G x G cells; G must be <= 4096");
         require(c.min_concentration > 0 && c.min_concentration < c.max_concentration,
                 "--min-concentration / --max-concentration: need 0 < min < max");
         require(c.R0 > 0 && c.R1 >= 0 && c.R2 >= 0, "--R0 / --R1 / --R2: --env " + c.env + " needs R0 > 0, R1, R2 >= 0");
