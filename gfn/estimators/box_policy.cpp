@@ -114,15 +114,19 @@ Var BoxPolarPolicy::log_prob(Tape& tape, const float* states, const float* actio
         const float* s = states + 2 * size_t(k);
         const bool exit = is_exit && is_exit[k];
         if (backward_) {
-            if (exit) throw std::invalid_argument("box: a backward policy never exits (step " + std::to_string(k) + ")");
-            if (env_.is_initial(s)) throw std::invalid_argument("box: a backward move into s_0 (step " + std::to_string(k) + ")");
+            if (exit)
+                throw std::invalid_argument("box: a backward policy never exits (step " + std::to_string(k) + ")");
+            if (env_.is_initial(s))
+                throw std::invalid_argument("box: a backward move into s_0 (step " + std::to_string(k) + ")");
             if (!env_.backward_forced(s)) circle.push_back(k);
             continue;
         }
         if (exit && !env_.exit_allowed(s))
-            throw std::invalid_argument("box: an exit at s_0, where the exit is not allowed (step " + std::to_string(k) + ")");
+            throw std::invalid_argument("box: an exit at s_0, where the exit is not allowed (step " +
+                                        std::to_string(k) + ")");
         if (!exit && env_.exit_forced(s))
-            throw std::invalid_argument("box: a move at a state where the exit is forced (step " + std::to_string(k) + ")");
+            throw std::invalid_argument("box: a move at a state where the exit is forced (step " +
+                                        std::to_string(k) + ")");
         if (env_.exit_forced(s)) continue;
         if (env_.is_initial(s)) first.push_back(k);
         else {
@@ -302,7 +306,9 @@ Var BoxCartesianPolicy::log_prob(Tape& tape, const float* states, const float* a
         const float* a = actions + 2 * size_t(k);
         const bool exit = is_exit && is_exit[k];
         if (backward_) {
-            if (exit) throw std::invalid_argument("box_cartesian: a backward policy never exits (step " + std::to_string(k) + ")");
+            if (exit)
+                throw std::invalid_argument("box_cartesian: a backward policy never exits (step " +
+                                            std::to_string(k) + ")");
             if (env_.is_initial(s))
                 throw std::invalid_argument("box_cartesian: a backward move into s_0 (step " + std::to_string(k) + ")");
             if (env_.backward_forced(s)) continue;
@@ -354,7 +360,8 @@ Var BoxCartesianPolicy::log_prob(Tape& tape, const float* states, const float* a
 void BoxCartesianPolicy::sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
                                 float* actions, uint8_t* is_exit) const {
     if (exploration_std != 0.f)
-        throw std::invalid_argument("box_cartesian: the Box policies have no exploration (--exploration-var-starting-val 0)");
+        throw std::invalid_argument(
+            "box_cartesian: the Box policies have no exploration (--exploration-var-starting-val 0)");
     NoGrad ng(tape);
     const double d = env_.delta();
     std::vector<int> rows;
