@@ -79,13 +79,13 @@ const std::vector<Flag>& flags() {
     static const std::vector<Flag> table = {
         str_flag("env", &Config::env,
                  "environment: hypergrid | conditional_hypergrid | discrete_ebm | ising | bitsequence | bitsequence_nar "
-                 "| line | diffusion"),
+                 "| line | diffusion | box | box_cartesian"),
         int_flag("ndim", &Config::ndim, 1, 1024, "HyperGrid / DiscreteEBM dimensions"),
         int_flag("height", &Config::height, 2, 65536, "HyperGrid side length"),
         str_flag("reward", &Config::reward, "HyperGrid reward: original | cosine | sparse | deceptive"),
-        dbl_flag("R0", &Config::R0, "HyperGrid reward R0"),
-        dbl_flag("R1", &Config::R1, "HyperGrid reward R1"),
-        dbl_flag("R2", &Config::R2, "HyperGrid reward R2"),
+        dbl_flag("R0", &Config::R0, "HyperGrid / Box reward R0"),
+        dbl_flag("R1", &Config::R1, "HyperGrid / Box reward R1"),
+        dbl_flag("R2", &Config::R2, "HyperGrid / Box reward R2"),
         int_flag("L", &Config::L, 2, 64, "Ising: side of the periodic L x L lattice"),
         dbl_flag("J", &Config::J, "Ising: coupling of neighbouring spins"),
         int_flag("word-size", &Config::word_size, 1, 16, "BitSequence: bits per word"),
@@ -107,8 +107,9 @@ const std::vector<Flag>& flags() {
         flt_flag("gradient-clip-value", &Config::gradient_clip_value,
                  "clamp each network gradient entry to +-this, log Z excluded (0: off; line: 5)"),
         int_flag("validation-bins", &Config::validation_bins, 1, 1000000,
-                 "continuous envs: cells of the binned l1 / JSD grid over the x range"),
-        int_flag("exploration-warm-down-start", &Config::exploration_warm_down_start, 0, kIntMax,
+                 "continuous envs: cells of the binned l1 / JSD grid over the x range (box: G x G cells of [0, 1]^2; "
+                 "box: 50)"),
+                int_flag("exploration-warm-down-start", &Config::exploration_warm_down_start, 0, kIntMax,
                  "continuous envs: keep the exploration std at its starting value until this iteration"),
         int_flag("exploration-warm-down-end", &Config::exploration_warm_down_end, 0, kIntMax,
                  "continuous envs: ... then linear to 0 at this iteration (0: the last one)"),
@@ -117,6 +118,12 @@ const std::vector<Flag>& flags() {
         flt_flag("sigma", &Config::sigma, "diffusion: PF std sigma*sqrt(dt*t_scale) (gmm25: 5, funnel/manywell: 1, posterior9: 2)"),
         flt_flag("t-scale", &Config::t_scale, "diffusion: scale of the PF variance (posterior9: 5)"),
         switch_flag("learn-variance", &Config::learn_variance, "diffusion: PF learns a log-std correction"),
+        flt_flag("delta", &Config::delta, "Box: step size in (0, 1]"),
+        int_flag("n-components", &Config::n_components, 1, 1000, "Box: Beta mixture components of a move"),
+        int_flag("n-components-s0", &Config::n_components_s0, 1, 1000,
+                 "Box (polar): Beta mixture components of the first move from s_0"),
+        flt_flag("min-concentration", &Config::min_concentration, "Box: smallest Beta concentration (> 0)"),
+        flt_flag("max-concentration", &Config::max_concentration, "Box: largest Beta concentration"),
         str_flag("loss", &Config::loss,
                  "objective: tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db | subtb | fm | vpg | ppo | mle"),
         str_flag("advantage", &Config::advantage, "vpg: advantage estimator: total | reward_to_go | baseline | gae"),
@@ -159,7 +166,11 @@ const std::vector<Flag>& flags() {
         flt_flag("lr-logz", &Config::lr_logz, "learning rate of log Z"),
         flt_flag("lr-logf", &Config::lr_logf, "learning rate of the log F network (DB, SubTB)"),
         str_flag("lr-schedule", &Config::lr_schedule,
-                 "constant | cosine: every learning rate times (1 + cos(pi t / iterations)) / 2"),
+                 "constant | cosine: every learning rate times (1 + cos(pi t / iterations)) / 2 | step: times "
+                 "gamma^floor(t / milestone) (box: step)"),
+        int_flag("scheduler-milestone", &Config::scheduler_milestone, 0, kIntMax,
+                 "--lr-schedule step: steps between decays (0: max(1, iterations / 3); box: 2500)"),
+        flt_flag("gamma-scheduler", &Config::gamma_scheduler, "--lr-schedule step: factor per milestone in (0, 1]"),
         flt_flag("weight-decay", &Config::weight_decay, "weight decay of the networks"),
         flt_flag("clip-grad-norm", &Config::clip_grad_norm, "clip gradients to this global norm (0: off)"),
         flt_flag("epsilon", &Config::epsilon, "exploration: mix epsilon of uniform into PF"),
@@ -309,12 +320,25 @@ std::string bytes_str(double b) {
     return s.str();
 }
 
-// ---- continuous environments (--env line) ----------------------------------
+// ---- continuous environments (--env line, box, box_cartesian, diffusion) ----------------------------------
 
 // Each continuous env's target settings for the flags not given (config.h).
 void apply_env_defaults(Config& c, const std::vector<std::string>& given) {
     if (!c.continuous()) return;
     auto unset = [&](const char* name) { return std::find(given.begin(), given.end(), name) == given.end(); };
+    if (c.box()) {  // the issue target's settings (config.h)
+        if (unset("hidden")) c.hidden = 128;
+        if (unset("layers")) c.layers = 4;
+        if (unset("activation")) c.activation = "elu";
+        if (unset("batch-size")) c.batch_size = 128;
+        if (unset("lr")) c.lr = 1e-3;
+        if (unset("lr-logz")) c.lr_logz = 1e-3;
+        if (unset("iterations")) c.iterations = 10000;
+        if (unset("validation-bins")) c.validation_bins = 50;
+        if (unset("lr-schedule")) c.lr_schedule = "step";
+        if (unset("scheduler-milestone")) c.scheduler_milestone = 2500;
+        return;
+    }
     if (c.env == "line") {  // torchgfn's train_line
         if (unset("batch-size")) c.batch_size = 256;
         if (unset("iterations")) c.iterations = 5000;
@@ -364,6 +388,20 @@ void validate_line_config(const Config& c) {
             "--loss " + c.loss + ": --env line trains with the trajectory-balance objectives tb and lpv");
 }
 
+void validate_box_config(const Config& c) {
+    require(std::isfinite(c.delta) && c.delta > 0 && c.delta <= 1, "--delta: must be in (0, 1]");
+    require(c.validation_bins <= 4096,
+            "--validation-bins: --env " + c.env + " bins terminal states on G x G cells; G must be <= 4096");
+    require(c.min_concentration > 0 && c.min_concentration < c.max_concentration,
+            "--min-concentration / --max-concentration: need 0 < min < max");
+    require(c.R0 > 0 && c.R1 >= 0 && c.R2 >= 0, "--R0 / --R1 / --R2: --env " + c.env + " needs R0 > 0, R1, R2 >= 0");
+    require(c.exploration_var_starting_val == 0,
+            "--exploration-var-starting-val: --env " + c.env + " has no exploration (its policies sample themselves)");
+    require(c.loss == "tb" || c.loss == "lpv",
+            "--loss " + c.loss + ": --env " + c.env + " trains with the trajectory-balance objectives tb and lpv");
+    require(c.save.empty() && c.resume.empty(), "--save / --resume: not available with --env " + c.env + " yet");
+}
+
 void validate_diffusion_config(const Config& c) {
     require(c.target == "gmm25" || c.target == "posterior9" || c.target == "funnel" || c.target == "funnel_hard" ||
                 c.target == "manywell",
@@ -393,6 +431,7 @@ void validate_continuous_config(const Config& c) {
             "--exploration-warm-down-end: must be after --exploration-warm-down-start (or 0: the last iteration)");
     if (c.env == "line") validate_line_config(c);
     if (c.diffusion()) validate_diffusion_config(c);
+    if (c.box()) validate_box_config(c);
     const std::string env = "--env " + c.env;
     require(!c.tied && !c.uniform_pb, "--tied / --uniform-pb: " + env + " has its own PB");
     require(c.replay_buffer == 0 && c.local_search == 0,
@@ -438,6 +477,10 @@ double run_memory_estimate(const Config& c, std::string* breakdown) {
         in = d;
         out = d + 1;
         T = c.diffusion_steps + 1.0;
+    } else if (c.box()) {  // Box: x -> 1 + 6·K outputs (Cartesian; polar fewer), no enumeration
+        D = in = 2;
+        out = 1 + 6.0 * c.n_components;
+        T = c.env == "box" ? std::ceil(2 / c.delta) + 2 : std::ceil(1 / c.delta) + 2;
     } else if (c.continuous()) {  // Line: (x, k) -> (μ, raw σ), no enumeration
         D = in = out = 2;
         T = c.n_steps_per_trajectory + 1.0;
@@ -568,7 +611,7 @@ void validate_config(const Config& c) {
                 c.env == "bitsequence" || c.env == "bitsequence_nar" || c.continuous(),
             "--env: unknown environment '" + c.env +
                 "' (choose hypergrid, conditional_hypergrid, discrete_ebm, ising, bitsequence, bitsequence_nar, "
-                "line or diffusion)");
+                "line, diffusion, box or box_cartesian)");
     validate_continuous_config(c);
     require(std::isfinite(c.J), "--J: must be finite");
     if (c.env == "ising") {
@@ -631,8 +674,9 @@ void validate_config(const Config& c) {
     require(c.lambda > 0 && c.lambda <= 1, "--lambda: must be in (0, 1] (got " + fmt(c.lambda) + ")");
     require(std::isfinite(c.fm_alpha) && c.fm_alpha >= 0, "--fm-alpha: must be >= 0");
     require(std::isfinite(c.lr_logf) && c.lr_logf > 0, "--lr-logf: must be > 0");
-    require(c.lr_schedule == "constant" || c.lr_schedule == "cosine",
-            "--lr-schedule: unknown schedule '" + c.lr_schedule + "' (choose constant or cosine)");
+    require(c.lr_schedule == "constant" || c.lr_schedule == "cosine" || c.lr_schedule == "step",
+            "--lr-schedule: unknown schedule '" + c.lr_schedule + "' (choose constant, cosine or step)");
+    require(c.gamma_scheduler > 0 && c.gamma_scheduler <= 1, "--gamma-scheduler: must be in (0, 1]");
     require(c.buffer == "fifo" || c.buffer == "prioritized" || c.buffer == "diverse" || c.buffer == "terminating_state",
             "--buffer: unknown replay buffer '" + c.buffer + "' (choose fifo, prioritized, diverse or terminating_state)");
     require(!(c.buffer == "terminating_state" && c.replay_buffer > 0 && !c.uses_pb()),

@@ -23,7 +23,7 @@ namespace gfn {
 struct Config {
     // environment
     std::string env = "hypergrid";        // hypergrid | conditional_hypergrid | discrete_ebm | ising
-                                          // | bitsequence | bitsequence_nar | line
+                                          // | bitsequence | bitsequence_nar | line | box | box_cartesian
     int ndim = 2;
     int height = 8;
     std::string reward = "original";      // original | cosine | sparse | deceptive
@@ -48,6 +48,7 @@ struct Config {
     double exploration_var_starting_val = 0.0;  // continuous envs: extra std s, linear to 0 over --iterations
     double gradient_clip_value = 0.0;           // clamp each network gradient entry to ±this (0: off)
     int validation_bins = 100;                  // continuous envs: cells of the binned l1 / JSD grid
+                                                // (box: G×G cells over [0, 1]², default G = 50)
     // Exploration schedule of the continuous envs: s_i = s_0 up to iteration
     // start, then linear to 0 at iteration end (0: the last iteration).
     int exploration_warm_down_start = 0;
@@ -61,6 +62,15 @@ struct Config {
     double sigma = 1.0;                   // PF std σ·√(dt·t_scale)
     double t_scale = 1.0;
     bool learn_variance = false;          // PF's learned log-std correction
+    // Box (--env box: polar, --env box_cartesian; torchgfn's gym/box.py, flags named as
+    // train_box.py names them). Given without the flag, both take the settings of the issue's
+    // target: --hidden 128, --layers 4, --activation elu, --batch-size 128, --lr 1e-3,
+    // --lr-logz 1e-3, --iterations 10000, --validation-bins 50 (learned PB, δ = 0.25).
+    double delta = 0.25;                        // step size δ in (0, 1]
+    int n_components = 2;                       // Beta mixture components of a move
+    int n_components_s0 = 4;                    // box (polar): components of the first move from s_0
+    double min_concentration = 0.1;             // Beta concentrations in [min, max]
+    double max_concentration = 5.1;
     // objective
     std::string loss = "tb";              // tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db
                                           // | subtb | fm | vpg | ppo | mle
@@ -101,6 +111,10 @@ struct Config {
     double lr_logz = 0.1;
     double lr_logf = 1e-3;                // log F networks (DB, SubTB)
     std::string lr_schedule = "constant"; // constant | cosine (every group's rate decays to 0 over --iterations)
+                                          // | step (every group's rate × --gamma-scheduler every
+                                          // --scheduler-milestone steps; box: step, 2500, 0.5)
+    int scheduler_milestone = 0;          // step schedule: steps between decays (0: max(1, --iterations / 3))
+    double gamma_scheduler = 0.5;         // step schedule: the factor per milestone, in (0, 1]
     double weight_decay = 0.0;
     double clip_grad_norm = 0.0;          // 0: no clipping
     // exploration (off-policy when any differs from its default)
@@ -132,7 +146,8 @@ struct Config {
     std::string plot;                     // SVG file of the training curves (and 2-D HyperGrid heatmaps)
 
     bool conditional() const { return env == "conditional_hypergrid"; }
-    bool continuous() const { return env == "line" || diffusion(); }
+    bool continuous() const { return env == "line" || box() || diffusion(); }
+    bool box() const { return env == "box" || env == "box_cartesian"; }
     bool diffusion() const { return env == "diffusion"; }
     // --prior names a checkpoint file (not uniform or tb).
     bool prior_from_file() const { return prior != "uniform" && prior != "tb"; }

@@ -5,9 +5,11 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "envs/box.h"
 #include "envs/diffusion_sampling.h"
 #include "envs/diffusion_targets.h"
 #include "envs/line.h"
+#include "gfn/estimators/box_policy.h"
 #include "gfn/estimators/diffusion_policy.h"
 #include "gfn/objectives/maximum_likelihood.h"
 #include "gfn/runtime/checkpoint.h"
@@ -66,12 +68,37 @@ void build_diffusion(Run& run) {
     run.continuous_env = std::move(env);
 }
 
+// --env box (polar) / box_cartesian: the environment, its learned PF and PB
+// (gfn/estimators/box_policy.h) and the exact G×G cell masses of R/Z.
+void build_box_pieces(Run& run, const NetConfig& net) {
+    const Config& cfg = run.cfg;
+    const BoxPolicyConfig bc{cfg.n_components, cfg.n_components_s0, float(cfg.min_concentration),
+                             float(cfg.max_concentration)};
+    std::unique_ptr<BoxBase> env;
+    if (cfg.env == "box") {
+        auto box = std::make_unique<Box>(cfg.delta, cfg.R0, cfg.R1, cfg.R2);
+        run.continuous_pf = std::make_unique<BoxPolarPolicy>(*box, false, run.store, net, bc, run.rng, "pf");
+        run.continuous_pb = std::make_unique<BoxPolarPolicy>(*box, true, run.store, net, bc, run.rng, "pb");
+        env = std::move(box);
+    } else {
+        auto box = std::make_unique<BoxCartesian>(cfg.delta, cfg.R0, cfg.R1, cfg.R2);
+        run.continuous_pf = std::make_unique<BoxCartesianPolicy>(*box, false, run.store, net, bc, run.rng, "pf");
+        run.continuous_pb = std::make_unique<BoxCartesianPolicy>(*box, true, run.store, net, bc, run.rng, "pb");
+        env = std::move(box);
+    }
+    run.continuous_lo = 0.0;
+    run.continuous_hi = 1.0;
+    run.continuous_target = env->cell_masses(cfg.validation_bins);
+    run.continuous_env = std::move(env);
+}
+
 }  // namespace
 
 void build_continuous_run(Run& run) {
     const Config& cfg = run.cfg;
     if (cfg.env == "line") build_line(run);
     else if (cfg.diffusion()) build_diffusion(run);
+    else if (cfg.box()) build_box_pieces(run, NetConfig{cfg.hidden, cfg.layers, activation_from_string(cfg.activation)});
     else throw std::invalid_argument("--env: unknown continuous environment '" + cfg.env + "'");
 
     const float clip = float(cfg.log_reward_clip_min);
@@ -212,8 +239,12 @@ Metrics validate_continuous_run(Run& run) {
     Metrics m;
     m.iteration = run.iteration;
     ContinuousValidation cv =
-        validate_continuous(*run.continuous_env, *run.continuous_pf, run.continuous_pb.get(), run.continuous_target,
-                            run.continuous_lo, run.continuous_hi, run.cfg.validation_samples, vrng);
+        run.cfg.box()
+            ? validate_continuous_grid(*run.continuous_env, *run.continuous_pf, run.continuous_pb.get(),
+                                       run.continuous_target, run.cfg.validation_bins, run.cfg.validation_samples, vrng)
+            : validate_continuous(*run.continuous_env, *run.continuous_pf, run.continuous_pb.get(),
+                                  run.continuous_target, run.continuous_lo, run.continuous_hi,
+                                  run.cfg.validation_samples, vrng);
     m.binned_l1 = cv.binned_l1;
     m.binned_jsd = cv.binned_jsd;
     m.logz_is = cv.logz_is;

@@ -1,14 +1,16 @@
 // continuous_training.h — the run-time pieces that differ for continuous
-// environments (--env line); everything else of a Run is shared.
+// environments (--env line, box, box_cartesian); everything else of a Run is shared.
 //
-// A continuous Run holds continuous_env and the Gaussian step policies
-// continuous_pf / continuous_pb where a discrete one holds env, pf and pb;
+// A continuous Run holds continuous_env and its policies continuous_pf /
+// continuous_pb (Line: Gaussian steps; Box: gfn/estimators/box_policy.h) where
+// a discrete one holds env, pf and pb;
 // store, log Z, the objective (the TB family, through the Policy seam of
 // gfn/estimators/policy.h), the optimizer and the training loop are the same.
 // Per step the batch is drawn by the continuous sampler with the exploration
 // std on its schedule (exploration_std below),
 // and PF is always re-evaluated (nothing is saved at sampling time).
-// Validation: binned l1 / JSD against the exact cell masses of R/Z and the
+// Validation: binned l1 / JSD against the exact cell masses of R/Z (Line: 1-D
+// cells over its x range; Box: G×G cells of [0, 1]², G = --validation-bins) and the
 // importance-sampling log Z (gfn/validation/continuous_validation.h).
 #pragma once
 

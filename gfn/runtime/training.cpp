@@ -364,6 +364,12 @@ static void optimize(Run& run, StepStats& st, int step) {
     double factor = 1.0;
     if (run.cfg.lr_schedule == "cosine" && run.cfg.iterations > 0)
         factor = 0.5 * (1.0 + std::cos(3.141592653589793 * std::min(1.0, double(run.iteration) / run.cfg.iterations)));
+    // step (torchgfn's MultiStepLR): lr_t = lr · γ^⌊t / milestone⌋
+    if (run.cfg.lr_schedule == "step")
+        factor = std::pow(run.cfg.gamma_scheduler,
+                          double(run.iteration / std::max(1, run.cfg.scheduler_milestone > 0
+                                                                  ? run.cfg.scheduler_milestone
+                                                                  : run.cfg.iterations / 3)));
     for (size_t g = 0; g < run.optimizer->groups.size() && g < 3; ++g)
         run.optimizer->groups[g].lr = float(base[g] * factor);
     run.optimizer->step();

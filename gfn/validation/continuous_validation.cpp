@@ -5,6 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "envs/box.h"
 #include "gfn/estimators/log_probs.h"
 #include "gfn/samplers/continuous_sampler.h"
 #include "gfn/validation/enumeration.h"
@@ -48,17 +49,17 @@ std::vector<double> log_importance_weights(const ContinuousPolicy& pf, const Con
     return w;
 }
 
-ContinuousValidation validate_continuous(const ContinuousEnv& env, const ContinuousPolicy& pf,
-                                         const ContinuousPolicy* pb, const std::vector<double>& target_masses,
-                                         double lo, double hi, int n_samples, Rng& rng) {
-    const int n_bins = int(target_masses.size()) - 2;
-    if (n_bins < 1 || !(lo < hi) || n_samples < 1)
-        throw std::invalid_argument("validate_continuous: need >= 1 bin, lo < hi and >= 1 sample");
-    const int chunk = 8192;
-    std::vector<float> xs;
-    std::vector<double> log_w;
-    xs.reserve(size_t(n_samples));
-    log_w.reserve(size_t(n_samples));
+namespace {
+
+// n fresh PF trajectories (no exploration): their terminal states (n, state_dim)
+// and log w_i = log R(x_i) + Σ log PB − Σ log PF.
+void sample_weighted(const ContinuousEnv& env, const ContinuousPolicy& pf, const ContinuousPolicy* pb, int n_samples,
+                     Rng& rng, std::vector<float>* xs, std::vector<double>* log_w) {
+    const int chunk = 8192, D = env.state_dim();
+    xs->clear();
+    log_w->clear();
+    xs->reserve(size_t(n_samples) * size_t(D));
+    log_w->reserve(size_t(n_samples));
     Tape tape;
     Trajectories traj;
     for (int done = 0; done < n_samples; done += chunk) {
@@ -67,16 +68,79 @@ ContinuousValidation validate_continuous(const ContinuousEnv& env, const Continu
         NoGrad ng(tape);
         sample_continuous_trajectories(env, pf, m, 0.f, rng, tape, traj);
         std::vector<double> w = log_importance_weights(pf, pb, traj, tape);
-        log_w.insert(log_w.end(), w.begin(), w.end());
-        for (int i = 0; i < m; ++i) xs.push_back(traj.float_terminal_state(i)[0]);
+        log_w->insert(log_w->end(), w.begin(), w.end());
+        for (int i = 0; i < m; ++i) {
+            const float* x = traj.float_terminal_state(i);
+            xs->insert(xs->end(), x, x + D);
+        }
     }
+}
+
+}  // namespace
+
+ContinuousValidation validate_continuous(const ContinuousEnv& env, const ContinuousPolicy& pf,
+                                         const ContinuousPolicy* pb, const std::vector<double>& target_masses,
+                                         double lo, double hi, int n_samples, Rng& rng) {
+    const int n_bins = int(target_masses.size()) - 2;
+    if (n_bins < 1 || !(lo < hi) || n_samples < 1)
+        throw std::invalid_argument("validate_continuous: need >= 1 bin, lo < hi and >= 1 sample");
+    std::vector<float> xs;
+    std::vector<double> log_w;
+    sample_weighted(env, pf, pb, n_samples, rng, &xs, &log_w);
     ContinuousValidation v;
     v.n_samples = n_samples;
-    std::vector<double> p = bin_frequencies(xs.data(), n_samples, 1, lo, hi, n_bins);
+    std::vector<double> p = bin_frequencies(xs.data(), n_samples, env.state_dim(), lo, hi, n_bins);
     v.binned_l1 = l1_distance(p, target_masses);
     v.binned_jsd = jensen_shannon(p, target_masses);
     v.logz_is = log_mean_exp(log_w);
     return v;
+}
+
+std::vector<double> grid_frequencies(const float* xy, int n, int stride, int G) {
+    if (G < 1) throw std::invalid_argument("grid_frequencies: need G >= 1 cells per side");
+    std::vector<double> f(size_t(G) * size_t(G), 0.0);
+    for (int i = 0; i < n; ++i) f[size_t(BoxBase::cell_of(xy + size_t(i) * size_t(stride), G))] += 1.0;
+    for (double& v : f) v /= std::max(1, n);
+    return f;
+}
+
+ContinuousValidation validate_continuous_grid(const ContinuousEnv& env, const ContinuousPolicy& pf,
+                                              const ContinuousPolicy* pb, const std::vector<double>& target_masses,
+                                              int G, int n_samples, Rng& rng) {
+    if (G < 1 || target_masses.size() != size_t(G) * size_t(G) || n_samples < 1 || env.state_dim() < 2)
+        throw std::invalid_argument("validate_continuous_grid: need G >= 1, G·G target masses, >= 1 sample and a "
+                                    "state of >= 2 coordinates");
+    std::vector<float> xs;
+    std::vector<double> log_w;
+    sample_weighted(env, pf, pb, n_samples, rng, &xs, &log_w);
+    ContinuousValidation v;
+    v.n_samples = n_samples;
+    std::vector<double> p = grid_frequencies(xs.data(), n_samples, env.state_dim(), G);
+    v.binned_l1 = l1_distance(p, target_masses);
+    v.binned_jsd = jensen_shannon(p, target_masses);
+    v.logz_is = log_mean_exp(log_w);
+    return v;
+}
+
+double kde_jsd(const float* a, int n_a, const float* b, int n_b, int G, double bandwidth) {
+    if (n_a < 1 || n_b < 1 || G < 1 || !(bandwidth > 0))
+        throw std::invalid_argument("kde_jsd: need points in both sets, G >= 1 and a bandwidth > 0");
+    auto density = [&](const float* x, int n) {
+        std::vector<double> f(size_t(G) * size_t(G), 0.0);
+        double total = 0.0;
+        for (int i = 0; i < G; ++i)
+            for (int j = 0; j < G; ++j) {
+                const double c0 = (i + 0.5) / G, c1 = (j + 0.5) / G;
+                double s = 0.0;
+                // f(c) ∝ Σ_i exp(−‖c − x_i‖ / h)
+                for (int k = 0; k < n; ++k) s += std::exp(-std::hypot(c0 - x[2 * k], c1 - x[2 * k + 1]) / bandwidth);
+                f[size_t(i) * size_t(G) + size_t(j)] = s;
+                total += s;
+            }
+        for (double& v : f) v /= total;
+        return f;
+    };
+    return jensen_shannon(density(a, n_a), density(b, n_b));
 }
 
 }  // namespace gfn

@@ -11,6 +11,13 @@
 //                 (unbiased in Z, a lower bound on log Z in expectation; PB's
 //                 forced steps and the forced exit contribute 0)
 // With pb null (constant PB) Σ log PB = 0.
+// Two-dimensional states (Box): validate_continuous_grid bins the terminal
+// (x^0, x^1) on G×G equal cells of [0, 1]² (row-major by the cell of x^0,
+// BoxBase::cell_of; coordinates outside go to the edge cells) against the
+// environment's exact cell masses (BoxBase::cell_masses); same l1, JSD and log Z.
+// kde_jsd (torchgfn's Box metric): the JSD between kernel density estimates of two
+// point sets on the G×G cell centres c of [0, 1]², exponential kernel, bandwidth h:
+//     f(c) ∝ Σ_i exp(−‖c − x_i‖ / h),  normalised over the centres;  JSD(f_a, f_b) in nats.
 #pragma once
 
 #include <vector>
@@ -43,6 +50,17 @@ std::vector<double> log_importance_weights(const ContinuousPolicy& pf, const Con
                                            const Trajectories& traj, Tape& tape);
 
 // target_masses: n_bins + 2 cell masses over [lo, hi] as bin_frequencies lays them out.
+// Frequencies of n points (x^0, x^1 at xy[i·stride], xy[i·stride + 1]) on the G×G grid of [0, 1]².
+std::vector<double> grid_frequencies(const float* xy, int n, int stride, int G);
+
+// target_masses: G·G cell masses as grid_frequencies lays them out.
+ContinuousValidation validate_continuous_grid(const ContinuousEnv& env, const ContinuousPolicy& pf,
+                                              const ContinuousPolicy* pb, const std::vector<double>& target_masses,
+                                              int G, int n_samples, Rng& rng);
+
+// a (n_a, 2), b (n_b, 2) points; G cells per side; bandwidth h > 0.
+double kde_jsd(const float* a, int n_a, const float* b, int n_b, int G = 50, double bandwidth = 0.1);
+
 ContinuousValidation validate_continuous(const ContinuousEnv& env, const ContinuousPolicy& pf,
                                          const ContinuousPolicy* pb, const std::vector<double>& target_masses,
                                          double lo, double hi, int n_samples, Rng& rng);
