@@ -206,10 +206,13 @@ Var matmul(Var a, Var b) {
 // y = x Wᵀ + b
 static void linear_forward(float* y, const float* x, const float* W, const float* b, int n, int in, int out) {
     // y (n, out), x (n, in), W (out, in), b (1, out) or null
+    // (an inline loop, not a memcpy per row: rows are short and many)
     for (int i = 0; i < n; ++i) {
         float* yi = y + size_t(i) * out;
-        if (b) std::memcpy(yi, b, sizeof(float) * size_t(out));
-        else std::fill(yi, yi + out, 0.f);
+        if (b)
+            for (int j = 0; j < out; ++j) yi[j] = b[j];
+        else
+            for (int j = 0; j < out; ++j) yi[j] = 0.f;
     }
     gemm(false, true, n, out, in, 1.f, x, in, W, in, 1.f, y, out);
 }

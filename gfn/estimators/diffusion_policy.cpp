@@ -240,7 +240,9 @@ BrownianBridgeBackward::BrownianBridgeBackward(const DiffusionSampling& env, con
 Var BrownianBridgeBackward::log_prob(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit,
                                      int n) const {
     const int D = env_.state_dim(), d = env_.dim();
-    std::vector<int> moving;
+    std::vector<int> moving, steps;  // the moves scored, and their k = t/dt
+    moving.reserve(size_t(n));
+    steps.reserve(size_t(n));
     for (int k = 0; k < n; ++k) {
         const int step = env_.step_index(states + size_t(k) * D);
         if (is_exit && is_exit[k])
@@ -248,7 +250,10 @@ Var BrownianBridgeBackward::log_prob(Tape& tape, const float* states, const floa
                                         std::to_string(k) + ")");
         if (step < 1)
             throw std::invalid_argument(env_.name() + ": a backward step from s_0 (step " + std::to_string(k) + ")");
-        if (step > 1) moving.push_back(k);  // k = 1: the forced step to s_0, log p = 0
+        if (step > 1) {  // k = 1: the forced step to s_0, log p = 0
+            moving.push_back(k);
+            steps.push_back(step);
+        }
     }
     if (moving.empty()) return spread_log_probs(tape, Var(), moving, n);
     const int m = int(moving.size());
@@ -257,7 +262,7 @@ Var BrownianBridgeBackward::log_prob(Tape& tape, const float* states, const floa
     float* sd = tape.arena.floats(size_t(m) * d);
     for (int j = 0; j < m; ++j) {
         const float* s = states + size_t(moving[size_t(j)]) * D;
-        const double k = env_.step_index(s);
+        const double k = steps[size_t(j)];
         const float st = float(double(sigma_) * std::sqrt(env_.dt() * (k - 1.0) / k));
         for (int c = 0; c < d; ++c) {
             mu[size_t(j) * d + c] = float(double(s[c]) / k);
