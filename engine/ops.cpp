@@ -206,10 +206,13 @@ Var matmul(Var a, Var b) {
 // y = x Wᵀ + b
 static void linear_forward(float* y, const float* x, const float* W, const float* b, int n, int in, int out) {
     // y (n, out), x (n, in), W (out, in), b (1, out) or null
+    // (an inline loop, not a memcpy per row: rows are short and many)
     for (int i = 0; i < n; ++i) {
         float* yi = y + size_t(i) * out;
-        if (b) std::memcpy(yi, b, sizeof(float) * size_t(out));
-        else std::fill(yi, yi + out, 0.f);
+        if (b)
+            for (int j = 0; j < out; ++j) yi[j] = b[j];
+        else
+            for (int j = 0; j < out; ++j) yi[j] = 0.f;
     }
     gemm(false, true, n, out, in, 1.f, x, in, W, in, 1.f, y, out);
 }
@@ -698,7 +701,36 @@ Var clamp(Var a, float lo, float hi) {
 Var sigmoid(Var a) { return unary_op(Op::Sigmoid, a, unary::Sigmoid{}); }
 Var log_sigmoid(Var a) { return unary_op(Op::LogSigmoid, a, unary::LogSigmoid{}); }
 Var softplus(Var a) { return unary_op(Op::Softplus, a, unary::Softplus{}); }
-Var gelu(Var a) { return unary_op(Op::Gelu, a, unary::Gelu{}); }
+// GELU as unary::Gelu, except that a node that needs a gradient keeps its
+// derivative g = Φ(a) + a φ(a) after its value (value + N, flagged by iattr = 1),
+// computed in the forward from the same Φ: the backward is then da += g dy,
+// with no second erf and exp (the same numbers as unary::Gelu::backward).
+static void gelu_forward_keep(float* y, float* g, const float* a, long N) {
+#pragma omp parallel for if (N > kOmpMin)
+    for (long i = 0; i < N; ++i) {
+        const float x = a[i];
+        const float Phi = 0.5f * (1.f + unary::erf_fast(x * 0.70710678118654752f));
+        y[i] = x * Phi;  // = ½ x (1 + erf(x/√2)) exactly (the ½ is exact)
+        g[i] = Phi + x * (0.39894228040143268f * unary::exp_fast(-0.5f * x * x));
+    }
+}
+// da += g dy
+static void gelu_backward_kept(float* da, const float* dy, const float* g, long N) {
+#pragma omp parallel for if (N > kOmpMinCheap)
+    for (long i = 0; i < N; ++i) da[i] += g[i] * dy[i];
+}
+Var gelu(Var a) {
+    Tape& t = tape_of("gelu", a);
+    const Node& na = a.node();
+    if (!(t.grad_enabled && na.requires_grad)) return unary_op(Op::Gelu, a, unary::Gelu{});
+    const long N = long(na.rows) * na.cols;
+    const float* av = na.value;
+    float* buf = t.arena.floats(size_t(2 * N) + 1);
+    Var y = push_unary(Op::Gelu, a, 0.f, 0.f, buf);
+    node_of(y).iattr = 1;
+    gelu_forward_keep(buf, buf + N, av, N);
+    return y;
+}
 Var sin(Var a) { return unary_op(Op::Sin, a, unary::Sin{}); }
 Var cos(Var a) { return unary_op(Op::Cos, a, unary::Cos{}); }
 Var lgamma(Var a) { return unary_op(Op::Lgamma, a, unary::Lgamma{}); }
@@ -1472,11 +1504,14 @@ void backward_node(Tape& t, const Node& n) {
     case Op::Sigmoid:
     case Op::LogSigmoid:
     case Op::Softplus:
-    case Op::Gelu:
     case Op::Sin:
     case Op::Cos:
     case Op::Lgamma:
         if (da) unary_backward_node(n, da, dy, A->value, N);
+        break;
+    case Op::Gelu:
+        if (da && n.iattr == 1) gelu_backward_kept(da, dy, n.value + N, N);
+        else if (da) unary_backward_node(n, da, dy, A->value, N);
         break;
     case Op::LogSoftmax: if (da) log_softmax_backward(da, dy, n.value, n.mask, n.rows, n.cols); break;
     case Op::Gather: if (da) gather_backward(da, dy, n.idx, A->rows, A->cols); break;

@@ -30,11 +30,33 @@ void GaussianStepPolicy::mean_std(Tape& tape, const float* states, int n, Var* m
     *std = add_scalar(scale(sigmoid(slice_cols(out, A, 2 * A)), std_max_ - std_min_), std_min_);
 }
 
+Var ContinuousPolicy::sample_and_log_prob(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
+                                          float* actions, uint8_t* is_exit) const {
+    sample(tape, states, n, exploration_std, rng, actions, is_exit);
+    return log_prob(tape, states, actions, is_backward() ? nullptr : is_exit, n);
+}
+
+Var spread_log_probs(Tape& tape, Var lp, const std::vector<int>& moving, int n) {
+    const int m = int(moving.size());
+    if (m == n && m > 0) return lp;
+    Var zero = tape.constant_copy(std::vector<float>{0.f}.data(), 1, 1);
+    int* idx = tape.arena.ints(size_t(n) + 1);
+    if (m == 0) {
+        for (int k = 0; k < n; ++k) idx[k] = 0;
+        return index_rows(zero, idx, n);
+    }
+    Var parts[2] = {lp, zero};
+    Var all = concat_rows(parts, 2);  // (m + 1, 1): row m is the forced steps' 0
+    for (int k = 0; k < n; ++k) idx[k] = m;
+    for (int j = 0; j < m; ++j) idx[moving[size_t(j)]] = j;
+    return index_rows(all, idx, n);
+}
+
 Var GaussianStepPolicy::log_prob(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit,
                                  int n) const {
     const int D = env_.state_dim(), A = env_.action_dim();
     // Rows with a density (moves that are not forced) are packed; forced steps
-    // (and the forced exit) take log p = 0 from an extra zero row.
+    // (and the forced exit) take log p = 0.
     std::vector<int> moving;
     for (int k = 0; k < n; ++k) {
         const float* s = states + size_t(k) * D;
@@ -51,12 +73,7 @@ Var GaussianStepPolicy::log_prob(Tape& tape, const float* states, const float* a
         if (!exit && !forced(s)) moving.push_back(k);
     }
     const int m = int(moving.size());
-    Var zero = tape.constant_copy(std::vector<float>{0.f}.data(), 1, 1);
-    if (m == 0) {
-        int* idx = tape.arena.ints(size_t(n) + 1);
-        for (int k = 0; k < n; ++k) idx[k] = 0;
-        return index_rows(zero, idx, n);
-    }
+    if (m == 0) return spread_log_probs(tape, Var(), moving, n);
     float* xs = tape.arena.floats(size_t(m) * D);
     float* as = tape.arena.floats(size_t(m) * A);
     for (int j = 0; j < m; ++j) {
@@ -66,20 +83,23 @@ Var GaussianStepPolicy::log_prob(Tape& tape, const float* states, const float* a
     Var mean, std;
     mean_std(tape, xs, m, &mean, &std);
     DiagonalGaussian dist(mean, std);
-    Var lp = dist.log_prob(tape.constant(Tensor(as, m, A)));  // (m, 1)
-    if (m == n) return lp;
-    Var parts[2] = {lp, zero};
-    Var all = concat_rows(parts, 2);  // (m + 1, 1): row m is the forced steps' 0
-    int* idx = tape.arena.ints(size_t(n) + 1);
-    for (int k = 0; k < n; ++k) idx[k] = m;
-    for (int j = 0; j < m; ++j) idx[moving[size_t(j)]] = j;
-    return index_rows(all, idx, n);
+    return spread_log_probs(tape, dist.log_prob(tape.constant(Tensor(as, m, A))), moving, n);  // (m, 1) -> (n, 1)
 }
 
 void GaussianStepPolicy::sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
                                 float* actions, uint8_t* is_exit) const {
-    const int D = env_.state_dim(), A = env_.action_dim();
     NoGrad ng(tape);
+    draw(tape, states, n, exploration_std, rng, actions, is_exit, false);
+}
+
+Var GaussianStepPolicy::sample_and_log_prob(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
+                                            float* actions, uint8_t* is_exit) const {
+    return draw(tape, states, n, exploration_std, rng, actions, is_exit, true);
+}
+
+Var GaussianStepPolicy::draw(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
+                             float* actions, uint8_t* is_exit, bool with_log_prob) const {
+    const int D = env_.state_dim(), A = env_.action_dim();
     std::vector<int> moving;
     for (int k = 0; k < n; ++k) {
         const float* s = states + size_t(k) * D;
@@ -93,7 +113,7 @@ void GaussianStepPolicy::sample(Tape& tape, const float* states, int n, float ex
         }
     }
     const int m = int(moving.size());
-    if (m == 0) return;
+    if (m == 0) return with_log_prob ? spread_log_probs(tape, Var(), moving, n) : Var();
     float* xs = tape.arena.floats(size_t(m) * D);
     for (int j = 0; j < m; ++j)
         std::memcpy(xs + size_t(j) * D, states + size_t(moving[size_t(j)]) * D, sizeof(float) * size_t(D));
@@ -104,11 +124,18 @@ void GaussianStepPolicy::sample(Tape& tape, const float* states, int n, float ex
     const float* sv = std.value().data;
     const float s2 = exploration_std * exploration_std;
     for (size_t j = 0; j < size_t(m) * A; ++j) sb[j] = std::sqrt(sv[j] * sv[j] + s2);
-    DiagonalGaussian behaviour(mean, tape.constant(Tensor(sb, m, A)));
-    float* draw = tape.arena.floats(size_t(m) * A);
-    behaviour.sample(rng, draw);
+    float* drawn = tape.arena.floats(size_t(m) * A);
+    {
+        NoGrad ng(tape);
+        DiagonalGaussian behaviour(mean, tape.constant(Tensor(sb, m, A)));
+        behaviour.sample(rng, drawn);
+    }
     for (int j = 0; j < m; ++j)
-        std::memcpy(actions + size_t(moving[size_t(j)]) * A, draw + size_t(j) * A, sizeof(float) * size_t(A));
+        std::memcpy(actions + size_t(moving[size_t(j)]) * A, drawn + size_t(j) * A, sizeof(float) * size_t(A));
+    if (!with_log_prob) return Var();
+    // log p of the draw under the unexplored policy N(μ, σ²)
+    DiagonalGaussian policy(mean, std);
+    return spread_log_probs(tape, policy.log_prob(tape.constant(Tensor(drawn, m, A))), moving, n);
 }
 
 }  // namespace gfn

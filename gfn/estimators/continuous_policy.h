@@ -7,15 +7,21 @@
 //               a forward policy scores the move actions[k] (or the exit, where
 //               is_exit[k]) at states[k]; a backward policy scores the move
 //               that led into states[k] (PB(s_{t−1} | s_t) with a_{t−1});
-//     sample    one action per state, off the tape, from the behaviour policy.
+//     sample    one action per state, off the tape, from the behaviour policy;
+//     sample_and_log_prob  both at once: the action drawn as by sample (the same
+//               draws from rng) and log p of it under the UNEXPLORED policy, on
+//               the tape with gradients to the parameters (the action a
+//               constant). The default calls sample then log_prob; policies
+//               whose network gives both override it to run the network once.
 // Forced steps (continuous_env.h: exit_forced, backward_forced) have probability
 // 1: log p = 0 and no network output is used for them. Move densities are with
 // respect to Lebesgue measure on the action as the environment applies it.
 //
 // Exploration (sampling only): the behaviour policy widens each move's std,
 //     std_b = √(std² + s²),
-// with s annealed to 0 by the trainer. Its log-probs are never saved or reused:
-// objectives recompute log PF under the unexplored policy.
+// with s annealed to 0 by the trainer. The behaviour policy's log-probs are never
+// saved: what an on-policy rollout keeps (sample_and_log_prob) is log PF of the
+// unexplored policy at the sampled actions, which is what the objectives want.
 //
 // GaussianStepPolicy is the Line policy (torchgfn's train_line): an MLP on the
 // raw state → (μ, raw σ) per action dimension, σ = σ_min + (σ_max − σ_min)·sigmoid(raw),
@@ -25,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/nn.h"
 #include "engine/random.h"
@@ -48,9 +55,19 @@ public:
     // backward policy the forced step back to s_0 is env().backward_forced_action.
     virtual void sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
                         uint8_t* is_exit) const = 0;
+    // sample(), then log_prob() of the sampled actions (is_exit null for a
+    // backward policy) -> (n, 1) on the tape, recorded with gradients unless
+    // the tape is under NoGrad. Draws exactly what sample() draws. states must
+    // not change before the caller is done with the result's tape.
+    virtual Var sample_and_log_prob(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
+                                    float* actions, uint8_t* is_exit) const;
     // Multiply-adds of the network for one state.
     virtual long long macs_per_row() const = 0;
 };
+
+// log p of the packed rows `moving` (lp, (m, 1), in that order) spread to n
+// rows, every other row (a forced step) 0. lp is ignored when moving is empty.
+Var spread_log_probs(Tape& tape, Var lp, const std::vector<int>& moving, int n);
 
 class GaussianStepPolicy : public ContinuousPolicy {
 public:
@@ -64,6 +81,9 @@ public:
                  int n) const override;
     void sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
                 uint8_t* is_exit) const override;
+    // One network pass: μ, σ on the tape; the draw from N(μ, σ_b²) off it.
+    Var sample_and_log_prob(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
+                            float* actions, uint8_t* is_exit) const override;
 
     long long macs_per_row() const override { return net_.macs_per_row(); }
     // μ and σ (each (n, action_dim)) of n states, on the tape.
@@ -73,6 +93,9 @@ public:
 
 private:
     bool forced(const float* s) const { return backward_ ? env_.backward_forced(s) : env_.exit_forced(s); }
+    // sample(), and with with_log_prob log p of the draw (else an invalid Var).
+    Var draw(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
+             uint8_t* is_exit, bool with_log_prob) const;
     const ContinuousEnv& env_;
     bool backward_;
     ParamStore* store_;

@@ -40,24 +40,6 @@ Var filled(Tape& tape, float v, int n, int d) {
     return tape.constant(Tensor(p, n, d));
 }
 
-// log p of the packed rows `moving` (lp, (m, 1)) spread to all n rows, the
-// other rows (forced steps) 0.
-Var spread(Tape& tape, Var lp, const std::vector<int>& moving, int n) {
-    const int m = int(moving.size());
-    if (m == n && m > 0) return lp;
-    Var zero = tape.constant_copy(std::vector<float>{0.f}.data(), 1, 1);
-    int* idx = tape.arena.ints(size_t(n) + 1);
-    if (m == 0) {
-        for (int k = 0; k < n; ++k) idx[k] = 0;
-        return index_rows(zero, idx, n);
-    }
-    Var parts[2] = {lp, zero};
-    Var all = concat_rows(parts, 2);  // (m + 1, 1): row m is the forced steps' 0
-    for (int k = 0; k < n; ++k) idx[k] = m;
-    for (int j = 0; j < m; ++j) idx[moving[size_t(j)]] = j;
-    return index_rows(all, idx, n);
-}
-
 // The rows `rows` of an (n, w) array, packed into the arena.
 float* pack_rows(Tape& tape, const float* src, int w, const std::vector<int>& rows) {
     float* out = tape.arena.floats(rows.size() * size_t(w) + 1);
@@ -190,20 +172,30 @@ Var PinnedBrownianForward::log_prob(Tape& tape, const float* states, const float
                                         std::to_string(k) + ")");
         if (!exit) moving.push_back(k);
     }
-    if (moving.empty()) return spread(tape, Var(), moving, n);
+    if (moving.empty()) return spread_log_probs(tape, Var(), moving, n);
     const int m = int(moving.size());
     const float* xs = m == n ? states : pack_rows(tape, states, D, moving);
     float* as = pack_rows(tape, actions, A, moving);
     Var mean, std;
     mean_std(tape, xs, m, &mean, &std);
     DiagonalGaussian dist(mean, std);
-    return spread(tape, dist.log_prob(tape.constant(Tensor(as, m, A))), moving, n);
+    return spread_log_probs(tape, dist.log_prob(tape.constant(Tensor(as, m, A))), moving, n);
 }
 
 void PinnedBrownianForward::sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
                                    float* actions, uint8_t* is_exit) const {
-    const int D = env_.state_dim(), A = env_.action_dim();
     NoGrad ng(tape);
+    draw(tape, states, n, exploration_std, rng, actions, is_exit, false);
+}
+
+Var PinnedBrownianForward::sample_and_log_prob(Tape& tape, const float* states, int n, float exploration_std,
+                                               Rng& rng, float* actions, uint8_t* is_exit) const {
+    return draw(tape, states, n, exploration_std, rng, actions, is_exit, true);
+}
+
+Var PinnedBrownianForward::draw(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
+                                float* actions, uint8_t* is_exit, bool with_log_prob) const {
+    const int D = env_.state_dim(), A = env_.action_dim();
     std::vector<int> moving;
     for (int k = 0; k < n; ++k) {
         const float* s = states + size_t(k) * D;
@@ -215,7 +207,7 @@ void PinnedBrownianForward::sample(Tape& tape, const float* states, int n, float
         for (int j = 0; j < A; ++j) actions[size_t(k) * A + j] = NAN;
     }
     const int m = int(moving.size());
-    if (m == 0) return;
+    if (m == 0) return with_log_prob ? spread_log_probs(tape, Var(), moving, n) : Var();
     Var mean, std;
     mean_std(tape, m == n ? states : pack_rows(tape, states, D, moving), m, &mean, &std);
     // s_b = √(s² + e²)
@@ -223,11 +215,18 @@ void PinnedBrownianForward::sample(Tape& tape, const float* states, int n, float
     const float* sv = std.value().data;
     const float e2 = exploration_std * exploration_std;
     for (size_t j = 0; j < size_t(m) * A; ++j) sb[j] = std::sqrt(sv[j] * sv[j] + e2);
-    DiagonalGaussian behaviour(mean, tape.constant(Tensor(sb, m, A)));
-    float* draw = tape.arena.floats(size_t(m) * A);
-    behaviour.sample(rng, draw);
+    float* drawn = tape.arena.floats(size_t(m) * A);
+    {
+        NoGrad ng(tape);
+        DiagonalGaussian behaviour(mean, tape.constant(Tensor(sb, m, A)));
+        behaviour.sample(rng, drawn);
+    }
     for (int j = 0; j < m; ++j)
-        std::memcpy(actions + size_t(moving[size_t(j)]) * A, draw + size_t(j) * A, sizeof(float) * size_t(A));
+        std::memcpy(actions + size_t(moving[size_t(j)]) * A, drawn + size_t(j) * A, sizeof(float) * size_t(A));
+    if (!with_log_prob) return Var();
+    // log p of the draw under the unexplored policy N(μ, s²)
+    DiagonalGaussian policy(mean, std);
+    return spread_log_probs(tape, policy.log_prob(tape.constant(Tensor(drawn, m, A))), moving, n);
 }
 
 // ---------------------------------------------------------------------------
@@ -241,7 +240,9 @@ BrownianBridgeBackward::BrownianBridgeBackward(const DiffusionSampling& env, con
 Var BrownianBridgeBackward::log_prob(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit,
                                      int n) const {
     const int D = env_.state_dim(), d = env_.dim();
-    std::vector<int> moving;
+    std::vector<int> moving, steps;  // the moves scored, and their k = t/dt
+    moving.reserve(size_t(n));
+    steps.reserve(size_t(n));
     for (int k = 0; k < n; ++k) {
         const int step = env_.step_index(states + size_t(k) * D);
         if (is_exit && is_exit[k])
@@ -249,16 +250,19 @@ Var BrownianBridgeBackward::log_prob(Tape& tape, const float* states, const floa
                                         std::to_string(k) + ")");
         if (step < 1)
             throw std::invalid_argument(env_.name() + ": a backward step from s_0 (step " + std::to_string(k) + ")");
-        if (step > 1) moving.push_back(k);  // k = 1: the forced step to s_0, log p = 0
+        if (step > 1) {  // k = 1: the forced step to s_0, log p = 0
+            moving.push_back(k);
+            steps.push_back(step);
+        }
     }
-    if (moving.empty()) return spread(tape, Var(), moving, n);
+    if (moving.empty()) return spread_log_probs(tape, Var(), moving, n);
     const int m = int(moving.size());
     // With t = k·dt: mean x·dt/t = x/k, variance σ²·dt·(t − dt)/t = σ²·dt·(k − 1)/k
     float* mu = tape.arena.floats(size_t(m) * d);
     float* sd = tape.arena.floats(size_t(m) * d);
     for (int j = 0; j < m; ++j) {
         const float* s = states + size_t(moving[size_t(j)]) * D;
-        const double k = env_.step_index(s);
+        const double k = steps[size_t(j)];
         const float st = float(double(sigma_) * std::sqrt(env_.dt() * (k - 1.0) / k));
         for (int c = 0; c < d; ++c) {
             mu[size_t(j) * d + c] = float(double(s[c]) / k);
@@ -267,7 +271,7 @@ Var BrownianBridgeBackward::log_prob(Tape& tape, const float* states, const floa
     }
     DiagonalGaussian dist(tape.constant(Tensor(mu, m, d)), tape.constant(Tensor(sd, m, d)));
     float* as = pack_rows(tape, actions, d, moving);
-    return spread(tape, dist.log_prob(tape.constant(Tensor(as, m, d))), moving, n);
+    return spread_log_probs(tape, dist.log_prob(tape.constant(Tensor(as, m, d))), moving, n);
 }
 
 void BrownianBridgeBackward::sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,

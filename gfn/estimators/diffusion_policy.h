@@ -108,6 +108,9 @@ public:
                  int n) const override;
     void sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
                 uint8_t* is_exit) const override;
+    // One network pass: μ, s on the tape; the draw from N(μ, s_b²) off it.
+    Var sample_and_log_prob(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
+                            float* actions, uint8_t* is_exit) const override;
     long long macs_per_row() const override { return net_.macs_per_row(); }
 
     // Mean (n, d) and std (n, d) of the moves from n states with t < 1, on the tape.
@@ -122,6 +125,9 @@ private:
     ParamStore* store_;
     DiffusionPolicyOptions opt_;
     PISNet net_;
+    // sample(), and with with_log_prob log p of the draw (else an invalid Var).
+    Var draw(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
+             uint8_t* is_exit, bool with_log_prob) const;
 };
 
 class BrownianBridgeBackward : public ContinuousPolicy {

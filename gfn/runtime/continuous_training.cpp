@@ -169,8 +169,11 @@ void sample_continuous_batch(Run& run) {
         sample_continuous_backward_trajectories(env, *run.continuous_pb, xs, n, run.rng, run.tape, run.batch);
         return;
     }
+    // On-policy: log PF stays on the tape for the loss (train_step resets the tape
+    // before the next rollout, after this step's backward).
     sample_continuous_trajectories(*run.continuous_env, *run.continuous_pf, n,
-                                   float(exploration_std(run, run.iteration)), run.rng, run.tape, run.batch);
+                                   float(exploration_std(run, run.iteration)), run.rng, run.tape, run.batch,
+                                   run.on_policy());
 }
 
 namespace {

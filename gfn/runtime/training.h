@@ -129,11 +129,12 @@ struct Run {
     void build_targets();
 
     // On-policy: the rollout's log-probs (with their tape) are the loss's.
-    // (PPO re-evaluates the policy in every update: its rollout keeps no tape;
-    // continuous rollouts save no log-probs: PF is always re-evaluated.)
+    // (PPO re-evaluates the policy in every update: its rollout keeps no tape.
+    // Continuous rollouts keep log PF of the unexplored policy, so exploration
+    // does not make them off-policy; --loss mle samples backward, from PB.)
     bool on_policy() const {
         return !cfg.off_policy() && !cfg.recalculate_all_logprobs && cfg.loss != "fm" && cfg.loss != "ppo" &&
-               !cfg.continuous();
+               !(cfg.continuous() && cfg.loss == "mle");
     }
     // Multiply-adds per visited state of one forward pass of the networks.
     long long macs_per_state() const;

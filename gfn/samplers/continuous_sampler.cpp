@@ -6,47 +6,80 @@
 #include <string>
 #include <vector>
 
+#include "engine/ops.h"
+
 namespace gfn {
 
 void sample_continuous_trajectories(const ContinuousEnv& env, const ContinuousPolicy& pf, int n,
-                                    float exploration_std, Rng& rng, Tape& tape, Trajectories& out) {
+                                    float exploration_std, Rng& rng, Tape& tape, Trajectories& out,
+                                    bool save_log_pf) {
     if (pf.is_backward()) throw std::invalid_argument("sample_continuous_trajectories: pf is a backward policy");
     const int D = env.state_dim(), A = env.action_dim(), T = env.max_trajectory_length();
-    NoGrad ng(tape);
+    GradMode gm(tape, save_log_pf);
     out.allocate_continuous(n, T, D, A);
+    out.drop_saved();
     std::vector<int> running(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) running[size_t(i)] = i;
+    // cur holds the running rows' states (row k: trajectory running[k]).
     std::vector<float> cur(size_t(n) * D), act(size_t(n) * A), next(size_t(n) * D);
+    std::vector<float> moved_states, moved_actions;
     std::vector<uint8_t> is_exit(static_cast<size_t>(n));
+    std::vector<Var> step_log_pf;  // per t: (m_t, 1) over the running rows, in order = the steps at t
     for (int i = 0; i < n; ++i) env.initial_state(cur.data() + size_t(i) * D);
     for (int t = 0; !running.empty(); ++t) {
         if (t == T)
             throw std::runtime_error(env.name() + ": a trajectory ran past max_trajectory_length (" +
                                      std::to_string(T) + ") without exiting");
         const int m = int(running.size());
-        pf.sample(tape, cur.data(), m, exploration_std, rng, act.data(), is_exit.data());
-        std::vector<int> still;
-        std::vector<float> moved_states, moved_actions;
+        const float* a_rows = act.data();
+        if (save_log_pf) {
+            // States and actions in the arena: they must outlive the tape's use of them.
+            float* st = tape.arena.floats(size_t(m) * D + 1);
+            std::memcpy(st, cur.data(), sizeof(float) * size_t(m) * D);
+            float* ac = tape.arena.floats(size_t(m) * A + 1);
+            step_log_pf.push_back(pf.sample_and_log_prob(tape, st, m, exploration_std, rng, ac, is_exit.data()));
+            a_rows = ac;
+        } else {
+            pf.sample(tape, cur.data(), m, exploration_std, rng, act.data(), is_exit.data());
+        }
+        int n_exit = 0;
         for (int k = 0; k < m; ++k) {
             const int i = running[size_t(k)];
             std::memcpy(out.float_state(t, i), cur.data() + size_t(k) * D, sizeof(float) * size_t(D));
             if (is_exit[size_t(k)]) {
                 out.lengths[size_t(i)] = t + 1;
+                ++n_exit;
                 continue;
             }
-            std::memcpy(out.float_action(t, i), act.data() + size_t(k) * A, sizeof(float) * size_t(A));
-            still.push_back(i);
-            moved_states.insert(moved_states.end(), cur.begin() + size_t(k) * D, cur.begin() + size_t(k + 1) * D);
-            moved_actions.insert(moved_actions.end(), act.begin() + size_t(k) * A, act.begin() + size_t(k + 1) * A);
+            std::memcpy(out.float_action(t, i), a_rows + size_t(k) * A, sizeof(float) * size_t(A));
         }
-        running.swap(still);
-        env.step(moved_states.data(), moved_actions.data(), int(running.size()), cur.data());
+        if (n_exit == m) break;
+        const float* from = cur.data();
+        if (n_exit > 0) {  // keep the rows that moved, in order
+            std::vector<int> still;
+            moved_states.clear();
+            moved_actions.clear();
+            for (int k = 0; k < m; ++k) {
+                if (is_exit[size_t(k)]) continue;
+                still.push_back(running[size_t(k)]);
+                moved_states.insert(moved_states.end(), cur.begin() + size_t(k) * D, cur.begin() + size_t(k + 1) * D);
+                moved_actions.insert(moved_actions.end(), a_rows + size_t(k) * A, a_rows + size_t(k + 1) * A);
+            }
+            running.swap(still);
+            from = moved_states.data();
+            a_rows = moved_actions.data();
+        }
+        env.step(from, a_rows, int(running.size()), next.data());
+        cur.swap(next);
     }
     std::vector<float> x(size_t(n) * D);
     for (int i = 0; i < n; ++i)
         std::memcpy(x.data() + size_t(i) * D, out.float_terminal_state(i), sizeof(float) * size_t(D));
     env.log_reward(x.data(), n, out.log_rewards.data());
     out.index_steps();
+    if (save_log_pf)
+        out.saved_log_pf = step_log_pf.size() == 1 ? step_log_pf[0]
+                                                   : concat_rows(step_log_pf.data(), int(step_log_pf.size()));
 }
 
 void sample_continuous_backward_trajectories(const ContinuousEnv& env, const ContinuousPolicy& pb,
