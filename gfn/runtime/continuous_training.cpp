@@ -251,6 +251,7 @@ Metrics validate_continuous_run(Run& run) {
     m.binned_l1 = cv.binned_l1;
     m.binned_jsd = cv.binned_jsd;
     m.logz_is = cv.logz_is;
+    m.kde_jsd = cv.kde_jsd;
     m.logz = run.gflownet->log_z();
     m.logz_true = run.exact_log_z;
     m.l1 = m.exact_l1 = m.jsd = m.mean_abs_error = m.mean_log_reward = m.mean_log_reward_true = NAN;

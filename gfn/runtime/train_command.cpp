@@ -72,9 +72,9 @@ void print_validation(FILE* out, const Metrics& m) {
         return;
     }
     if (!std::isnan(m.binned_l1)) {  // a continuous env: binned metrics and two log Z estimates
-        std::fprintf(out, "validation iter %d: binned_l1 %.5f  binned_jsd %.5f  logZ %s  logZ_IS %s  (exact %.5f)\n",
+        std::fprintf(out, "validation iter %d: binned_l1 %.5f  binned_jsd %.5f  logZ %s  logZ_IS %s  (exact %.5f)%s%s\n",
                      m.iteration, m.binned_l1, m.binned_jsd, short_num(m.logz).c_str(), short_num(m.logz_is).c_str(),
-                     m.logz_true);
+                     m.logz_true, std::isnan(m.kde_jsd) ? "" : "  kde_jsd ", std::isnan(m.kde_jsd) ? "" : short_num(m.kde_jsd).c_str());
         std::fflush(out);
         return;
     }
@@ -111,8 +111,9 @@ void print_json(FILE* out, const Metrics& m, int iterations, double seconds) {
                      num(m.mode_tv).c_str(), num(m.mode_distance).c_str(), num(m.logz_is).c_str(),
                      num(m.logz_true - m.elbo).c_str(), num(m.logz_true - m.iw_elbo).c_str());
     if (!std::isnan(m.binned_l1))
-        std::fprintf(out, ", \"binned_l1\": %s, \"binned_jsd\": %s, \"logz_is\": %s", num(m.binned_l1).c_str(),
-                     num(m.binned_jsd).c_str(), num(m.logz_is).c_str());
+        std::fprintf(out, ", \"binned_l1\": %s, \"binned_jsd\": %s, \"logz_is\": %s, \"kde_jsd\": %s",
+                     num(m.binned_l1).c_str(), num(m.binned_jsd).c_str(), num(m.logz_is).c_str(),
+                     num(m.kde_jsd).c_str());
     if (m.validation.size() > 1) {
         std::fprintf(out, ", \"per_condition\": [");
         for (size_t k = 0; k < m.validation.size(); ++k)

@@ -70,6 +70,7 @@ struct Metrics {
     int modes_found = 0, n_modes = 0;
     // Continuous envs (continuous_validation.h); NaN otherwise.
     double binned_l1 = NAN, binned_jsd = NAN, logz_is = NAN;
+    double kde_jsd = NAN;  // Box: torchgfn's KDE JSD
     // Diffusion samplers (diffusion_validation.h); NaN otherwise. mode_tv and
     // mode_distance (mean distance of a sample to its nearest mode) for mixture
     // targets. Relative objectives: logz_is is the importance-sampling estimate of

@@ -119,6 +119,17 @@ ContinuousValidation validate_continuous_grid(const ContinuousEnv& env, const Co
     v.binned_l1 = l1_distance(p, target_masses);
     v.binned_jsd = jensen_shannon(p, target_masses);
     v.logz_is = log_mean_exp(log_w);
+    // torchgfn's KDE JSD: the first (up to) 10,000 samples against as many exact draws of R/Z.
+    const int k = std::min(n_samples, 10000), D = env.state_dim();
+    std::vector<float> exact(size_t(k) * size_t(D)), a(size_t(k) * 2), b(size_t(k) * 2);
+    if (env.sample_target(rng, k, exact.data())) {
+        for (int i = 0; i < k; ++i)
+            for (int j = 0; j < 2; ++j) {
+                a[size_t(i) * 2 + j] = xs[size_t(i) * D + j];
+                b[size_t(i) * 2 + j] = exact[size_t(i) * D + j];
+            }
+        v.kde_jsd = kde_jsd(a.data(), k, b.data(), k);
+    }
     return v;
 }
 

@@ -20,6 +20,7 @@
 //     f(c) ∝ Σ_i exp(−‖c − x_i‖ / h),  normalised over the centres;  JSD(f_a, f_b) in nats.
 #pragma once
 
+#include <cmath>
 #include <vector>
 
 #include "engine/random.h"
@@ -33,6 +34,7 @@ namespace gfn {
 struct ContinuousValidation {
     int n_samples = 0;
     double binned_l1 = 0, binned_jsd = 0, logz_is = 0;
+    double kde_jsd = NAN;  // validate_continuous_grid: kde_jsd of (up to) 10,000 samples against exact ones
 };
 
 // Counts of xs (n values, stride floats apart) in the cells [below lo, n_bins cells, above hi],
