@@ -284,13 +284,15 @@ void TerminatingStateBuffer::sample(int n, Rng& rng, Trajectories& out) {
 
 TransitionReplayBuffer::TransitionReplayBuffer(int capacity, const DiscreteEnv& env)
     : ReplayBuffer(capacity), env_(env) {
-    contents_.allocate(0, env.state_dim(), env.condition_dim());
+    clear();
 }
 
 void TransitionReplayBuffer::add(const Trajectories& batch) { add_transitions(transitions_from(env_, batch, false)); }
 
 // Rows [b, e) of `src` appended to `dst` (the stored fields only).
 static void append_rows(Transitions& dst, const Transitions& src, int b, int e) {
+    if (dst.state_dim != src.state_dim || dst.condition_dim != src.condition_dim)
+        throw std::logic_error("transition buffer: rows of another shape");
     const size_t D = size_t(src.state_dim), C = size_t(src.condition_dim);
     dst.states.insert(dst.states.end(), src.states.begin() + long(b * D), src.states.begin() + long(e * D));
     dst.next_states.insert(dst.next_states.end(), src.next_states.begin() + long(b * D),

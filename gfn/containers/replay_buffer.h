@@ -166,7 +166,7 @@ public:
     void sample(int n, Rng& rng, Trajectories& out) override;
     // min(n, size) distinct stored transitions, uniformly (std::runtime_error when empty).
     void sample_transitions(int n, Rng& rng, Transitions& out) const;
-    void clear() override { contents_ = Transitions(); }
+    void clear() override { contents_.allocate(0, env_.state_dim(), env_.condition_dim()); }
     // The stored transitions, oldest first.
     const Transitions& contents() const { return contents_; }
 
