@@ -280,6 +280,64 @@ void TerminatingStateBuffer::sample(int n, Rng& rng, Trajectories& out) {
     out.log_rewards = lr;  // computed once, when the trajectory was first made
 }
 
+// ---------------------------------------------------------------- transitions
+
+TransitionReplayBuffer::TransitionReplayBuffer(int capacity, const DiscreteEnv& env)
+    : ReplayBuffer(capacity), env_(env) {
+    clear();
+}
+
+void TransitionReplayBuffer::add(const Trajectories& batch) { add_transitions(transitions_from(env_, batch, false)); }
+
+// Rows [b, e) of `src` appended to `dst` (the stored fields only).
+static void append_rows(Transitions& dst, const Transitions& src, int b, int e) {
+    if (dst.state_dim != src.state_dim || dst.condition_dim != src.condition_dim)
+        throw std::logic_error("transition buffer: rows of another shape");
+    const size_t D = size_t(src.state_dim), C = size_t(src.condition_dim);
+    dst.states.insert(dst.states.end(), src.states.begin() + long(b * D), src.states.begin() + long(e * D));
+    dst.next_states.insert(dst.next_states.end(), src.next_states.begin() + long(b * D),
+                           src.next_states.begin() + long(e * D));
+    dst.actions.insert(dst.actions.end(), src.actions.begin() + b, src.actions.begin() + e);
+    dst.is_exit.insert(dst.is_exit.end(), src.is_exit.begin() + b, src.is_exit.begin() + e);
+    dst.log_rewards.insert(dst.log_rewards.end(), src.log_rewards.begin() + b, src.log_rewards.begin() + e);
+    if (C > 0)
+        dst.conditions.insert(dst.conditions.end(), src.conditions.begin() + long(b * C),
+                              src.conditions.begin() + long(e * C));
+    dst.n += e - b;
+}
+
+void TransitionReplayBuffer::add_transitions(const Transitions& tr) {
+    if (tr.state_dim != env_.state_dim() || tr.condition_dim != env_.condition_dim())
+        throw std::invalid_argument("transition buffer: transitions of another environment");
+    // Only the newest `capacity` of the batch can stay.
+    append_rows(contents_, tr, std::max(0, tr.n - capacity_), tr.n);
+    const int drop = contents_.n - capacity_;
+    if (drop > 0) {
+        Transitions kept;
+        kept.allocate(0, contents_.state_dim, contents_.condition_dim);
+        append_rows(kept, contents_, drop, contents_.n);
+        contents_ = std::move(kept);
+    }
+}
+
+void TransitionReplayBuffer::sample(int, Rng&, Trajectories&) {
+    throw std::logic_error("transition buffer: it stores transitions, not trajectories; call sample_transitions");
+}
+
+void TransitionReplayBuffer::sample_transitions(int n, Rng& rng, Transitions& out) const {
+    if (contents_.n == 0) throw std::runtime_error("transition buffer: sampling from an empty buffer");
+    const int m = std::min(n, contents_.n);
+    const std::vector<int> rows = uniform_without_replacement(rng, contents_.n, m);
+    out.allocate(0, contents_.state_dim, contents_.condition_dim);
+    for (int k : rows) append_rows(out, contents_, k, k + 1);
+    const size_t N = size_t(out.n);
+    out.can_exit.assign(N, 0);
+    out.next_can_exit.assign(N, 0);
+    out.next_index.assign(N, -1);
+    out.traj_index.assign(N, -1);
+    out.index_non_exit();
+}
+
 // ---------------------------------------------------------------- factory
 
 const std::vector<std::string>& replay_buffer_kinds() {

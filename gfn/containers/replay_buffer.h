@@ -49,6 +49,13 @@
 // of the buffer's own), with the stored log R. The PB is held by reference, so a
 // learned PB's latest parameters are used; pass PolicyEstimator::uniform_pb for a
 // constant PB.
+//
+// Transition buffer (Soft DQN, objectives/soft_dqn.h). add() splits trajectories into
+// their transitions (transitions_from) and keeps the `capacity` most recent (FIFO);
+// sample_transitions() draws min(n, size) distinct ones uniformly (the partial
+// Fisher–Yates shuffle above). It stores s, a, the exit flag, s', the log R of exits
+// and the condition; sampled rows have next_index −1 and no saved log-probs.
+// sample() (trajectories) is refused: a transition has no trajectory to return.
 #pragma once
 
 #include <memory>
@@ -60,6 +67,7 @@
 #include "gfn/env/env.h"
 #include "gfn/estimators/estimators.h"
 #include "gfn/containers/trajectories.h"
+#include "gfn/containers/transitions.h"
 
 namespace gfn {
 
@@ -142,6 +150,29 @@ private:
     Tape tape_;
     std::vector<int> states_;
     std::vector<float> log_rewards_, conditions_;
+};
+
+class TransitionReplayBuffer : public ReplayBuffer {
+public:
+    // `env` must outlive the buffer.
+    TransitionReplayBuffer(int capacity, const DiscreteEnv& env);
+
+    std::string kind() const override { return "transition"; }
+    int size() const override { return contents_.n; }
+    void add(const Trajectories& batch) override;
+    // Appends the rows (s, a, exit, s', log R, condition) of `tr`, then keeps the newest `capacity`.
+    void add_transitions(const Transitions& tr);
+    // Throws std::logic_error: use sample_transitions.
+    void sample(int n, Rng& rng, Trajectories& out) override;
+    // min(n, size) distinct stored transitions, uniformly (std::runtime_error when empty).
+    void sample_transitions(int n, Rng& rng, Transitions& out) const;
+    void clear() override { contents_.allocate(0, env_.state_dim(), env_.condition_dim()); }
+    // The stored transitions, oldest first.
+    const Transitions& contents() const { return contents_; }
+
+private:
+    const DiscreteEnv& env_;
+    Transitions contents_;
 };
 
 struct ReplayBufferOptions {

@@ -156,6 +156,7 @@ Config config_from(Reader& r) {
 struct SavedBuffer {
     std::string kind;
     Trajectories trajectories;
+    Transitions transitions;
     std::vector<int> states;
     std::vector<float> log_rewards, conditions;
 };
@@ -164,6 +165,15 @@ void put_buffer(Writer& w, const ReplayBuffer* buffer) {
     w.put_string(buffer ? buffer->kind() : "");
     if (auto* tb = dynamic_cast<const TrajectoryReplayBuffer*>(buffer)) {
         put_trajectories(w, tb->contents());
+    } else if (auto* xb = dynamic_cast<const TransitionReplayBuffer*>(buffer)) {
+        const Transitions& t = xb->contents();
+        w.put<int32_t>(t.n);
+        w.put_vector(t.states);
+        w.put_vector(t.actions);
+        w.put_vector(t.is_exit);
+        w.put_vector(t.next_states);
+        w.put_vector(t.log_rewards);
+        w.put_vector(t.conditions);
     } else if (auto* sb = dynamic_cast<const TerminatingStateBuffer*>(buffer)) {
         w.put_vector(sb->states());
         w.put_vector(sb->log_rewards());
@@ -179,6 +189,20 @@ SavedBuffer get_buffer(Reader& r, const Run& run) {
                                  (run.buffer ? run.buffer->kind() : "") + "'");
     if (dynamic_cast<const TrajectoryReplayBuffer*>(run.buffer.get())) {
         b.trajectories = get_trajectories(r);
+    } else if (dynamic_cast<const TransitionReplayBuffer*>(run.buffer.get())) {
+        Transitions& t = b.transitions;
+        t.allocate(0, run.env->state_dim(), run.env->condition_dim());
+        t.n = r.get<int32_t>();
+        t.states = r.get_vector<int>();
+        t.actions = r.get_vector<int>();
+        t.is_exit = r.get_vector<uint8_t>();
+        t.next_states = r.get_vector<int>();
+        t.log_rewards = r.get_vector<float>();
+        t.conditions = r.get_vector<float>();
+        const size_t n = size_t(t.n), D = size_t(t.state_dim);
+        if (t.n < 0 || t.states.size() != n * D || t.next_states.size() != n * D || t.actions.size() != n ||
+            t.is_exit.size() != n || t.log_rewards.size() != n || t.conditions.size() != n * size_t(t.condition_dim))
+            throw std::runtime_error("checkpoint " + r.path + ": malformed replay buffer");
     } else if (dynamic_cast<const TerminatingStateBuffer*>(run.buffer.get())) {
         b.states = r.get_vector<int>();
         b.log_rewards = r.get_vector<float>();
@@ -195,13 +219,24 @@ SavedBuffer get_buffer(Reader& r, const Run& run) {
 void restore_buffer(Run& run, const SavedBuffer& b) {
     if (!run.buffer) return;
     run.buffer->clear();
-    if (auto* sb = dynamic_cast<TerminatingStateBuffer*>(run.buffer.get())) {
+    if (auto* xb = dynamic_cast<TransitionReplayBuffer*>(run.buffer.get())) {
+        if (b.transitions.n > 0) xb->add_transitions(b.transitions);
+    } else if (auto* sb = dynamic_cast<TerminatingStateBuffer*>(run.buffer.get())) {
         if (!b.log_rewards.empty())
             sb->add_terminal_states(b.states.data(), b.log_rewards.data(),
                                     b.conditions.empty() ? nullptr : b.conditions.data(), int(b.log_rewards.size()));
     } else if (b.trajectories.n > 0) {
         run.buffer->add(b.trajectories);
     }
+}
+
+// The frozen parameters saved beside the trained ones (the "prior" slot of the format):
+// the relative objectives' prior, or soft_dqn's target network (the two never meet);
+// null when the run has neither.
+const std::vector<float>* frozen_values(const Run& run) {
+    if (run.prior_run) return &run.prior_run->store.values;
+    if (run.target_pf) return &run.target_store.values;
+    return nullptr;
 }
 
 bool all_finite(const std::vector<float>& v) {
@@ -230,8 +265,9 @@ void save_checkpoint(const Run& run, const std::string& path) {
     if (!bad.empty())
         throw std::runtime_error("refusing to write checkpoint " + path + " at iteration " +
                                  std::to_string(run.iteration) + ": " + bad);
-    if (run.prior_run && !all_finite(run.prior_run->store.values))
-        throw std::runtime_error("refusing to write checkpoint " + path + ": the prior's parameters hold NaN or inf");
+    if (frozen_values(run) && !all_finite(*frozen_values(run)))
+        throw std::runtime_error("refusing to write checkpoint " + path + ": the " +
+                                 (run.prior_run ? "prior's" : "target network's") + " parameters hold NaN or inf");
     // [distributed] Every rank's random stream and replay buffer go to rank 0, which writes;
     // the modes are those of every rank's batches.
     Writer mine;
@@ -258,7 +294,7 @@ void save_checkpoint(const Run& run, const std::string& path) {
     w.put_vector(run.optimizer->m);
     w.put_vector(run.optimizer->v);
     w.put_vector(modes);
-    w.put_vector(run.prior_run ? run.prior_run->store.values : std::vector<float>());
+    w.put_vector(frozen_values(run) ? *frozen_values(run) : std::vector<float>());
     put_buffer(w, run.buffer.get());
     // Ranks 1 … K−1: random stream and replay buffer.
     for (size_t r = 1; r < ranks.size(); ++r) w.put_string(ranks[r]);
@@ -325,7 +361,7 @@ void load_checkpoint(Run& run, const std::string& path) {
     }
     if (values.size() != run.store.values.size() || m.size() != run.optimizer->m.size() ||
         v.size() != run.optimizer->v.size() || modes.size() != run.mode_seen.size() ||
-        prior.size() != (run.prior_run ? run.prior_run->store.values.size() : 0))
+        prior.size() != (frozen_values(run) ? frozen_values(run)->size() : 0))
         throw std::runtime_error("checkpoint " + path + " does not fit this model (parameter counts differ)");
     if (r.pos != payload.size()) throw std::runtime_error("checkpoint " + path + " has unexpected trailing data");
     if (!all_finite(values) || !all_finite(m) || !all_finite(v) || !all_finite(prior))
@@ -342,6 +378,7 @@ void load_checkpoint(Run& run, const std::string& path) {
     run.optimizer->v = v;
     run.mode_seen = modes;
     restore_buffer(run, buffered);
+    if (run.target_pf) run.target_store.values = prior;
     if (run.prior_run) {
         run.prior_run->store.values = prior;
         run.build_targets();  // the relative target depends on the prior

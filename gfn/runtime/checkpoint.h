@@ -2,8 +2,9 @@
 //
 // A checkpoint holds everything a Run's future depends on: the configuration,
 // the iteration, the training random stream, the parameters, Adam's moments
-// and step count, the modes seen, the frozen prior's parameters and the
-// replay buffer. Resuming continues bit for bit as if never interrupted (at
+// and step count, the modes seen, the frozen prior's parameters (or, for
+// --loss soft_dqn, the target network's: one slot, as the two never meet) and the
+// replay buffer (soft_dqn: its transitions). Resuming continues bit for bit as if never interrupted (at
 // the same thread count). Under `mpirun -np K` (gfn/runtime/distributed.h)
 // saving is collective: rank 0 writes the file with the world size K and every
 // rank's random stream and replay buffer (the modes are every rank's); a run

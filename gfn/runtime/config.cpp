@@ -125,7 +125,8 @@ const std::vector<Flag>& flags() {
         flt_flag("min-concentration", &Config::min_concentration, "Box: smallest Beta concentration (> 0)"),
         flt_flag("max-concentration", &Config::max_concentration, "Box: largest Beta concentration"),
         str_flag("loss", &Config::loss,
-                 "objective: tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db | subtb | fm | vpg | ppo | mle"),
+                 "objective: tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db | subtb | fm | vpg | ppo | soft_dqn "
+                 "| mle"),
         str_flag("advantage", &Config::advantage, "vpg: advantage estimator: total | reward_to_go | baseline | gae"),
         flt_flag("gae-lambda", &Config::gae_lambda, "vpg / ppo: GAE lambda in [0, 1]"),
         flt_flag("value-weight", &Config::value_weight, "vpg / ppo: weight of the critic loss (>= 0)"),
@@ -133,6 +134,14 @@ const std::vector<Flag>& flags() {
         int_flag("ppo-epochs", &Config::ppo_epochs, 1, 1000, "ppo: update epochs K per rollout"),
         int_flag("ppo-minibatches", &Config::ppo_minibatches, 1, 1 << 20, "ppo: minibatches S per epoch"),
         flt_flag("ppo-clip", &Config::ppo_clip, "ppo: ratio clip epsilon in (0, 1)"),
+        flt_flag("target-tau", &Config::target_tau,
+                 "soft_dqn: Polyak tau of the target network update, in (0, 1] (1: a copy)"),
+        int_flag("target-update-every", &Config::target_update_every, 1, kIntMax,
+                 "soft_dqn: update the target network every N optimizer steps"),
+        switch_flag("munchausen", &Config::munchausen,
+                    "soft_dqn: Munchausen DQN, add alpha * clip(log pi_target(a|s), l0, 0) to the reward"),
+        flt_flag("munchausen-alpha", &Config::munchausen_alpha, "soft_dqn --munchausen: alpha in [0, 1)"),
+        flt_flag("munchausen-clip", &Config::munchausen_clip, "soft_dqn --munchausen: the clip l0 < 0 of log pi"),
         switch_flag("forward-looking", &Config::forward_looking, "DB / SubTB: log F(s) = log F~(s) + log R(s)"),
         str_flag("subtb-weighting", &Config::subtb_weighting,
                  "SubTB: db | modified_db | tb | equal | equal_within | geometric_within | geometric"),
@@ -639,9 +648,10 @@ void validate_config(const Config& c) {
             "--prior-reward: unknown reward '" + c.prior_reward + "' (choose original, cosine, sparse or deceptive)");
     require(c.loss == "tb" || c.loss == "lpv" || c.loss == "rtb" || c.loss == "relative_lpv" ||
                 c.loss == "trust_pcl" || c.loss == "db" || c.loss == "modified_db" || c.loss == "subtb" ||
-                c.loss == "fm" || c.loss == "vpg" || c.loss == "ppo" || c.loss == "mle",
+                c.loss == "fm" || c.loss == "vpg" || c.loss == "ppo" || c.loss == "soft_dqn" || c.loss == "mle",
             "--loss: unknown objective '" + c.loss +
-                "' (choose tb, lpv, rtb, relative_lpv, trust_pcl, db, modified_db, subtb, fm, vpg, ppo or mle)");
+                "' (choose tb, lpv, rtb, relative_lpv, trust_pcl, db, modified_db, subtb, fm, vpg, ppo, soft_dqn or "
+                "mle)");
     require(c.loss != "mle" || c.diffusion(),
             "--loss mle: maximum-likelihood pretraining of a diffusion prior from target samples (--env diffusion)");
     // policy gradient (vpg, ppo)
@@ -663,6 +673,27 @@ void validate_config(const Config& c) {
             "--local-search: --loss " + c.loss + " is on-policy; local search's re-drawn trajectories do not apply");
     require(!(c.loss == "ppo" && c.ppo_minibatches > c.batch_size),
             "--ppo-minibatches: at most --batch-size (" + std::to_string(c.batch_size) + ")");
+    // Soft DQN (soft_dqn)
+    {
+        const Config d;
+        const bool dqn = c.loss == "soft_dqn";
+        require(dqn || (!c.munchausen && c.munchausen_alpha == d.munchausen_alpha &&
+                        c.munchausen_clip == d.munchausen_clip),
+                "--munchausen / --munchausen-alpha / --munchausen-clip: only with --loss soft_dqn (got --loss " + c.loss +
+                    ")");
+        require(dqn || (c.target_tau == d.target_tau && c.target_update_every == d.target_update_every),
+                "--target-tau / --target-update-every: the target network of --loss soft_dqn (got --loss " + c.loss + ")");
+        require(c.munchausen || (c.munchausen_alpha == d.munchausen_alpha && c.munchausen_clip == d.munchausen_clip),
+                "--munchausen-alpha / --munchausen-clip: add --munchausen");
+        require(c.target_tau > 0 && c.target_tau <= 1, "--target-tau: must be in (0, 1] (got " + fmt(c.target_tau) + ")");
+        require(c.munchausen_alpha >= 0 && c.munchausen_alpha < 1,
+                "--munchausen-alpha: must be in [0, 1) (got " + fmt(c.munchausen_alpha) + ")");
+        require(std::isfinite(c.munchausen_clip) && c.munchausen_clip < 0,
+                "--munchausen-clip: must be < 0 (got " + fmt(c.munchausen_clip) + ")");
+        require(!(dqn && c.tied), "--tied: --loss soft_dqn learns no PB (its PB is the fixed uniform one)");
+        require(!(dqn && c.replay_buffer > 0 && c.buffer != "fifo"),
+                "--buffer " + c.buffer + ": --loss soft_dqn keeps a FIFO buffer of transitions (--buffer fifo)");
+    }
     require(!(c.forward_looking && c.loss != "db" && c.loss != "subtb"), "--forward-looking: only for --loss db or subtb");
     {
         const std::string& w = c.subtb_weighting;

@@ -73,7 +73,7 @@ struct Config {
     double max_concentration = 5.1;
     // objective
     std::string loss = "tb";              // tb | lpv | rtb | relative_lpv | trust_pcl | db | modified_db
-                                          // | subtb | fm | vpg | ppo | mle
+                                          // | subtb | fm | vpg | ppo | soft_dqn | mle
     bool forward_looking = false;         // DB / SubTB: log F(s) = log F~(s) + log R(s)
     std::string subtb_weighting = "geometric_within";
     double lambda = 0.9;                  // SubTB
@@ -86,6 +86,12 @@ struct Config {
     int ppo_epochs = 4;                   // K
     int ppo_minibatches = 1;              // S
     double ppo_clip = 0.2;                // ε
+    // Soft DQN (soft_dqn; objectives/soft_dqn.h)
+    double target_tau = 0.25;             // Polyak τ of the target network (gfnx: 0.25; 1: a copy)
+    int target_update_every = 1;          // update the target every K optimizer steps
+    bool munchausen = false;              // add the Munchausen bonus α·clip(log π̄(a|s), l0, 0)
+    double munchausen_alpha = 0.9;        // α (M-DQN)
+    double munchausen_clip = -1.0;        // l0 (M-DQN)
     std::string loss_fn = "default";      // default | squared | half_squared | shifted_cosh | linex
     double linex_alpha = 1.0;
     double log_reward_clip_min = -INFINITY;

@@ -14,6 +14,7 @@
 #include "gfn/objectives/detailed_balance.h"
 #include "gfn/objectives/flow_matching.h"
 #include "gfn/objectives/policy_gradient.h"
+#include "gfn/objectives/soft_dqn.h"
 #include "gfn/runtime/checkpoint.h"
 #include "gfn/runtime/distributed.h"
 #include "gfn/runtime/continuous_training.h"
@@ -98,7 +99,7 @@ Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
               : PolicyEstimator::mlp(*env, *preprocessor, false, store, net, rng, "pf");
     if (cfg.uses_pb() && !(env->is_tree() && !cfg.tied && !cfg.uniform_pb)) {
         // (a tree needs no PB: constant_pb, unless one is asked for)
-        if (cfg.uniform_pb) pb = PolicyEstimator::uniform_pb(*env);
+        if (cfg.uniform_pb || cfg.loss == "soft_dqn") pb = PolicyEstimator::uniform_pb(*env);  // (soft_dqn: fixed PB)
         else if (cfg.tied) pb = PolicyEstimator::tied(*pf, store, rng, "pb");
         else pb = cond ? PolicyEstimator::conditional(*env, *preprocessor, true, store, net, rng, "pb")
                        : PolicyEstimator::mlp(*env, *preprocessor, true, store, net, rng, "pb");
@@ -182,7 +183,17 @@ Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
         gflownet = std::make_unique<EntPPOGFlowNet>(
             pf.get(), pb.get(), log_f.get(), PPOOptions{float(cfg.ppo_clip), cfg.ppo_epochs, cfg.ppo_minibatches},
             float(cfg.gae_lambda), constant_pb, clip, cfg.pb_loss == "tlm", float(cfg.value_weight), g);
-    else if (cfg.loss == "trust_pcl") {
+    else if (cfg.loss == "soft_dqn") {
+        // The target network: PF's architecture (initialised on a scratch stream, then PF's values).
+        Rng scratch(cfg.seed);
+        target_pf = cond ? PolicyEstimator::conditional(*env, *preprocessor, false, target_store, net, scratch, "pf")
+                         : PolicyEstimator::mlp(*env, *preprocessor, false, target_store, net, scratch, "pf");
+        polyak_update(target_store, store, 1.f);
+        target_store.frozen = true;
+        SoftDQNOptions o{float(cfg.target_tau), cfg.target_update_every, cfg.munchausen, float(cfg.munchausen_alpha),
+                         float(cfg.munchausen_clip)};
+        gflownet = std::make_unique<SoftDQNGFlowNet>(pf.get(), target_pf.get(), pb.get(), o, clip, g);
+    } else if (cfg.loss == "trust_pcl") {
         const float alpha = std::isnan(cfg.alpha) ? float(1.0 / cfg.beta) : float(cfg.alpha);
         gflownet = std::make_unique<TrustPCLGFlowNet>(pf.get(), prior_pf, log_z.get(), alpha,
                                                       float(cfg.init_logz), clip, g);
@@ -198,7 +209,9 @@ Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
 
     // Off-policy machinery.
     if (cfg.local_search > 0 && !pb) uniform_pb = PolicyEstimator::uniform_pb(*env);
-    if (cfg.replay_buffer > 0) {
+    if (cfg.replay_buffer > 0 && cfg.loss == "soft_dqn") {
+        buffer = std::make_unique<TransitionReplayBuffer>(cfg.replay_buffer, *env);
+    } else if (cfg.replay_buffer > 0) {
         ReplayBufferOptions o;
         o.cutoff_distance = cfg.cutoff_distance;
         o.p_norm_distance = cfg.p_norm_distance;
@@ -439,6 +452,49 @@ static void ppo_updates(Run& run, StepStats& st, int step, const Trajectories& b
     st.loss = loss_sum / double(rows.size());
 }
 
+// Soft DQN's update on one batch: its transitions (or, with a transition buffer, as
+// many drawn uniformly from the buffer after adding them), one loss → backward →
+// optimize, then θ̄ ← (1 − τ) θ̄ + τ θ when the target update is due.
+static void soft_dqn_update(Run& run, StepStats& st, int step) {
+    const auto& dqn = static_cast<const SoftDQNGFlowNet&>(*run.gflownet);
+    auto t0 = Clock::now();
+    Transitions fresh = transitions_from(*run.env, run.batch, false), replayed;
+    fresh.drop_saved();
+    const Transitions* on = &fresh;
+    if (run.buffer) {
+        auto& tb = static_cast<TransitionReplayBuffer&>(*run.buffer);
+        tb.add_transitions(fresh);
+        tb.sample_transitions(fresh.n, run.rng, replayed);
+        on = &replayed;
+    }
+    Var loss = dqn.loss(run.tape, *on);
+    st.loss = loss.item();
+    // [distributed] The loss of all ranks, weighted by their transition counts (as train_step).
+    const double items = double(on->n);
+    double weight[2] = {items, items * st.loss};
+    if (dist::size() > 1) {
+        dist::allreduce_sum(weight, 2);
+        st.loss = weight[0] > 0 ? weight[1] / weight[0] : 0.0;
+    }
+    if (!std::isfinite(st.loss)) diverged(run, step, "the loss is " + std::to_string(st.loss));
+    st.times.loss = seconds_since(t0);
+    t0 = Clock::now();
+    run.store.zero_grad();
+    run.tape.backward(loss);
+    if (dist::size() > 1) {
+        const float scale = weight[0] > 0 ? float(items / weight[0]) : 0.f;
+        for (float& g : run.store.grads) g *= scale;
+        const auto tr = Clock::now();
+        dist::allreduce_sum(run.store.grads.data(), run.store.grads.size());
+        dist::add_allreduce_seconds(seconds_since(tr));
+    }
+    st.times.backward = seconds_since(t0);
+    t0 = Clock::now();
+    optimize(run, st, step);
+    if (dqn.target_update_due(step)) polyak_update(run.target_store, run.store, dqn.opt.target_tau);
+    st.times.optimize = seconds_since(t0);
+}
+
 StepStats train_step(Run& run) {
     StepStats st;
     const int step = run.iteration + 1;  // the iteration this step completes
@@ -469,6 +525,11 @@ StepStats train_step(Run& run) {
                                                run.rng, run.tape);
             st.local_search_acceptance = r.acceptance_rate();
             run.batch = std::move(r.all);
+        }
+        if (run.cfg.loss == "soft_dqn") {
+            st.times.sample = seconds_since(t0);
+            soft_dqn_update(run, st, step);
+            return finish_step(run, st, run.batch);
         }
         if (run.buffer) {
             // Train on the fresh batch and as many buffered trajectories (once the buffer holds them).

@@ -13,6 +13,10 @@
 // An objective with updates_per_batch() > 1 (PPO, --loss ppo) replaces 2–4 by its own
 // loop (ppo_updates in training.cpp): the rollout frozen once, then K epochs × S
 // minibatches of loss → backward → optimize, each on a fresh tape.
+// Soft DQN (--loss soft_dqn) also has its own update (soft_dqn_update in training.cpp):
+// the batch split into transitions (with --replay-buffer N: added to a FIFO transition
+// buffer, and as many transitions drawn from it uniformly), one loss → backward →
+// optimize, then the target network's Polyak update every --target-update-every steps.
 //
 // Divergence: a step stops training (std::runtime_error "training diverged at
 // iteration N: …, try a smaller --lr") when the loss or the gradient norm is
@@ -93,12 +97,15 @@ struct Run {
     std::unique_ptr<PolicyEstimator> pf, pb;         // pb null when constant PB
     std::unique_ptr<ScalarEstimator> log_z;          // TB, RTB, Trust-PCL
     std::unique_ptr<StateFlowEstimator> log_f;       // DB, SubTB
-    std::unique_ptr<ReplayBuffer> buffer;            // --replay-buffer
+    std::unique_ptr<ReplayBuffer> buffer;            // --replay-buffer (soft_dqn: a TransitionReplayBuffer)
     std::unique_ptr<PolicyEstimator> uniform_pb;     // local search's PB when the objective has none
     std::unique_ptr<Run> prior_run;                  // the tb prior of a relative objective
     std::unique_ptr<PolicyEstimator> uniform_prior;  // the uniform prior
     const PolicyEstimator* prior_pf = nullptr;
     std::unique_ptr<GFlowNet> gflownet;
+    // --loss soft_dqn: the target network Q̄, PF's architecture in a frozen store of its own.
+    ParamStore target_store;
+    std::unique_ptr<PolicyEstimator> target_pf;
     std::unique_ptr<Optimizer> optimizer;
     Rng rng;                                         // the training stream
     Tape tape;
@@ -135,7 +142,7 @@ struct Run {
     // does not make them off-policy; --loss mle samples backward, from PB.)
     bool on_policy() const {
         return !cfg.off_policy() && !cfg.recalculate_all_logprobs && cfg.loss != "fm" && cfg.loss != "ppo" &&
-               !(cfg.continuous() && cfg.loss == "mle");
+               cfg.loss != "soft_dqn" && !(cfg.continuous() && cfg.loss == "mle");
     }
     // Multiply-adds per visited state of one forward pass of the networks.
     long long macs_per_state() const;
