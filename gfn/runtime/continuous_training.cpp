@@ -217,6 +217,8 @@ Metrics validate_diffusion_run(Run& run, Rng& vrng) {
     m.modes_found = dv.modes_found;
     m.n_modes = dv.n_modes;
     m.mode_tv = dv.mode_tv;
+    m.mode_distance = dv.mode_distance;
+    m.mode_frequencies = dv.mode_frequencies;
     m.logz = run.gflownet->log_z();
     m.logz_true = target.log_partition();
     if (run.prior_run) m.logz_is = relative_log_partition_is(run, run.cfg.validation_samples, vrng);

@@ -110,6 +110,12 @@ void print_json(FILE* out, const Metrics& m, int iterations, double seconds) {
                      num(m.elbo).c_str(), num(m.iw_elbo).c_str(), num(m.eubo).c_str(), num(m.ess).c_str(),
                      num(m.mode_tv).c_str(), num(m.mode_distance).c_str(), num(m.logz_is).c_str(),
                      num(m.logz_true - m.elbo).c_str(), num(m.logz_true - m.iw_elbo).c_str());
+    if (!m.mode_frequencies.empty()) {
+        std::fprintf(out, ", \"mode_frequencies\": [");
+        for (size_t k = 0; k < m.mode_frequencies.size(); ++k)
+            std::fprintf(out, "%s%s", k ? ", " : "", num(m.mode_frequencies[k]).c_str());
+        std::fprintf(out, "]");
+    }
     if (!std::isnan(m.binned_l1))
         std::fprintf(out, ", \"binned_l1\": %s, \"binned_jsd\": %s, \"logz_is\": %s, \"kde_jsd\": %s",
                      num(m.binned_l1).c_str(), num(m.binned_jsd).c_str(), num(m.logz_is).c_str(),

@@ -80,6 +80,7 @@ struct Metrics {
     // targets. Relative objectives: logz_is is the importance-sampling estimate of
     // log ∫ p_prior r^β that the learned log Z should match.
     double elbo = NAN, iw_elbo = NAN, eubo = NAN, ess = NAN, mode_tv = NAN, mode_distance = NAN;
+    std::vector<double> mode_frequencies;  // the fraction of samples nearest each mode
 };
 
 // Everything a run trains and measures, built from a Config.

@@ -44,6 +44,7 @@ ModeCoverage mode_coverage(const float* points, int n, int stride, const std::ve
     if (stride < dim || n < 1)
         throw std::invalid_argument("mode_coverage: need n >= 1 points of stride >= dim = " + std::to_string(dim));
     std::vector<long> count(K, 0);
+    double distance = 0.0;
     for (int i = 0; i < n; ++i) {
         const float* x = points + size_t(i) * size_t(stride);
         size_t best = 0;
@@ -57,12 +58,15 @@ ModeCoverage mode_coverage(const float* points, int n, int stride, const std::ve
             if (d < best_d) best_d = d, best = k;
         }
         ++count[best];
+        distance += std::sqrt(best_d);
     }
     ModeCoverage c;
+    c.mean_distance = distance / n;
     // freq_k = count_k / n; found when freq_k >= 0.01; TV = ½ Σ |freq_k − w_k|
     for (size_t k = 0; k < K; ++k) {
         const double freq = double(count[k]) / n;
         c.modes_found += freq >= 0.01;
+        c.frequencies.push_back(freq);
         c.mode_tv += 0.5 * std::fabs(freq - weights[k]);
     }
     return c;
@@ -116,11 +120,14 @@ DiffusionValidation validate_diffusion(const ContinuousEnv& env, const Continuou
     v.ess = ess_fraction(log_w);
     v.eubo = have_target ? elbo(log_w_back) : NAN;
     v.mode_tv = NAN;
+    v.mode_distance = NAN;
     if (with_modes) {
         ModeCoverage c = mode_coverage(points.data(), n_samples, sd, mode_means, mode_weights);
         v.modes_found = c.modes_found;
         v.n_modes = int(mode_weights.size());
         v.mode_tv = c.mode_tv;
+        v.mode_distance = c.mean_distance;
+        v.mode_frequencies = c.frequencies;
     }
     return v;
 }

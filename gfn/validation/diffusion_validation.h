@@ -40,6 +40,8 @@ double ess_fraction(const std::vector<double>& log_w);
 struct ModeCoverage {
     int modes_found = 0;
     double mode_tv = 0.0;
+    std::vector<double> frequencies;  // freq_k, per mode
+    double mean_distance = 0.0;       // mean Euclidean distance of a point to its nearest mean
 };
 // n points, each the first dim of `stride` floats (stride >= dim), against means
 // (n_modes × dim, row-major) and weights (n_modes, summing to 1).
@@ -53,6 +55,8 @@ struct DiffusionValidation {
     double elbo = 0, iw_elbo = 0, eubo = 0, ess = 0;
     int modes_found = 0, n_modes = 0;
     double mode_tv = 0;
+    double mode_distance = 0;               // NaN without modes
+    std::vector<double> mode_frequencies;   // empty without modes
 };
 
 // Empty mode_means/mode_weights: n_modes = 0, modes_found = 0, mode_tv NaN.
