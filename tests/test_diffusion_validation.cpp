@@ -73,8 +73,8 @@ BOOST_AUTO_TEST_CASE(hand_worked_mode_coverage) {
     BOOST_REQUIRE_EQUAL(c.frequencies.size(), 2u);
     BOOST_CHECK_CLOSE(c.frequencies[0], 0.75, 1e-12);
     BOOST_CHECK_CLOSE(c.frequencies[1], 0.25, 1e-12);
-    // distances to the nearest mean: √1.25, 2, 4.9, √10 → their mean
-    BOOST_CHECK_CLOSE(c.mean_distance, (std::sqrt(1.25) + 2.0 + 4.9 + std::sqrt(10.0)) / 4, 1e-5);
+    // distances to the nearest mean: √1.25, √5, 4.9, √10 → their mean
+    BOOST_CHECK_CLOSE(c.mean_distance, (std::sqrt(1.25) + std::sqrt(5.0) + 4.9 + std::sqrt(10.0)) / 4, 1e-5);
     // 199 points at (0,0), 1 at (10,0): freq 0.5 % < 1 % is not found;
     // TV = ½(|0.995 − 0.25| + |0.005 − 0.75|) = 0.745.
     std::vector<float> many(400, 0.f);
