@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bench/densities.h"
+#include "bench/diffusion.h"
 #include "bench/mlp.h"
 #include "engine/blas.h"
 #include "bench/reference.h"
@@ -35,6 +36,8 @@ const Benchmark kBenchmarks[] = {
      gfn_bench::run_train},
     {"reference", "HyperGrid 2D H=8 TB beside the eager-PyTorch baseline, same run  [--reps R] [--quick]",
      gfn_bench::run_reference},
+    {"diffusion", "diffusion sampler (gmm25, TB, bridge PB) phase by phase, beside eager PyTorch  [--threads T] [--reps R] [--quick]",
+     gfn_bench::run_diffusion},
     {"shared", "training speed beside a busy process and beside a second run  [--batch B] [--reps R]",
      gfn_bench::run_shared},
     {"densities", "fused log-density ops (Gaussian, Beta) vs their compositions, fwd+bwd  [--reps R]",

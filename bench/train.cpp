@@ -58,30 +58,6 @@ int reference_iterations(int batch) {
     return 40;
 }
 
-// GFLOP/s of gfn::gemm on the three products of a 256×256 layer at M rows.
-double gemm_gflops(int M, int H) {
-    std::vector<float> A(size_t(M) * H, 0.5f), W(size_t(H) * H, 0.25f), C(size_t(M) * H, 0.f), G(size_t(H) * H);
-    auto once = [&]() {
-        gfn::gemm(false, true, M, H, H, 1.f, A.data(), H, W.data(), H, 0.f, C.data(), H);   // Y = X Wᵀ
-        gfn::gemm(false, false, M, H, H, 1.f, C.data(), H, W.data(), H, 1.f, A.data(), H);  // dX += dY W
-        gfn::gemm(true, false, H, H, M, 1.f, C.data(), H, A.data(), H, 1.f, G.data(), H);   // dW += dYᵀ X
-    };
-    for (int i = 0; i < 3; ++i) once();
-    std::vector<double> rates;
-    for (int r = 0; r < 5; ++r) {
-        int n = 0;
-        auto t0 = Clock::now();
-        double dt = 0;
-        do {
-            once();
-            ++n;
-            dt = std::chrono::duration<double>(Clock::now() - t0).count();
-        } while (dt < 0.05);
-        rates.push_back(3.0 * 2.0 * M * double(H) * H * n / dt * 1e-9);
-    }
-    return median(rates);
-}
-
 struct Result {
     std::string scenario;
     int batch = 0, threads = 0, iters = 0, reps = 0;
@@ -177,6 +153,30 @@ void usage(FILE* f) {
 }
 
 }  // namespace
+
+// See train.h.
+double gemm_gflops(int M, int H) {
+    std::vector<float> A(size_t(M) * H, 0.5f), W(size_t(H) * H, 0.25f), C(size_t(M) * H, 0.f), G(size_t(H) * H);
+    auto once = [&]() {
+        gfn::gemm(false, true, M, H, H, 1.f, A.data(), H, W.data(), H, 0.f, C.data(), H);   // Y = X Wᵀ
+        gfn::gemm(false, false, M, H, H, 1.f, C.data(), H, W.data(), H, 1.f, A.data(), H);  // dX += dY W
+        gfn::gemm(true, false, H, H, M, 1.f, C.data(), H, A.data(), H, 1.f, G.data(), H);   // dW += dYᵀ X
+    };
+    for (int i = 0; i < 3; ++i) once();
+    std::vector<double> rates;
+    for (int r = 0; r < 5; ++r) {
+        int n = 0;
+        auto t0 = Clock::now();
+        double dt = 0;
+        do {
+            once();
+            ++n;
+            dt = std::chrono::duration<double>(Clock::now() - t0).count();
+        } while (dt < 0.05);
+        rates.push_back(3.0 * 2.0 * M * double(H) * H * n / dt * 1e-9);
+    }
+    return median(rates);
+}
 
 int run_train(int argc, char** argv) {
     std::vector<std::string> names;
