@@ -203,11 +203,16 @@ BOOST_AUTO_TEST_CASE(diffusion_flags) {
     BOOST_CHECK_EQUAL(g.hidden, 64);
     Config f = parsed({"--env", "diffusion", "--target", "funnel"});
     BOOST_CHECK_EQUAL(f.sigma, 1.0);
+    BOOST_CHECK(f.learn_variance);
+    Config mle = parsed({"--env", "diffusion", "--loss", "mle"});
+    BOOST_CHECK_EQUAL(mle.diffusion_steps, 100);
+    BOOST_CHECK_EQUAL(mle.sigma, 2.0);
+    BOOST_CHECK_EQUAL(mle.iterations, 3000);
     Config m = parsed({"--env", "diffusion", "--target", "manywell", "--sigma", "2"});
     BOOST_CHECK_EQUAL(m.sigma, 2.0);
     Config p = parsed({"--env", "diffusion", "--target", "posterior9", "--steps", "10"});
     BOOST_CHECK_EQUAL(p.diffusion_steps, 10);
-    BOOST_CHECK_EQUAL(p.t_scale, 5.0);
+    BOOST_CHECK_EQUAL(p.sigma, 2.0);
     auto message_of = [](std::vector<std::string> args) {
         Config x;
         try { parse_train_flags(args, x); } catch (const std::invalid_argument& e) { return std::string(e.what()); }
@@ -238,7 +243,7 @@ BOOST_AUTO_TEST_CASE(mle_prior_then_rtb_posterior) {
     inherit_prior_config(c, {"env", "target", "loss", "prior", "iterations", "batch-size", "validation-samples"});
     BOOST_CHECK_EQUAL(c.diffusion_steps, 8);
     BOOST_CHECK_EQUAL(c.sigma, 2.0);
-    BOOST_CHECK_EQUAL(c.t_scale, 1.0);  // the prior's, not posterior9's default 5
+    BOOST_CHECK_EQUAL(c.sigma, 2.0);
     BOOST_CHECK_EQUAL(c.hidden, 16);
     Run run(c);
     BOOST_REQUIRE(run.prior_run && run.validation_env);

@@ -115,8 +115,8 @@ const std::vector<Flag>& flags() {
                  "continuous envs: ... then linear to 0 at this iteration (0: the last one)"),
         str_flag("target", &Config::target, "diffusion: target density: gmm25 | posterior9 | funnel | funnel_hard | manywell"),
         int_flag("steps", &Config::diffusion_steps, 1, 100000, "diffusion: steps N of dt = 1/N (exactly N moves)"),
-        flt_flag("sigma", &Config::sigma, "diffusion: PF std sigma*sqrt(dt*t_scale) (gmm25: 5, funnel/manywell: 1, posterior9: 2)"),
-        flt_flag("t-scale", &Config::t_scale, "diffusion: scale of the PF variance (posterior9: 5)"),
+        flt_flag("sigma", &Config::sigma, "diffusion: PF std sigma*sqrt(dt*t_scale) (gmm25: 5, funnel/manywell: 1, posterior9 and mle: 2)"),
+        flt_flag("t-scale", &Config::t_scale, "diffusion: scale of the PF variance (torchgfn's RTB example: 5)"),
         switch_flag("learn-variance", &Config::learn_variance, "diffusion: PF learns a log-std correction"),
         flt_flag("delta", &Config::delta, "Box: step size in (0, 1]"),
         int_flag("n-components", &Config::n_components, 1, 1000, "Box: Beta mixture components of a move"),
@@ -363,11 +363,17 @@ void apply_env_defaults(Config& c, const std::vector<std::string>& given) {
     if (unset("iterations")) c.iterations = 4000;
     if (unset("hidden")) c.hidden = 64;
     if (unset("validation-samples")) c.validation_samples = 10000;
-    const bool post9 = c.target == "posterior9";
-    if (unset("steps")) c.diffusion_steps = post9 ? 100 : 32;
-    if (unset("sigma")) c.sigma = c.target == "gmm25" ? 5.0 : post9 ? 2.0 : 1.0;
-    if (unset("t-scale")) c.t_scale = post9 ? 5.0 : 1.0;
-    if (c.target == "gmm25" && unset("exploration-var-starting-val")) c.exploration_var_starting_val = 0.0;
+    // The RTB setting (torchgfn's train_diffusion_rtb: 100 steps, σ = 2) for posterior9 and
+    // for MLE priors, with t_scale 1 (PF's noise then matches the bridge's; see docs/diffusion.md).
+    const bool post9 = c.target == "posterior9", rtb_setting = post9 || c.loss == "mle";
+    if (unset("steps")) c.diffusion_steps = rtb_setting ? 100 : 32;
+    if (unset("sigma")) c.sigma = rtb_setting ? 2.0 : c.target == "gmm25" ? 5.0 : 1.0;
+    if (c.loss == "mle") {
+        if (unset("iterations")) c.iterations = 3000;
+        if (unset("batch-size")) c.batch_size = 256;
+    }
+    // funnel: the PF's learned log-std correction reaches the target (ΔlogZ(ELBO) <= 0.2).
+    if ((c.target == "funnel" || c.target == "funnel_hard") && unset("learn-variance")) c.learn_variance = true;
     if (post9 && c.relative()) {  // train_diffusion_rtb: exploration 0.5, warm-down 500 -> 4500 of 5000
         if (unset("iterations")) c.iterations = 5000;
         if (unset("batch-size")) c.batch_size = 500;
