@@ -131,4 +131,22 @@ BOOST_AUTO_TEST_CASE(tb_line, *boost::unit_test::expected_failures(2)) {
     BOOST_TEST(m.binned_l1 <= 0.10);
 }
 
+// A diffusion sampler of Neal's funnel (d = 10, SPEC §9) with the issue's budget:
+// batch 200, N = 32, 4,000 iterations, σ = 1, learned PF variance (the target's
+// defaults). Targets: log Z − ELBO <= 0.20 and log Z − IW-ELBO <= 0.06 (log Z = 0).
+BOOST_AUTO_TEST_CASE(tb_diffusion_funnel) {
+    Metrics m = train_with({"--env", "diffusion", "--target", "funnel", "--seed", "1"});
+    BOOST_TEST_INFO("elbo " << m.elbo << ", iw_elbo " << m.iw_elbo << ", eubo " << m.eubo << ", logz " << m.logz);
+    BOOST_TEST(m.logz_true - m.elbo <= 0.20);
+    BOOST_TEST(m.logz_true - m.iw_elbo <= 0.06);
+    BOOST_TEST(m.elbo <= m.eubo);
+}
+
+// Soft DQN (Q = PF's logits, π ∝ exp Q) on HyperGrid 2D H=8 with 32,000
+// trajectories (batch 16 × 2,000): l1 <= 0.05 (issue 14's target).
+BOOST_AUTO_TEST_CASE(soft_dqn_hypergrid_2d_h8) {
+    expect_l1_at_most(train_with({"--loss", "soft_dqn", "--batch-size", "16", "--iterations", "2000", "--seed", "1"}),
+                      0.05);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
