@@ -401,6 +401,28 @@ static StepStats finish_step(Run& run, StepStats& st, const Trajectories& traine
     return st;
 }
 
+// [distributed] The global loss: the ranks' losses weighted by the items they average
+// over, L = Σ_r w_r L_r / W, W = Σ_r w_r (every rank sees it, so all stop alike).
+// Returns L and puts W in *total (one process: the loss itself, W = items).
+static double global_loss(double items, double loss, double* total) {
+    double weight[2] = {items, items * loss};
+    if (dist::size() > 1) dist::allreduce_sum(weight, 2);
+    *total = weight[0];
+    return dist::size() > 1 ? (weight[0] > 0 ? weight[1] / weight[0] : 0.0) : loss;
+}
+
+// [distributed] ∇L = Σ_r (w_r / W) ∇L_r: one all-reduce over the whole gradient slab
+// (networks, log Z, log F), so every rank's optimizer step is the same. Nothing to do
+// in one process.
+static void average_gradients(Run& run, double items, double total) {
+    if (dist::size() == 1) return;
+    const float scale = total > 0 ? float(items / total) : 0.f;
+    for (float& g : run.store.grads) g *= scale;
+    const auto tr = Clock::now();
+    dist::allreduce_sum(run.store.grads.data(), run.store.grads.size());
+    dist::add_allreduce_seconds(seconds_since(tr));
+}
+
 // PPO's updates on one rollout: the advantages and π_old frozen once, then K epochs
 // over S minibatches, each loss → backward → optimize on a fresh tape. st.loss is
 // the mean loss of the updates, st.grad_norm the last update's.
@@ -421,28 +443,17 @@ static void ppo_updates(Run& run, StepStats& st, int step, const Trajectories& b
             mfr = select_frozen(batch, fr, r);
         }
         Var loss = ppo.update_loss(run.tape, whole ? batch : mb, whole ? fr : mfr);
-        double l = loss.item();
         // [distributed] The minibatch loss of all ranks, weighted by their minibatch sizes.
         const double items = double(r.size());
-        double weight[2] = {items, items * l};
-        if (dist::size() > 1) {
-            dist::allreduce_sum(weight, 2);
-            l = weight[0] > 0 ? weight[1] / weight[0] : 0.0;
-        }
+        double total = 0;
+        const double l = global_loss(items, loss.item(), &total);
         if (!std::isfinite(l)) diverged(run, step, "the loss is " + std::to_string(l));
         loss_sum += l;
         st.times.loss += seconds_since(t0);
         t0 = Clock::now();
         run.store.zero_grad();
         run.tape.backward(loss);
-        if (dist::size() > 1) {
-            // [distributed] as in train_step: one all-reduce of the weighted gradient slab.
-            const float scale = weight[0] > 0 ? float(items / weight[0]) : 0.f;
-            for (float& g : run.store.grads) g *= scale;
-            const auto tr = Clock::now();
-            dist::allreduce_sum(run.store.grads.data(), run.store.grads.size());
-            dist::add_allreduce_seconds(seconds_since(tr));
-        }
+        average_gradients(run, items, total);
         st.times.backward += seconds_since(t0);
         t0 = Clock::now();
         optimize(run, st, step);
@@ -468,26 +479,16 @@ static void soft_dqn_update(Run& run, StepStats& st, int step) {
         on = &replayed;
     }
     Var loss = dqn.loss(run.tape, *on);
-    st.loss = loss.item();
     // [distributed] The loss of all ranks, weighted by their transition counts (as train_step).
     const double items = double(on->n);
-    double weight[2] = {items, items * st.loss};
-    if (dist::size() > 1) {
-        dist::allreduce_sum(weight, 2);
-        st.loss = weight[0] > 0 ? weight[1] / weight[0] : 0.0;
-    }
+    double total = 0;
+    st.loss = global_loss(items, loss.item(), &total);
     if (!std::isfinite(st.loss)) diverged(run, step, "the loss is " + std::to_string(st.loss));
     st.times.loss = seconds_since(t0);
     t0 = Clock::now();
     run.store.zero_grad();
     run.tape.backward(loss);
-    if (dist::size() > 1) {
-        const float scale = weight[0] > 0 ? float(items / weight[0]) : 0.f;
-        for (float& g : run.store.grads) g *= scale;
-        const auto tr = Clock::now();
-        dist::allreduce_sum(run.store.grads.data(), run.store.grads.size());
-        dist::add_allreduce_seconds(seconds_since(tr));
-    }
+    average_gradients(run, items, total);
     st.times.backward = seconds_since(t0);
     t0 = Clock::now();
     optimize(run, st, step);
@@ -555,31 +556,17 @@ StepStats train_step(Run& run) {
         if (divergence_hint(run).empty()) throw;
         diverged(run, step, e.what());
     }
-    st.loss = loss.item();
-    // [distributed] The global loss: the ranks' losses weighted by the items they average
-    // over, L = Σ_r w_r L_r / W, W = Σ_r w_r (every rank sees it, so all stop alike).
-    double weight[2] = {loss_items(run, *train_on), 0.0};
-    const bool parallel = dist::size() > 1;
-    if (parallel) {
-        weight[1] = weight[0] * st.loss;
-        dist::allreduce_sum(weight, 2);
-        st.loss = weight[0] > 0 ? weight[1] / weight[0] : 0.0;
-    }
+    // [distributed] The global loss over the ranks (global_loss).
+    const double items = loss_items(run, *train_on);
+    double total = 0;
+    st.loss = global_loss(items, loss.item(), &total);
     if (!std::isfinite(st.loss)) diverged(run, step, "the loss is " + std::to_string(st.loss));
 
     // 3. backward
     auto t0 = Clock::now();
     run.store.zero_grad();
     run.tape.backward(loss);
-    if (parallel) {
-        // [distributed] ∇L = Σ_r (w_r / W) ∇L_r: one all-reduce over the whole gradient slab
-        // (networks, log Z, log F), so every rank's optimizer step is the same.
-        const float scale = weight[0] > 0 ? float(loss_items(run, *train_on) / weight[0]) : 0.f;
-        for (float& g : run.store.grads) g *= scale;
-        const auto tr = Clock::now();
-        dist::allreduce_sum(run.store.grads.data(), run.store.grads.size());
-        dist::add_allreduce_seconds(seconds_since(tr));
-    }
+    average_gradients(run, items, total);  // [distributed] one all-reduce of the weighted slab
     st.times.backward = seconds_since(t0);
 
     // 4. optimize
