@@ -6,8 +6,9 @@
 #   make asan       the unit suites under AddressSanitizer + UBSan
 #   make bench      the benchmarks (bench/), beside the PyTorch baseline (installs python3-torch)
 #   make BLAS=none  build with the built-in GEMM instead of OpenBLAS
-#   make MPI=1      build against OpenMPI (mpicxx) in build-mpi/: data-parallel
-#                   training with `mpirun -np K build-mpi/gfn train …`
+#   make MPI=1      build/gfn and build/gfn_tests against OpenMPI (mpicxx; objects in
+#                   build-mpi/): data-parallel training with `mpirun -np K build/gfn train …`;
+#                   a later plain `make` relinks build/gfn without MPI (build/.variant)
 #                   (gfn/runtime/distributed.cpp; installs libopenmpi-dev and
 #                   openmpi-bin through scripts/install-deps.sh mpi when missing)
 #   make fuzz       the libFuzzer harnesses of tests/fuzz/ (checkpoint loader,
@@ -42,6 +43,9 @@ else
 endif
 comma := ,
 
+# Where gfn and gfn_tests go: $(BUILD), also under MPI=1 (whose objects go apart).
+BIN := $(BUILD)
+
 # MPI=1: OpenMPI's compiler wrapper; gfn/runtime/distributed.cpp alone uses it.
 MPI ?= 0
 ifeq ($(MPI),1)
@@ -63,12 +67,15 @@ TEST_OBJ  := $(TEST_SRC:%.cpp=$(OBJ)/%.o)
 BENCH_OBJ := $(BENCH_SRC:%.cpp=$(OBJ)/%.o)
 APP_OBJ   := $(APP_SRC:%.cpp=$(OBJ)/%.o)
 LIBGFN    := $(BUILD)/libgfn.a
-GFN_BIN   := $(BUILD)/gfn
-TEST_BIN  := $(BUILD)/gfn_tests
+GFN_BIN   := $(BIN)/gfn
+TEST_BIN  := $(BIN)/gfn_tests
+# The compiler and flags the binaries in $(BIN) were linked with: when they change
+# (make after make MPI=1, or back), gfn and gfn_tests are relinked.
+VARIANT   := $(BIN)/.variant
 BENCH_BIN := $(BUILD)/gfn_bench
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.cpp=$(BUILD)/examples/%)
 
-.PHONY: all run test asan bench deps clean fuzz fuzz-build
+.PHONY: all run test asan bench deps clean fuzz fuzz-build FORCE
 all: $(GFN_BIN) $(EXAMPLE_BIN)
 
 deps:
@@ -82,15 +89,19 @@ $(LIBGFN): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-$(GFN_BIN): $(APP_OBJ) $(LIBGFN)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(VARIANT): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CXX) $(CXXFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CXX) $(CXXFLAGS) $(LDFLAGS)' > $@
+
+$(GFN_BIN): $(APP_OBJ) $(LIBGFN) $(VARIANT)
+	$(CXX) $(LDFLAGS) -o $@ $(filter-out $(VARIANT),$^) $(LDLIBS)
 
 $(BUILD)/examples/%: $(OBJ)/examples/%.o $(LIBGFN)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(TEST_BIN): $(TEST_OBJ) $(LIBGFN)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lboost_unit_test_framework
+$(TEST_BIN): $(TEST_OBJ) $(LIBGFN) $(VARIANT)
+	$(CXX) $(LDFLAGS) -o $@ $(filter-out $(VARIANT),$^) $(LDLIBS) -lboost_unit_test_framework
 
 $(BENCH_BIN): $(BENCH_OBJ) $(LIBGFN)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -1,7 +1,7 @@
 // test_distributed.cpp — data-parallel training (gfn/runtime/distributed.h).
 //
 // In the ordinary test binary these are single-rank checks; under
-// `mpirun -np 2 build-mpi/gfn_tests --run_test=distributed` (what .ci/run does)
+// `mpirun -np 2 build/gfn_tests --run_test=distributed` (what .ci/run does)
 // they are the real two-rank checks:
 //   - equivalence: after one step, every rank's averaged gradient and
 //     parameters equal those of one process (LocalScope) that computes the
