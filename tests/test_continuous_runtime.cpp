@@ -204,6 +204,10 @@ BOOST_AUTO_TEST_CASE(diffusion_flags) {
     Config f = parsed({"--env", "diffusion", "--target", "funnel"});
     BOOST_CHECK_EQUAL(f.sigma, 1.0);
     BOOST_CHECK(f.learn_variance);
+    Config fixed = parsed({"--env", "diffusion", "--target", "funnel", "--no-learn-variance"});
+    BOOST_CHECK(!fixed.learn_variance);
+    BOOST_CHECK_THROW(parsed({"--no-learn-variance=1"}), std::invalid_argument);
+    BOOST_CHECK_THROW(parsed({"--no-batch-size", "3"}), std::invalid_argument);  // not a switch
     Config mle = parsed({"--env", "diffusion", "--loss", "mle"});
     BOOST_CHECK_EQUAL(mle.diffusion_steps, 100);
     BOOST_CHECK_EQUAL(mle.sigma, 2.0);

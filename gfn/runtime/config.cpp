@@ -568,6 +568,16 @@ std::vector<std::string> parse_train_flags(const std::vector<std::string>& args,
             has_value = true;
         }
         const Flag* f = find_flag(name);
+        // --no-NAME turns a switch off (one an environment's defaults turned on).
+        if (!f && name.rfind("no-", 0) == 0) {
+            const Flag* sw = find_flag(name.substr(3));
+            if (sw && sw->is_switch) {
+                if (has_value) throw std::invalid_argument("--" + name + " takes no value");
+                given.push_back(sw->name);
+                sw->set(cfg, "false");
+                continue;
+            }
+        }
         if (!f) throw std::invalid_argument("unknown flag --" + name + " (see gfn train --help)");
         given.push_back(name);
         if (f->is_switch) {
@@ -850,6 +860,7 @@ std::string train_flags_help() {
         if (head.size() >= 30) s << ' ';  // a name longer than the column
         s << f.help;
         if (!f.is_switch) s << " [default: " << f.get(def) << "]";
+        else s << " [--no-" << f.name << ": off]";
         if (f.int_member) s << " [range: " << f.lo << " to " << f.hi << "]";
         s << "\n";
     }

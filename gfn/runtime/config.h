@@ -1,7 +1,7 @@
 // config.h — every option of a run, its default, and the command-line parser.
 //
 // Flags are kebab-case (--batch-size 128 or --batch-size=128); switches take
-// no value (--tied). Unknown flags, malformed numbers and impossible values
+// no value (--tied), and --no-NAME turns one off (--no-learn-variance). Unknown flags, malformed numbers and impossible values
 // are errors (std::invalid_argument) that name the flag and say what fits.
 //
 // Numbers are read strictly, by the same parsers for every command: decimal
