@@ -229,6 +229,10 @@ BOOST_AUTO_TEST_CASE(diffusion_flags) {
     BOOST_CHECK(message_of({"--env", "diffusion", "--loss", "db"}).find("--loss db") != std::string::npos);
     BOOST_CHECK(message_of({"--loss", "mle"}).find("--env diffusion") != std::string::npos);
     BOOST_CHECK(message_of({"--env", "diffusion", "--steps", "0"}).find("--steps") != std::string::npos);
+    // Flags of one continuous env are refused on the others.
+    BOOST_CHECK(message_of({"--target", "funnel"}).find("--env diffusion") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "line", "--sigma", "2"}).find("--sigma") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "diffusion", "--delta", "0.1"}).find("--delta") != std::string::npos);
 }
 
 // MLE pretraining saved to a checkpoint, then RTB fine-tuning from it through

@@ -433,6 +433,16 @@ void validate_diffusion_config(const Config& c) {
 }
 
 void validate_continuous_config(const Config& c) {
+    const Config def;
+    require(c.diffusion() || (c.target == def.target && c.diffusion_steps == def.diffusion_steps &&
+                              c.sigma == def.sigma && c.t_scale == def.t_scale && !c.learn_variance),
+            "--target / --steps / --sigma / --t-scale / --learn-variance: diffusion-sampler flags (--env diffusion), "
+            "not for --env " + c.env);
+    require(c.box() || (c.delta == def.delta && c.n_components == def.n_components &&
+                        c.n_components_s0 == def.n_components_s0 && c.min_concentration == def.min_concentration &&
+                        c.max_concentration == def.max_concentration),
+            "--delta / --n-components / --n-components-s0 / --min-concentration / --max-concentration: Box flags "
+            "(--env box, box_cartesian), not for --env " + c.env);
     require(std::isfinite(c.exploration_var_starting_val) && c.exploration_var_starting_val >= 0,
             "--exploration-var-starting-val: must be >= 0");
     require(std::isfinite(c.gradient_clip_value) && c.gradient_clip_value >= 0, "--gradient-clip-value: must be >= 0");
