@@ -52,6 +52,28 @@ Var spread_log_probs(Tape& tape, Var lp, const std::vector<int>& moving, int n) 
     return index_rows(all, idx, n);
 }
 
+Var draw_gaussian_moves(Tape& tape, Var mean, Var std, float exploration_std, Rng& rng,
+                        const std::vector<int>& moving, int n, float* actions, bool with_log_prob) {
+    const int m = int(moving.size()), A = mean.value().cols;
+    // std_b = √(std² + s²)
+    float* sb = tape.arena.floats(size_t(m) * A);
+    const float* sv = std.value().data;
+    const float s2 = exploration_std * exploration_std;
+    for (size_t j = 0; j < size_t(m) * A; ++j) sb[j] = std::sqrt(sv[j] * sv[j] + s2);
+    float* drawn = tape.arena.floats(size_t(m) * A);
+    {
+        NoGrad ng(tape);
+        DiagonalGaussian behaviour(mean, tape.constant(Tensor(sb, m, A)));
+        behaviour.sample(rng, drawn);
+    }
+    for (int j = 0; j < m; ++j)
+        std::memcpy(actions + size_t(moving[size_t(j)]) * A, drawn + size_t(j) * A, sizeof(float) * size_t(A));
+    if (!with_log_prob) return Var();
+    // log p of the draw under the unexplored policy N(μ, std²)
+    DiagonalGaussian policy(mean, std);
+    return spread_log_probs(tape, policy.log_prob(tape.constant(Tensor(drawn, m, A))), moving, n);
+}
+
 Var GaussianStepPolicy::log_prob(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit,
                                  int n) const {
     const int D = env_.state_dim(), A = env_.action_dim();
@@ -119,23 +141,7 @@ Var GaussianStepPolicy::draw(Tape& tape, const float* states, int n, float explo
         std::memcpy(xs + size_t(j) * D, states + size_t(moving[size_t(j)]) * D, sizeof(float) * size_t(D));
     Var mean, std;
     mean_std(tape, xs, m, &mean, &std);
-    // std_b = √(std² + s²)
-    float* sb = tape.arena.floats(size_t(m) * A);
-    const float* sv = std.value().data;
-    const float s2 = exploration_std * exploration_std;
-    for (size_t j = 0; j < size_t(m) * A; ++j) sb[j] = std::sqrt(sv[j] * sv[j] + s2);
-    float* drawn = tape.arena.floats(size_t(m) * A);
-    {
-        NoGrad ng(tape);
-        DiagonalGaussian behaviour(mean, tape.constant(Tensor(sb, m, A)));
-        behaviour.sample(rng, drawn);
-    }
-    for (int j = 0; j < m; ++j)
-        std::memcpy(actions + size_t(moving[size_t(j)]) * A, drawn + size_t(j) * A, sizeof(float) * size_t(A));
-    if (!with_log_prob) return Var();
-    // log p of the draw under the unexplored policy N(μ, σ²)
-    DiagonalGaussian policy(mean, std);
-    return spread_log_probs(tape, policy.log_prob(tape.constant(Tensor(drawn, m, A))), moving, n);
+    return draw_gaussian_moves(tape, mean, std, exploration_std, rng, moving, n, actions, with_log_prob);
 }
 
 }  // namespace gfn

@@ -69,6 +69,14 @@ public:
 // rows, every other row (a forced step) 0. lp is ignored when moving is empty.
 Var spread_log_probs(Tape& tape, Var lp, const std::vector<int>& moving, int n);
 
+// The Gaussian moves of the packed rows `moving` of an n-row batch, mean and std
+// (m, A) on the tape: drawn from the behaviour policy, std_b = √(std² + s²)
+// (s = exploration_std), into the moving rows of actions (n, A); with
+// with_log_prob, log N(draw; mean, std²) under the unexplored policy, spread to
+// the n rows by spread_log_probs (else an invalid Var). Sampling is off the tape.
+Var draw_gaussian_moves(Tape& tape, Var mean, Var std, float exploration_std, Rng& rng,
+                        const std::vector<int>& moving, int n, float* actions, bool with_log_prob);
+
 class GaussianStepPolicy : public ContinuousPolicy {
 public:
     GaussianStepPolicy(const ContinuousEnv& env, bool backward, ParamStore& store, const NetConfig& cfg, Rng& rng,

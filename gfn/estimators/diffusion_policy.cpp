@@ -210,23 +210,7 @@ Var PinnedBrownianForward::draw(Tape& tape, const float* states, int n, float ex
     if (m == 0) return with_log_prob ? spread_log_probs(tape, Var(), moving, n) : Var();
     Var mean, std;
     mean_std(tape, m == n ? states : pack_rows(tape, states, D, moving), m, &mean, &std);
-    // s_b = √(s² + e²)
-    float* sb = tape.arena.floats(size_t(m) * A);
-    const float* sv = std.value().data;
-    const float e2 = exploration_std * exploration_std;
-    for (size_t j = 0; j < size_t(m) * A; ++j) sb[j] = std::sqrt(sv[j] * sv[j] + e2);
-    float* drawn = tape.arena.floats(size_t(m) * A);
-    {
-        NoGrad ng(tape);
-        DiagonalGaussian behaviour(mean, tape.constant(Tensor(sb, m, A)));
-        behaviour.sample(rng, drawn);
-    }
-    for (int j = 0; j < m; ++j)
-        std::memcpy(actions + size_t(moving[size_t(j)]) * A, drawn + size_t(j) * A, sizeof(float) * size_t(A));
-    if (!with_log_prob) return Var();
-    // log p of the draw under the unexplored policy N(μ, s²)
-    DiagonalGaussian policy(mean, std);
-    return spread_log_probs(tape, policy.log_prob(tape.constant(Tensor(drawn, m, A))), moving, n);
+    return draw_gaussian_moves(tape, mean, std, exploration_std, rng, moving, n, actions, with_log_prob);
 }
 
 // ---------------------------------------------------------------------------
