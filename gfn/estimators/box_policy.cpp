@@ -113,20 +113,11 @@ Var BoxPolarPolicy::log_prob(Tape& tape, const float* states, const float* actio
     for (int k = 0; k < n; ++k) {
         const float* s = states + 2 * size_t(k);
         const bool exit = is_exit && is_exit[k];
+        check_scored_step(env_, backward_, s, exit, k);
         if (backward_) {
-            if (exit)
-                throw std::invalid_argument("box: a backward policy never exits (step " + std::to_string(k) + ")");
-            if (env_.is_initial(s))
-                throw std::invalid_argument("box: a backward move into s_0 (step " + std::to_string(k) + ")");
             if (!env_.backward_forced(s)) circle.push_back(k);
             continue;
         }
-        if (exit && !env_.exit_allowed(s))
-            throw std::invalid_argument("box: an exit at s_0, where the exit is not allowed (step " +
-                                        std::to_string(k) + ")");
-        if (!exit && env_.exit_forced(s))
-            throw std::invalid_argument("box: a move at a state where the exit is forced (step " +
-                                        std::to_string(k) + ")");
         if (env_.exit_forced(s)) continue;
         if (env_.is_initial(s)) first.push_back(k);
         else {
@@ -305,23 +296,13 @@ Var BoxCartesianPolicy::log_prob(Tape& tape, const float* states, const float* a
         const float* s = states + 2 * size_t(k);
         const float* a = actions + 2 * size_t(k);
         const bool exit = is_exit && is_exit[k];
+        check_scored_step(env_, backward_, s, exit, k);
         if (backward_) {
-            if (exit)
-                throw std::invalid_argument("box_cartesian: a backward policy never exits (step " +
-                                            std::to_string(k) + ")");
-            if (env_.is_initial(s))
-                throw std::invalid_argument("box_cartesian: a backward move into s_0 (step " + std::to_string(k) + ")");
             if (env_.backward_forced(s)) continue;
             rows.push_back(k);
             kind.push_back(a[0] == s[0] && a[1] == s[1] ? 2 : 1);
             continue;
         }
-        if (exit && !env_.exit_allowed(s))
-            throw std::invalid_argument("box_cartesian: an exit at s_0, where the exit is not allowed (step " +
-                                        std::to_string(k) + ")");
-        if (!exit && env_.exit_forced(s))
-            throw std::invalid_argument("box_cartesian: a move at a state where the exit is forced (step " +
-                                        std::to_string(k) + ")");
         if (env_.exit_forced(s)) continue;
         rows.push_back(k);
         kind.push_back(exit ? 2 : (env_.is_initial(s) ? 0 : 1));

@@ -52,6 +52,19 @@ Var spread_log_probs(Tape& tape, Var lp, const std::vector<int>& moving, int n) 
     return index_rows(all, idx, n);
 }
 
+void check_scored_step(const ContinuousEnv& env, bool backward, const float* s, bool exit, int k) {
+    const std::string at = " (step " + std::to_string(k) + ")";
+    if (backward) {
+        if (exit) throw std::invalid_argument(env.name() + ": a backward policy never exits" + at);
+        if (env.is_initial(s)) throw std::invalid_argument(env.name() + ": a backward move into s_0" + at);
+        return;
+    }
+    if (exit && !env.exit_allowed(s))
+        throw std::invalid_argument(env.name() + ": an exit at a state where the exit is not allowed" + at);
+    if (!exit && env.exit_forced(s))
+        throw std::invalid_argument(env.name() + ": a move at a state where the exit is forced" + at);
+}
+
 Var draw_gaussian_moves(Tape& tape, Var mean, Var std, float exploration_std, Rng& rng,
                         const std::vector<int>& moving, int n, float* actions, bool with_log_prob) {
     const int m = int(moving.size()), A = mean.value().cols;
@@ -83,15 +96,10 @@ Var GaussianStepPolicy::log_prob(Tape& tape, const float* states, const float* a
     for (int k = 0; k < n; ++k) {
         const float* s = states + size_t(k) * D;
         const bool exit = is_exit && is_exit[k];
-        if (exit && (backward_ || !env_.exit_allowed(s)))
-            throw std::invalid_argument(env_.name() + ": an exit at a state where the exit is not allowed (step " +
-                                        std::to_string(k) + ")");
+        check_scored_step(env_, backward_, s, exit, k);
         if (exit && !forced(s))
             throw std::invalid_argument("GaussianStepPolicy: an unforced exit (its environment needs an exit "
                                         "probability, which this policy does not have)");
-        if (!exit && !backward_ && forced(s))
-            throw std::invalid_argument(env_.name() + ": a move at a state where the exit is forced (step " +
-                                        std::to_string(k) + ")");
         if (!exit && !forced(s)) moving.push_back(k);
     }
     const int m = int(moving.size());

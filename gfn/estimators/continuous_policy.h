@@ -69,6 +69,12 @@ public:
 // rows, every other row (a forced step) 0. lp is ignored when moving is empty.
 Var spread_log_probs(Tape& tape, Var lp, const std::vector<int>& moving, int n);
 
+// Refuses (std::invalid_argument, "<env>: ... (step k)") a step a policy cannot
+// score at state s: for a backward policy an exit or a move into s_0; for a
+// forward one an exit where the environment allows none, or a move where the exit
+// is forced. Every ContinuousPolicy::log_prob calls it per row.
+void check_scored_step(const ContinuousEnv& env, bool backward, const float* s, bool exit, int k);
+
 // The Gaussian moves of the packed rows `moving` of an n-row batch, mean and std
 // (m, A) on the tape: drawn from the behaviour policy, std_b = √(std² + s²)
 // (s = exploration_std), into the moving rows of actions (n, A); with

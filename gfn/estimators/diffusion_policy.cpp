@@ -164,12 +164,7 @@ Var PinnedBrownianForward::log_prob(Tape& tape, const float* states, const float
     for (int k = 0; k < n; ++k) {
         const float* s = states + size_t(k) * D;
         const bool exit = is_exit && is_exit[k];
-        if (exit && !env_.exit_allowed(s))
-            throw std::invalid_argument(env_.name() + ": an exit at a state with t < 1 (step " + std::to_string(k) +
-                                        ")");
-        if (!exit && env_.exit_forced(s))
-            throw std::invalid_argument(env_.name() + ": a move at a state with t = 1, where the exit is forced (step " +
-                                        std::to_string(k) + ")");
+        check_scored_step(env_, false, s, exit, k);  // exits only at t = 1, moves only before
         if (!exit) moving.push_back(k);
     }
     if (moving.empty()) return spread_log_probs(tape, Var(), moving, n);
@@ -229,11 +224,7 @@ Var BrownianBridgeBackward::log_prob(Tape& tape, const float* states, const floa
     steps.reserve(size_t(n));
     for (int k = 0; k < n; ++k) {
         const int step = env_.step_index(states + size_t(k) * D);
-        if (is_exit && is_exit[k])
-            throw std::invalid_argument("BrownianBridgeBackward: an exit (a backward policy never exits; step " +
-                                        std::to_string(k) + ")");
-        if (step < 1)
-            throw std::invalid_argument(env_.name() + ": a backward step from s_0 (step " + std::to_string(k) + ")");
+        check_scored_step(env_, true, states + size_t(k) * D, is_exit && is_exit[k], k);
         if (step > 1) {  // k = 1: the forced step to s_0, log p = 0
             moving.push_back(k);
             steps.push_back(step);
