@@ -7,7 +7,12 @@
 //     parameters equal those of one process (LocalScope) that computes the
 //     loss of the union of all ranks' samples, for TB, DB and SubTB, with an
 //     uneven split (global batch 7: 4 + 3, so weighting the ranks wrongly fails);
-//   - the parameters are bit-identical on every rank after 100 steps;
+//   - the same for a continuous batch (Line, TB);
+//   - the parameters are bit-identical on every rank after 100 steps, and after
+//     12 steps of PPO (minibatches), VPG, Soft DQN (replay, target network),
+//     Line, Box (polar, Cartesian) and diffusion — whose ranks sample apart;
+//   - continuous validation (Line, Box, diffusion) gives every rank the same
+//     metrics from the samples all ranks drew;
 //   - a setup error on one rank reaches every rank (no hang);
 //   - a checkpoint written by K ranks resumes bit for bit under K ranks;
 //   - learning (suite distributed_learning, label "learning"): HyperGrid 2D H=8 TB at batch 128 for 250
@@ -57,31 +62,36 @@ template <class T> std::vector<T> get(const std::string& s, size_t& at) {
 
 std::string serialize(const Trajectories& t) {
     std::string s;
-    put(s, std::vector<int>{t.n, t.max_length, t.state_dim, t.condition_dim});
+    put(s, std::vector<int>{t.n, t.max_length, t.state_dim, t.condition_dim, t.action_dim});
     put(s, t.states);
     put(s, t.actions);
     put(s, t.lengths);
     put(s, t.log_rewards);
     put(s, t.conditions);
+    put(s, t.float_states);
+    put(s, t.float_actions);
     return s;
 }
 Trajectories deserialize(const std::string& s) {
     size_t at = 0;
     Trajectories t;
     std::vector<int> h = get<int>(s, at);
-    t.n = h[0], t.max_length = h[1], t.state_dim = h[2], t.condition_dim = h[3];
+    t.n = h[0], t.max_length = h[1], t.state_dim = h[2], t.condition_dim = h[3], t.action_dim = h[4];
     t.states = get<int>(s, at);
     t.actions = get<int>(s, at);
     t.lengths = get<int>(s, at);
     t.log_rewards = get<float>(s, at);
     t.conditions = get<float>(s, at);
+    t.float_states = get<float>(s, at);
+    t.float_actions = get<float>(s, at);
     t.index_steps();
     return t;
 }
 
 Config small(const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {"--hidden", "32", "--layers", "2", "--height", "6", "--seed", "3",
-                                     "--validation-interval", "0"};
+    const bool continuous = std::find(extra.begin(), extra.end(), "--env") != extra.end();
+    std::vector<std::string> args = {"--hidden", "32", "--layers", "2", "--seed", "3", "--validation-interval", "0"};
+    if (!continuous) args.insert(args.end(), {"--height", "6"});  // HyperGrid's default env, smaller
     args.insert(args.end(), extra.begin(), extra.end());
     Config c;
     parse_train_flags(args, c);
@@ -94,6 +104,13 @@ bool identical_on_every_rank(const std::vector<float>& v) {
     for (const std::string& s : all)
         if (s != all[0]) return false;
     return true;
+}
+
+// Every rank's doubles equal, bit for bit (true on one rank).
+bool identical_on_every_rank(std::vector<double> v) {
+    std::vector<float> bits(v.size() * 2);
+    std::memcpy(bits.data(), v.data(), v.size() * sizeof(double));
+    return identical_on_every_rank(bits);
 }
 
 // One distributed step, then the single-process step on the union of the ranks' batches.
@@ -213,6 +230,63 @@ BOOST_AUTO_TEST_CASE(parameters_stay_bit_identical_for_100_steps) {
     for (int i = 0; i < 100; ++i) train_step(run);
     BOOST_TEST(identical_on_every_rank(run.store.values));
     BOOST_TEST(identical_on_every_rank(run.optimizer->m));
+}
+
+// Continuous batches (float states and moves) take the same path: one step on K
+// ranks equals one process's step on the union (Line: Gaussian steps, TB; Line's
+// default gradient value clipping off, as the reference does not clip).
+BOOST_AUTO_TEST_CASE(continuous_tb_step_equals_the_single_process_step) {
+    check_step_equivalence({"--env", "line", "--loss", "tb", "--batch-size", "7", "--gradient-clip-value", "0"});
+}
+
+// The objectives with updates of their own — PPO's K epochs over S minibatches,
+// Soft DQN's transition replay and target network — and the continuous envs keep
+// every rank's parameters (and Adam moments, and Q̄) bit-identical.
+BOOST_AUTO_TEST_CASE(every_kind_of_step_keeps_the_ranks_identical) {
+    const std::vector<std::vector<std::string>> runs = {
+        {"--loss", "ppo", "--uniform-pb", "--batch-size", "9", "--ppo-minibatches", "2"},
+        {"--loss", "vpg", "--batch-size", "9"},
+        {"--loss", "soft_dqn", "--batch-size", "9", "--replay-buffer", "64"},
+        {"--env", "line", "--batch-size", "9", "--exploration-var-starting-val", "1"},
+        {"--env", "box", "--batch-size", "9"},
+        {"--env", "box_cartesian", "--batch-size", "9"},
+        {"--env", "diffusion", "--target", "funnel", "--steps", "8", "--batch-size", "9"},
+    };
+    for (const std::vector<std::string>& flags : runs) {
+        std::string name;
+        for (const std::string& f : flags) name += f + " ";
+        BOOST_TEST_CONTEXT(name) {
+            Run run(small(flags));
+            for (int i = 0; i < 12; ++i) train_step(run);
+            BOOST_TEST(identical_on_every_rank(run.store.values));
+            BOOST_TEST(identical_on_every_rank(run.optimizer->m));
+            BOOST_TEST(identical_on_every_rank(run.target_store.values));
+            // and the ranks really sampled different trajectories (their own streams)
+            std::vector<std::string> batches = dist::gather(serialize(run.batch));
+            if (dist::root())
+                for (size_t r = 1; r < batches.size(); ++r) BOOST_TEST(batches[r] != batches[0]);
+        }
+    }
+}
+
+// Continuous validation: each rank draws its share of the samples, all of them are
+// gathered, and every rank computes the same metrics from the same samples.
+BOOST_AUTO_TEST_CASE(continuous_validation_is_shared_by_every_rank) {
+    for (const std::vector<std::string>& flags :
+         {std::vector<std::string>{"--env", "line", "--validation-samples", "3001"},
+          std::vector<std::string>{"--env", "box", "--validation-samples", "3001", "--validation-bins", "10"},
+          std::vector<std::string>{"--env", "diffusion", "--target", "gmm25", "--steps", "8", "--validation-samples",
+                                   "3001"}}) {
+        BOOST_TEST_CONTEXT(flags[1]) {
+            Run run(small(flags));
+            train_step(run);
+            const Metrics m = validate_run(run);
+            const std::vector<double> got = {m.binned_l1, m.binned_jsd, m.logz_is, m.kde_jsd, m.elbo, m.iw_elbo,
+                                             m.eubo, m.ess, m.mode_tv};
+            BOOST_TEST(identical_on_every_rank(got));
+            BOOST_TEST(m.validation.at(0).n_samples == 3001);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(a_checkpoint_resumes_bit_for_bit_under_the_same_ranks) {

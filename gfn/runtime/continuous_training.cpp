@@ -183,9 +183,9 @@ namespace {
 // over n fresh posterior trajectories (the value RTB's learned log Z should reach).
 double relative_log_partition_is(Run& run, int n, Rng& rng) {
     std::vector<double> log_w;
-    const int chunk = 2000;
-    for (int done = 0; done < n; done += chunk) {
-        const int m = std::min(chunk, n - done);
+    const int chunk = 2000, mine = dist::my_share(n);  // [distributed] this rank's share, gathered below
+    for (int done = 0; done < mine; done += chunk) {
+        const int m = std::min(chunk, mine - done);
         run.tape.reset();
         NoGrad ng(run.tape);
         Trajectories traj;
@@ -198,7 +198,7 @@ double relative_log_partition_is(Run& run, int n, Rng& rng) {
                             double(post.value().data[i]));
     }
     run.tape.reset();
-    return log_mean_exp(log_w);
+    return log_mean_exp(dist::allgather(log_w));
 }
 
 Metrics validate_diffusion_run(Run& run, Rng& vrng) {
@@ -239,7 +239,9 @@ Metrics validate_diffusion_run(Run& run, Rng& vrng) {
 
 Metrics validate_continuous_run(Run& run) {
     // Fresh samples on their own stream, so validation never perturbs training.
-    Rng vrng(run.cfg.seed ^ 0x9e3779b97f4a7c15ULL, 0x51ed270b27ULL + uint64_t(run.iteration) * 2 + 1);
+    // [distributed] Rank r's share comes from its own stream (rank 0's is the single process's).
+    const uint64_t rank_offset = uint64_t(dist::rank()) << 40;
+    Rng vrng(run.cfg.seed ^ 0x9e3779b97f4a7c15ULL, 0x51ed270b27ULL + uint64_t(run.iteration) * 2 + 1 + rank_offset);
     if (run.diffusion_target) return validate_diffusion_run(run, vrng);
     Metrics m;
     m.iteration = run.iteration;

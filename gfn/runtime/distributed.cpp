@@ -7,6 +7,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #ifdef GFN_MPI
@@ -158,6 +159,46 @@ std::vector<std::string> gather(const std::string& mine) {
 #endif
     return {mine};
 }
+
+namespace {
+
+// The bytes of every rank's `mine`, concatenated in rank order, on every rank.
+std::string allgather_bytes(const char* mine, size_t bytes) {
+#ifdef GFN_MPI
+    if (collective()) {
+        const int k = size();
+        long long len = (long long)bytes;
+        std::vector<long long> lens(static_cast<size_t>(k));
+        MPI_Allgather(&len, 1, MPI_LONG_LONG, lens.data(), 1, MPI_LONG_LONG, MPI_COMM_WORLD);
+        std::vector<int> counts(static_cast<size_t>(k)), displs(static_cast<size_t>(k));
+        long long total = 0;
+        for (int r = 0; r < k; ++r) {
+            if (total + lens[size_t(r)] > 0x7fffffffLL)
+                throw std::runtime_error("allgather: more than 2 GB across the ranks");
+            displs[size_t(r)] = int(total);
+            counts[size_t(r)] = int(lens[size_t(r)]);
+            total += lens[size_t(r)];
+        }
+        std::string all(size_t(total), '\0');
+        MPI_Allgatherv(mine, int(bytes), MPI_BYTE, &all[0], counts.data(), displs.data(), MPI_BYTE, MPI_COMM_WORLD);
+        return all;
+    }
+#endif
+    return std::string(mine, bytes);
+}
+
+template <class T> std::vector<T> allgather_items(const std::vector<T>& mine) {
+    if (size() == 1) return mine;
+    const std::string all = allgather_bytes(reinterpret_cast<const char*>(mine.data()), mine.size() * sizeof(T));
+    std::vector<T> out(all.size() / sizeof(T));
+    if (!out.empty()) std::memcpy(out.data(), all.data(), all.size());
+    return out;
+}
+
+}  // namespace
+
+std::vector<float> allgather(const std::vector<float>& mine) { return allgather_items(mine); }
+std::vector<double> allgather(const std::vector<double>& mine) { return allgather_items(mine); }
 
 double allreduce_seconds() { return allreduce_time; }
 void add_allreduce_seconds(double s) { allreduce_time += s; }

@@ -59,6 +59,11 @@ void allreduce_max(uint8_t* data, size_t n);
 void broadcast(void* data, size_t bytes);
 // Every rank's string, in rank order, on rank 0 (other ranks get an empty vector).
 std::vector<std::string> gather(const std::string& mine);
+// Every rank's items, concatenated in rank order, on every rank (MPI_Allgatherv):
+// the validation samples each rank drew, so that every rank computes the same
+// metrics from all of them. Single rank: `mine` itself.
+std::vector<float> allgather(const std::vector<float>& mine);
+std::vector<double> allgather(const std::vector<double>& mine);
 // Seconds spent in allreduce_sum on the gradient slab so far (for the figures).
 double allreduce_seconds();
 void add_allreduce_seconds(double s);

@@ -7,6 +7,7 @@
 
 #include "envs/box.h"
 #include "gfn/estimators/log_probs.h"
+#include "gfn/runtime/distributed.h"
 #include "gfn/samplers/continuous_sampler.h"
 #include "gfn/validation/enumeration.h"
 
@@ -53,17 +54,19 @@ namespace {
 
 // n fresh PF trajectories (no exploration): their terminal states (n, state_dim)
 // and log w_i = log R(x_i) + Σ log PB − Σ log PF.
+// [distributed] Each rank draws its share of the n from its own `rng`; the
+// samples are then gathered in rank order, so every rank holds all n.
 void sample_weighted(const ContinuousEnv& env, const ContinuousPolicy& pf, const ContinuousPolicy* pb, int n_samples,
                      Rng& rng, std::vector<float>* xs, std::vector<double>* log_w) {
-    const int chunk = 8192, D = env.state_dim();
+    const int chunk = 8192, D = env.state_dim(), mine = dist::my_share(n_samples);
     xs->clear();
     log_w->clear();
-    xs->reserve(size_t(n_samples) * size_t(D));
-    log_w->reserve(size_t(n_samples));
+    xs->reserve(size_t(mine) * size_t(D));
+    log_w->reserve(size_t(mine));
     Tape tape;
     Trajectories traj;
-    for (int done = 0; done < n_samples; done += chunk) {
-        const int m = std::min(chunk, n_samples - done);
+    for (int done = 0; done < mine; done += chunk) {
+        const int m = std::min(chunk, mine - done);
         tape.reset();
         NoGrad ng(tape);
         sample_continuous_trajectories(env, pf, m, 0.f, rng, tape, traj);
@@ -74,6 +77,8 @@ void sample_weighted(const ContinuousEnv& env, const ContinuousPolicy& pf, const
             xs->insert(xs->end(), x, x + D);
         }
     }
+    *xs = dist::allgather(*xs);
+    *log_w = dist::allgather(*log_w);
 }
 
 }  // namespace
@@ -119,10 +124,14 @@ ContinuousValidation validate_continuous_grid(const ContinuousEnv& env, const Co
     v.binned_l1 = l1_distance(p, target_masses);
     v.binned_jsd = jensen_shannon(p, target_masses);
     v.logz_is = log_mean_exp(log_w);
-    // torchgfn's KDE JSD: the first (up to) 10,000 samples against as many exact draws of R/Z.
-    const int k = std::min(n_samples, 10000), D = env.state_dim();
-    std::vector<float> exact(size_t(k) * size_t(D)), a(size_t(k) * 2), b(size_t(k) * 2);
-    if (env.sample_target(rng, k, exact.data())) {
+    // torchgfn's KDE JSD: the first (up to) 10,000 samples against as many exact draws of R/Z
+    // ([distributed] each rank draws its share of those, gathered as the samples were).
+    const int k = std::min(n_samples, 10000), D = env.state_dim(), mine = dist::my_share(k);
+    std::vector<float> exact(size_t(mine) * size_t(D)), a(size_t(k) * 2), b(size_t(k) * 2);
+    double cannot = env.sample_target(rng, mine, exact.data()) ? 0.0 : 1.0;
+    dist::allreduce_sum(&cannot, 1);
+    exact = dist::allgather(exact);
+    if (cannot == 0.0) {
         for (int i = 0; i < k; ++i)
             for (int j = 0; j < 2; ++j) {
                 a[size_t(i) * 2 + j] = xs[size_t(i) * D + j];

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "gfn/runtime/distributed.h"
 #include "gfn/samplers/continuous_sampler.h"
 #include "gfn/validation/continuous_validation.h"
 
@@ -84,9 +85,12 @@ DiffusionValidation validate_diffusion(const ContinuousEnv& env, const Continuou
     if (with_modes) points.reserve(size_t(n_samples) * size_t(sd));
     Tape tape;
     Trajectories traj;
+    // [distributed] Each rank draws its share of the samples from its own `rng`;
+    // log w and the terminal states are gathered, so every rank holds all of them.
+    const int mine = dist::my_share(n_samples);
     // Forward: x ~ PF, log w of each trajectory.
-    for (int done = 0; done < n_samples; done += kDiffusionValidationChunk) {
-        const int m = std::min(kDiffusionValidationChunk, n_samples - done);
+    for (int done = 0; done < mine; done += kDiffusionValidationChunk) {
+        const int m = std::min(kDiffusionValidationChunk, mine - done);
         tape.reset();
         NoGrad ng(tape);
         sample_continuous_trajectories(env, pf, m, 0.f, rng, tape, traj);
@@ -95,11 +99,13 @@ DiffusionValidation validate_diffusion(const ContinuousEnv& env, const Continuou
         if (with_modes)
             for (int i = 0; i < m; ++i) points.insert(points.end(), traj.float_terminal_state(i), traj.float_terminal_state(i) + sd);
     }
+    log_w = dist::allgather(log_w);
+    points = dist::allgather(points);
     // Backward: x ~ R/Z, the trajectory by PB from x, log w of each.
     bool have_target = true;
     std::vector<float> xs;
-    for (int done = 0; done < n_samples && have_target; done += kDiffusionValidationChunk) {
-        const int m = std::min(kDiffusionValidationChunk, n_samples - done);
+    for (int done = 0; done < mine && have_target; done += kDiffusionValidationChunk) {
+        const int m = std::min(kDiffusionValidationChunk, mine - done);
         xs.assign(size_t(m) * size_t(sd), 0.f);
         if (!env.sample_target(rng, m, xs.data())) {
             have_target = false;
@@ -112,6 +118,11 @@ DiffusionValidation validate_diffusion(const ContinuousEnv& env, const Continuou
         log_w_back.insert(log_w_back.end(), w.begin(), w.end());
     }
     tape.reset();
+    // [distributed] Every rank's verdict on the exact sampler (a rank with no share drew nothing).
+    double cannot = have_target ? 0.0 : 1.0;
+    dist::allreduce_sum(&cannot, 1);
+    have_target = cannot == 0.0;
+    log_w_back = dist::allgather(log_w_back);
 
     DiffusionValidation v;
     v.n_samples = n_samples;
