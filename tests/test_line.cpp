@@ -429,6 +429,7 @@ BOOST_AUTO_TEST_CASE(train_flags_for_line) {
     BOOST_CHECK_EQUAL(c.batch_size, 256);
     BOOST_CHECK_EQUAL(c.iterations, 5000);
     BOOST_CHECK_EQUAL(c.hidden, 64);
+    BOOST_CHECK_EQUAL(c.layers, 3);
     BOOST_CHECK_EQUAL(c.activation, "elu");
     BOOST_CHECK_EQUAL(c.exploration_var_starting_val, 2.0);
     BOOST_CHECK_EQUAL(c.gradient_clip_value, 5.0);

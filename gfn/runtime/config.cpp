@@ -352,6 +352,7 @@ void apply_env_defaults(Config& c, const std::vector<std::string>& given) {
         if (unset("batch-size")) c.batch_size = 256;
         if (unset("iterations")) c.iterations = 5000;
         if (unset("hidden")) c.hidden = 64;
+        if (unset("layers")) c.layers = 3;  // its GaussianStepMLP: n_hidden_layers = 3
         if (unset("activation")) c.activation = "elu";
         if (unset("exploration-var-starting-val")) c.exploration_var_starting_val = 2.0;
         if (unset("gradient-clip-value")) c.gradient_clip_value = 5.0;
