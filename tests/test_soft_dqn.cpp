@@ -304,7 +304,8 @@ BOOST_AUTO_TEST_CASE(munchausen_fixed_point_is_the_gflownet) {
             // (λ·log PF < −1 for some action whenever α > 0).
             if (alpha > 0) {
                 o.munchausen_clip = -1.f;
-                SoftDQNGFlowNet clipped(pf.get(), target.get(), pb.get(), o, kNoClip, RegressionLoss(LossKind::Squared));
+                SoftDQNGFlowNet clipped(pf.get(), target.get(), pb.get(), o, kNoClip,
+                                        RegressionLoss(LossKind::Squared));
                 BOOST_TEST(clipped.loss(tape, tr).item() > 1e-3);
             }
         }

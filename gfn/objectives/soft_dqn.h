@@ -1,6 +1,6 @@
 // soft_dqn.h — Soft DQN and Munchausen DQN for GFlowNets (Tiapkin et al. 2024,
 // "Generative Flow Networks as Entropy-Regularized RL"), on the soft-RL view of
-// soft_rl.h: with a fixed PB, GFlowNet training is soft RL at α = γ = 1.
+// soft_rl.h: with a fixed PB, GFlowNet training is soft RL at entropy coefficient 1, γ = 1.
 //
 // PF's network outputs the logits ℓ(s, ·) (PolicyEstimator head over its trunk,
 // invalid actions −∞); the policy is PF, π(a|s) ∝ exp ℓ(s, a) over valid a, so
