@@ -150,4 +150,12 @@ BOOST_AUTO_TEST_CASE(soft_dqn_hypergrid_2d_h8) {
                       0.05);
 }
 
+// Munchausen DQN (α = 0.9, l0 = −100, Q = λ·(PF's logits), λ = 1/(1 − α)): still
+// samples ∝ R, with the same budget and target.
+BOOST_AUTO_TEST_CASE(munchausen_dqn_hypergrid_2d_h8) {
+    expect_l1_at_most(train_with({"--loss", "soft_dqn", "--munchausen", "--batch-size", "16", "--iterations", "2000",
+                                  "--seed", "1"}),
+                      0.05);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,7 +1,9 @@
 // test_soft_dqn.cpp — Soft DQN / Munchausen DQN (gfn/objectives/soft_dqn.h): soft
 // Bellman targets worked by hand on a 3×3 HyperGrid with pinned Q values, the
-// Munchausen bonus and its clip, the Huber loss, a finite-difference gradient check,
-// Polyak arithmetic, the transition buffer, flag refusals and the checkpoint round trip.
+// Munchausen bonus, its clip and its entropy coefficient λ = 1/(1 − α), the Munchausen
+// fixed point on a tabular 3×3 grid (PF ∝ R, log Z = V(s_0)), the Huber loss, a
+// finite-difference gradient check, Polyak arithmetic, the transition buffer, flag
+// refusals and the checkpoint round trip.
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>
@@ -138,34 +140,175 @@ BOOST_AUTO_TEST_CASE(soft_bellman_targets_by_hand) {
 BOOST_AUTO_TEST_CASE(munchausen_bonus_and_clip_by_hand) {
     Fixture f;
     Fixture::pin(f.target_store, kTargetQ);
+    Fixture::pin(f.store, kOnlineQ);
     Transitions tr = hand_transitions(f.env, hand_rows());
     const double q0 = 0.5, q1 = -0.3, q2 = 1.2;
-    // log π̄(a|s) = Q̄(s, a) − logsumexp over the actions valid at s
-    const double log_pi[5] = {q0 - lse({q0, q1, q2}),  // (0,0), x+1
-                              q1 - lse({q0, q1, q2}),  // (1,1), y+1
+    // log π̄(a|s) = ℓ̄(s, a) − logsumexp over the actions valid at s
+    const double log_pi[5] = {q0 - lse({q0, q1, q2}),  // (0,0), x+1   ≈ −1.242
+                              q1 - lse({q0, q1, q2}),  // (1,1), y+1   ≈ −2.042
                               0.0,                     // (2,2): the exit is the only action
-                              q1 - lse({q1, q2}),      // (2,0), y+1
-                              q2 - lse({q1, q2})};     // (2,0), exit
-    // (sanity of the hand numbers: entries 0, 1, 3 below −1, entry 4 in (−1, 0))
-    BOOST_TEST(log_pi[0] < -1.0);
-    BOOST_TEST(log_pi[4] > -1.0);
-    for (double l0 : {-1.0, -2.5}) {
-        SoftDQNOptions o;
-        o.munchausen = true;
-        o.munchausen_alpha = 0.9f;
-        o.munchausen_clip = float(l0);
-        SoftDQNGFlowNet dqn(f.pf.get(), f.target.get(), f.pb.get(), o);
-        Tape tape;
-        SoftDQNTargets t = dqn.targets(tape, tr);
-        for (int k = 0; k < 5; ++k) {
-            // b = α · clip(log π̄, l0, 0)
-            const double b = 0.9 * std::min(0.0, std::max(l0, log_pi[k]));
-            BOOST_TEST(t.bonus[size_t(k)] == b, boost::test_tools::tolerance(1e-5));
-            BOOST_TEST(double(t.y[size_t(k)]) == t.g[size_t(k)] + b + t.v_next[size_t(k)],
-                       boost::test_tools::tolerance(1e-5));
+                              q1 - lse({q1, q2}),      // (2,0), y+1   ≈ −1.701
+                              q2 - lse({q1, q2})};     // (2,0), exit  ≈ −0.201
+    // g = log PB(s | s'), or log R at exits; the logsumexp of ℓ̄ over the actions valid at s'
+    const double g[5] = {0.0, -std::log(2.0), std::log(0.6), -std::log(2.0), std::log(0.6)};
+    const double lse_next[5] = {lse({q0, q1, q2}), lse({q0, q2}), 0.0, lse({q1, q2}), 0.0};
+    const int a[5] = {0, 1, 2, 1, 2};
+    struct Case {
+        double alpha, l0;
+    };
+    // λ = 1/(1 − α): 10 at α = 0.9, 2 at α = 0.5. At α = 0.9, λ·log π̄ ≈ −12.4, −20.4, 0, −17.0,
+    // −2.0: l0 = −1 clips all but the lone exit, l0 = −15 clips rows 1 and 3 only, l0 = −100 none.
+    for (Case c : {Case{0.9, -1.0}, Case{0.9, -15.0}, Case{0.9, -100.0}, Case{0.5, -100.0}}) {
+        BOOST_TEST_CONTEXT("alpha " << c.alpha << ", l0 " << c.l0) {
+            SoftDQNOptions o;
+            o.munchausen = true;
+            o.munchausen_alpha = float(c.alpha);
+            o.munchausen_clip = float(c.l0);
+            SoftDQNGFlowNet dqn(f.pf.get(), f.target.get(), f.pb.get(), o, kNoClip, RegressionLoss(LossKind::Squared));
+            const double lambda = 1.0 / (1.0 - c.alpha);
+            BOOST_TEST(dqn.entropy_coeff() == lambda, boost::test_tools::tolerance(1e-6));
+            Tape tape;
+            SoftDQNTargets t = dqn.targets(tape, tr);
+            double sq = 0;
+            for (int k = 0; k < 5; ++k) {
+                // b = α · clip(λ · log π̄, l0, 0);  V̄(s') = λ · logsumexp ℓ̄(s', ·);  y = g + b + V̄(s')
+                const double b = c.alpha * std::min(0.0, std::max(c.l0, lambda * log_pi[k]));
+                const double v = lambda * lse_next[k];
+                BOOST_TEST(t.g[size_t(k)] == g[k], boost::test_tools::tolerance(1e-6));
+                BOOST_TEST(t.bonus[size_t(k)] == b, boost::test_tools::tolerance(1e-5));
+                BOOST_TEST(t.v_next[size_t(k)] == v, boost::test_tools::tolerance(1e-5));
+                BOOST_CHECK_SMALL(double(t.y[size_t(k)]) - (g[k] + b + v), 2e-5);  // (y is a float)
+                // the residual is Q(s, a) − y with Q = λ · (the online logit)
+                const double x = lambda * kOnlineQ[size_t(a[k])] - (g[k] + b + v);
+                sq += x * x;
+            }
+            BOOST_TEST(dqn.loss(tape, tr).item() == sq / 5, boost::test_tools::tolerance(1e-5));
+            // log Z estimate: V(s_0) = λ · logsumexp of the online logits at s_0
+            BOOST_TEST(dqn.log_z() == lambda * lse({0.1, 0.2, 0.3}), boost::test_tools::tolerance(1e-5));
+            if (c.l0 == -1.0) BOOST_TEST(t.bonus[0] == -0.9, boost::test_tools::tolerance(1e-6));   // clipped
+            if (c.l0 == -15.0) {
+                BOOST_TEST(t.bonus[0] == 9.0 * log_pi[0], boost::test_tools::tolerance(1e-5));  // inside
+                BOOST_TEST(t.bonus[1] == -13.5, boost::test_tools::tolerance(1e-5));            // clipped
+            }
+            BOOST_TEST(t.bonus[2] == 0.0);  // log π̄ = 0: no bonus
         }
-        if (l0 == -1.0) BOOST_TEST(t.bonus[0] == -0.9, boost::test_tools::tolerance(1e-6));  // clipped
-        else BOOST_TEST(t.bonus[0] == 0.9 * log_pi[0], boost::test_tools::tolerance(1e-5));  // inside the clip
+    }
+}
+
+// The exact GFlowNet on the 3×3 grid (uniform PB), by hand: the flows
+//     F(s) = R(s) + Σ_{children s'} F(s') / #parents(s')        (s = x, in reverse order)
+// and, for every transition, the logit ℓ*(s, a) = g(s, a, s') + log F(s') − α log F(s)
+// (log F(s_f) = 0). Then logsumexp ℓ*(s, ·) = (1 − α) log F(s), so
+//     PF(a|s) = exp(ℓ* − logsumexp ℓ*) = F(s') PB(s | s') / F(s)   (the GFlowNet: samples ∝ R)
+//     Q* = λ ℓ*,  V*(s) = λ logsumexp ℓ*(s, ·) = log F(s)          (λ = 1/(1 − α))
+// and Q*(s, a) = g + α λ log PF(a|s) + V*(s'): the Munchausen target of ℓ* is Q* itself.
+// A tabular network (one-hot input, no hidden layer: ℓ(s, ·) = W e_s + b) holds ℓ*
+// exactly; online and target both. α = 0 without --munchausen is plain soft DQN.
+BOOST_AUTO_TEST_CASE(munchausen_fixed_point_is_the_gflownet) {
+    HyperGrid env(2, 3);
+    std::unique_ptr<Preprocessor> pre = make_preprocessor("one_hot", env);
+    ParamStore store, target_store;
+    Rng rng(5);
+    const NetConfig tabular{1, 0, Activation::Tanh};
+    auto pf = PolicyEstimator::mlp(env, *pre, false, store, tabular, rng, "pf");
+    auto target = PolicyEstimator::mlp(env, *pre, false, target_store, tabular, rng, "pf");
+    target_store.frozen = true;
+    auto pb = PolicyEstimator::uniform_pb(env);
+
+    // R, #parents and F over the 9 states, index 3x + y (HyperGrid's order)
+    std::vector<double> log_r(9), log_f(9);
+    std::vector<int> parents(9);
+    for (int x = 0; x < 3; ++x)
+        for (int y = 0; y < 3; ++y) {
+            const int s[2] = {x, y};
+            float lr;
+            env.log_reward(s, nullptr, 1, &lr);
+            log_r[size_t(3 * x + y)] = double(lr);
+            parents[size_t(3 * x + y)] = (x > 0) + (y > 0);
+            BOOST_TEST(env.state_index(s) == 3 * x + y);
+        }
+    for (int i = 8; i >= 0; --i) {
+        const int x = i / 3, y = i % 3;
+        double f = std::exp(log_r[size_t(i)]);
+        if (x < 2) f += std::exp(log_f[size_t(i + 3)]) / parents[size_t(i + 3)];
+        if (y < 2) f += std::exp(log_f[size_t(i + 1)]) / parents[size_t(i + 1)];
+        log_f[size_t(i)] = std::log(f);
+    }
+    double z = 0;
+    for (double l : log_r) z += std::exp(l);
+    BOOST_TEST(log_f[0] == std::log(z), boost::test_tools::tolerance(1e-9));  // F(s_0) = Z
+
+    // every transition of the grid: {x, y, action, x', y'}
+    std::vector<std::vector<int>> rows;
+    for (int x = 0; x < 3; ++x)
+        for (int y = 0; y < 3; ++y) {
+            if (x < 2) rows.push_back({x, y, 0, x + 1, y});
+            if (y < 2) rows.push_back({x, y, 1, x, y + 1});
+            rows.push_back({x, y, 2});
+        }
+    Transitions tr;
+    tr.allocate(int(rows.size()), 2, 0);
+    for (size_t k = 0; k < rows.size(); ++k) {
+        const auto& r = rows[k];
+        tr.states[2 * k] = r[0];
+        tr.states[2 * k + 1] = r[1];
+        tr.actions[k] = r[2];
+        tr.is_exit[k] = r[2] == 2;
+        if (r[2] == 2) tr.log_rewards[k] = float(log_r[size_t(3 * r[0] + r[1])]);
+        else {
+            tr.next_states[2 * k] = r[3];
+            tr.next_states[2 * k + 1] = r[4];
+        }
+    }
+    tr.compute_state_info(env, false);
+    // g and log F(s') of a row
+    auto g_of = [&](const std::vector<int>& r) {
+        return r[2] == 2 ? log_r[size_t(3 * r[0] + r[1])] : -std::log(double(parents[size_t(3 * r[3] + r[4])]));
+    };
+    auto log_f_next = [&](const std::vector<int>& r) { return r[2] == 2 ? 0.0 : log_f[size_t(3 * r[3] + r[4])]; };
+
+    for (double alpha : {0.0, 0.15, 0.9}) {
+        BOOST_TEST_CONTEXT("alpha " << alpha) {
+            // ℓ*(s, a) into W[a, s]; b = 0; invalid actions (masked anyway) 0
+            std::vector<float> w(27, 0.f);
+            for (const auto& r : rows) {
+                const int i = 3 * r[0] + r[1];
+                w[size_t(r[2] * 9 + i)] = float(g_of(r) + log_f_next(r) - alpha * log_f[size_t(i)]);
+            }
+            for (ParamStore* st : {&store, &target_store})
+                for (const Param& p : st->params)
+                    for (size_t i = 0; i < p.size(); ++i)
+                        st->values[p.offset + i] = p.name == "pf.out.weight" ? w[i] : 0.f;
+            SoftDQNOptions o;
+            o.munchausen = alpha > 0;
+            o.munchausen_alpha = float(alpha);
+            o.munchausen_clip = -100.f;
+            SoftDQNGFlowNet dqn(pf.get(), target.get(), pb.get(), o, kNoClip, RegressionLoss(LossKind::Squared));
+            const double lambda = 1.0 / (1.0 - alpha);
+            Tape tape;
+            SoftDQNTargets t = dqn.targets(tape, tr);
+            Tensor lp = pf->log_probs(tape, tr.states.data(), nullptr, tr.n).value();
+            for (size_t k = 0; k < rows.size(); ++k) {
+                const auto& r = rows[k];
+                const double lf = log_f[size_t(3 * r[0] + r[1])];
+                // PF(a|s) = F(s') PB(s | s') / F(s)
+                BOOST_CHECK_SMALL(double(lp.data[k * 3 + size_t(r[2])]) - (g_of(r) + log_f_next(r) - lf), 1e-5);
+                // V̄(s') = log F(s');  y = Q* = λ ℓ*
+                BOOST_CHECK_SMALL(t.v_next[k] - log_f_next(r), 1e-5);
+                BOOST_CHECK_SMALL(double(t.y[k]) - lambda * (g_of(r) + log_f_next(r) - alpha * lf), 5e-5);
+            }
+            BOOST_TEST(dqn.loss(tape, tr).item() < 1e-8);
+            BOOST_CHECK_SMALL(dqn.log_z() - std::log(z), 1e-5);
+
+            // The clip is exact only where it does not bind: at l0 = −1 the same ℓ* is no fixed point
+            // (λ·log PF < −1 for some action whenever α > 0).
+            if (alpha > 0) {
+                o.munchausen_clip = -1.f;
+                SoftDQNGFlowNet clipped(pf.get(), target.get(), pb.get(), o, kNoClip,
+                                        RegressionLoss(LossKind::Squared));
+                BOOST_TEST(clipped.loss(tape, tr).item() > 1e-3);
+            }
+        }
     }
 }
 

@@ -93,6 +93,7 @@ SoftDQNTargets SoftDQNGFlowNet::targets(Tape& tape, const Transitions& tr) const
     NoGrad ng(tape);
     const DiscreteEnv& env = q->env();
     const int n = tr.n, D = tr.state_dim, C = tr.condition_dim, na = env.n_actions();
+    const double lambda = entropy_coeff();
     SoftDQNTargets t;
     t.g.assign(size_t(n), 0.0);
     t.bonus.assign(size_t(n), 0.0);
@@ -118,17 +119,17 @@ SoftDQNTargets SoftDQNGFlowNet::targets(Tape& tape, const Transitions& tr) const
         for (int j = 0; j < m; ++j) t.g[size_t(tr.non_exit[size_t(j)])] = double(lpb.data[j]);
     }
 
-    // V̄(s') = logsumexp over valid a' of Q̄(s', a')
+    // V̄(s') = λ · logsumexp over valid a' of ℓ̄(s', a')
     if (m > 0) {
         Tensor qn = q_logits(tape, *q_target, next_states.data(), nc, m).value();
         std::vector<uint8_t> mask(size_t(m) * size_t(na));
         env.forward_masks(next_states.data(), m, mask.data());
         for (int j = 0; j < m; ++j)
             t.v_next[size_t(tr.non_exit[size_t(j)])] =
-                masked_logsumexp(qn.data + size_t(j) * na, mask.data() + size_t(j) * na, na);
+                lambda * masked_logsumexp(qn.data + size_t(j) * na, mask.data() + size_t(j) * na, na);
     }
 
-    // b = α · clip(log π̄(a|s), l0, 0), log π̄(a|s) = Q̄(s, a) − logsumexp over valid a' of Q̄(s, a')
+    // b = α · clip(λ · log π̄(a|s), l0, 0), log π̄(a|s) = ℓ̄(s, a) − logsumexp over valid a' of ℓ̄(s, a')
     if (opt.munchausen && n > 0) {
         Tensor qs = q_logits(tape, *q_target, tr.states.data(), C > 0 ? tr.conditions.data() : nullptr, n).value();
         std::vector<uint8_t> mask(size_t(n) * size_t(na));
@@ -136,7 +137,8 @@ SoftDQNTargets SoftDQNGFlowNet::targets(Tape& tape, const Transitions& tr) const
         for (int k = 0; k < n; ++k) {
             const float* row = qs.data + size_t(k) * na;
             const double log_pi = double(row[tr.actions[size_t(k)]]) - masked_logsumexp(row, mask.data() + size_t(k) * na, na);
-            t.bonus[size_t(k)] = double(opt.munchausen_alpha) * std::min(0.0, std::max(double(opt.munchausen_clip), log_pi));
+            t.bonus[size_t(k)] =
+                double(opt.munchausen_alpha) * std::min(0.0, std::max(double(opt.munchausen_clip), lambda * log_pi));
         }
     }
 
@@ -149,9 +151,11 @@ SoftDQNTargets SoftDQNGFlowNet::targets(Tape& tape, const Transitions& tr) const
 Var SoftDQNGFlowNet::transition_loss(Tape& tape, const Transitions& tr, const SoftDQNTargets& t,
                                      Reduction r) const {
     if (int(t.y.size()) != tr.n) throw std::invalid_argument("soft DQN: targets of another batch");
-    // ℓ(Q(s, a) − y)
+    // ℓ_loss(Q(s, a) − y), Q(s, a) = λ · ℓ(s, a)
     Var qa = gather(q_logits(tape, *q, tr.states.data(), tr.condition_dim > 0 ? tr.conditions.data() : nullptr, tr.n),
                     tr.actions.data());
+    const double lambda = entropy_coeff();
+    if (lambda != 1.0) qa = scale(qa, float(lambda));
     Var resid = sub(qa, tape.constant_copy(t.y.data(), tr.n, 1));
     return reduce(loss_fn ? (*loss_fn)(resid) : huber(resid), r);
 }
@@ -174,7 +178,7 @@ Var SoftDQNGFlowNet::loss(Tape& tape, const Trajectories& traj, bool, Reduction 
 double SoftDQNGFlowNet::log_z() const {
     const DiscreteEnv& env = q->env();
     if (env.condition_dim() > 0) return std::nan("");
-    // V(s_0) = logsumexp over valid a of Q(s_0, a)
+    // V(s_0) = λ · logsumexp over valid a of ℓ(s_0, a)
     std::vector<int> s0(size_t(env.state_dim()));
     env.initial_state(s0.data());
     std::vector<uint8_t> mask(size_t(env.n_actions()));
@@ -182,7 +186,7 @@ double SoftDQNGFlowNet::log_z() const {
     Tape tape;
     NoGrad ng(tape);
     Tensor q0 = q_logits(tape, *q, s0.data(), nullptr, 1).value();
-    return masked_logsumexp(q0.data, mask.data(), env.n_actions());
+    return entropy_coeff() * masked_logsumexp(q0.data, mask.data(), env.n_actions());
 }
 
 }  // namespace gfn

@@ -139,9 +139,11 @@ const std::vector<Flag>& flags() {
         int_flag("target-update-every", &Config::target_update_every, 1, kIntMax,
                  "soft_dqn: update the target network every N optimizer steps"),
         switch_flag("munchausen", &Config::munchausen,
-                    "soft_dqn: Munchausen DQN, add alpha * clip(log pi_target(a|s), l0, 0) to the reward"),
+                    "soft_dqn: Munchausen DQN, add alpha * clip(lambda * log pi_target(a|s), l0, 0) to the reward, "
+                    "Q = lambda * (PF's logits), lambda = 1/(1 - alpha): still samples prop. to R"),
         flt_flag("munchausen-alpha", &Config::munchausen_alpha, "soft_dqn --munchausen: alpha in [0, 1)"),
-        flt_flag("munchausen-clip", &Config::munchausen_clip, "soft_dqn --munchausen: the clip l0 < 0 of log pi"),
+        flt_flag("munchausen-clip", &Config::munchausen_clip,
+                 "soft_dqn --munchausen: the clip l0 < 0 of lambda * log pi (exact only where it does not bind)"),
         switch_flag("forward-looking", &Config::forward_looking, "DB / SubTB: log F(s) = log F~(s) + log R(s)"),
         str_flag("subtb-weighting", &Config::subtb_weighting,
                  "SubTB: db | modified_db | tb | equal | equal_within | geometric_within | geometric"),

@@ -90,9 +90,9 @@ struct Config {
     // Soft DQN (soft_dqn; objectives/soft_dqn.h)
     double target_tau = 0.25;             // Polyak τ of the target network (gfnx: 0.25; 1: a copy)
     int target_update_every = 1;          // update the target every K optimizer steps
-    bool munchausen = false;              // add the Munchausen bonus α·clip(log π̄(a|s), l0, 0)
+    bool munchausen = false;              // add the Munchausen bonus α·clip(λ·log π̄(a|s), l0, 0), λ = 1/(1 − α)
     double munchausen_alpha = 0.9;        // α (M-DQN)
-    double munchausen_clip = -1.0;        // l0 (M-DQN)
+    double munchausen_clip = -100.0;      // l0 (Tiapkin et al. 2024 on HyperGrid)
     std::string loss_fn = "default";      // default | squared | half_squared | shifted_cosh | linex
     double linex_alpha = 1.0;
     double log_reward_clip_min = -INFINITY;
