@@ -1,8 +1,9 @@
 // test_policy_gradient.cpp — the soft-RL view (gfn/objectives/soft_rl.h) and the
 // policy-gradient objectives (gfn/objectives/policy_gradient.h): VPG with its four
-// advantages, Entropic PPO and TLM, against hand-worked values on the hand batch,
-// gradients against central differences with the rollout frozen, PB held fixed, the
-// masked KL and the log-ratio clamp, and the flag checks.
+// advantages, the mse and sub_eb critics, Entropic PPO and TLM (beside VPG, and beside
+// TB, DB and SubTB through the training step's backward_step), against hand-worked
+// values on the hand batch, gradients against central differences with the rollout
+// frozen, PB held fixed, the masked KL and the log-ratio clamp, and the flag checks.
 //
 // The hand batch on HyperGrid(2, 3) (tests/objective_fixtures.h), steps in time-major
 // order k = 0..7: (t0: τ0, τ1, τ2), (t1: τ1, τ2), (t2: τ2), (t3: τ2), (t4: τ2).
@@ -28,8 +29,10 @@
 
 #include "engine/ops.h"
 #include "envs/hypergrid.h"
+#include "gfn/objectives/detailed_balance.h"
 #include "gfn/objectives/policy_gradient.h"
 #include "gfn/objectives/soft_rl.h"
+#include "gfn/objectives/sub_trajectory_balance.h"
 #include "gfn/objectives/trajectory_balance.h"
 #include "gfn/runtime/config.h"
 #include "gfn/runtime/training.h"
@@ -268,6 +271,225 @@ BOOST_AUTO_TEST_CASE(tlm_trains_pb_alone) {
                       std::invalid_argument);
 }
 
+// ---------------------------------------------------------------------------
+// The sub_eb critic
+
+// τ0 and τ1 of the hand batch (N = 2), uniform PF and PB, V an MLP read at (0,0) and (1,0).
+// Steps: τ0 t0 at (0,0), the exit, g = log .6 + log 3; τ1 t0 at (0,0), g = log 3 (log PB
+// into (1,0) is 0); τ1 t1 at (1,0), the exit, g = log .1 + log 3. With V(s_L) := log R:
+//   τ0 (L = 1, D = 1):      (0,1) ρ = V0 − (log .6 + log 3)                 w = 1/2
+//   τ1 (L = 2, D = 2 + λ):  (0,1) ρ = V0 − log 3 − V1                        w = 1/(2(2 + λ))
+//                           (1,2) ρ = V1 − (log .1 + log 3)                  w = 1/(2(2 + λ))
+//                           (0,2) ρ = V0 − (log 3 + log .1 + log 3)          w = λ/(2(2 + λ))
+BOOST_AUTO_TEST_CASE(sub_eb_critic_by_hand) {
+    HyperGrid env(2, 3);
+    Trajectories tr = select_trajectories(hand_batch(env), {0, 1});
+    auto pre = env.default_preprocessor();
+    auto pf = PolicyEstimator::uniform(env, false);
+    auto pb = PolicyEstimator::uniform_pb(env);
+    ParamStore vs;
+    Rng rng(11);
+    auto v = StateFlowEstimator::mlp(env, *pre, vs, NetConfig{8, 1, Activation::Tanh}, rng, "v");
+    const float lam = 0.6f;
+    PolicyGradientGFlowNet vpg(pf.get(), pb.get(), v.get(), Advantage::Gae, 0.7f, false, kNoClip, false, 1.f,
+                               std::nullopt, CriticLoss::SubEB, lam);
+    Tape tape;
+    const int s00[2] = {0, 0}, s10[2] = {1, 0};
+    const double V0 = v->forward(tape, s00, nullptr, 1).item(), V1 = v->forward(tape, s10, nullptr, 1).item();
+    const FrozenRollout fr = vpg.freeze(tape, tr);
+    expect_values(to_vec(fr.soft_returns), {LR6 + L3, L3, LR1 + L3}, 1e-6, "frozen soft returns");
+    const double l = lam, d2 = 2 * (2 + l);
+    const double want = g_sq(V0 - (LR6 + L3)) / 2 + g_sq(V0 - L3 - V1) / d2 + g_sq(V1 - (LR1 + L3)) / d2 +
+                        l * g_sq(V0 - (2 * L3 + LR1)) / d2;
+    expect_values(vpg.value_loss(tape, tr, fr), {want}, 1e-5, "sub_eb critic");
+    expect_values(vpg.sub_eb_loss(tape, tr, fr), {want}, 1e-5, "sub_eb_loss");
+    // the loss: L_pi + value_weight · sub_eb
+    PolicyGradientGFlowNet half(pf.get(), pb.get(), v.get(), Advantage::Gae, 0.7f, false, kNoClip, false, 0.5f,
+                                std::nullopt, CriticLoss::SubEB, lam);
+    const double lpi = vpg.policy_loss(tape, tr, fr, true, Reduction::Mean).item();
+    expect_values(half.loss(tape, tr), {lpi + 0.5 * want}, 1e-5, "L_pi + 0.5 sub_eb");
+    // the residuals read the frozen soft returns: changing them moves the loss
+    FrozenRollout shifted = fr;
+    shifted.soft_returns[1] += 1.f;  // τ1's first step: (0,1) and (0,2) gain −1
+    const double want2 = g_sq(V0 - (LR6 + L3)) / 2 + g_sq(V0 - L3 - 1 - V1) / d2 + g_sq(V1 - (LR1 + L3)) / d2 +
+                         l * g_sq(V0 - (2 * L3 + LR1) - 1) / d2;
+    expect_values(vpg.value_loss(tape, tr, shifted), {want2}, 1e-5, "sub_eb, shifted g");
+    // the mse critic has no soft returns to read
+    PolicyGradientGFlowNet mse(pf.get(), pb.get(), v.get(), Advantage::Gae, 0.7f);
+    BOOST_CHECK(mse.freeze(tape, tr).soft_returns.empty());
+    BOOST_CHECK_THROW(vpg.sub_eb_loss(tape, tr, mse.freeze(tape, tr)), std::logic_error);
+}
+
+// At the rollout, sub_eb is SubTB (geometric_within, same λ) with V as log F: the same
+// value and the same gradient into V; but PF and PB receive none from it (SubTB's own
+// gradient reaches both). After PF moves, sub_eb still reads the rollout's policies.
+BOOST_AUTO_TEST_CASE(sub_eb_is_subtb_on_v_with_the_policies_frozen) {
+    Model m;
+    const float lam = 0.8f;
+    PolicyGradientGFlowNet vpg(m.pf.get(), m.pb.get(), m.v.get(), Advantage::Gae, 0.7f, false, kNoClip, false, 1.f,
+                               std::nullopt, CriticLoss::SubEB, lam);
+    SubTBGFlowNet subtb(m.pf.get(), m.pb.get(), m.v.get(), lam, SubTBWeighting::GeometricWithin);
+    Tape t0;
+    const FrozenRollout fr = vpg.freeze(t0, m.batch);
+    auto grads = [&](bool eb) {
+        Tape t;
+        m.pf_store.zero_grad();
+        m.pb_store.zero_grad();
+        m.v_store.zero_grad();
+        Var l = eb ? vpg.value_loss(t, m.batch, fr) : subtb.loss(t, m.batch);
+        const double value = l.item();
+        t.backward(l);
+        return value;
+    };
+    const double sub_tb = grads(false);
+    const std::vector<float> v_subtb = m.v_store.grads;
+    BOOST_CHECK(!all_zero(m.pf_store.grads));
+    BOOST_CHECK(!all_zero(m.pb_store.grads));
+    const double sub_eb = grads(true);
+    BOOST_CHECK_CLOSE(sub_eb, sub_tb, 1e-3);
+    expect_same_grads(m.v_store.grads, v_subtb, "sub_eb vs SubTB, V");
+    BOOST_CHECK(all_zero(m.pf_store.grads));
+    BOOST_CHECK(all_zero(m.pb_store.grads));
+    expect_grads([&](Tape& t) { return vpg.value_loss(t, m.batch, fr); }, {Model::all(m.v_store, "v")},
+                 "sub_eb critic");
+    // PF moves: SubTB's value moves with it, sub_eb's (frozen rollout) does not
+    for (float& x : m.pf_store.values) x *= 1.5f;
+    Tape t1;
+    BOOST_CHECK_CLOSE(vpg.value_loss(t1, m.batch, fr).item(), sub_eb, 1e-4);
+    BOOST_CHECK(std::fabs(subtb.loss(t1, m.batch).item() - sub_tb) > 1e-3 * std::fabs(sub_tb));
+}
+
+// PPO with the sub_eb critic: the minibatch rows of the frozen soft returns are the
+// minibatch's own, and an update's critic gradient reaches V alone.
+BOOST_AUTO_TEST_CASE(sub_eb_with_ppo_minibatches) {
+    Model m;
+    EntPPOGFlowNet ppo(m.pf.get(), m.pb.get(), m.v.get(), PPOOptions{0.2f, 2, 3}, 0.7f, false, kNoClip, false, 1.f,
+                       std::nullopt, CriticLoss::SubEB, 0.9f);
+    Rng rng(2);
+    auto rows = ppo.minibatch_rows(m.batch.n, rng);
+    Tape t0;
+    const FrozenRollout fr = ppo.freeze(t0, m.batch, true, nullptr, true);
+    Trajectories mb = select_trajectories(m.batch, rows[1]);
+    FrozenRollout mfr = select_frozen(m.batch, fr, rows[1]);
+    Tape t1;
+    const FrozenRollout direct = ppo.freeze(t1, mb, true, nullptr, true);
+    expect_values(to_vec(mfr.soft_returns), to_vec(direct.soft_returns), 1e-5, "minibatch soft returns");
+    Tape t;
+    m.pf_store.zero_grad();
+    m.v_store.zero_grad();
+    t.backward(ppo.value_loss(t, mb, mfr));
+    BOOST_CHECK(all_zero(m.pf_store.grads));
+    BOOST_CHECK(!all_zero(m.v_store.grads));
+}
+
+BOOST_AUTO_TEST_CASE(sub_eb_refused_without_a_critic) {
+    Model m;
+    for (Advantage a : {Advantage::Total, Advantage::RewardToGo}) {
+        try {
+            PolicyGradientGFlowNet(m.pf.get(), m.pb.get(), nullptr, a, 0.7f, false, kNoClip, false, 1.f, std::nullopt,
+                                   CriticLoss::SubEB);
+            BOOST_ERROR("sub_eb accepted with --advantage " << to_string(a));
+        } catch (const std::invalid_argument& e) {
+            BOOST_CHECK_MESSAGE(std::string(e.what()).find("--critic-loss") != std::string::npos, e.what());
+        }
+    }
+    BOOST_CHECK_THROW(PolicyGradientGFlowNet(m.pf.get(), m.pb.get(), m.v.get(), Advantage::Gae, 0.7f, false, kNoClip,
+                                             false, 1.f, std::nullopt, CriticLoss::SubEB, 0.f),
+                      std::invalid_argument);
+    BOOST_CHECK(critic_loss_from_string("sub_eb") == CriticLoss::SubEB);
+    BOOST_CHECK(critic_loss_from_string("mse") == CriticLoss::Mse);
+    try {
+        critic_loss_from_string("mae");
+        BOOST_ERROR("unknown critic loss accepted");
+    } catch (const std::invalid_argument& e) {
+        BOOST_CHECK_MESSAGE(std::string(e.what()).find("--critic-loss") != std::string::npos, e.what());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// TLM beside TB, DB and SubTB (backward_step)
+
+// The training step's gradient with --pb-loss tlm: PB's is TLM's alone; PF's, log Z's and
+// log F's are the balance loss's with PB frozen (a copy of PB in a frozen store).
+BOOST_AUTO_TEST_CASE(tlm_beside_balance_losses) {
+    for (const char* loss : {"tb", "db", "subtb"}) {
+        BOOST_TEST_CONTEXT(loss) {
+            Config c;
+            parse_train_flags({"--loss", loss, "--pb-loss", "tlm", "--height", "4", "--hidden", "16", "--seed", "5"}, c);
+            BOOST_REQUIRE(balance_tlm(c));
+            Run run(c);
+            Trajectories batch;
+            {
+                Tape ts;
+                SampleRequest req;
+                req.n = 12;
+                sample_trajectories(*run.env, *run.pf, nullptr, req, run.rng, ts, batch);
+            }
+            batch.drop_saved();
+            // the step's gradient
+            run.tape.reset();
+            Var l = run.gflownet->loss(run.tape, batch, true);
+            Var tlm = tlm_loss(run.tape, batch, *run.pb, Reduction::Mean);
+            backward_step(run, l, tlm);
+            const std::vector<float> step = run.store.grads;
+            // PB's parameters in the store
+            std::vector<char> is_pb(run.store.size(), 0);
+            for (const Param& p : run.store.params)
+                if (p.name.compare(0, 3, "pb.") == 0) std::fill(is_pb.begin() + long(p.offset), is_pb.begin() + long(p.offset + p.size()), 1);
+            auto part = [&](const std::vector<float>& g, bool pb_part) {
+                std::vector<float> o;
+                for (size_t k = 0; k < g.size(); ++k)
+                    if (bool(is_pb[k]) == pb_part) o.push_back(g[k]);
+                return o;
+            };
+            // TLM alone
+            run.store.zero_grad();
+            {
+                Tape t;
+                t.backward(tlm_loss(t, batch, *run.pb, Reduction::Mean));
+            }
+            const std::vector<float> tlm_only = run.store.grads;
+            BOOST_CHECK(all_zero(part(tlm_only, false)));
+            expect_same_grads(part(step, true), part(tlm_only, true), "PB: TLM's gradient");
+            // the balance loss with a frozen copy of PB
+            ParamStore frozen;
+            Rng r0(1);
+            auto pb_copy = PolicyEstimator::mlp(*run.env, *run.preprocessor, true, frozen,
+                                                NetConfig{c.hidden, c.layers, activation_from_string(c.activation)},
+                                                r0, "pb");
+            for (const Param& p : frozen.params)
+                std::copy_n(run.store.values.begin() + long(run.store.params[size_t(param_id(run.store, p.name))].offset),
+                            p.size(), frozen.values.begin() + long(p.offset));
+            frozen.frozen = true;
+            std::unique_ptr<GFlowNet> ref;
+            const std::string ls = loss;
+            if (ls == "tb") ref = std::make_unique<TBGFlowNet>(run.pf.get(), pb_copy.get(), run.log_z.get());
+            else if (ls == "db") ref = std::make_unique<DBGFlowNet>(run.pf.get(), pb_copy.get(), run.log_f.get());
+            else ref = std::make_unique<SubTBGFlowNet>(run.pf.get(), pb_copy.get(), run.log_f.get());
+            run.store.zero_grad();
+            {
+                Tape t;
+                Var rl = ref->loss(t, batch, true);
+                BOOST_CHECK_CLOSE(rl.item(), l.item(), 1e-4);  // PB's copy is PB
+                t.backward(rl);
+            }
+            const std::vector<float> frozen_pb = run.store.grads;
+            BOOST_CHECK(all_zero(part(frozen_pb, true)));
+            expect_same_grads(part(step, false), part(frozen_pb, false), "PF, log Z / log F: the balance loss, PB frozen");
+            // without the hook PB would also take the balance loss's gradient
+            run.store.zero_grad();
+            {
+                Tape t;
+                t.backward(add(run.gflownet->loss(t, batch, true), tlm_loss(t, batch, *run.pb, Reduction::Mean)));
+            }
+            const std::vector<float> joint = part(run.store.grads, true), mine = part(step, true);
+            size_t differ = 0;
+            for (size_t k = 0; k < joint.size(); ++k) differ += std::fabs(joint[k] - mine[k]) > 1e-4f;
+            BOOST_CHECK(differ > 0);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(value_function_required_exactly_when_used) {
     Model m;
     BOOST_CHECK_THROW(PolicyGradientGFlowNet(m.pf.get(), m.pb.get(), nullptr, Advantage::Gae), std::invalid_argument);
@@ -445,10 +667,57 @@ BOOST_AUTO_TEST_CASE(policy_gradient_flag_checks) {
     p.loss = "ppo";
     p.advantage = "total";
     fails(p, "--advantage");
-    Config t = c;
-    t.loss = "tb";
-    t.pb_loss = "tlm";
-    fails(t, "--pb-loss");
+    for (const char* other : {"lpv", "modified_db", "fm", "soft_dqn"}) {
+        Config t = c;
+        t.loss = other;
+        t.pb_loss = "tlm";
+        fails(t, "--pb-loss");
+    }
+    for (const char* balance : {"tb", "db", "subtb"}) {
+        Config t = c;
+        t.loss = balance;
+        t.pb_loss = "tlm";
+        validate_config(t);
+        Config u = t;
+        u.uniform_pb = true;
+        fails(u, "--uniform-pb");
+        Config d = t;
+        d.tied = true;
+        fails(d, "--tied");
+    }
+    {
+        // a tree: no PB to train
+        Config t;
+        parse_train_flags({"--env", "bitsequence", "--word-size", "1", "--seq-size", "4", "--n-modes", "2", "--loss",
+                           "tb", "--pb-loss", "tlm", "--hidden", "8"},
+                          t);
+        try {
+            Run run(t);
+            BOOST_ERROR("tb --pb-loss tlm accepted on a tree");
+        } catch (const std::invalid_argument& e) {
+            BOOST_CHECK_MESSAGE(std::string(e.what()).find("--pb-loss") != std::string::npos, e.what());
+        }
+    }
+    Config k = c;
+    k.critic_loss = "mae";
+    fails(k, "--critic-loss");
+    Config ke = c;
+    ke.critic_loss = "sub_eb";
+    validate_config(ke);
+    Config kp = ke;
+    kp.loss = "ppo";
+    validate_config(kp);
+    for (const char* adv : {"total", "reward_to_go"}) {
+        Config kt = ke;
+        kt.advantage = adv;
+        fails(kt, "--critic-loss");
+    }
+    Config kb = ke;
+    kb.loss = "subtb";
+    fails(kb, "--critic-loss");
+    Config kw = ke;
+    kw.subtb_weighting = "equal";
+    fails(kw, "--subtb-weighting");
     Config l = c;
     l.gae_lambda = 1.5;
     fails(l, "--gae-lambda");
@@ -478,6 +747,17 @@ BOOST_AUTO_TEST_CASE(vpg_gae_hypergrid_2d_h8) {
 }
 BOOST_AUTO_TEST_CASE(ppo_hypergrid_2d_h8) {
     Metrics m = train_pg({"--loss", "ppo", "--uniform-pb", "--seed", "1"});
+    BOOST_TEST_INFO("exact_l1 " << m.exact_l1);
+    BOOST_TEST(m.exact_l1 <= 0.05);
+}
+// The same budget with the sub_eb critic (uniform PB), and TB with a learned PB trained by TLM alone.
+BOOST_AUTO_TEST_CASE(vpg_sub_eb_critic_hypergrid_2d_h8) {
+    Metrics m = train_pg({"--loss", "vpg", "--uniform-pb", "--critic-loss", "sub_eb", "--seed", "1"});
+    BOOST_TEST_INFO("exact_l1 " << m.exact_l1);
+    BOOST_TEST(m.exact_l1 <= 0.05);
+}
+BOOST_AUTO_TEST_CASE(tb_with_tlm_hypergrid_2d_h8) {
+    Metrics m = train_pg({"--loss", "tb", "--pb-loss", "tlm", "--seed", "1"});
     BOOST_TEST_INFO("exact_l1 " << m.exact_l1);
     BOOST_TEST(m.exact_l1 <= 0.05);
 }

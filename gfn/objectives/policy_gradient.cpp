@@ -37,6 +37,21 @@ const char* to_string(Advantage a) {
     return "?";
 }
 
+CriticLoss critic_loss_from_string(const std::string& s) {
+    if (s == "mse") return CriticLoss::Mse;
+    if (s == "sub_eb") return CriticLoss::SubEB;
+    throw std::invalid_argument("--critic-loss: unknown critic loss '" + s + "' (choose mse or sub_eb)");
+}
+
+const char* to_string(CriticLoss c) { return c == CriticLoss::Mse ? "mse" : "sub_eb"; }
+
+Var tlm_loss(Tape& tape, const Trajectories& traj, const PolicyEstimator& pb, Reduction r) {
+    // −Σ_t log PB(s_t | s_{t+1})
+    PackedSteps b = pack_steps(tape, traj, true);
+    Var lpb = gather(pb.log_probs(tape, b.states, b.conditions, b.m), b.actions);
+    return reduce(scale(sum_per_trajectory_backward(traj, lpb), -1.f), r);
+}
+
 namespace {
 
 std::vector<float> copy_values(Var v) {
@@ -53,10 +68,16 @@ Var column(Tape& tape, const std::vector<float>& v) { return tape.constant_copy(
 PolicyGradientGFlowNet::PolicyGradientGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* pb,
                                                const StateFlowEstimator* v, Advantage adv, float lambda,
                                                bool constant_pb, float clip, bool tlm_, float vw,
-                                               std::optional<RegressionLoss> g)
+                                               std::optional<RegressionLoss> g, CriticLoss critic, float eb_lambda)
     : TrajectoryBasedGFlowNet(pf, pb, constant_pb, clip, g.value_or(kSquared)), log_v(v), advantage(adv),
-      gae_lambda(lambda), tlm(tlm_), value_weight(vw) {
+      gae_lambda(lambda), tlm(tlm_), value_weight(vw), critic_loss(critic), sub_eb_lambda(eb_lambda) {
     const bool needs_v = adv == Advantage::Baseline || adv == Advantage::Gae;
+    if (critic == CriticLoss::SubEB && !needs_v)
+        throw std::invalid_argument(std::string("policy gradient: --critic-loss sub_eb trains a value V(s), which "
+                                                "--advantage ") +
+                                    to_string(adv) + " does not use (choose baseline or gae)");
+    if (critic == CriticLoss::SubEB && !(eb_lambda > 0.f && eb_lambda <= 1.f))
+        throw std::invalid_argument("policy gradient: the sub_eb critic's lambda (--lambda) must be in (0, 1]");
     if (needs_v && !v)
         throw std::invalid_argument(std::string("policy gradient: --advantage ") + to_string(adv) +
                                     " needs a learned value V(s) (a StateFlowEstimator)");
@@ -126,6 +147,7 @@ FrozenRollout PolicyGradientGFlowNet::freeze(Tape& tape, const Trajectories& tra
     }
     fr.advantages.assign(a.begin(), a.end());
     fr.value_targets.assign(y.begin(), y.end());
+    if (critic_loss == CriticLoss::SubEB) fr.soft_returns.assign(g.begin(), g.end());
     return fr;
 }
 
@@ -138,17 +160,69 @@ Var PolicyGradientGFlowNet::policy_loss(Tape& tape, const Trajectories& traj, co
 }
 
 Var PolicyGradientGFlowNet::value_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr) const {
+    return critic_loss == CriticLoss::SubEB ? sub_eb_loss(tape, traj, fr) : mse_value_loss(tape, traj, fr);
+}
+
+Var PolicyGradientGFlowNet::mse_value_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr) const {
     // mean_t g(V(s_t) − y_t)
     if (!log_v) throw std::logic_error("policy gradient: value_loss without a value function");
     return reduce(loss_fn(sub(step_values(tape, traj), column(tape, fr.value_targets))), Reduction::Mean);
 }
 
+Var PolicyGradientGFlowNet::sub_eb_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr) const {
+    const int N = traj.n, m = traj.n_steps();
+    if (!log_v) throw std::logic_error("policy gradient: sub_eb_loss without a value function");
+    if (fr.soft_returns.size() != size_t(m))
+        throw std::logic_error("policy gradient: the frozen rollout has no soft returns (freeze with the sub_eb critic)");
+    // where[t·N + i]: the step (t, i)
+    std::vector<int> where(size_t(traj.max_length) * size_t(N) + 1, -1);
+    for (int k = 0; k < m; ++k)
+        where[size_t(traj.step_t[size_t(k)]) * size_t(N) + size_t(traj.step_traj[size_t(k)])] = k;
+    long long n_sub = 0;
+    int T = 0;
+    for (int i = 0; i < N; ++i) {
+        const long long L = traj.lengths[size_t(i)];
+        n_sub += L * (L + 1) / 2;
+        T = std::max(T, int(L));
+    }
+    if (n_sub > (1LL << 30)) throw std::invalid_argument("sub_eb critic: too many sub-trajectories in the batch");
+    // λ^u, and the geometric_within denominators D(L) = Σ_{u=0}^{L−1} (L − u) λ^u
+    std::vector<double> pw(size_t(T) + 1, 1.0), denom(size_t(T) + 1, 0.0);
+    for (int u = 1; u <= T; ++u) pw[size_t(u)] = pw[size_t(u - 1)] * double(sub_eb_lambda);
+    for (int L = 1; L <= T; ++L)
+        for (int u = 0; u < L; ++u) denom[size_t(L)] += double(L - u) * pw[size_t(u)];
+    // ρ_jk = V(s_j) − [k < L] V(s_k) − Σ_{t=j}^{k−1} g_t; row m of Vz is 0 (k = L).
+    const int R = int(n_sub);
+    int* a = tape.arena.ints(size_t(R) + 1);
+    int* b = tape.arena.ints(size_t(R) + 1);
+    float* c = tape.arena.floats(size_t(R) + 1);
+    float* w = tape.arena.floats(size_t(R) + 1);
+    std::vector<double> prefix(size_t(T) + 1);  // Σ_{u<t} g_u along the trajectory
+    int r = 0;
+    for (int i = 0; i < N; ++i) {
+        const int L = traj.lengths[size_t(i)];
+        prefix[0] = 0.0;
+        for (int t = 0; t < L; ++t)
+            prefix[size_t(t) + 1] =
+                prefix[size_t(t)] + double(fr.soft_returns[size_t(where[size_t(t) * size_t(N) + size_t(i)])]);
+        for (int j = 0; j < L; ++j)
+            for (int k = j + 1; k <= L; ++k, ++r) {
+                a[r] = where[size_t(j) * size_t(N) + size_t(i)];
+                b[r] = k < L ? where[size_t(k) * size_t(N) + size_t(i)] : m;
+                c[r] = float(prefix[size_t(k)] - prefix[size_t(j)]);
+                w[r] = float(pw[size_t(k - j - 1)] / (double(N) * denom[size_t(L)]));
+            }
+    }
+    Var rows[2] = {step_values(tape, traj), tape.constant(Tensor(tape.arena.zeros(1), 1, 1))};
+    Var vz = concat_rows(rows, 2);
+    Var rho = sub(sub(index_rows(vz, a, R), index_rows(vz, b, R)), tape.constant(Tensor(c, R, 1)));
+    // Σ w_jk g(ρ_jk)
+    return sum(mul(loss_fn(rho), tape.constant(Tensor(w, R, 1))));
+}
+
 Var PolicyGradientGFlowNet::tlm_loss(Tape& tape, const Trajectories& traj, Reduction r) const {
-    // −Σ_t log PB(s_t | s_{t+1})
     if (!pb) throw std::logic_error("TLM: no learned PB");
-    PackedSteps b = pack_steps(tape, traj, true);
-    Var lpb = gather(pb->log_probs(tape, b.states, b.conditions, b.m), b.actions);
-    return reduce(scale(sum_per_trajectory_backward(traj, lpb), -1.f), r);
+    return gfn::tlm_loss(tape, traj, *pb, r);
 }
 
 static void refuse_none(Reduction r, bool has_extra_terms) {
@@ -177,8 +251,9 @@ double PolicyGradientGFlowNet::log_z() const {
 
 EntPPOGFlowNet::EntPPOGFlowNet(const PolicyEstimator* pf, const PolicyEstimator* pb, const StateFlowEstimator* v,
                                PPOOptions o, float lambda, bool constant_pb, float clip, bool tlm_, float vw,
-                               std::optional<RegressionLoss> g)
-    : PolicyGradientGFlowNet(pf, pb, v, Advantage::Gae, lambda, constant_pb, clip, tlm_, vw, g), opt(o) {
+                               std::optional<RegressionLoss> g, CriticLoss critic, float eb_lambda)
+    : PolicyGradientGFlowNet(pf, pb, v, Advantage::Gae, lambda, constant_pb, clip, tlm_, vw, g, critic, eb_lambda),
+      opt(o) {
     if (!(std::isfinite(o.clip_eps) && o.clip_eps > 0.f && o.clip_eps < 1.f))
         throw std::invalid_argument("PPO: clip_eps (--ppo-clip) must be in (0, 1)");
     if (o.epochs < 1) throw std::invalid_argument("PPO: epochs (--ppo-epochs) must be >= 1");
@@ -263,6 +338,7 @@ FrozenRollout select_frozen(const Trajectories& traj, const FrozenRollout& fr, c
             const size_t k = size_t(where[size_t(t) * size_t(traj.n) + size_t(i)]);
             out.advantages.push_back(fr.advantages[k]);
             if (!fr.value_targets.empty()) out.value_targets.push_back(fr.value_targets[k]);
+            if (!fr.soft_returns.empty()) out.soft_returns.push_back(fr.soft_returns[k]);
             out.old_log_pf.push_back(fr.old_log_pf[k]);
             for (size_t a = 0; a < na; ++a) out.old_log_probs.push_back(fr.old_log_probs[k * na + a]);
         }

@@ -130,7 +130,10 @@ const std::vector<Flag>& flags() {
         str_flag("advantage", &Config::advantage, "vpg: advantage estimator: total | reward_to_go | baseline | gae"),
         flt_flag("gae-lambda", &Config::gae_lambda, "vpg / ppo: GAE lambda in [0, 1]"),
         flt_flag("value-weight", &Config::value_weight, "vpg / ppo: weight of the critic loss (>= 0)"),
-        str_flag("pb-loss", &Config::pb_loss, "vpg / ppo: none | tlm (train the learned PB by TLM)"),
+        str_flag("pb-loss", &Config::pb_loss,
+                 "vpg / ppo / tb / db / subtb: none | tlm (train the learned PB by TLM alone)"),
+        str_flag("critic-loss", &Config::critic_loss,
+                 "vpg / ppo: the critic's loss: mse | sub_eb (SubTB's residual on V, policies frozen; --lambda)"),
         int_flag("ppo-epochs", &Config::ppo_epochs, 1, 1000, "ppo: update epochs K per rollout"),
         int_flag("ppo-minibatches", &Config::ppo_minibatches, 1, 1 << 20, "ppo: minibatches S per epoch"),
         flt_flag("ppo-clip", &Config::ppo_clip, "ppo: ratio clip epsilon in (0, 1)"),
@@ -147,7 +150,7 @@ const std::vector<Flag>& flags() {
         switch_flag("forward-looking", &Config::forward_looking, "DB / SubTB: log F(s) = log F~(s) + log R(s)"),
         str_flag("subtb-weighting", &Config::subtb_weighting,
                  "SubTB: db | modified_db | tb | equal | equal_within | geometric_within | geometric"),
-        flt_flag("lambda", &Config::lambda, "SubTB: lambda in (0, 1]"),
+        flt_flag("lambda", &Config::lambda, "SubTB and the sub_eb critic: lambda in (0, 1]"),
         flt_flag("fm-alpha", &Config::fm_alpha, "FM: weight of the reward-matching term"),
         str_flag("loss-fn", &Config::loss_fn,
                  "residual loss g: default | squared | half_squared | shifted_cosh | linex"),
@@ -692,9 +695,25 @@ void validate_config(const Config& c) {
     require(std::isfinite(c.value_weight) && c.value_weight >= 0, "--value-weight: must be >= 0");
     require(c.ppo_clip > 0 && c.ppo_clip < 1, "--ppo-clip: must be in (0, 1) (got " + fmt(c.ppo_clip) + ")");
     require(c.pb_loss == "none" || c.pb_loss == "tlm", "--pb-loss: unknown PB loss '" + c.pb_loss + "' (choose none or tlm)");
-    require(!(c.pb_loss == "tlm" && !c.policy_gradient()),
-            "--pb-loss tlm: only with --loss vpg or ppo (TB, DB and SubTB train PB in their own loss)");
-    require(!(c.pb_loss == "tlm" && c.uniform_pb), "--pb-loss tlm: trains a learned PB; --uniform-pb has none");
+    {
+        const bool balance = c.loss == "tb" || c.loss == "db" || c.loss == "subtb";
+        require(!(c.pb_loss == "tlm" && !c.policy_gradient() && !balance),
+                "--pb-loss tlm: only with --loss vpg, ppo, tb, db or subtb (got --loss " + c.loss + ")");
+        require(!(c.pb_loss == "tlm" && c.uniform_pb), "--pb-loss tlm: trains a learned PB; --uniform-pb has none");
+        // Beside a balance loss PB is detached from it; a PB head on PF's trunk cannot be.
+        require(!(c.pb_loss == "tlm" && balance && c.tied),
+                "--pb-loss tlm with --loss " + c.loss + ": PB must own its parameters (it is detached from the " +
+                    c.loss + " loss); drop --tied");
+        require(c.critic_loss == "mse" || c.critic_loss == "sub_eb",
+                "--critic-loss: unknown critic loss '" + c.critic_loss + "' (choose mse or sub_eb)");
+        require(!(c.critic_loss == "sub_eb" && !c.policy_gradient()),
+                "--critic-loss sub_eb: only with --loss vpg or ppo (got --loss " + c.loss + ")");
+        require(!(c.critic_loss == "sub_eb" && c.loss == "vpg" && !c.uses_log_f()),
+                "--critic-loss sub_eb: --advantage " + c.advantage + " has no critic (choose baseline or gae)");
+        require(!(c.critic_loss == "sub_eb" && c.subtb_weighting != "geometric_within"),
+                "--critic-loss sub_eb weights sub-trajectories geometric_within (with --lambda); --subtb-weighting " +
+                    c.subtb_weighting + " does not apply");
+    }
     require(!(c.policy_gradient() && c.replay_buffer > 0),
             "--replay-buffer: --loss " + c.loss + " is on-policy (advantages of the current policy's rollouts); "
             "a replay buffer does not apply");

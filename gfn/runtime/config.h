@@ -83,7 +83,8 @@ struct Config {
     std::string advantage = "gae";        // vpg: total | reward_to_go | baseline | gae (ppo: gae)
     double gae_lambda = 0.7;
     double value_weight = 1.0;            // weight of the critic loss
-    std::string pb_loss = "none";         // none | tlm (vpg, ppo: train a learned PB by TLM)
+    std::string pb_loss = "none";         // none | tlm (train a learned PB by TLM; vpg, ppo, tb, db, subtb)
+    std::string critic_loss = "mse";      // mse | sub_eb (vpg with baseline / gae, ppo)
     int ppo_epochs = 4;                   // K
     int ppo_minibatches = 1;              // S
     double ppo_clip = 0.2;                // ε

@@ -178,11 +178,13 @@ Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
     else if (cfg.loss == "vpg")
         gflownet = std::make_unique<PolicyGradientGFlowNet>(
             pf.get(), pb.get(), log_f.get(), advantage_from_string(cfg.advantage), float(cfg.gae_lambda), constant_pb,
-            clip, cfg.pb_loss == "tlm", float(cfg.value_weight), g);
+            clip, cfg.pb_loss == "tlm", float(cfg.value_weight), g, critic_loss_from_string(cfg.critic_loss),
+            float(cfg.lambda));
     else if (cfg.loss == "ppo")
         gflownet = std::make_unique<EntPPOGFlowNet>(
             pf.get(), pb.get(), log_f.get(), PPOOptions{float(cfg.ppo_clip), cfg.ppo_epochs, cfg.ppo_minibatches},
-            float(cfg.gae_lambda), constant_pb, clip, cfg.pb_loss == "tlm", float(cfg.value_weight), g);
+            float(cfg.gae_lambda), constant_pb, clip, cfg.pb_loss == "tlm", float(cfg.value_weight), g,
+            critic_loss_from_string(cfg.critic_loss), float(cfg.lambda));
     else if (cfg.loss == "soft_dqn") {
         // The target network: PF's architecture (initialised on a scratch stream, then PF's values).
         Rng scratch(cfg.seed);
@@ -198,6 +200,10 @@ Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
         gflownet = std::make_unique<TrustPCLGFlowNet>(pf.get(), prior_pf, log_z.get(), alpha,
                                                       float(cfg.init_logz), clip, g);
     }
+
+    if (balance_tlm(cfg) && !pb)  // (--uniform-pb and --tied are refused by validate_config)
+        throw std::invalid_argument("--pb-loss tlm: --env " + cfg.env + " is a tree (PB = 1) and --loss " + cfg.loss +
+                                    " learns no PB here");
 
     const OptimizerKind kind = cfg.optimizer == "sgd"     ? OptimizerKind::SGD
                                : cfg.optimizer == "adamw" ? OptimizerKind::AdamW
@@ -423,6 +429,24 @@ static void average_gradients(Run& run, double items, double total) {
     dist::add_allreduce_seconds(seconds_since(tr));
 }
 
+bool balance_tlm(const Config& c) {
+    return c.pb_loss == "tlm" && (c.loss == "tb" || c.loss == "db" || c.loss == "subtb");
+}
+
+void backward_step(Run& run, Var loss, Var tlm) {
+    run.store.zero_grad();
+    run.tape.backward(loss);
+    if (!tlm.valid()) return;
+    // ∇_PB = ∇_PB L_TLM alone: the balance loss's gradient into PB's parameters (named
+    // "pb.…", its own: --tied is refused) is dropped, which is that loss with PB
+    // detached, since no other estimator reads them; then L_TLM's is added.
+    for (const Param& p : run.store.params)
+        if (p.name.compare(0, 3, "pb.") == 0)
+            std::fill(run.store.grads.begin() + long(p.offset), run.store.grads.begin() + long(p.offset + p.size()),
+                      0.f);
+    run.tape.backward(tlm);
+}
+
 // PPO's updates on one rollout: the advantages and π_old frozen once, then K epochs
 // over S minibatches, each loss → backward → optimize on a fresh tape. st.loss is
 // the mean loss of the updates, st.grad_norm the last update's.
@@ -503,7 +527,7 @@ StepStats train_step(Run& run) {
     run.batch.drop_saved();
 
     const Trajectories* train_on = &run.batch;
-    Var loss;
+    Var loss, tlm;  // tlm: L_TLM beside TB, DB or SubTB (--pb-loss tlm)
     try {
         // 1. sample
         auto t0 = Clock::now();
@@ -550,6 +574,7 @@ StepStats train_step(Run& run) {
             return finish_step(run, st, *train_on);
         }
         loss = run.gflownet->loss(run.tape, *train_on, /*recalculate_all_logprobs=*/!run.on_policy());
+        if (balance_tlm(run.cfg)) tlm = tlm_loss(run.tape, *train_on, *run.pb, Reduction::Mean);
         st.times.loss = seconds_since(t0);
     } catch (const std::exception& e) {
         // NaN log-probabilities and the like: a divergence when the parameters show it.
@@ -559,13 +584,12 @@ StepStats train_step(Run& run) {
     // [distributed] The global loss over the ranks (global_loss).
     const double items = loss_items(run, *train_on);
     double total = 0;
-    st.loss = global_loss(items, loss.item(), &total);
+    st.loss = global_loss(items, loss.item() + (tlm.valid() ? tlm.item() : 0.0), &total);
     if (!std::isfinite(st.loss)) diverged(run, step, "the loss is " + std::to_string(st.loss));
 
     // 3. backward
     auto t0 = Clock::now();
-    run.store.zero_grad();
-    run.tape.backward(loss);
+    backward_step(run, loss, tlm);
     average_gradients(run, items, total);  // [distributed] one all-reduce of the weighted slab
     st.times.backward = seconds_since(t0);
 

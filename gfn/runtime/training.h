@@ -164,6 +164,11 @@ void start_from_prior(ParamStore& posterior, const ParamStore& prior, const std:
 Rng rank_stream(uint64_t seed, int rank);
 
 StepStats train_step(Run& run);
+// --pb-loss tlm beside --loss tb, db or subtb: PB learns from TLM alone.
+bool balance_tlm(const Config& cfg);
+// Step 3 into run.store.grads (zeroed first): ∇ loss, or, with tlm valid (balance_tlm),
+// ∇ loss with PB detached + ∇ L_TLM (PB's own gradient is TLM's alone).
+void backward_step(Run& run, Var loss, Var tlm = Var());
 Metrics validate_run(Run& run);
 
 // What of the run's trained state (parameters, optimizer moments) holds NaN
