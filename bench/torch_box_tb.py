@@ -54,11 +54,12 @@ p.add_argument("--n-components", type=int, default=2)
 p.add_argument("--n-components-s0", type=int, default=4)
 p.add_argument("--lr", type=float, default=1e-3)
 p.add_argument("--lr-logz", type=float, default=1e-3)
-p.add_argument("--threads", type=int, default=1)
+p.add_argument("--threads", type=int, default=1)  # 0: PyTorch's default
 p.add_argument("--seed", type=int, default=0)
 a = p.parse_args()
 torch.manual_seed(a.seed)
-torch.set_num_threads(a.threads)
+if a.threads > 0:
+    torch.set_num_threads(a.threads)
 # Argument checks cost time each call and reject nothing here (every value is in range).
 torch.distributions.Distribution.set_default_validate_args(False)
 POLAR = a.env == "box"
@@ -266,7 +267,7 @@ for it in range(a.warmup + a.iters):
     total_steps += steps
 total = time.perf_counter() - t_start
 out = {"impl": "pytorch-" + torch.__version__, "env": a.env, "batch": a.batch, "hidden": a.hidden,
-       "layers": a.layers, "iters": a.iters, "threads": a.threads,
+       "layers": a.layers, "iters": a.iters, "threads": torch.get_num_threads(),
        "params": sum(q.numel() for q in net_params) + 1,
        "ms_per_iter": 1000 * total / a.iters, **{"ms_" + k: 1000 * v / a.iters for k, v in times.items()},
        "states_per_traj": total_steps / (a.batch * a.iters),
