@@ -121,6 +121,8 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    LSAN_OPTIONS=suppressions=scripts/lsan.supp ./build-asan/gfn_tests --run_test='!@learning'
 
+# Every benchmark of build/gfn_bench (bench/main.cpp's table, e.g. diffusion and box beside eager
+# PyTorch); BENCH_ARGS="box --quick" runs one of them.
 bench:
 	@bash scripts/install-deps.sh bench || bash scripts/install-deps.sh  # the PyTorch baseline is optional
 	@$(MAKE) --no-print-directory $(BENCH_BIN) $(GFN_BIN)

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/box.h"
 #include "bench/densities.h"
 #include "bench/diffusion.h"
 #include "bench/mlp.h"
@@ -38,6 +39,8 @@ const Benchmark kBenchmarks[] = {
      gfn_bench::run_reference},
     {"diffusion", "diffusion sampler (gmm25, TB, bridge PB) phase by phase, beside eager PyTorch  [--threads T] [--reps R] [--quick]",
      gfn_bench::run_diffusion},
+    {"box", "Box polar and Cartesian (TB, learned PB) phase by phase, beside eager PyTorch  [--env E] [--batch B] [--quick]",
+     gfn_bench::run_box},
     {"shared", "training speed beside a busy process and beside a second run  [--batch B] [--reps R]",
      gfn_bench::run_shared},
     {"densities", "fused log-density ops (Gaussian, Beta) vs their compositions, fwd+bwd  [--reps R]",
