@@ -467,7 +467,7 @@ void validate_continuous_config(const Config& c) {
     require(c.epsilon == 0 && c.temperature == 1 && c.sf_bias == 0,
             "--epsilon / --temperature / --sf-bias: discrete exploration; " + env +
                 " explores with --exploration-var-starting-val");
-    require(!c.trace, "--trace: not available with " + env + " yet");
+    require(!c.trace || c.box(), "--trace: not available with " + env + " yet (only --env box, box_cartesian)");
     require(c.preprocessor == "default", "--preprocessor: " + env + " feeds its states to its networks as they are");
 }
 
