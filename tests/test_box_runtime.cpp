@@ -372,7 +372,7 @@ BOOST_AUTO_TEST_CASE(relative_run_from_a_saved_prior) {
             BOOST_CHECK_CLOSE(run.continuous_target[4 * 10 + 4], 0.03 * 0.01 / 0.4145, 1e-9);
             const Metrics m = train(run).final_metrics;
             BOOST_CHECK(run.prior_run->store.values == frozen);
-            BOOST_CHECK(std::isfinite(m.binned_l1) && std::isfinite(m.logz_is));
+            BOOST_CHECK(std::isfinite(m.binned_l1) && std::isfinite(m.logz_is) && std::isfinite(m.kde_jsd));
             BOOST_CHECK_CLOSE(m.logz_true, std::log(0.4145 / 0.305), 1e-9);
         }
     }

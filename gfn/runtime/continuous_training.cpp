@@ -81,11 +81,14 @@ std::array<double, 3> box_region_rewards(const Config& c) { return {c.R0, c.R0 +
 //     R0' = w_0,  R1' = w_1 − w_0,  R2' = w_2 − w_1,
 // whose cell masses are p*'s, and whose partition gives the exact relative log Z
 //     log ∫ p_prior R^β = log Z' − log Z_p,   Z' = R0' + 0.25·R1' + 0.04·R2'.
-Box relative_box_reference(const Config& cfg, const Config& prior) {
+// Returned as an env of the run's kind and moves (--env, --delta) with that reward.
+std::unique_ptr<BoxBase> relative_box_reference(const Config& cfg, const Config& prior) {
     const std::array<double, 3> u = box_region_rewards(prior), v = box_region_rewards(cfg);
     double w[3];
     for (int k = 0; k < 3; ++k) w[k] = u[size_t(k)] * std::pow(v[size_t(k)], cfg.beta);
-    return Box(cfg.delta, w[0], std::max(0.0, w[1] - w[0]), std::max(0.0, w[2] - w[1]));
+    const double R0 = w[0], R1 = std::max(0.0, w[1] - w[0]), R2 = std::max(0.0, w[2] - w[1]);
+    if (cfg.env == "box") return std::make_unique<Box>(cfg.delta, R0, R1, R2);
+    return std::make_unique<BoxCartesian>(cfg.delta, R0, R1, R2);
 }
 
 // --env box (polar) / box_cartesian: the environment, its learned PF and PB
@@ -127,7 +130,7 @@ void build_box_pieces(Run& run, const NetConfig& net) {
                     throw std::invalid_argument("--prior " + cfg.prior + ": the saved run has --" + flag + " " +
                                                 theirs[k].second + ", this one --" + flag + " " + mine[k].second +
                                                 " (a " + cfg.env + " prior must have the posterior's moves)");
-        run.continuous_target = relative_box_reference(cfg, pc).cell_masses(cfg.validation_bins);
+        run.continuous_target = relative_box_reference(cfg, pc)->cell_masses(cfg.validation_bins);
     }
     run.continuous_env = std::move(env);
 }
@@ -184,7 +187,7 @@ void build_continuous_run(Run& run) {
     run.have_exact_log_partition = scored.exact_log_partition(&run.exact_log_z);
     if (cfg.box() && run.prior_run) {  // log ∫ p_prior R^β for a prior exact on its own target
         const Config& pc = run.prior_run->cfg;
-        run.exact_log_z = std::log(relative_box_reference(cfg, pc).partition()) -
+        run.exact_log_z = std::log(relative_box_reference(cfg, pc)->partition()) -
                           std::log(pc.R0 + 0.25 * pc.R1 + 0.04 * pc.R2);
     }
 }
@@ -288,9 +291,14 @@ Metrics validate_continuous_run(Run& run) {
     if (run.diffusion_target) return validate_diffusion_run(run, vrng);
     Metrics m;
     m.iteration = run.iteration;
+    // Box with a relative objective: the rollouts in an env of the same moves whose
+    // reward is the reference p* (relative_box_reference), so kde_jsd compares with exact p* samples.
+    std::unique_ptr<BoxBase> reference;
+    if (run.cfg.box() && run.prior_run) reference = relative_box_reference(run.cfg, run.prior_run->cfg);
+    const ContinuousEnv& grid_env = reference ? *reference : *run.continuous_env;
     ContinuousValidation cv =
         run.cfg.box()
-            ? validate_continuous_grid(*run.continuous_env, *run.continuous_pf, run.continuous_pb.get(),
+            ? validate_continuous_grid(grid_env, *run.continuous_pf, run.continuous_pb.get(),
                                        run.continuous_target, run.cfg.validation_bins, run.cfg.validation_samples, vrng)
             : validate_continuous(*run.continuous_env, *run.continuous_pf, run.continuous_pb.get(),
                                   run.continuous_target, run.continuous_lo, run.continuous_hi,
