@@ -154,6 +154,37 @@ BOOST_AUTO_TEST_CASE(resume_equals_uninterrupted) {
     }
 }
 
+// The same through the command line: gfn train --save, then --resume to the end,
+// equals the straight run's checkpoint (parameters, moments, stream, iteration).
+BOOST_AUTO_TEST_CASE(command_line_resume_equals_uninterrupted) {
+    const std::string straight = temp_path("cl_straight.ckpt"), half = temp_path("cl_half.ckpt"),
+                      resumed = temp_path("cl_resumed.ckpt");
+    auto run = [](std::vector<std::string> args) {
+        std::FILE* out = std::tmpfile();
+        const int code = train_command(args, out, out);
+        std::fclose(out);
+        return code;
+    };
+    std::vector<std::string> a = small_box("box_cartesian", 9), b = small_box("box_cartesian", 4);
+    a.insert(a.end(), {"--quiet", "--save", straight});
+    b.insert(b.end(), {"--quiet", "--save", half});
+    BOOST_REQUIRE_EQUAL(run(a), 0);
+    BOOST_REQUIRE_EQUAL(run(b), 0);
+    BOOST_REQUIRE_EQUAL(run({"--resume", half, "--iterations", "9", "--quiet", "--save", resumed}), 0);
+    auto load = [](const std::string& path) {
+        auto r = std::make_unique<Run>(checkpoint_config(path), false);
+        load_checkpoint(*r, path);
+        return r;
+    };
+    auto x = load(straight), y = load(resumed);
+    BOOST_CHECK_EQUAL(y->iteration, 9);
+    BOOST_CHECK(x->store.values == y->store.values);
+    BOOST_CHECK(x->optimizer->m == y->optimizer->m && x->optimizer->v == y->optimizer->v);
+    BOOST_CHECK_EQUAL(x->optimizer->t, y->optimizer->t);
+    BOOST_CHECK_EQUAL(x->rng.state, y->rng.state);
+    for (const std::string& p : {straight, half, resumed}) std::remove(p.c_str());
+}
+
 // What gfn sample and gfn eval do with a checkpoint (apps/gfn.cpp: restore): the
 // restored run samples exactly what the saved one samples, 2-vectors in [0, 1]²
 // with log R of the Box reward, and validates against log Z = log 0.305.
