@@ -407,6 +407,28 @@ BOOST_AUTO_TEST_CASE(relative_run_from_a_saved_prior) {
             BOOST_CHECK_CLOSE(m.logz_true, std::log(0.4145 / 0.305), 1e-9);
         }
     }
+    {  // A relative Box run resumes bit for bit too (the prior's parameters ride in the checkpoint).
+        Config c = parsed({"--env", "box_cartesian", "--loss", "rtb", "--prior", prior, "--delta", "0.2", "--hidden",
+                           "16", "--layers", "2", "--iterations", "6", "--batch-size", "16", "--validation-samples",
+                           "500", "--validation-bins", "10", "--threads", "1"});
+        Run straight(c);
+        train(straight);
+        const std::string path = temp_path("box_rtb_resume.ckpt");
+        Config h = c;
+        h.iterations = 3;
+        {
+            Run a(h);
+            train(a);
+            save_checkpoint(a, path);
+        }
+        Run b(c, false);
+        load_checkpoint(b, path);
+        train(b);
+        std::remove(path.c_str());
+        BOOST_CHECK(b.store.values == straight.store.values);
+        BOOST_CHECK(b.optimizer->m == straight.optimizer->m);
+        BOOST_CHECK(b.prior_run->store.values == straight.prior_run->store.values);
+    }
     auto refused = [&](std::vector<std::string> args, std::vector<std::string> given) {
         return message_of([&] {
             Config c = parsed(args);
