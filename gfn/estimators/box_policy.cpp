@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -101,30 +102,36 @@ void BoxPolarPolicy::arc(const float* x, double* m, double* M) const {
     }
 }
 
+void BoxPolarPolicy::classify(const float* states, int n, std::vector<int>* first, std::vector<int>* circle) const {
+    for (int k = 0; k < n; ++k) {
+        const float* s = states + 2 * size_t(k);
+        if (backward_ ? env_.backward_forced(s) : env_.exit_forced(s)) continue;
+        if (!backward_ && env_.is_initial(s)) first->push_back(k);
+        else circle->push_back(k);
+    }
+}
+
+Var BoxPolarPolicy::circle_outputs(Tape& tape, const float* states, const std::vector<int>& circle) const {
+    if (circle.empty()) return Var();
+    float* xs;
+    gather_states(tape, states, circle, &xs);
+    return net_.forward(tape.constant_copy(xs, int(circle.size()), 2));
+}
+
 Var BoxPolarPolicy::log_prob(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit,
                              int n) const {
+    for (int k = 0; k < n; ++k) check_scored_step(env_, backward_, states + 2 * size_t(k), is_exit && is_exit[k], k);
+    std::vector<int> first, circle;
+    classify(states, n, &first, &circle);
+    return score(tape, states, actions, is_exit, n, first, circle, circle_outputs(tape, states, circle));
+}
+
+Var BoxPolarPolicy::score(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit, int n,
+                          const std::vector<int>& first, const std::vector<int>& circle, Var out) const {
     const int K = cfg_.n_components, K0 = cfg_.n_components_s0;
     const double d = env_.delta();
     const double log_d = std::log(d), log_half_pi = std::log(kHalfPi);
-    // Row kinds: s_0 moves (first), circle rows (moves and exits on the circle), forced (0).
-    std::vector<int> first, circle;
-    std::vector<int> idx(size_t(n), -1);
-    std::vector<uint8_t> exits;
-    for (int k = 0; k < n; ++k) {
-        const float* s = states + 2 * size_t(k);
-        const bool exit = is_exit && is_exit[k];
-        check_scored_step(env_, backward_, s, exit, k);
-        if (backward_) {
-            if (!env_.backward_forced(s)) circle.push_back(k);
-            continue;
-        }
-        if (env_.exit_forced(s)) continue;
-        if (env_.is_initial(s)) first.push_back(k);
-        else {
-            circle.push_back(k);
-            exits.push_back(exit ? 1 : 0);
-        }
-    }
+    std::vector<int> idx(size_t(n), -1);  // row kinds: s_0 moves (first), circle rows, forced (0)
     std::vector<Var> parts;
     int offset = 0;
     // s_0 moves: log mix_r(r) + log mix_θ(θ) − log δ − log(π/2) − log(δ r)
@@ -155,9 +162,6 @@ Var BoxPolarPolicy::log_prob(Tape& tape, const float* states, const float* actio
     // circle rows: log mix(u) − log δ − log(π/2) − log(M − m) [+ log σ(−l)]; exits log σ(l)
     const int mc = int(circle.size());
     if (mc > 0) {
-        float* xs;
-        gather_states(tape, states, circle, &xs);
-        Var out = net_.forward(tape.constant_copy(xs, mc, 2));
         const int o = backward_ ? 0 : 1;
         BetaMixture mix(slice_cols(out, o, o + K), concentration(slice_cols(out, o + K, o + 2 * K)),
                         concentration(slice_cols(out, o + 2 * K, o + 3 * K)), K);
@@ -168,7 +172,7 @@ Var BoxPolarPolicy::log_prob(Tape& tape, const float* states, const float* actio
             double m, M;
             arc(states + 2 * size_t(k), &m, &M);
             const float* a = actions + 2 * size_t(k);
-            const bool exit = !backward_ && exits[size_t(j)];
+            const bool exit = !backward_ && is_exit && is_exit[k];
             const double w = std::max(double(kClampEps), M - m);
             u[j] = exit ? 0.5f : clamp_unit((std::atan2(double(a[1]), double(a[0])) / kHalfPi - m) / w);
             c[size_t(j)] = float(-log_d - log_half_pi - std::log(w));
@@ -179,7 +183,10 @@ Var BoxPolarPolicy::log_prob(Tape& tape, const float* states, const float* actio
             lp = add(lp, log_sigmoid(scale(l, -1.f)));
             parts.push_back(lp);
             parts.push_back(log_sigmoid(l));
-            for (int j = 0; j < mc; ++j) idx[size_t(circle[size_t(j)])] = offset + (exits[size_t(j)] ? mc + j : j);
+            for (int j = 0; j < mc; ++j) {
+                const int k = circle[size_t(j)];
+                idx[size_t(k)] = offset + (is_exit && is_exit[k] ? mc + j : j);
+            }
         } else {
             parts.push_back(lp);
             for (int j = 0; j < mc; ++j) idx[size_t(circle[size_t(j)])] = offset + j;
@@ -190,13 +197,25 @@ Var BoxPolarPolicy::log_prob(Tape& tape, const float* states, const float* actio
 
 void BoxPolarPolicy::sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
                             uint8_t* is_exit) const {
+    draw(tape, states, n, exploration_std, rng, actions, is_exit, false);
+}
+
+Var BoxPolarPolicy::sample_and_log_prob(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
+                                        float* actions, uint8_t* is_exit) const {
+    return draw(tape, states, n, exploration_std, rng, actions, is_exit, true);
+}
+
+Var BoxPolarPolicy::draw(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
+                         uint8_t* is_exit, bool with_log_prob) const {
     if (exploration_std != 0.f)
         throw std::invalid_argument("box: the Box policies have no exploration (--exploration-var-starting-val 0)");
-    NoGrad ng(tape);
+    std::optional<NoGrad> no_grad;
+    if (!with_log_prob) no_grad.emplace(tape);
     const int K = cfg_.n_components, K0 = cfg_.n_components_s0;
     const double d = env_.delta();
     std::vector<int> first, circle;
-    for (int k = 0; k < n; ++k) {
+    classify(states, n, &first, &circle);
+    for (int k = 0; k < n; ++k) {  // forced steps (the others are overwritten below)
         const float* s = states + 2 * size_t(k);
         float* a = actions + 2 * size_t(k);
         is_exit[k] = 0;
@@ -206,14 +225,11 @@ void BoxPolarPolicy::sample(Tape& tape, const float* states, int n, float explor
                 is_exit[k] = 1;
                 a[0] = a[1] = NAN;
             }
-        } else if (!backward_ && env_.is_initial(s)) {
-            first.push_back(k);
-        } else {
-            circle.push_back(k);
         }
     }
     const int m0 = int(first.size());
     if (m0 > 0) {
+        NoGrad ng(tape);  // the draw only: score() records log p
         Var p = store_->var(tape, s0_param_);
         Var lg = slice_cols(p, 0, K0);
         Var alpha = concentration(concat_cols(slice_cols(p, K0, 2 * K0), slice_cols(p, 3 * K0, 4 * K0)));
@@ -229,36 +245,39 @@ void BoxPolarPolicy::sample(Tape& tape, const float* states, int n, float explor
             a[1] = float(d * r * std::sin(phi));
         }
     }
+    // One network pass for the circle rows: the draw from its values, log p from its nodes.
     const int mc = int(circle.size());
-    if (mc == 0) return;
-    float* xs;
-    gather_states(tape, states, circle, &xs);
-    Var out = net_.forward(tape.constant_copy(xs, mc, 2));
-    const int o = backward_ ? 0 : 1;
-    BetaMixture mix(slice_cols(out, o, o + K), concentration(slice_cols(out, o + K, o + 2 * K)),
-                    concentration(slice_cols(out, o + 2 * K, o + 3 * K)), K);
-    std::vector<float> ex(static_cast<size_t>(mc), 0.f), u(static_cast<size_t>(mc));
-    if (!backward_) Bernoulli(slice_cols(out, 0, 1)).sample(rng, ex.data());
-    mix.sample(rng, u.data());
-    for (int j = 0; j < mc; ++j) {
-        const int k = circle[size_t(j)];
-        float* a = actions + 2 * size_t(k);
-        if (ex[size_t(j)] > 0.5f) {
-            is_exit[k] = 1;
-            a[0] = a[1] = NAN;
-            continue;
-        }
-        double m, M;
-        arc(states + 2 * size_t(k), &m, &M);
-        // φ = (π/2)(m + (M − m)u), a = δ (cos φ, sin φ)
-        const double phi = kHalfPi * (m + (M - m) * double(u[size_t(j)]));
-        a[0] = float(std::max(0.0, d * std::cos(phi)));
-        a[1] = float(std::max(0.0, d * std::sin(phi)));
-        if (backward_) {  // keep the parent x − a >= 0
-            a[0] = std::min(a[0], states[2 * size_t(k)]);
-            a[1] = std::min(a[1], states[2 * size_t(k) + 1]);
+    Var out = circle_outputs(tape, states, circle);
+    if (mc > 0) {
+        NoGrad ng(tape);
+        const int o = backward_ ? 0 : 1;
+        BetaMixture mix(slice_cols(out, o, o + K), concentration(slice_cols(out, o + K, o + 2 * K)),
+                        concentration(slice_cols(out, o + 2 * K, o + 3 * K)), K);
+        std::vector<float> ex(static_cast<size_t>(mc), 0.f), u(static_cast<size_t>(mc));
+        if (!backward_) Bernoulli(slice_cols(out, 0, 1)).sample(rng, ex.data());
+        mix.sample(rng, u.data());
+        for (int j = 0; j < mc; ++j) {
+            const int k = circle[size_t(j)];
+            float* a = actions + 2 * size_t(k);
+            if (ex[size_t(j)] > 0.5f) {
+                is_exit[k] = 1;
+                a[0] = a[1] = NAN;
+                continue;
+            }
+            double m, M;
+            arc(states + 2 * size_t(k), &m, &M);
+            // φ = (π/2)(m + (M − m)u), a = δ (cos φ, sin φ)
+            const double phi = kHalfPi * (m + (M - m) * double(u[size_t(j)]));
+            a[0] = float(std::max(0.0, d * std::cos(phi)));
+            a[1] = float(std::max(0.0, d * std::sin(phi)));
+            if (backward_) {  // keep the parent x − a >= 0
+                a[0] = std::min(a[0], states[2 * size_t(k)]);
+                a[1] = std::min(a[1], states[2 * size_t(k) + 1]);
+            }
         }
     }
+    if (!with_log_prob) return Var();
+    return score(tape, states, actions, backward_ ? nullptr : is_exit, n, first, circle, out);
 }
 
 // ===========================================================================
@@ -287,32 +306,42 @@ Var BoxCartesianPolicy::forward(Tape& tape, const float* xs, int m, Var* exit_lo
     return out;
 }
 
-Var BoxCartesianPolicy::log_prob(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit,
-                                 int n) const {
-    const double d = env_.delta();
-    std::vector<int> rows, idx(size_t(n), -1);
-    std::vector<uint8_t> kind;  // 0: move from s_0, 1: move elsewhere, 2: exit / back to s_0
+void BoxCartesianPolicy::moving_rows(const float* states, int n, std::vector<int>* rows) const {
     for (int k = 0; k < n; ++k) {
         const float* s = states + 2 * size_t(k);
-        const float* a = actions + 2 * size_t(k);
-        const bool exit = is_exit && is_exit[k];
-        check_scored_step(env_, backward_, s, exit, k);
-        if (backward_) {
-            if (env_.backward_forced(s)) continue;
-            rows.push_back(k);
-            kind.push_back(a[0] == s[0] && a[1] == s[1] ? 2 : 1);
-            continue;
-        }
-        if (env_.exit_forced(s)) continue;
-        rows.push_back(k);
-        kind.push_back(exit ? 2 : (env_.is_initial(s) ? 0 : 1));
+        if (!(backward_ ? env_.backward_forced(s) : env_.exit_forced(s))) rows->push_back(k);
     }
+}
+
+Var BoxCartesianPolicy::log_prob(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit,
+                                 int n) const {
+    for (int k = 0; k < n; ++k) check_scored_step(env_, backward_, states + 2 * size_t(k), is_exit && is_exit[k], k);
+    std::vector<int> rows;
+    moving_rows(states, n, &rows);
+    Outputs o;
+    float* xs = nullptr;
+    if (!rows.empty()) {
+        gather_states(tape, states, rows, &xs);
+        forward(tape, xs, int(rows.size()), &o.l, &o.logits, &o.alpha, &o.beta);
+    }
+    return score(tape, states, actions, is_exit, n, rows, xs, o);
+}
+
+Var BoxCartesianPolicy::score(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit, int n,
+                              const std::vector<int>& rows, const float* xs, const Outputs& o) const {
+    const double d = env_.delta();
+    std::vector<int> idx(size_t(n), -1);
     const int m = int(rows.size());
     if (m == 0) return pick_rows(tape, {}, idx);
-    float* xs;
-    gather_states(tape, states, rows, &xs);
-    Var l, logits, alpha, beta;
-    forward(tape, xs, m, &l, &logits, &alpha, &beta);
+    // 0: move from s_0, 1: move elsewhere, 2: exit / back to s_0 (the move a = x exactly)
+    std::vector<uint8_t> kind(static_cast<size_t>(m));
+    for (int j = 0; j < m; ++j) {
+        const int k = rows[size_t(j)];
+        const float* s = states + 2 * size_t(k);
+        const float* a = actions + 2 * size_t(k);
+        if (backward_) kind[size_t(j)] = a[0] == s[0] && a[1] == s[1] ? 2 : 1;
+        else kind[size_t(j)] = is_exit && is_exit[k] ? 2 : (env_.is_initial(s) ? 0 : 1);
+    }
     // r^d = (a^d − m)/L^d and the Jacobian −Σ_d log L^d
     float* r = tape.arena.floats(size_t(m) * 2);
     std::vector<float> jac(static_cast<size_t>(m));
@@ -330,23 +359,35 @@ Var BoxCartesianPolicy::log_prob(Tape& tape, const float* states, const float* a
         }
         jac[size_t(j)] = float(J);
     }
-    BetaMixture mix(logits, alpha, beta, cfg_.n_components);
+    BetaMixture mix(o.logits, o.alpha, o.beta, cfg_.n_components);
     Var dens = add(mix.log_prob(tape.constant(Tensor(r, m, 2))), constant_column(tape, jac));  // at s_0
-    Var move = add(dens, log_sigmoid(scale(l, -1.f)));  // elsewhere: + log σ(−l)
-    Var stop = log_sigmoid(l);                          // exit / back to s_0: log σ(l)
+    Var move = add(dens, log_sigmoid(scale(o.l, -1.f)));  // elsewhere: + log σ(−l)
+    Var stop = log_sigmoid(o.l);                          // exit / back to s_0: log σ(l)
     for (int j = 0; j < m; ++j) idx[size_t(rows[size_t(j)])] = int(kind[size_t(j)]) * m + j;
     return pick_rows(tape, {dens, move, stop}, idx);
 }
 
 void BoxCartesianPolicy::sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
                                 float* actions, uint8_t* is_exit) const {
+    draw(tape, states, n, exploration_std, rng, actions, is_exit, false);
+}
+
+Var BoxCartesianPolicy::sample_and_log_prob(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
+                                            float* actions, uint8_t* is_exit) const {
+    return draw(tape, states, n, exploration_std, rng, actions, is_exit, true);
+}
+
+Var BoxCartesianPolicy::draw(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
+                             uint8_t* is_exit, bool with_log_prob) const {
     if (exploration_std != 0.f)
         throw std::invalid_argument(
             "box_cartesian: the Box policies have no exploration (--exploration-var-starting-val 0)");
-    NoGrad ng(tape);
+    std::optional<NoGrad> no_grad;
+    if (!with_log_prob) no_grad.emplace(tape);
     const double d = env_.delta();
     std::vector<int> rows;
-    for (int k = 0; k < n; ++k) {
+    moving_rows(states, n, &rows);
+    for (int k = 0; k < n; ++k) {  // forced steps (the others are overwritten below)
         const float* s = states + 2 * size_t(k);
         float* a = actions + 2 * size_t(k);
         is_exit[k] = 0;
@@ -356,40 +397,43 @@ void BoxCartesianPolicy::sample(Tape& tape, const float* states, int n, float ex
                 is_exit[k] = 1;
                 a[0] = a[1] = NAN;
             }
-        } else {
-            rows.push_back(k);
         }
     }
     const int m = int(rows.size());
-    if (m == 0) return;
-    float* xs;
-    gather_states(tape, states, rows, &xs);
-    Var l, logits, alpha, beta;
-    forward(tape, xs, m, &l, &logits, &alpha, &beta);
-    std::vector<float> stop(static_cast<size_t>(m)), r(size_t(m) * 2);
-    Bernoulli(l).sample(rng, stop.data());
-    BetaMixture(logits, alpha, beta, cfg_.n_components).sample(rng, r.data());
-    for (int j = 0; j < m; ++j) {
-        const int k = rows[size_t(j)];
-        const float* x = xs + 2 * j;
-        float* a = actions + 2 * size_t(k);
-        const bool at_s0 = env_.is_initial(x);
-        if (!at_s0 && stop[size_t(j)] > 0.5f) {
-            if (backward_) env_.backward_forced_action(x, a);  // back to s_0: a = x
-            else {
-                is_exit[k] = 1;
-                a[0] = a[1] = NAN;
+    Outputs o;
+    float* xs = nullptr;
+    if (m > 0) {
+        // One network pass: the draw from its values, log p (score) from its nodes.
+        gather_states(tape, states, rows, &xs);
+        forward(tape, xs, m, &o.l, &o.logits, &o.alpha, &o.beta);
+        NoGrad ng(tape);
+        std::vector<float> stop(static_cast<size_t>(m)), r(size_t(m) * 2);
+        Bernoulli(o.l).sample(rng, stop.data());
+        BetaMixture(o.logits, o.alpha, o.beta, cfg_.n_components).sample(rng, r.data());
+        for (int j = 0; j < m; ++j) {
+            const int k = rows[size_t(j)];
+            const float* x = xs + 2 * j;
+            float* a = actions + 2 * size_t(k);
+            const bool at_s0 = env_.is_initial(x);
+            if (!at_s0 && stop[size_t(j)] > 0.5f) {
+                if (backward_) env_.backward_forced_action(x, a);  // back to s_0: a = x
+                else {
+                    is_exit[k] = 1;
+                    a[0] = a[1] = NAN;
+                }
+                continue;
             }
-            continue;
-        }
-        for (int e = 0; e < 2; ++e) {
-            const double re = r[2 * size_t(j) + e];
-            // a^d = m + r^d L^d
-            if (at_s0) a[e] = float(re);
-            else if (backward_) a[e] = std::min(x[e], float(d + re * (double(x[e]) - d)));
-            else a[e] = std::min(1.f - x[e], float(d + re * (1.0 - double(x[e]) - d)));
+            for (int e = 0; e < 2; ++e) {
+                const double re = r[2 * size_t(j) + e];
+                // a^d = m + r^d L^d
+                if (at_s0) a[e] = float(re);
+                else if (backward_) a[e] = std::min(x[e], float(d + re * (double(x[e]) - d)));
+                else a[e] = std::min(1.f - x[e], float(d + re * (1.0 - double(x[e]) - d)));
+            }
         }
     }
+    if (!with_log_prob) return Var();
+    return score(tape, states, actions, backward_ ? nullptr : is_exit, n, rows, xs, o);
 }
 
 }  // namespace gfn

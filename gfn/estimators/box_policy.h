@@ -40,9 +40,13 @@
 //
 // Scoring a given action recovers u or r from it (in double) and clamps it to
 // [FLT_MIN, 1 − 2⁻²⁴], the range BetaMixture draws from, against rounding.
+// sample_and_log_prob evaluates the network once: it draws from the outputs'
+// values and scores the drawn actions (recovered from them, as log_prob does)
+// on the outputs' nodes, so it equals sample() then log_prob() draw for draw.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "envs/box.h"
 #include "gfn/estimators/continuous_policy.h"
@@ -69,6 +73,9 @@ public:
                  int n) const override;
     void sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
                 uint8_t* is_exit) const override;
+    // One network pass: the draw from its values, log p of the draw from its nodes.
+    Var sample_and_log_prob(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
+                            float* actions, uint8_t* is_exit) const override;
     long long macs_per_row() const override { return net_.macs_per_row(); }
 
     const MLP& net() const { return net_; }
@@ -78,6 +85,17 @@ public:
 
 private:
     Var concentration(Var raw) const;
+    // The rows of a batch that are not forced: moves from s_0 (forward only) and
+    // circle rows (the network's), each in batch order.
+    void classify(const float* states, int n, std::vector<int>* first, std::vector<int>* circle) const;
+    // The network's outputs for the circle rows (an invalid Var when there are none).
+    Var circle_outputs(Tape& tape, const float* states, const std::vector<int>& circle) const;
+    // log p (n, 1) of the given steps, the circle rows scored from `out`.
+    Var score(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit, int n,
+              const std::vector<int>& first, const std::vector<int>& circle, Var out) const;
+    // sample(), and with with_log_prob score() of the draw on the same network outputs.
+    Var draw(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
+             uint8_t* is_exit, bool with_log_prob) const;
     const Box& env_;
     bool backward_;
     ParamStore* store_;
@@ -98,11 +116,24 @@ public:
                  int n) const override;
     void sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
                 uint8_t* is_exit) const override;
+    // One network pass: the draw from its values, log p of the draw from its nodes.
+    Var sample_and_log_prob(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,
+                            float* actions, uint8_t* is_exit) const override;
     long long macs_per_row() const override { return net_.macs_per_row(); }
 
     const MLP& net() const { return net_; }
 
 private:
+    struct Outputs {
+        Var l, logits, alpha, beta;  // exit logit (m, 1) and the Beta mixture over 2 dimensions
+    };
+    // The rows of a batch that are not forced, in batch order.
+    void moving_rows(const float* states, int n, std::vector<int>* rows) const;
+    // log p (n, 1) of the given steps from the network's outputs o for `rows` (states xs).
+    Var score(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit, int n,
+              const std::vector<int>& rows, const float* xs, const Outputs& o) const;
+    Var draw(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
+             uint8_t* is_exit, bool with_log_prob) const;
     // The network's outputs for m states: l (m, 1) and the Beta mixture over 2 dimensions.
     Var forward(Tape& tape, const float* xs, int m, Var* exit_logit, Var* logits, Var* alpha, Var* beta) const;
     const BoxCartesian& env_;

@@ -381,7 +381,9 @@ void load_checkpoint(Run& run, const std::string& path) {
     if (run.target_pf) run.target_store.values = prior;
     if (run.prior_run) {
         run.prior_run->store.values = prior;
-        run.build_targets();  // the relative target depends on the prior
+        // A discrete run's relative target depends on the prior (continuous runs,
+        // Box and diffusion, have no enumerated target: build_targets would read a null env).
+        if (!run.continuous_env) run.build_targets();
     }
 }
 

@@ -418,9 +418,12 @@ void validate_box_config(const Config& c) {
     require(c.R0 > 0 && c.R1 >= 0 && c.R2 >= 0, "--R0 / --R1 / --R2: --env " + c.env + " needs R0 > 0, R1, R2 >= 0");
     require(c.exploration_var_starting_val == 0,
             "--exploration-var-starting-val: --env " + c.env + " has no exploration (its policies sample themselves)");
-    require(c.loss == "tb" || c.loss == "lpv",
-            "--loss " + c.loss + ": --env " + c.env + " trains with the trajectory-balance objectives tb and lpv");
-    require(c.save.empty() && c.resume.empty(), "--save / --resume: not available with --env " + c.env + " yet");
+    require(c.loss == "tb" || c.loss == "lpv" || c.relative(),
+            "--loss " + c.loss + ": --env " + c.env + " trains with tb, lpv, or (with --prior FILE.ckpt, a saved " +
+                c.env + " run) rtb, relative_lpv or trust_pcl");
+    require(!c.relative() || c.prior_from_file(),
+            "--prior " + c.prior + ": a " + c.env + " posterior needs a saved " + c.env +
+                " run as its prior, --prior FILE.ckpt (from gfn train --env " + c.env + " --save FILE.ckpt)");
 }
 
 void validate_diffusion_config(const Config& c) {
@@ -470,7 +473,7 @@ void validate_continuous_config(const Config& c) {
     require(c.epsilon == 0 && c.temperature == 1 && c.sf_bias == 0,
             "--epsilon / --temperature / --sf-bias: discrete exploration; " + env +
                 " explores with --exploration-var-starting-val");
-    require(!c.trace, "--trace: not available with " + env + " yet");
+    require(!c.trace || c.box(), "--trace: not available with " + env + " yet (only --env box, box_cartesian)");
     require(c.preprocessor == "default", "--preprocessor: " + env + " feeds its states to its networks as they are");
 }
 

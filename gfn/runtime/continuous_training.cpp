@@ -2,6 +2,7 @@
 #include "gfn/runtime/continuous_training.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <stdexcept>
 
@@ -68,27 +69,69 @@ void build_diffusion(Run& run) {
     run.continuous_env = std::move(env);
 }
 
+// The reward of a Box configuration on its three regions, nested S2² ⊂ S1² ⊂ [0, 1]²
+// (envs/box.h): v = (R0, R0 + R1, R0 + R1 + R2) outside S1², on S1² \ S2², on S2².
+std::array<double, 3> box_region_rewards(const Config& c) { return {c.R0, c.R0 + c.R1, c.R0 + c.R1 + c.R2}; }
+
+// The reference of a relative Box run: the posterior of a prior that samples its
+// own target exactly, p_prior = R_p/Z_p (R_p the prior run's Box reward):
+//     p*(x) ∝ R_p(x)·R(x)^β,
+// piecewise constant on the same three regions, w_k = u_k·v_k^β (u, v the prior's
+// and this run's region rewards, both nondecreasing inward). As a Box reward,
+//     R0' = w_0,  R1' = w_1 − w_0,  R2' = w_2 − w_1,
+// whose cell masses are p*'s, and whose partition gives the exact relative log Z
+//     log ∫ p_prior R^β = log Z' − log Z_p,   Z' = R0' + 0.25·R1' + 0.04·R2'.
+// Returned as an env of the run's kind and moves (--env, --delta) with that reward.
+std::unique_ptr<BoxBase> relative_box_reference(const Config& cfg, const Config& prior) {
+    const std::array<double, 3> u = box_region_rewards(prior), v = box_region_rewards(cfg);
+    double w[3];
+    for (int k = 0; k < 3; ++k) w[k] = u[size_t(k)] * std::pow(v[size_t(k)], cfg.beta);
+    const double R0 = w[0], R1 = std::max(0.0, w[1] - w[0]), R2 = std::max(0.0, w[2] - w[1]);
+    if (cfg.env == "box") return std::make_unique<Box>(cfg.delta, R0, R1, R2);
+    return std::make_unique<BoxCartesian>(cfg.delta, R0, R1, R2);
+}
+
 // --env box (polar) / box_cartesian: the environment, its learned PF and PB
 // (gfn/estimators/box_policy.h) and the exact G×G cell masses of R/Z.
+// A relative objective (--loss rtb | relative_lpv | trust_pcl --prior FILE.ckpt):
+// the reward r is this run's Box reward R(x) (--R0 / --R1 / --R2), the prior the
+// saved run's PF, which must have this run's moves (--delta) and policy shape;
+// no PB is built (the relative objectives use none), and the validation target
+// is relative_box_reference's p* instead of R/Z.
 void build_box_pieces(Run& run, const NetConfig& net) {
     const Config& cfg = run.cfg;
     const BoxPolicyConfig bc{cfg.n_components, cfg.n_components_s0, float(cfg.min_concentration),
                              float(cfg.max_concentration)};
+    const bool relative = cfg.relative();
     std::unique_ptr<BoxBase> env;
     if (cfg.env == "box") {
         auto box = std::make_unique<Box>(cfg.delta, cfg.R0, cfg.R1, cfg.R2);
         run.continuous_pf = std::make_unique<BoxPolarPolicy>(*box, false, run.store, net, bc, run.rng, "pf");
-        run.continuous_pb = std::make_unique<BoxPolarPolicy>(*box, true, run.store, net, bc, run.rng, "pb");
+        if (!relative) run.continuous_pb = std::make_unique<BoxPolarPolicy>(*box, true, run.store, net, bc, run.rng, "pb");
         env = std::move(box);
     } else {
         auto box = std::make_unique<BoxCartesian>(cfg.delta, cfg.R0, cfg.R1, cfg.R2);
         run.continuous_pf = std::make_unique<BoxCartesianPolicy>(*box, false, run.store, net, bc, run.rng, "pf");
-        run.continuous_pb = std::make_unique<BoxCartesianPolicy>(*box, true, run.store, net, bc, run.rng, "pb");
+        if (!relative)
+            run.continuous_pb = std::make_unique<BoxCartesianPolicy>(*box, true, run.store, net, bc, run.rng, "pb");
         env = std::move(box);
     }
     run.continuous_lo = 0.0;
     run.continuous_hi = 1.0;
     run.continuous_target = env->cell_masses(cfg.validation_bins);
+    if (relative) {
+        const Config pc = checkpoint_config(cfg.prior);
+        // The prior must move as this run does: the same step size and Beta mixtures.
+        const auto theirs = config_items(pc), mine = config_items(cfg);
+        for (size_t k = 0; k < mine.size(); ++k)
+            for (const char* flag : {"delta", "n-components", "n-components-s0", "min-concentration",
+                                     "max-concentration"})
+                if (mine[k].first == flag && mine[k].second != theirs[k].second)
+                    throw std::invalid_argument("--prior " + cfg.prior + ": the saved run has --" + flag + " " +
+                                                theirs[k].second + ", this one --" + flag + " " + mine[k].second +
+                                                " (a " + cfg.env + " prior must have the posterior's moves)");
+        run.continuous_target = relative_box_reference(cfg, pc)->cell_masses(cfg.validation_bins);
+    }
     run.continuous_env = std::move(env);
 }
 
@@ -142,6 +185,11 @@ void build_continuous_run(Run& run) {
                                 {float(cfg.lr_logf), float(cfg.weight_decay)}});
     const ContinuousEnv& scored = run.validation_env ? *run.validation_env : *run.continuous_env;
     run.have_exact_log_partition = scored.exact_log_partition(&run.exact_log_z);
+    if (cfg.box() && run.prior_run) {  // log ∫ p_prior R^β for a prior exact on its own target
+        const Config& pc = run.prior_run->cfg;
+        run.exact_log_z = std::log(relative_box_reference(cfg, pc)->partition()) -
+                          std::log(pc.R0 + 0.25 * pc.R1 + 0.04 * pc.R2);
+    }
 }
 
 double exploration_std(const Run& run, int i) {
@@ -245,9 +293,14 @@ Metrics validate_continuous_run(Run& run) {
     if (run.diffusion_target) return validate_diffusion_run(run, vrng);
     Metrics m;
     m.iteration = run.iteration;
+    // Box with a relative objective: the rollouts in an env of the same moves whose
+    // reward is the reference p* (relative_box_reference), so kde_jsd compares with exact p* samples.
+    std::unique_ptr<BoxBase> reference;
+    if (run.cfg.box() && run.prior_run) reference = relative_box_reference(run.cfg, run.prior_run->cfg);
+    const ContinuousEnv& grid_env = reference ? *reference : *run.continuous_env;
     ContinuousValidation cv =
         run.cfg.box()
-            ? validate_continuous_grid(*run.continuous_env, *run.continuous_pf, run.continuous_pb.get(),
+            ? validate_continuous_grid(grid_env, *run.continuous_pf, run.continuous_pb.get(),
                                        run.continuous_target, run.cfg.validation_bins, run.cfg.validation_samples, vrng)
             : validate_continuous(*run.continuous_env, *run.continuous_pf, run.continuous_pb.get(),
                                   run.continuous_target, run.continuous_lo, run.continuous_hi,
@@ -255,6 +308,8 @@ Metrics validate_continuous_run(Run& run) {
     m.binned_l1 = cv.binned_l1;
     m.binned_jsd = cv.binned_jsd;
     m.logz_is = cv.logz_is;
+    // Box with a relative objective: the estimate of log ∫ p_prior r^β its log Z should reach.
+    if (run.cfg.box() && run.prior_run) m.logz_is = relative_log_partition_is(run, run.cfg.validation_samples, vrng);
     m.kde_jsd = cv.kde_jsd;
     m.logz = run.gflownet->log_z();
     m.logz_true = run.exact_log_z;

@@ -177,7 +177,8 @@ void inherit_prior_config(Config& cfg, const std::vector<std::string>& given) {
                                     "; this run is --env " + cfg.env);
     static const char* shape[] = {"ndim", "height", "L", "word-size", "seq-size", "n-steps-per-trajectory", "init-value",
                                   "steps", "sigma", "t-scale", "learn-variance", "hidden", "layers", "activation",
-                                  "preprocessor"};
+                                  "preprocessor", "delta", "n-components", "n-components-s0", "min-concentration",
+                                  "max-concentration"};
     const auto theirs = config_items(pc);
     auto mine = config_items(cfg);
     for (const char* name : shape) {

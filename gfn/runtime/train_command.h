@@ -40,7 +40,8 @@ struct Metrics;
 int train_command(const std::vector<std::string>& args, FILE* out, FILE* err);
 
 // --prior FILE.ckpt: the posterior takes the prior's environment shape and
-// architecture (--ndim, --height, --steps, --sigma, --t-scale, --hidden, --layers,
+// architecture (--ndim, --height, --steps, --sigma, --t-scale, Box: --delta and the
+// Beta mixtures, --hidden, --layers,
 // --activation, ...) for each such flag not in `given`; a given flag with another
 // value, or another --env, is std::invalid_argument; a bad file std::runtime_error.
 void inherit_prior_config(Config& cfg, const std::vector<std::string>& given);
