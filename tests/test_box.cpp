@@ -691,7 +691,7 @@ BOOST_AUTO_TEST_CASE(runs_defaults_and_step_schedule) {
     throws_with({"--env", "box_cartesian", "--min-concentration", "3", "--max-concentration", "2"},
                 "--min-concentration");
     throws_with({"--env", "box", "--exploration-var-starting-val", "1"}, "--exploration-var-starting-val");
-    throws_with({"--env", "box", "--loss", "db"}, "--loss");
+    throws_with({"--env", "box", "--loss", "fm"}, "--loss");
     throws_with({"--lr-schedule", "step", "--gamma-scheduler", "0"}, "--gamma-scheduler");
     // Step schedule: lr_t = lr · γ^⌊t / milestone⌋ for every group, t the steps taken before.
     for (const char* env : {"box", "box_cartesian"})

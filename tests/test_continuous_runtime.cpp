@@ -226,7 +226,7 @@ BOOST_AUTO_TEST_CASE(diffusion_flags) {
     BOOST_CHECK(message_of({"--env", "diffusion", "--sigma", "0"}).find("--sigma") != std::string::npos);
     BOOST_CHECK(message_of({"--env", "diffusion", "--loss", "rtb", "--prior", "uniform"}).find("--prior") !=
                 std::string::npos);
-    BOOST_CHECK(message_of({"--env", "diffusion", "--loss", "db"}).find("--loss db") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "diffusion", "--loss", "fm"}).find("--loss fm") != std::string::npos);
     BOOST_CHECK(message_of({"--loss", "mle"}).find("--env diffusion") != std::string::npos);
     BOOST_CHECK(message_of({"--env", "diffusion", "--steps", "0"}).find("--steps") != std::string::npos);
     // Flags of one continuous env are refused on the others.

@@ -446,7 +446,7 @@ BOOST_AUTO_TEST_CASE(train_flags_for_line) {
         try { parse_train_flags(args, x); } catch (const std::invalid_argument& e) { return std::string(e.what()); }
         return std::string();
     };
-    BOOST_CHECK(message_of({"--env", "line", "--loss", "db"}).find("--loss db") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "line", "--loss", "fm"}).find("--loss fm") != std::string::npos);
     BOOST_CHECK(message_of({"--env", "line", "--mus", "1,2", "--sigmas", "1"}).find("--sigmas") != std::string::npos);
     BOOST_CHECK(message_of({"--env", "line", "--sigmas", "0.5,-1"}).find("--sigmas") != std::string::npos);
     BOOST_CHECK(message_of({"--env", "line", "--init-value", "100"}).find("--init-value") != std::string::npos);

@@ -12,8 +12,9 @@
 // place that looks at the kind and dispatches; every objective of the
 // trajectory-balance family holds `const Policy*` and never asks which kind
 // it has. Objectives that need more than per-step log-probs (DB's and SubTB's
-// shared trunks, flow matching's enumeration of parents) are discrete only and
-// take a PolicyEstimator.
+// shared trunks, flow matching's enumeration of parents) take a PolicyEstimator;
+// DB and SubTB on continuous batches are the same SubTB kernel fed with per-step
+// log-probs and a log F of float states (objectives/continuous_balance.h).
 #pragma once
 
 namespace gfn {

@@ -113,8 +113,9 @@ struct Built {
     std::vector<int> node_base;   // first node of each trajectory
 };
 
-Built build(const SubTBGFlowNet& g, Tape& tape, const Trajectories& traj, bool recalc, const float* log_rewards) {
-    const int N = traj.n, ms = traj.n_steps(), mb = traj.n_bsteps();
+// The longest trajectory; throws for an empty batch or a trajectory without its exit.
+int check_batch(const Trajectories& traj) {
+    const int N = traj.n;
     if (N <= 0) throw std::invalid_argument("SubTB: empty batch");
     int T = 0;
     for (int i = 0; i < N; ++i) {
@@ -124,14 +125,21 @@ Built build(const SubTBGFlowNet& g, Tape& tape, const Trajectories& traj, bool r
                                         std::to_string(L) + " (every trajectory ends with its exit action)");
         T = std::max(T, L);
     }
-    if ((long long)ms + N > INT_MAX / 2) throw std::invalid_argument("SubTB: batch too large");
+    if ((long long)traj.n_steps() + N > INT_MAX / 2) throw std::invalid_argument("SubTB: batch too large");
+    return T;
+}
+
+// The kernel: residuals from the per-step log-probabilities lp, log F of every step
+// state (n_steps, 1) and log R (N, 1); any kind of policy (discrete or continuous).
+Built build_from_steps(Tape& tape, const Trajectories& traj, const StepLogProbs& lp, Var log_f, Var log_r,
+                       SubTBWeighting weighting, float lambda) {
+    const int N = traj.n, ms = traj.n_steps(), mb = traj.n_bsteps(), T = check_batch(traj);
 
     // step_of[t·N + i]: the step index of (t, i).
     std::vector<int> step_of(size_t(T) * size_t(N), -1);
     for (int k = 0; k < ms; ++k) step_of[size_t(traj.step_t[size_t(k)]) * N + size_t(traj.step_traj[size_t(k)])] = k;
 
     // d[t] = log pf[t] − log pb[t] per step; PB of backward step (t, i) belongs to step (t − 1, i).
-    StepLogProbs lp = evaluate_log_probs(tape, traj, *g.pf, g.pb, recalc);
     Var d = lp.log_pf;
     if (lp.log_pb.valid()) {
         int* to = tape.arena.ints(size_t(mb) + 1);
@@ -139,8 +147,6 @@ Built build(const SubTBGFlowNet& g, Tape& tape, const Trajectories& traj, bool r
             to[k] = step_of[size_t(traj.bstep_t[size_t(k)] - 1) * N + size_t(traj.bstep_traj[size_t(k)])];
         d = sub(d, segment_sum(lp.log_pb, to, ms));
     }
-    Var log_f = g.log_state_flows(tape, traj);
-    Var log_r = log_rewards_var(tape, traj, log_rewards, g.log_reward_clip_min);
 
     // Nodes (i, t), t = 0..L_i, trajectory by trajectory; steps re-ordered the same way.
     Built out;
@@ -171,9 +177,9 @@ Built build(const SubTBGFlowNet& g, Tape& tape, const Trajectories& traj, bool r
     Var potential = sub(index_rows(concat_rows(heads, 2), gidx, n_nodes), cum);
 
     // The sub-trajectories (j, k) the weighting uses: residual = P[j] − P[k].
-    const WeightTable w(g.weighting, double(g.lambda), traj.lengths);
+    const WeightTable w(weighting, double(lambda), traj.lengths);
     long long m = 0;
-    switch (g.weighting) {
+    switch (weighting) {
     case SubTBWeighting::DB:
     case SubTBWeighting::ModifiedDB: m = ms; break;
     case SubTBWeighting::TB: m = N; break;
@@ -193,7 +199,7 @@ Built build(const SubTBGFlowNet& g, Tape& tape, const Trajectories& traj, bool r
         wt[r] = float(w(len, traj.lengths[size_t(i)]));
         ++r;
     };
-    switch (g.weighting) {
+    switch (weighting) {
     case SubTBWeighting::DB:
     case SubTBWeighting::ModifiedDB:
         for (int k = 0; k < ms; ++k) emit(traj.step_traj[size_t(k)], traj.step_t[size_t(k)], 1);
@@ -216,6 +222,43 @@ Built build(const SubTBGFlowNet& g, Tape& tape, const Trajectories& traj, bool r
     out.weights = wt;
     out.residuals = sub(index_rows(potential, a, out.m), index_rows(potential, b, out.m));
     return out;
+}
+
+Built build(const SubTBGFlowNet& g, Tape& tape, const Trajectories& traj, bool recalc, const float* log_rewards) {
+    check_batch(traj);
+    const StepLogProbs lp = evaluate_log_probs(tape, traj, *g.pf, g.pb, recalc);
+    Var log_f = g.log_state_flows(tape, traj);
+    Var log_r = log_rewards_var(tape, traj, log_rewards, g.log_reward_clip_min);
+    return build_from_steps(tape, traj, lp, log_f, log_r, g.weighting, g.lambda);
+}
+
+SubTrajectoryResiduals to_residuals(const Built& bt, const Trajectories& traj, SubTBWeighting weighting,
+                                    float lambda) {
+    const WeightTable w(weighting, double(lambda), traj.lengths);
+    SubTrajectoryResiduals out;
+    out.residuals = bt.residuals;
+    out.traj.assign(bt.traj, bt.traj + bt.m);
+    out.start.resize(size_t(bt.m));
+    out.length.resize(size_t(bt.m));
+    out.weights.resize(size_t(bt.m));
+    for (int r = 0; r < bt.m; ++r) {
+        const int i = bt.traj[r];
+        out.start[size_t(r)] = bt.a[r] - bt.node_base[size_t(i)];
+        out.length[size_t(r)] = bt.b[r] - bt.a[r];
+        out.weights[size_t(r)] = w(out.length[size_t(r)], traj.lengths[size_t(i)]);
+    }
+    return out;
+}
+
+Var weighted_loss(Tape& tape, const Built& bt, const Trajectories& traj, SubTBWeighting weighting,
+                  const RegressionLoss& loss_fn, Reduction reduction) {
+    Var g = loss_fn(bt.residuals);
+    // DB and TB: g reduced as usual (TB: one residual per trajectory, in trajectory order).
+    if (weighting == SubTBWeighting::DB || weighting == SubTBWeighting::TB) return reduce(g, reduction);
+    // Σ w·g; none: per trajectory.
+    Var wg = mul(g, tape.constant(Tensor(const_cast<float*>(bt.weights), bt.m, 1)));
+    if (reduction == Reduction::None) return segment_sum(wg, bt.traj, traj.n);
+    return sum(wg);
 }
 
 }  // namespace
@@ -251,33 +294,24 @@ Var SubTBGFlowNet::log_state_flows(Tape& tape, const Trajectories& traj) const {
 
 SubTrajectoryResiduals SubTBGFlowNet::residuals(Tape& tape, const Trajectories& traj, bool recalc,
                                                 const float* log_rewards) const {
-    Built bt = build(*this, tape, traj, recalc, log_rewards);
-    const WeightTable w(weighting, double(lambda), traj.lengths);
-    SubTrajectoryResiduals out;
-    out.residuals = bt.residuals;
-    out.traj.assign(bt.traj, bt.traj + bt.m);
-    out.start.resize(size_t(bt.m));
-    out.length.resize(size_t(bt.m));
-    out.weights.resize(size_t(bt.m));
-    for (int r = 0; r < bt.m; ++r) {
-        const int i = bt.traj[r];
-        out.start[size_t(r)] = bt.a[r] - bt.node_base[size_t(i)];
-        out.length[size_t(r)] = bt.b[r] - bt.a[r];
-        out.weights[size_t(r)] = w(out.length[size_t(r)], traj.lengths[size_t(i)]);
-    }
-    return out;
+    return to_residuals(build(*this, tape, traj, recalc, log_rewards), traj, weighting, lambda);
 }
 
 Var SubTBGFlowNet::loss(Tape& tape, const Trajectories& traj, bool recalc, Reduction reduction,
                         const float* log_rewards) const {
-    Built bt = build(*this, tape, traj, recalc, log_rewards);
-    Var g = loss_fn(bt.residuals);
-    // DB and TB: g reduced as usual (TB: one residual per trajectory, in trajectory order).
-    if (weighting == SubTBWeighting::DB || weighting == SubTBWeighting::TB) return reduce(g, reduction);
-    // Σ w·g; none: per trajectory.
-    Var wg = mul(g, tape.constant(Tensor(const_cast<float*>(bt.weights), bt.m, 1)));
-    if (reduction == Reduction::None) return segment_sum(wg, bt.traj, traj.n);
-    return sum(wg);
+    return weighted_loss(tape, build(*this, tape, traj, recalc, log_rewards), traj, weighting, loss_fn, reduction);
+}
+
+SubTrajectoryResiduals sub_trajectory_residuals(Tape& tape, const Trajectories& traj, const StepLogProbs& lp,
+                                                Var log_f, Var log_r, SubTBWeighting weighting, float lambda) {
+    return to_residuals(build_from_steps(tape, traj, lp, log_f, log_r, weighting, lambda), traj, weighting, lambda);
+}
+
+Var sub_trajectory_balance_loss(Tape& tape, const Trajectories& traj, const StepLogProbs& lp, Var log_f, Var log_r,
+                                SubTBWeighting weighting, float lambda, const RegressionLoss& loss_fn,
+                                Reduction reduction) {
+    return weighted_loss(tape, build_from_steps(tape, traj, lp, log_f, log_r, weighting, lambda), traj, weighting,
+                         loss_fn, reduction);
 }
 
 double SubTBGFlowNet::log_z() const { return log_flow_at_s0(*log_f, pf->env(), forward_looking, log_reward_clip_min); }

@@ -70,6 +70,17 @@ struct SubTrajectoryResiduals {
     std::vector<double> weights;   // w (DB: 1 / number of transitions)
 };
 
+// The SubTB kernel on per-step pieces, for either kind of policy (policy.h): lp from
+// evaluate_log_probs, log_f (n_steps, 1) = log F(s_t) of every step state in step order,
+// log_r (n, 1) = log R(x) (already clamped). SubTBGFlowNet runs on it; so do the
+// continuous DB and SubTB (continuous_balance.h), whose log F is a network of float states.
+SubTrajectoryResiduals sub_trajectory_residuals(Tape& tape, const Trajectories& traj, const StepLogProbs& lp,
+                                                Var log_f, Var log_r, SubTBWeighting weighting, float lambda);
+// Σ w·g(residual), reduced as SubTBGFlowNet::loss reduces it.
+Var sub_trajectory_balance_loss(Tape& tape, const Trajectories& traj, const StepLogProbs& lp, Var log_f, Var log_r,
+                                SubTBWeighting weighting, float lambda, const RegressionLoss& loss_fn,
+                                Reduction reduction);
+
 class SubTBGFlowNet : public TrajectoryBasedGFlowNet {
 public:
     // lambda in (0, 1]; log_f is required.

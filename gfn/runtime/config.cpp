@@ -389,6 +389,20 @@ void apply_env_defaults(Config& c, const std::vector<std::string>& given) {
     }
 }
 
+// The continuous objectives: the trajectory-balance ones every continuous env takes,
+// and DB / SubTB (a log F network on the state). SubTB's --subtb-weighting and
+// --lambda are refused with any other loss (they would be silently ignored).
+bool continuous_balance_loss(const Config& c) {
+    return c.loss == "tb" || c.loss == "lpv" || c.loss == "db" || c.loss == "subtb";
+}
+
+void validate_subtb_flags(const Config& c) {
+    const Config def;
+    require(c.loss == "subtb" || (c.subtb_weighting == def.subtb_weighting && c.lambda == def.lambda),
+            "--subtb-weighting / --lambda: SubTB's flags, for --loss subtb (got --loss " + c.loss + " on --env " +
+                c.env + ")");
+}
+
 void validate_line_config(const Config& c) {
     const std::vector<double> mus = parse_number_list("--mus", c.mus), sigmas = parse_number_list("--sigmas", c.sigmas);
     require(mus.size() == sigmas.size(), "--mus and --sigmas: give as many standard deviations as means (" +
@@ -405,8 +419,8 @@ void validate_line_config(const Config& c) {
     require(c.init_value > lo - c.n_sd * smax && c.init_value < hi + c.n_sd * smax,
             "--init-value: must lie inside the x range (min --mus - --n-sd * max --sigmas, max --mus + --n-sd * max "
             "--sigmas) = (" + fmt(lo - c.n_sd * smax) + ", " + fmt(hi + c.n_sd * smax) + ")");
-    require(c.loss == "tb" || c.loss == "lpv",
-            "--loss " + c.loss + ": --env line trains with the trajectory-balance objectives tb and lpv");
+    require(continuous_balance_loss(c), "--loss " + c.loss + ": --env line trains with tb, lpv, db or subtb");
+    validate_subtb_flags(c);
 }
 
 void validate_box_config(const Config& c) {
@@ -418,12 +432,13 @@ void validate_box_config(const Config& c) {
     require(c.R0 > 0 && c.R1 >= 0 && c.R2 >= 0, "--R0 / --R1 / --R2: --env " + c.env + " needs R0 > 0, R1, R2 >= 0");
     require(c.exploration_var_starting_val == 0,
             "--exploration-var-starting-val: --env " + c.env + " has no exploration (its policies sample themselves)");
-    require(c.loss == "tb" || c.loss == "lpv" || c.relative(),
-            "--loss " + c.loss + ": --env " + c.env + " trains with tb, lpv, or (with --prior FILE.ckpt, a saved " +
-                c.env + " run) rtb, relative_lpv or trust_pcl");
+    require(continuous_balance_loss(c) || c.relative(),
+            "--loss " + c.loss + ": --env " + c.env + " trains with tb, lpv, db, subtb, or (with --prior FILE.ckpt, a "
+                "saved " + c.env + " run) rtb, relative_lpv or trust_pcl");
     require(!c.relative() || c.prior_from_file(),
             "--prior " + c.prior + ": a " + c.env + " posterior needs a saved " + c.env +
                 " run as its prior, --prior FILE.ckpt (from gfn train --env " + c.env + " --save FILE.ckpt)");
+    validate_subtb_flags(c);
 }
 
 void validate_diffusion_config(const Config& c) {
@@ -433,9 +448,10 @@ void validate_diffusion_config(const Config& c) {
                 "' (choose gmm25, posterior9, funnel, funnel_hard or manywell)");
     require(std::isfinite(c.sigma) && c.sigma > 0, "--sigma: must be > 0");
     require(std::isfinite(c.t_scale) && c.t_scale > 0, "--t-scale: must be > 0");
-    require(c.loss == "tb" || c.loss == "lpv" || c.loss == "mle" || c.relative(),
-            "--loss " + c.loss + ": --env diffusion trains with tb, lpv, mle, or (with --prior FILE.ckpt) rtb, "
-            "relative_lpv or trust_pcl");
+    require(continuous_balance_loss(c) || c.loss == "mle" || c.relative(),
+            "--loss " + c.loss + ": --env diffusion trains with tb, lpv, db, subtb, mle, or (with --prior FILE.ckpt) "
+            "rtb, relative_lpv or trust_pcl");
+    validate_subtb_flags(c);
     require(!c.relative() || c.prior_from_file(),
             "--prior " + c.prior + ": a diffusion posterior needs a saved diffusion prior, --prior FILE.ckpt "
             "(e.g. from --loss mle --save FILE.ckpt)");

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 #include "envs/box.h"
@@ -12,6 +13,7 @@
 #include "envs/line.h"
 #include "gfn/estimators/box_policy.h"
 #include "gfn/estimators/diffusion_policy.h"
+#include "gfn/objectives/continuous_balance.h"
 #include "gfn/objectives/maximum_likelihood.h"
 #include "gfn/runtime/checkpoint.h"
 #include "gfn/runtime/distributed.h"
@@ -135,6 +137,24 @@ void build_box_pieces(Run& run, const NetConfig& net) {
     run.continuous_env = std::move(env);
 }
 
+// --loss db / subtb: log F (an MLP on the state at --lr-logf, log F(s_0) = log Z at
+// --lr-logz from --init-logz; gfn/estimators/continuous_state_flow.h) and the objective
+// (gfn/objectives/continuous_balance.h).
+void build_continuous_flow_objective(Run& run, float clip, const std::optional<RegressionLoss>& g) {
+    const Config& cfg = run.cfg;
+    const NetConfig net{cfg.hidden, cfg.layers, activation_from_string(cfg.activation)};
+    run.continuous_log_f = std::make_unique<ContinuousStateFlowEstimator>(
+        *run.continuous_env, run.store, net, run.rng, "log_f", kLogFGroup, kLogZGroup, float(cfg.init_logz));
+    const ContinuousPolicy* pf = run.continuous_pf.get();
+    const ContinuousPolicy* pb = run.continuous_pb.get();
+    if (cfg.loss == "db")
+        run.gflownet = std::make_unique<ContinuousDBGFlowNet>(pf, pb, run.continuous_log_f.get(), clip, g);
+    else
+        run.gflownet = std::make_unique<ContinuousSubTBGFlowNet>(pf, pb, run.continuous_log_f.get(), float(cfg.lambda),
+                                                                 subtb_weighting_from_string(cfg.subtb_weighting),
+                                                                 clip, g);
+}
+
 }  // namespace
 
 void build_continuous_run(Run& run) {
@@ -169,6 +189,8 @@ void build_continuous_run(Run& run) {
                                                                            clip, g);
     } else if (cfg.loss == "relative_lpv") {
         run.gflownet = std::make_unique<RelativeLogPartitionVarianceGFlowNet>(pf, prior, float(cfg.beta), clip, g);
+    } else if (cfg.loss == "db" || cfg.loss == "subtb") {
+        build_continuous_flow_objective(run, clip, g);
     } else if (cfg.loss == "trust_pcl") {
         const float alpha = std::isnan(cfg.alpha) ? float(1.0 / cfg.beta) : float(cfg.alpha);
         run.gflownet = std::make_unique<TrustPCLGFlowNet>(pf, prior, run.log_z.get(), alpha, float(cfg.init_logz),

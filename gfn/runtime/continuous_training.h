@@ -6,6 +6,8 @@
 // a discrete one holds env, pf and pb;
 // store, log Z, the objective (the TB family, through the Policy seam of
 // gfn/estimators/policy.h), the optimizer and the training loop are the same.
+// DB and SubTB (--loss db, subtb) add continuous_log_f, an MLP on the state with
+// log F(s_0) = log Z a scalar of its own (gfn/objectives/continuous_balance.h).
 // Per step the batch is drawn by the continuous sampler with the exploration
 // std on its schedule (exploration_std below),
 // and PF is always re-evaluated (nothing is saved at sampling time).

@@ -262,7 +262,9 @@ void Run::build_targets() {
 }
 
 long long Run::macs_per_state() const {
-    if (continuous_pf) return continuous_pf->macs_per_row() + (continuous_pb ? continuous_pb->macs_per_row() : 0);
+    if (continuous_pf)
+        return continuous_pf->macs_per_row() + (continuous_pb ? continuous_pb->macs_per_row() : 0) +
+               (continuous_log_f ? continuous_log_f->macs_per_row() : 0);
     long long m = pf->trunk_macs_per_row() + pf->head_macs_per_row();
     if (pb) m += pb->kind() == PolicyEstimator::Kind::Tied ? pb->head_macs_per_row()
                                                            : pb->trunk_macs_per_row() + pb->head_macs_per_row();

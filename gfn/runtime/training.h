@@ -37,6 +37,7 @@
 #include "gfn/containers/replay_buffer.h"
 #include "gfn/env/continuous_env.h"
 #include "gfn/estimators/continuous_policy.h"
+#include "gfn/estimators/continuous_state_flow.h"
 #include "gfn/runtime/config.h"
 #include "gfn/validation/enumeration.h"
 #include "gfn/objectives/trajectory_balance.h"
@@ -119,6 +120,7 @@ struct Run {
     // the env and policies, and env, preprocessor, pf, pb above stay null.
     std::unique_ptr<ContinuousEnv> continuous_env;
     std::unique_ptr<ContinuousPolicy> continuous_pf, continuous_pb;
+    std::unique_ptr<ContinuousStateFlowEstimator> continuous_log_f;  // DB, SubTB
     std::vector<double> continuous_target;           // exact cell masses of R/Z (validation)
     double continuous_lo = 0, continuous_hi = 0;     // the binned range
     // Diffusion samplers: the target density; with a relative objective the env's
