@@ -381,7 +381,7 @@ void load_checkpoint(Run& run, const std::string& path) {
     if (run.target_pf) run.target_store.values = prior;
     if (run.prior_run) {
         run.prior_run->store.values = prior;
-        run.build_targets();  // the relative target depends on the prior
+        if (run.env) run.build_targets();  // a discrete relative target depends on the prior (continuous runs have none)
     }
 }
 
