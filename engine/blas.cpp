@@ -60,7 +60,9 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
     // (passive waits, see adopt_thread_wait_policy), more than a second
     // thread saves below M·N·K = 2^24 multiply-adds (docs/engine.md has the
     // measurements). OpenBLAS otherwise splits even an 8-row product.
-    const bool serial = g_threads > 1 && double(M) * double(N) * double(K) < kGemmParallelMin;
+    // Inside a parallel region (a data-parallel step's threads) OpenBLAS's OpenMP
+    // build runs on the calling thread alone: leave its thread count alone there.
+    const bool serial = g_threads > 1 && !omp_in_parallel() && double(M) * double(N) * double(K) < kGemmParallelMin;
     if (serial) openblas_set_num_threads(1);
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

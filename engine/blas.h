@@ -2,8 +2,9 @@
 //
 // gemm() calls OpenBLAS's cblas_sgemm, or the built-in kernel when the program
 // is built with `make BLAS=none` (GFN_NO_BLAS). gemm_builtin() is always
-// compiled so the tests can compare the two. BLAS is called only from serial
-// code, never inside an OpenMP parallel region.
+// compiled so the tests can compare the two. BLAS is called from serial code,
+// or from the threads of a data-parallel training step (each on its own share of
+// the batch), where OpenBLAS's OpenMP build runs each call on its calling thread.
 //
 // set_num_threads() sets one thread count for our OpenMP loops and OpenBLAS.
 // With OpenBLAS's OpenMP build both share one thread pool; with its pthreads

@@ -63,6 +63,8 @@ Var Tape::constant_copy(const float* data, int rows, int cols) {
 }
 
 Var Tape::parameter(Tensor value, float* grad) {
+    if (redirect_to_ && grad >= redirect_from_ && grad < redirect_from_ + redirect_n_)
+        grad = redirect_to_ + (grad - redirect_from_);
     Node n;
     n.rows = value.rows;
     n.cols = value.cols;

@@ -111,8 +111,18 @@ public:
     Var constant(Tensor value);
     // A constant copied into the arena.
     Var constant_copy(const float* data, int rows, int cols);
-    // A trainable leaf whose gradient accumulates into `grad` (same shape).
+    // A trainable leaf whose gradient accumulates into `grad` (same shape), or,
+    // when `grad` lies in the slab given to redirect_parameter_gradients, into the
+    // same place of the other slab.
     Var parameter(Tensor value, float* grad);
+    // From now on, a parameter whose gradient lies in [from, from + n) accumulates
+    // into to + (grad − from) instead: a thread's own gradient slab in a
+    // data-parallel step (gfn/runtime/training.cpp). to = nullptr turns it off.
+    void redirect_parameter_gradients(const float* from, size_t n, float* to) {
+        redirect_from_ = from;
+        redirect_n_ = n;
+        redirect_to_ = to;
+    }
 
     // Appends a node of the given shape with fresh arena storage for its value,
     // or, when `value` is given, with that memory (which must outlive the step).
@@ -128,6 +138,11 @@ public:
     void reset();
 
     Var var(int id) { return Var{this, id}; }
+
+private:
+    const float* redirect_from_ = nullptr;
+    size_t redirect_n_ = 0;
+    float* redirect_to_ = nullptr;
 };
 
 // Sets gradient recording on or off for its lifetime (never turns it on

@@ -1,12 +1,15 @@
 // training.cpp — see training.h.
 #include "gfn/runtime/training.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
 
+#include "engine/blas.h"
 #include "engine/ops.h"
 #include "envs/bitsequence.h"
 #include "envs/discrete_ebm.h"
@@ -522,11 +525,109 @@ static void soft_dqn_update(Run& run, StepStats& st, int step) {
     st.times.optimize = seconds_since(t0);
 }
 
+bool sharded_steps(const Run& run, int threads) {
+    const Config& c = run.cfg;
+    if (threads < 2 || run.continuous_env || run.buffer || c.local_search > 0 || balance_tlm(c)) return false;
+    if (dist::my_share(c.batch_size) < kShardMinTrajectories * threads) return false;
+    // Losses whose value on the union of the shards is the shards' losses weighted by
+    // their items (loss_items): so the summed gradient is the one-thread gradient.
+    const bool subtb_exact = c.loss == "subtb" && (c.subtb_weighting == "geometric_within" ||
+                                                   c.subtb_weighting == "db" || c.subtb_weighting == "tb");
+    return c.loss == "tb" || c.loss == "rtb" || c.loss == "db" || c.loss == "modified_db" || subtb_exact;
+}
+
+// Steps 1–3 data-parallel on T threads (training.h): thread t samples its share
+// n_t of this rank's batch from its own stream, computes its loss L_t (a mean over
+// its w_t items) and ∇L_t into its own slab; then
+//     L = Σ_t w_t L_t / W,     ∇L = Σ_t (w_t / W) ∇L_t,     W = Σ_t w_t,
+// the loss and gradient of the whole batch. run.batch becomes the shards' batches
+// concatenated (for the modes seen and the states counted).
+static void sharded_step(Run& run, StepStats& st, int step, int T) {
+    const int n = dist::my_share(run.cfg.batch_size);
+    while (int(run.shards.size()) < T) {
+        run.shards.push_back(std::make_unique<Run::Shard>());
+        run.shards.back()->tape.recycle_gradients = true;
+    }
+    // Each thread's stream, drawn from the training stream (which a checkpoint saves).
+    std::vector<Rng> rngs;
+    for (int t = 0; t < T; ++t) {
+        const uint64_t hi = run.rng.next_u32(), lo = run.rng.next_u32();
+        rngs.emplace_back((hi << 32) | lo, uint64_t(t) + 1);
+    }
+    std::vector<double> items(size_t(T), 0.0), losses(size_t(T), 0.0), seconds(size_t(3 * T), 0.0);
+    std::vector<std::string> errors(static_cast<size_t>(T));
+    const size_t P = run.store.grads.size();
+#pragma omp parallel num_threads(T)
+    {
+        const int t = omp_get_thread_num();
+        Run::Shard& sh = *run.shards[size_t(t)];
+        try {
+            auto t0 = Clock::now();
+            sh.tape.reset();
+            sh.batch.drop_saved();
+            sh.grads.assign(P, 0.f);
+            sh.tape.redirect_parameter_gradients(run.store.grads.data(), P, sh.grads.data());
+            SampleRequest req;
+            req.n = dist::share(n, t, T);
+            req.exploration = PolicyOptions{float(run.cfg.temperature), float(run.cfg.epsilon), float(run.cfg.sf_bias)};
+            req.save_log_probs = run.on_policy();
+            req.recording = &sh.recording;
+            sample_trajectories(*run.env, *run.pf, run.pb.get(), req, rngs[size_t(t)], sh.tape, sh.batch);
+            seconds[size_t(3 * t)] = seconds_since(t0);
+            t0 = Clock::now();
+            Var loss = run.gflownet->loss(sh.tape, sh.batch, /*recalculate_all_logprobs=*/!run.on_policy());
+            losses[size_t(t)] = loss.item();
+            items[size_t(t)] = loss_items(run, sh.batch);
+            seconds[size_t(3 * t + 1)] = seconds_since(t0);
+            t0 = Clock::now();
+            sh.tape.backward(loss);
+            seconds[size_t(3 * t + 2)] = seconds_since(t0);
+        } catch (const std::exception& e) {
+            errors[size_t(t)] = e.what();
+        }
+        sh.tape.redirect_parameter_gradients(nullptr, 0, nullptr);
+    }
+    for (const std::string& e : errors)
+        if (!e.empty()) {
+            if (divergence_hint(run).empty()) throw std::runtime_error(e);
+            diverged(run, step, e);
+        }
+    st.times.sample = seconds[0];  // thread 0's phases (the threads run side by side)
+    st.times.loss = seconds[1];
+    auto t0 = Clock::now();
+    double w = 0, wl = 0;
+    for (int t = 0; t < T; ++t) w += items[size_t(t)], wl += items[size_t(t)] * losses[size_t(t)];
+    double total = 0;
+    st.loss = global_loss(w, w > 0 ? wl / w : 0.0, &total);  // [distributed] and over the ranks
+    if (!std::isfinite(st.loss)) diverged(run, step, "the loss is " + std::to_string(st.loss));
+    std::vector<float> scale(static_cast<size_t>(T));
+    for (int t = 0; t < T; ++t) scale[size_t(t)] = w > 0 ? float(items[size_t(t)] / w) : 0.f;
+    float* g = run.store.grads.data();
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (long long i = 0; i < (long long)P; ++i) {
+        float s = 0.f;
+        for (int t = 0; t < T; ++t) s += scale[size_t(t)] * run.shards[size_t(t)]->grads[size_t(i)];
+        g[i] = s;
+    }
+    average_gradients(run, w, total);  // [distributed] one all-reduce of the weighted slab
+    st.times.backward = seconds[2] + seconds_since(t0);
+    t0 = Clock::now();
+    optimize(run, st, step);
+    st.times.optimize = seconds_since(t0);
+    run.batch = run.shards[0]->batch;
+    run.batch.drop_saved();
+    for (int t = 1; t < T; ++t) run.batch = concatenate(run.batch, run.shards[size_t(t)]->batch);
+}
+
 StepStats train_step(Run& run) {
     StepStats st;
     const int step = run.iteration + 1;  // the iteration this step completes
     run.tape.reset();
     run.batch.drop_saved();
+    if (sharded_steps(run, num_threads())) {
+        sharded_step(run, st, step, num_threads());
+        return finish_step(run, st, run.batch);
+    }
 
     const Trajectories* train_on = &run.batch;
     Var loss, tlm;  // tlm: L_TLM beside TB, DB or SubTB (--pb-loss tlm)

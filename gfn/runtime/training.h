@@ -10,6 +10,14 @@
 //   4. optimize  gradient clipping (--clip-grad-norm, then per entry --gradient-clip-value),
 //                then Adam (networks at --lr, log Z at --lr-logz)
 // The step arena is reset at the start of every step.
+// Threads: with --threads T >= 2 and at least kShardMinTrajectories trajectories per
+// thread, a step whose loss is a weighted mean over its items (TB, RTB, DB, modified
+// DB, SubTB weighted geometric_within, db or tb; no replay buffer, local search or
+// TLM) runs 1–3 data-parallel, as MPI ranks do: thread t samples its share of the
+// batch from its own stream (drawn from the training stream), scores it and
+// differentiates it on its own tape into its own gradient slab, each BLAS call on
+// its own thread; the slabs are summed weighted by their items, and step 4 runs once.
+// Every other step splits its BLAS calls and loops across the threads instead.
 // An objective with updates_per_batch() > 1 (PPO, --loss ppo) replaces 2–4 by its own
 // loop (ppo_updates in training.cpp): the rollout frozen once, then K epochs × S
 // minibatches of loss → backward → optimize, each on a fresh tape.
@@ -115,6 +123,15 @@ struct Run {
     Trajectories replayed, mixed;                    // buffer sample; fresh + replayed
     TrunkRecording recording;                        // the rollout's trunk activations (on-policy)
     int iteration = 0;                               // steps taken
+    // Data-parallel threads (sharded_step in training.cpp): thread t's own tape,
+    // share of the batch, rollout recording and gradient slab.
+    struct Shard {
+        Tape tape;
+        Trajectories batch;
+        TrunkRecording recording;
+        std::vector<float> grads;
+    };
+    std::vector<std::unique_ptr<Shard>> shards;
 
     // Continuous environments (--env line; continuous_training.h): these hold
     // the env and policies, and env, preprocessor, pf, pb above stay null.
@@ -164,6 +181,11 @@ void start_from_prior(ParamStore& posterior, const ParamStore& prior, const std:
 
 // [distributed] The training stream of rank r > 0 (rank 0 keeps Rng(seed)).
 Rng rank_stream(uint64_t seed, int rank);
+
+// Trajectories per thread below which a step is not split across threads.
+constexpr int kShardMinTrajectories = 64;
+// Whether train_step runs `run`'s steps data-parallel on T threads (see above).
+bool sharded_steps(const Run& run, int threads);
 
 StepStats train_step(Run& run);
 // --pb-loss tlm beside --loss tb, db or subtb: PB learns from TLM alone.
