@@ -710,6 +710,9 @@ BOOST_AUTO_TEST_CASE(batch_sizes_per_run_scale_each_line) {
     BOOST_CHECK_CLOSE(points_of(*lines[0]).back().first, f.left + f.width * (1600.0 - 400) / (12800 - 400), 0.1);
     BOOST_CHECK_CLOSE(points_of(*lines[1])[0].first, f.left + f.width * (3200.0 - 400) / (12800 - 400), 0.1);
     BOOST_CHECK_CLOSE(points_of(*lines[1]).back().first, f.left + f.width, 1e-3);
+    // Ticks every 2000 trajectories, written out: "10000", not "1e4".
+    BOOST_CHECK(has_text(els, "10000") && has_text(els, "12000"));
+    BOOST_CHECK(!has_text(els, "1e4"));
     // Without batch sizes the x axis is the iteration.
     const std::vector<Element> by_it = parse_ok(overlay_svg({overlay_run("a", 1, 0)}));
     BOOST_CHECK(has_text(by_it, "exact_l1 against iteration"));

@@ -214,6 +214,7 @@ struct Panel {
     bool force_log = false;   // log y whatever the values (those <= 0 are not drawn)
     bool include_zero = false;
     std::string xlabel = "iteration";
+    bool whole_x = false;     // x ticks that are whole numbers below 10^7 written out ("120000", not "1.2e5")
 };
 
 // Points per pixel column above which a series is reduced before drawing.
@@ -347,7 +348,9 @@ void draw_panel(std::string& out, const Panel& p, double bx, double by, double b
         const double x = X(v);
         line(out, x, top, x, bottom, "#f0f0f0");
         line(out, x, bottom, x, bottom + 4, "#444444");
-        text(out, x, bottom + 17, label(v));
+        char whole[32];
+        std::snprintf(whole, sizeof whole, "%.0f", v);
+        text(out, x, bottom + 17, p.whole_x && v == std::floor(v) && std::fabs(v) < 1e7 ? whole : label(v));
     }
     text(out, left + pw / 2, bottom + 36, p.xlabel);
     appendf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 %.1f %.1f)\">%s%s</text>\n",
@@ -836,6 +839,7 @@ std::string overlay_svg(const std::vector<OverlayRun>& runs, const OverlayOption
     p.ylabel = metric;
     p.xlabel = by_trajectories ? "trajectories seen" : "iteration";
     p.force_log = options.logy;
+    p.whole_x = true;
     p.include_zero = metric == "l1" || metric == "exact_l1" || metric == "jsd" || metric == "mode_tv";
     double xmin = INFINITY, xmax = -INFINITY;
     for (size_t k = 0; k < runs.size(); ++k) {
