@@ -45,7 +45,7 @@ static void usage(FILE* out) {
                  "                                validation metrics of a checkpoint\n"
                  "  plot FILE.csv|FILE.jsonl [-o OUT.svg]\n"
                  "                                training curves of a metrics file (gfn train --log) as SVG\n"
-                 "  plot FILE... -o OUT.svg [--metric NAME] [--label A,B,...] [--batch-size B] [--logy]\n"
+                 "  plot FILE... -o OUT.svg [--metric NAME] [--label A,B,...] [--batch-size B] [--logy] [--title T]\n"
                  "                                one metric (default exact_l1) of several files on one chart\n\n"
                  "`gfn train --help` lists every training flag with its default.\n");
 }
@@ -141,7 +141,7 @@ static int cmd_plot(const std::vector<std::string>& args) {
     const OverlayFlags o = parse_overlay_flags(args);
     if (o.help) {
         std::printf("usage: gfn plot FILE.csv|FILE.jsonl [-o OUT.svg]\n"
-                    "       gfn plot FILE... [-o OUT.svg] [--metric NAME] [--label A,B,...] [--batch-size B[,B...]] [--logy]\n"
+                    "       gfn plot FILE... [-o OUT.svg] [--metric NAME] [--label A,B,...] [--batch-size B[,B...]] [--logy] [--title TEXT]\n"
                     "the first writes the training curves of a metrics file (gfn train --log) as SVG\n"
                     "(default OUT: FILE with the extension .svg); the second draws one metric of\n"
                     "several files on one chart, a line per file (several files need -o):\n"
@@ -150,7 +150,8 @@ static int cmd_plot(const std::vector<std::string>& args) {
                     "  --label A,B,...      legend labels, one per file (default: the file names' stems)\n"
                     "  --batch-size B[,..]  x = iteration x B, trajectories seen (one B for all files or\n"
                     "                       one per file); without it x is the iteration\n"
-                    "  --logy               log-scale y axis (values <= 0 are not drawn)\n");
+                    "  --logy               log-scale y axis (values <= 0 are not drawn)\n"
+                    "  --title TEXT         the chart's title (default: METRIC against trajectories seen)\n");
         return 0;
     }
     if (o.overlay) {

@@ -716,6 +716,9 @@ BOOST_AUTO_TEST_CASE(batch_sizes_per_run_scale_each_line) {
     // Without batch sizes the x axis is the iteration.
     const std::vector<Element> by_it = parse_ok(overlay_svg({overlay_run("a", 1, 0)}));
     BOOST_CHECK(has_text(by_it, "exact_l1 against iteration"));
+    OverlayOptions o;
+    o.title = "HyperGrid <2D> & more";  // escaped in the SVG, read back by the XML checker
+    BOOST_CHECK(has_text(parse_ok(overlay_svg({overlay_run("a", 1, 0)}, o)), "HyperGrid <2D> & more"));
 }
 
 // The default metric is exact_l1; a run without it makes it l1; --metric loss draws
@@ -780,6 +783,9 @@ BOOST_AUTO_TEST_CASE(flags) {
     f = parse_overlay_flags({"m.csv", "--logy"});
     BOOST_CHECK(f.overlay && f.logy);
     BOOST_CHECK_EQUAL(f.out, "m.svg");
+    f = parse_overlay_flags({"m.csv", "--title", "HyperGrid <2D>"});
+    BOOST_CHECK(f.overlay);
+    BOOST_CHECK_EQUAL(f.title, "HyperGrid <2D>");
     f = parse_overlay_flags({"runs/a.csv", "b.jsonl", "-o", "c.svg", "--metric", "l1", "--label", "A,B",
                              "--batch-size", "16,128"});
     BOOST_CHECK(f.overlay);

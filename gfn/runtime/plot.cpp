@@ -835,7 +835,8 @@ std::string overlay_svg(const std::vector<OverlayRun>& runs, const OverlayOption
     }
 
     Panel p;
-    p.title = metric + " against " + (by_trajectories ? "trajectories seen" : "iteration");
+    p.title = !options.title.empty() ? options.title
+                                     : metric + " against " + (by_trajectories ? "trajectories seen" : "iteration");
     p.ylabel = metric;
     p.xlabel = by_trajectories ? "trajectories seen" : "iteration";
     p.force_log = options.logy;
@@ -881,7 +882,7 @@ std::string overlay_svg(const std::vector<OverlayRun>& runs, const OverlayOption
 
 OverlayFlags parse_overlay_flags(const std::vector<std::string>& args) {
     OverlayFlags f;
-    bool have_metric = false, have_labels = false, have_batch = false;
+    bool have_metric = false, have_labels = false, have_batch = false, have_title = false;
     auto value = [&](size_t& i) -> const std::string& {
         if (i + 1 >= args.size()) throw std::invalid_argument(args[i] + " needs a value");
         return args[++i];
@@ -916,6 +917,9 @@ OverlayFlags parse_overlay_flags(const std::vector<std::string>& args) {
                     throw std::invalid_argument("--batch-size: '" + b + "' is not a positive integer");
                 f.batch_sizes.push_back(v);
             }
+        } else if (a == "--title") {
+            once(have_title, a);
+            f.title = value(i);
         } else if (a == "--logy") {
             f.logy = true;
         } else if (a == "-h" || a == "--help") {
@@ -928,7 +932,7 @@ OverlayFlags parse_overlay_flags(const std::vector<std::string>& args) {
         }
     }
     if (f.files.empty()) throw std::invalid_argument("give the metrics file: gfn plot FILE.csv");
-    f.overlay = f.files.size() > 1 || have_metric || have_labels || have_batch || f.logy;
+    f.overlay = f.files.size() > 1 || have_metric || have_labels || have_batch || have_title || f.logy;
     if (have_labels && f.labels.size() != f.files.size())
         throw std::invalid_argument("--label: " + std::to_string(f.labels.size()) + " labels for " +
                                     std::to_string(f.files.size()) + " files (one per file)");
@@ -957,6 +961,7 @@ std::string overlay_files_svg(const OverlayFlags& f) {
     OverlayOptions o;
     o.metric = f.metric;
     o.logy = f.logy;
+    o.title = f.title;
     return overlay_svg(runs, o);
 }
 

@@ -60,9 +60,11 @@ struct OverlayRun {
 // metric: a numeric column of metrics_columns() (see metric_value); empty picks
 // exact_l1 when every run has a finite one, else l1 when every run has one.
 // logy: a log y axis whatever the values (those ≤ 0 are not drawn; the line breaks).
+// title: the chart's title (default "METRIC against trajectories seen" / "... iteration").
 struct OverlayOptions {
     std::string metric;
     bool logy = false;
+    std::string title;
 };
 
 // A run's line is its validation rows when one of them has a finite value of the
@@ -75,7 +77,7 @@ struct OverlayOptions {
 std::string overlay_svg(const std::vector<OverlayRun>& runs, const OverlayOptions& options = {});
 
 // `gfn plot FILE... [-o OUT.svg] [--metric NAME] [--label A,B,...] [--batch-size B[,B...]]
-// [--logy]`. overlay is true with more than one file or any of the four overlay flags;
+// [--logy] [--title TEXT]`. overlay is true with more than one file or any of the overlay flags;
 // otherwise the caller draws the single file's training curves (parse_plot_flags).
 // Labels default to the files' stems (name without directory and extension), one
 // --label per file; --batch-size is one value for every file or one per file.
@@ -89,6 +91,7 @@ struct OverlayFlags {
     std::string metric;
     std::vector<std::string> labels;
     std::vector<long long> batch_sizes;
+    std::string title;
     bool logy = false;
     bool overlay = false;
     bool help = false;
