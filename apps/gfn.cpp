@@ -44,7 +44,9 @@ static void usage(FILE* out) {
                  "  eval FILE [--validation-samples N] [--json]\n"
                  "                                validation metrics of a checkpoint\n"
                  "  plot FILE.csv|FILE.jsonl [-o OUT.svg]\n"
-                 "                                training curves of a metrics file (gfn train --log) as SVG\n\n"
+                 "                                training curves of a metrics file (gfn train --log) as SVG\n"
+                 "  plot FILE... -o OUT.svg [--metric NAME] [--label A,B,...] [--batch-size B] [--logy] [--title T]\n"
+                 "                                one metric (default exact_l1) of several files on one chart\n\n"
                  "`gfn train --help` lists every training flag with its default.\n");
 }
 
@@ -136,13 +138,28 @@ static int cmd_eval(const std::vector<std::string>& args) {
 }
 
 static int cmd_plot(const std::vector<std::string>& args) {
-    const PlotFlags f = parse_plot_flags(args);
-    if (f.help) {
+    const OverlayFlags o = parse_overlay_flags(args);
+    if (o.help) {
         std::printf("usage: gfn plot FILE.csv|FILE.jsonl [-o OUT.svg]\n"
-                    "writes the training curves of a metrics file (gfn train --log) as SVG\n"
-                    "(default OUT: FILE with the extension .svg)\n");
+                    "       gfn plot FILE... [-o OUT.svg] [--metric NAME] [--label A,B,...] [--batch-size B[,B...]] [--logy] [--title TEXT]\n"
+                    "the first writes the training curves of a metrics file (gfn train --log) as SVG\n"
+                    "(default OUT: FILE with the extension .svg); the second draws one metric of\n"
+                    "several files on one chart, a line per file (several files need -o):\n"
+                    "  --metric NAME        a column of the files (default exact_l1, else l1):\n"
+                    "                       loss, logz, logz_true, l1, exact_l1, jsd, modes_found, ...\n"
+                    "  --label A,B,...      legend labels, one per file (default: the file names' stems)\n"
+                    "  --batch-size B[,..]  x = iteration x B, trajectories seen (one B for all files or\n"
+                    "                       one per file); without it x is the iteration\n"
+                    "  --logy               log-scale y axis (values <= 0 are not drawn)\n"
+                    "  --title TEXT         the chart's title (default: METRIC against trajectories seen)\n");
         return 0;
     }
+    if (o.overlay) {
+        write_file_atomically(o.out, overlay_files_svg(o));
+        std::printf("%s\n", o.out.c_str());
+        return 0;
+    }
+    const PlotFlags f = parse_plot_flags(args);
     write_file_atomically(f.out, training_curves_svg(read_metrics(f.in)));
     std::printf("%s\n", f.out.c_str());
     return 0;

@@ -3,6 +3,8 @@
 // entities and character references) and standalone SVG, and hold what they
 // should: a <rect class="cell"> per heatmap cell, a polyline per curve, the
 // dashed true log Z; no rows → "no data"; NaN values never reach a coordinate.
+// Overlays (suite plot_overlay): a polyline per run at x = iteration × batch size,
+// hand-placed on the axes, the legend's labels in order, bad runs and flags refused.
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -611,6 +613,238 @@ BOOST_AUTO_TEST_CASE(a_hundred_thousand_conditions_draw_a_bounded_figure) {
     BOOST_CHECK_EQUAL(lines, 4 * 3);  // l1, exact l1 and log Z per condition
     BOOST_CHECK_LE(total_points, size_t(12 * 4 * (f.width + 1)));
     BOOST_CHECK_EQUAL(count(els, "circle"), 0);  // no markers on reduced lines
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+// A run of the overlay tests: validations at iterations 25, 50, 75, 100 with
+// exact l1 = scale / iteration and l1 twice that, and a training row per iteration.
+OverlayRun overlay_run(const std::string& label, double scale, long long batch_size) {
+    OverlayRun r;
+    r.label = label;
+    r.source = label + ".csv";
+    r.batch_size = batch_size;
+    r.rows = training_rows(3.0);
+    for (MetricsRow& row : r.rows)
+        if (row.kind == "validation") row.exact_l1 = scale / row.iteration, row.l1 = 2 * row.exact_l1;
+    return r;
+}
+
+std::vector<const Element*> all_named(const std::vector<Element>& els, const std::string& name) {
+    std::vector<const Element*> out;
+    for (const Element& e : els)
+        if (e.name == name) out.push_back(&e);
+    return out;
+}
+
+// The texts of the legend: the <text> elements after its box.
+std::vector<std::string> legend_labels(const std::vector<Element>& els) {
+    std::vector<std::string> out;
+    bool in = false;
+    for (const Element& e : els) {
+        if (e.name == "rect" && e.attrs.count("class") && e.attrs.at("class") == "legend") in = true;
+        else if (in && e.name == "text") out.push_back(e.text);
+    }
+    return out;
+}
+
+template <class F>
+void expect_refused(F f, const std::string& needle) {
+    try {
+        f();
+        BOOST_ERROR("no error; expected one mentioning '" << needle << "'");
+    } catch (const std::invalid_argument& e) {
+        BOOST_CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos,
+                            "'" << e.what() << "' does not mention '" << needle << "'");
+    }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(plot_overlay)
+
+// Three runs at batch 16: one polyline each with its four validations, in the order
+// given, each its own colour, the legend naming them in that order; x = iteration × 16
+// spans 400 to 1600, so the validation at 50 (800 trajectories) is a third of the way.
+BOOST_AUTO_TEST_CASE(one_line_per_run_against_trajectories_seen) {
+    const std::vector<OverlayRun> runs = {overlay_run("tb", 0.5, 16), overlay_run("subtb", 1.0, 16),
+                                          overlay_run("vpg", 2.0, 16)};
+    const std::string svg = overlay_svg(runs);
+    const std::vector<Element> els = parse_ok(svg);
+    check_inside(els);
+    const auto lines = all_named(els, "polyline");
+    BOOST_REQUIRE_EQUAL(lines.size(), 3u);
+    const Frame f = first_frame(els);
+    std::vector<std::string> colours;
+    for (const Element* l : lines) {
+        const auto pts = points_of(*l);
+        BOOST_REQUIRE_EQUAL(pts.size(), 4u);
+        BOOST_CHECK_CLOSE(pts[0].first, f.left, 1e-3);
+        BOOST_CHECK_CLOSE(pts[1].first, f.left + f.width / 3, 1e-2);
+        BOOST_CHECK_CLOSE(pts[3].first, f.left + f.width, 1e-3);
+        for (size_t k = 1; k < pts.size(); ++k) BOOST_CHECK(pts[k].second > pts[k - 1].second);  // l1 falls: y grows down
+        colours.push_back(l->attrs.at("stroke"));
+    }
+    BOOST_CHECK(colours[0] != colours[1] && colours[1] != colours[2] && colours[0] != colours[2]);
+    // exact l1 at iteration 25 is 0.02, 0.04, 0.08: on a linear axis from 0, the
+    // heights above the bottom double from run to run.
+    const double bottom = f.top + f.height;
+    const double h0 = bottom - points_of(*lines[0])[0].second, h1 = bottom - points_of(*lines[1])[0].second,
+                 h2 = bottom - points_of(*lines[2])[0].second;
+    BOOST_CHECK_CLOSE(h1, 2 * h0, 0.5);
+    BOOST_CHECK_CLOSE(h2, 2 * h1, 0.5);
+    BOOST_CHECK(legend_labels(els) == (std::vector<std::string>{"tb", "subtb", "vpg"}));
+    BOOST_CHECK(has_text(els, "exact_l1 against trajectories seen"));
+    BOOST_CHECK(has_text(els, "trajectories seen"));
+}
+
+// Batch sizes per run: x = iteration × batch size, over [25·16, 100·128] = [400, 12800].
+BOOST_AUTO_TEST_CASE(batch_sizes_per_run_scale_each_line) {
+    const std::string svg = overlay_svg({overlay_run("small", 1, 16), overlay_run("large", 1, 128)});
+    const std::vector<Element> els = parse_ok(svg);
+    const Frame f = first_frame(els);
+    const auto lines = all_named(els, "polyline");
+    BOOST_REQUIRE_EQUAL(lines.size(), 2u);
+    BOOST_CHECK_CLOSE(points_of(*lines[0]).back().first, f.left + f.width * (1600.0 - 400) / (12800 - 400), 0.1);
+    BOOST_CHECK_CLOSE(points_of(*lines[1])[0].first, f.left + f.width * (3200.0 - 400) / (12800 - 400), 0.1);
+    BOOST_CHECK_CLOSE(points_of(*lines[1]).back().first, f.left + f.width, 1e-3);
+    // Ticks every 2000 trajectories, written out: "10000", not "1e4".
+    BOOST_CHECK(has_text(els, "10000") && has_text(els, "12000"));
+    BOOST_CHECK(!has_text(els, "1e4"));
+    // Without batch sizes the x axis is the iteration.
+    const std::vector<Element> by_it = parse_ok(overlay_svg({overlay_run("a", 1, 0)}));
+    BOOST_CHECK(has_text(by_it, "exact_l1 against iteration"));
+    OverlayOptions o;
+    o.title = "HyperGrid <2D> & more";  // escaped in the SVG, read back by the XML checker
+    BOOST_CHECK(has_text(parse_ok(overlay_svg({overlay_run("a", 1, 0)}, o)), "HyperGrid <2D> & more"));
+}
+
+// The default metric is exact_l1; a run without it makes it l1; --metric loss draws
+// the training rows (100, the NaN at iteration 40 breaking the line into 39 + 60).
+BOOST_AUTO_TEST_CASE(the_metric_picks_the_rows) {
+    OverlayRun no_exact = overlay_run("b", 1, 16);
+    for (MetricsRow& r : no_exact.rows) r.exact_l1 = NAN;
+    const std::vector<Element> els = parse_ok(overlay_svg({overlay_run("a", 1, 16), no_exact}));
+    BOOST_CHECK(has_text(els, "l1 against trajectories seen"));
+    BOOST_CHECK(!has_text(els, "exact_l1"));
+    OverlayOptions o;
+    o.metric = "loss";
+    const std::vector<Element> loss = parse_ok(overlay_svg({overlay_run("a", 1, 16)}, o));
+    const auto lines = all_named(loss, "polyline");
+    BOOST_REQUIRE_EQUAL(lines.size(), 2u);
+    BOOST_CHECK_EQUAL(points_of(*lines[0]).size(), 39u);
+    BOOST_CHECK_EQUAL(points_of(*lines[1]).size(), 60u);
+    BOOST_CHECK_EQUAL(count(loss, "circle"), 0);  // more than 60 points: no markers
+    BOOST_CHECK(legend_labels(loss) == std::vector<std::string>{"a"});
+}
+
+// --logy: a log axis even with a 0 among the values; the 0 is not drawn and breaks the
+// line. The four values 0.5/25 ... 0.5/100 then sit at log-spaced heights:
+// height(v) ∝ log10(v) − lo, so equal ratios give equal steps (0.02 → 0.01 → 0.005).
+BOOST_AUTO_TEST_CASE(a_log_axis_skips_zeros) {
+    OverlayRun r = overlay_run("a", 0.5, 16);
+    OverlayRun z = overlay_run("z", 0.5, 16);
+    for (MetricsRow& row : z.rows)
+        if (row.kind == "validation" && row.iteration == 50) row.exact_l1 = 0;
+    OverlayOptions o;
+    o.logy = true;
+    const std::vector<Element> els = parse_ok(overlay_svg({r, z}, o));
+    check_inside(els);
+    BOOST_CHECK(has_text(els, "exact_l1 (log scale)"));
+    const auto lines = all_named(els, "polyline");
+    BOOST_REQUIRE_EQUAL(lines.size(), 2u);  // run z: the points at 25 (alone: a circle) and 75, 100
+    const auto p = points_of(*lines[0]);
+    BOOST_REQUIRE_EQUAL(p.size(), 4u);
+    BOOST_CHECK_CLOSE(p[3].second - p[1].second, p[1].second - p[0].second, 0.5);  // 100/50 = 50/25 = 2
+    BOOST_CHECK_EQUAL(points_of(*lines[1]).size(), 2u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_runs_are_refused_naming_the_file) {
+    expect_refused([] { overlay_svg({}); }, "no runs");
+    OverlayOptions o;
+    o.metric = "elbo";
+    expect_refused([&] { overlay_svg({overlay_run("a", 1, 16)}, o); }, "a.csv: no finite value of the metric 'elbo'");
+    o.metric = "nonsense";
+    expect_refused([&] { overlay_svg({overlay_run("a", 1, 16)}, o); }, "unknown metric 'nonsense'");
+    OverlayRun none = overlay_run("none", 1, 16);
+    for (MetricsRow& r : none.rows) r.l1 = r.exact_l1 = NAN;
+    expect_refused([&] { overlay_svg({overlay_run("a", 1, 16), none}); }, "--metric");
+    OverlayRun cond = overlay_run("cond", 1, 16);
+    cond.rows = training_rows(3.0, /*conditional=*/true);
+    expect_refused([&] { overlay_svg({cond}); }, "cond.csv: validations at several conditions");
+    expect_refused([] { overlay_svg({overlay_run("a", 1, 16), overlay_run("b", 1, 0)}); }, "b.csv: a batch size");
+}
+
+BOOST_AUTO_TEST_CASE(flags) {
+    OverlayFlags f = parse_overlay_flags({"m.csv"});
+    BOOST_CHECK(!f.overlay);  // one file, no overlay flag: the training curves
+    f = parse_overlay_flags({"m.csv", "--logy"});
+    BOOST_CHECK(f.overlay && f.logy);
+    BOOST_CHECK_EQUAL(f.out, "m.svg");
+    f = parse_overlay_flags({"m.csv", "--title", "HyperGrid <2D>"});
+    BOOST_CHECK(f.overlay);
+    BOOST_CHECK_EQUAL(f.title, "HyperGrid <2D>");
+    f = parse_overlay_flags({"runs/a.csv", "b.jsonl", "-o", "c.svg", "--metric", "l1", "--label", "A,B",
+                             "--batch-size", "16,128"});
+    BOOST_CHECK(f.overlay);
+    BOOST_CHECK(f.files == (std::vector<std::string>{"runs/a.csv", "b.jsonl"}));
+    BOOST_CHECK_EQUAL(f.out, "c.svg");
+    BOOST_CHECK_EQUAL(f.metric, "l1");
+    BOOST_CHECK(f.labels == (std::vector<std::string>{"A", "B"}));
+    BOOST_CHECK(f.batch_sizes == (std::vector<long long>{16, 128}));
+    BOOST_CHECK(parse_overlay_flags({"a.csv", "b.csv", "-o", "c.svg", "--batch-size", "16"}).batch_sizes ==
+                std::vector<long long>{16});
+    expect_refused([] { parse_overlay_flags({"a.csv", "b.csv"}); }, "-o OUT.svg");
+    expect_refused([] { parse_overlay_flags({"a.csv", "b.csv", "-o", "b.csv"}); }, "overwrite the metrics file 'b.csv'");
+    expect_refused([] { parse_overlay_flags({"a.csv", "b.csv", "-o", "c.svg", "--label", "x"}); }, "1 labels for 2 files");
+    expect_refused([] { parse_overlay_flags({"a.csv", "-o", "c.svg", "--label", "x,"}); }, "--label: an empty label");
+    expect_refused([] { parse_overlay_flags({"a.csv", "b.csv", "c.csv", "-o", "c.svg", "--batch-size", "1,2"}); },
+                   "--batch-size: 2 values for 3 files");
+    for (const char* bad : {"0", "-3", "16x", "", "1e3"})
+        expect_refused([&] { parse_overlay_flags({"a.csv", "--batch-size", bad}); }, "--batch-size");
+    expect_refused([] { parse_overlay_flags({"a.csv", "--metric", "foo"}); }, "unknown metric 'foo'");
+    expect_refused([] { parse_overlay_flags({"a.csv", "--metric", "l1", "--metric", "loss"}); }, "--metric: given twice");
+    expect_refused([] { parse_overlay_flags({"a.csv", "--metric"}); }, "--metric needs a value");
+    expect_refused([] { parse_overlay_flags({"a.csv", "--smooth"}); }, "unknown flag --smooth");
+    expect_refused([] { parse_overlay_flags({"--logy"}); }, "give the metrics file");
+}
+
+// Files: labels default to the stems; a missing or malformed file is refused by name.
+BOOST_AUTO_TEST_CASE(files_are_read_and_bad_ones_refused) {
+    char tmpl[] = "/tmp/gfn_overlay_XXXXXX";
+    BOOST_REQUIRE(mkdtemp(tmpl) != nullptr);
+    const std::string dir = tmpl, a = dir + "/run_tb.csv", b = dir + "/run_ppo.jsonl", bad = dir + "/bad.csv";
+    for (const std::string& path : {a, b}) {
+        MetricsLogger log(path);
+        log.write(overlay_run("x", 1, 16).rows);
+    }
+    {
+        std::ofstream out(bad);
+        out << "kind,iteration,exact_l1\nvalidation,ten,0.5\n";
+    }
+    OverlayFlags f = parse_overlay_flags({a, b, "-o", dir + "/o.svg", "--batch-size", "16"});
+    const std::vector<Element> els = parse_ok(overlay_files_svg(f));
+    BOOST_CHECK_EQUAL(count(els, "polyline"), 2);
+    BOOST_CHECK(legend_labels(els) == (std::vector<std::string>{"run_tb", "run_ppo"}));
+    f.files.push_back(dir + "/missing.csv");
+    f.batch_sizes.clear();
+    try {
+        overlay_files_svg(f);
+        BOOST_ERROR("no error for a missing file");
+    } catch (const std::runtime_error& e) {
+        BOOST_CHECK(std::string(e.what()).find("missing.csv") != std::string::npos);
+    }
+    f.files.back() = bad;
+    try {
+        overlay_files_svg(f);
+        BOOST_ERROR("no error for a malformed file");
+    } catch (const std::runtime_error& e) {
+        BOOST_CHECK(std::string(e.what()).find("bad.csv:2") != std::string::npos);
+    }
+    for (const std::string& p : {a, b, bad}) std::remove(p.c_str());
+    rmdir(tmpl);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

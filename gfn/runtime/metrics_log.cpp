@@ -412,6 +412,21 @@ const std::vector<std::string>& metrics_columns() {
     return cols;
 }
 
+double metric_value(const MetricsRow& row, const std::string& name) {
+    const int c = column_of(name);
+    MetricsRow r = row;  // a copy: the field accessors hand out writable pointers
+    if (c >= 0 && c != kIteration && c != kCondition)
+        if (const double* p = real_field(r, c)) return *p;
+    if (c == kModesFound || c == kNModes) {
+        const int v = *int_field(r, c);
+        return v == -1 ? NAN : double(v);
+    }
+    std::string numeric;
+    for (int k = 0; k < kNumColumns; ++k)
+        if (k != kKind && k != kIteration && k != kCondition) numeric += std::string(numeric.empty() ? "" : ", ") + kColumnNames[k];
+    throw std::invalid_argument("unknown metric '" + name + "' (the metrics: " + numeric + ")");
+}
+
 MetricsRow train_row(int iteration, const StepStats& st, double wall_seconds) {
     MetricsRow r;
     r.kind = "train";

@@ -37,6 +37,12 @@ struct MetricsRow {
 // eubo, ess, mode_tv (the last five for diffusion samplers).
 const std::vector<std::string>& metrics_columns();
 
+// The metrics (every column but kind, iteration and condition), by name: the value
+// of a row's column, NaN where it does not apply (an integer count of −1 too).
+// Throws std::invalid_argument naming the column and listing them
+// when name is not one of them.
+double metric_value(const MetricsRow& row, const std::string& name);
+
 // A "train" row from one step's statistics (iteration: steps taken).
 MetricsRow train_row(int iteration, const StepStats& st, double wall_seconds);
 // One "validation" row per target of m (per condition when conditional).

@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -209,7 +211,10 @@ struct Panel {
     std::vector<Series> series;
     std::vector<HLine> hlines;
     bool allow_log = false;   // log y when every value is positive
+    bool force_log = false;   // log y whatever the values (those <= 0 are not drawn)
     bool include_zero = false;
+    std::string xlabel = "iteration";
+    bool whole_x = false;     // x ticks that are whole numbers below 10^7 written out ("120000", not "1.2e5")
 };
 
 // Points per pixel column above which a series is reduced before drawing.
@@ -294,16 +299,17 @@ void draw_panel(std::string& out, const Panel& p, double bx, double by, double b
     std::vector<double> ys;
     for (const Series& s : p.series)
         for (const auto& q : s.pts)
-            if (std::isfinite(q.second)) ys.push_back(q.second);
+            if (std::isfinite(q.second) && (!p.force_log || q.second > 0)) ys.push_back(q.second);
     for (const HLine& h : p.hlines)
-        if (std::isfinite(h.value)) ys.push_back(h.value);
+        if (std::isfinite(h.value) && (!p.force_log || h.value > 0)) ys.push_back(h.value);
     if (ys.empty()) {
         text(out, left + pw / 2, top + ph / 2, "no data", "middle", " fill=\"#888888\" font-size=\"14\"");
         return;
     }
     // A log y axis needs every value positive; points it cannot show (non-finite) are
     // skipped. Both axes keep finite ends, clamped to the doubles (log: to the positive ones).
-    const bool logy = p.allow_log && std::all_of(ys.begin(), ys.end(), [](double v) { return v > 0; });
+    const bool logy =
+        p.force_log || (p.allow_log && std::all_of(ys.begin(), ys.end(), [](double v) { return v > 0; }));
     double lo = *std::min_element(ys.begin(), ys.end()), hi = *std::max_element(ys.begin(), ys.end());
     Axis ax, ay;
     ax.lo = xmin, ax.hi = xmax;
@@ -342,9 +348,11 @@ void draw_panel(std::string& out, const Panel& p, double bx, double by, double b
         const double x = X(v);
         line(out, x, top, x, bottom, "#f0f0f0");
         line(out, x, bottom, x, bottom + 4, "#444444");
-        text(out, x, bottom + 17, label(v));
+        char whole[32];
+        std::snprintf(whole, sizeof whole, "%.0f", v);
+        text(out, x, bottom + 17, p.whole_x && v == std::floor(v) && std::fabs(v) < 1e7 ? whole : label(v));
     }
-    text(out, left + pw / 2, bottom + 36, "iteration");
+    text(out, left + pw / 2, bottom + 36, p.xlabel);
     appendf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 %.1f %.1f)\">%s%s</text>\n",
             bx + 16, top + ph / 2, bx + 16, top + ph / 2, xml_escape(p.ylabel).c_str(), logy ? " (log scale)" : "");
 
@@ -773,6 +781,188 @@ std::string combine_svg(const std::string& a, const std::string& b) {
         y += d->height;
     }
     return s + "</svg>\n";
+}
+
+namespace {
+
+bool has_finite(const std::vector<MetricsRow>& rows, const std::string& metric, const char* kind) {
+    return std::any_of(rows.begin(), rows.end(), [&](const MetricsRow& r) {
+        return (kind == nullptr || r.kind == kind) && std::isfinite(metric_value(r, metric));
+    });
+}
+
+// "runs/2d_tb.csv" → "2d_tb".
+std::string file_stem(const std::string& path) {
+    const size_t slash = path.find_last_of('/');
+    std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+    const size_t dot = name.find_last_of('.');
+    if (dot != std::string::npos && dot > 0) name.erase(dot);
+    return name.empty() ? path : name;
+}
+
+std::vector<std::string> split_commas(const std::string& s) {
+    std::vector<std::string> out;
+    size_t b = 0;
+    while (true) {
+        const size_t e = s.find(',', b);
+        out.push_back(s.substr(b, e == std::string::npos ? std::string::npos : e - b));
+        if (e == std::string::npos) return out;
+        b = e + 1;
+    }
+}
+
+}  // namespace
+
+std::string overlay_svg(const std::vector<OverlayRun>& runs, const OverlayOptions& options) {
+    if (runs.empty()) throw std::invalid_argument("overlay: no runs to plot");
+    std::string metric = options.metric;
+    if (metric.empty()) {
+        for (const char* m : {"exact_l1", "l1"})
+            if (std::all_of(runs.begin(), runs.end(), [&](const OverlayRun& r) { return has_finite(r.rows, m, nullptr); })) {
+                metric = m;
+                break;
+            }
+        if (metric.empty())
+            throw std::invalid_argument("overlay: not every file has a finite exact_l1 (or l1); choose the metric with --metric");
+    }
+    MetricsRow probe;
+    metric_value(probe, metric);  // throws for an unknown metric, listing the known ones
+    const bool by_trajectories = runs[0].batch_size > 0;
+    for (const OverlayRun& r : runs) {
+        if (r.batch_size < 0) throw std::invalid_argument(r.source + ": negative batch size");
+        if ((r.batch_size > 0) != by_trajectories)
+            throw std::invalid_argument(r.source + ": a batch size is given to some runs only (give --batch-size for every file)");
+    }
+
+    Panel p;
+    p.title = !options.title.empty() ? options.title
+                                     : metric + " against " + (by_trajectories ? "trajectories seen" : "iteration");
+    p.ylabel = metric;
+    p.xlabel = by_trajectories ? "trajectories seen" : "iteration";
+    p.force_log = options.logy;
+    p.whole_x = true;
+    p.include_zero = metric == "l1" || metric == "exact_l1" || metric == "jsd" || metric == "mode_tv";
+    double xmin = INFINITY, xmax = -INFINITY;
+    for (size_t k = 0; k < runs.size(); ++k) {
+        const OverlayRun& run = runs[k];
+        // Validation rows when they hold the metric (l1, exact_l1, ...), else training rows (loss).
+        const char* kind = has_finite(run.rows, metric, "validation") ? "validation"
+                           : has_finite(run.rows, metric, "train")    ? "train"
+                                                                      : nullptr;
+        if (kind == nullptr)
+            throw std::invalid_argument(run.source + ": no finite value of the metric '" + metric +
+                                        "' in its rows (choose another with --metric)");
+        double condition = NAN;
+        bool first = true;
+        Series line{run.label, kPalette[k % size_t(kPaletteSize)], (k / size_t(kPaletteSize)) % 2 == 1, 1, 1.8,
+                    false, true, {}};
+        for (const MetricsRow& r : run.rows) {
+            if (r.kind != kind) continue;
+            if (first) condition = r.condition, first = false;
+            else if (!(std::isnan(condition) && std::isnan(r.condition)) && !(condition == r.condition))
+                throw std::invalid_argument(run.source +
+                                            ": validations at several conditions; an overlay draws one line per file");
+            // x = iteration · batch size (trajectories seen), or the iteration.
+            const double x = by_trajectories ? double(r.iteration) * double(run.batch_size) : double(r.iteration);
+            line.pts.emplace_back(x, metric_value(r, metric));
+            xmin = std::min(xmin, x), xmax = std::max(xmax, x);
+        }
+        line.markers = line.pts.size() <= 60;
+        p.series.push_back(std::move(line));
+    }
+    if (xmax - xmin < 1) {
+        if (xmin > 0) xmin = 0;
+        else xmax = xmin + 1;
+    }
+    const double W = 760, H = 480;
+    std::string s = svg_open(W, H);
+    draw_panel(s, p, 0, 0, W, H, xmin, xmax);
+    return s + "</svg>\n";
+}
+
+OverlayFlags parse_overlay_flags(const std::vector<std::string>& args) {
+    OverlayFlags f;
+    bool have_metric = false, have_labels = false, have_batch = false, have_title = false;
+    auto value = [&](size_t& i) -> const std::string& {
+        if (i + 1 >= args.size()) throw std::invalid_argument(args[i] + " needs a value");
+        return args[++i];
+    };
+    auto once = [](bool& seen, const std::string& flag) {
+        if (seen) throw std::invalid_argument(flag + ": given twice");
+        seen = true;
+    };
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "-o" || a == "--out") {
+            if (!f.out.empty()) throw std::invalid_argument(a + ": the output file is given twice (one -o)");
+            f.out = value(i);
+            if (f.out.empty()) throw std::invalid_argument(a + ": empty file name");
+        } else if (a == "--metric") {
+            once(have_metric, a);
+            f.metric = value(i);
+            MetricsRow probe;
+            metric_value(probe, f.metric);  // an unknown name is refused here, listing the metrics
+        } else if (a == "--label") {
+            once(have_labels, a);
+            f.labels = split_commas(value(i));
+            for (const std::string& l : f.labels)
+                if (l.empty()) throw std::invalid_argument("--label: an empty label in '" + args[i] + "'");
+        } else if (a == "--batch-size") {
+            once(have_batch, a);
+            for (const std::string& b : split_commas(value(i))) {
+                char* end = nullptr;
+                errno = 0;
+                const long long v = std::strtoll(b.c_str(), &end, 10);
+                if (b.empty() || end != b.c_str() + b.size() || errno == ERANGE || v <= 0)
+                    throw std::invalid_argument("--batch-size: '" + b + "' is not a positive integer");
+                f.batch_sizes.push_back(v);
+            }
+        } else if (a == "--title") {
+            once(have_title, a);
+            f.title = value(i);
+        } else if (a == "--logy") {
+            f.logy = true;
+        } else if (a == "-h" || a == "--help") {
+            f.help = true;
+            return f;
+        } else if (a.rfind("-", 0) == 0) {
+            throw std::invalid_argument("unknown flag " + a + " (see gfn plot --help)");
+        } else {
+            f.files.push_back(a);
+        }
+    }
+    if (f.files.empty()) throw std::invalid_argument("give the metrics file: gfn plot FILE.csv");
+    f.overlay = f.files.size() > 1 || have_metric || have_labels || have_batch || have_title || f.logy;
+    if (have_labels && f.labels.size() != f.files.size())
+        throw std::invalid_argument("--label: " + std::to_string(f.labels.size()) + " labels for " +
+                                    std::to_string(f.files.size()) + " files (one per file)");
+    if (have_batch && f.batch_sizes.size() != 1 && f.batch_sizes.size() != f.files.size())
+        throw std::invalid_argument("--batch-size: " + std::to_string(f.batch_sizes.size()) + " values for " +
+                                    std::to_string(f.files.size()) + " files (one for all, or one per file)");
+    if (f.out.empty()) {
+        if (f.files.size() > 1) throw std::invalid_argument("several metrics files: give the figure with -o OUT.svg");
+        f.out = f.files[0].substr(0, f.files[0].find_last_of('.')) + ".svg";
+    }
+    for (const std::string& in : f.files)
+        if (in == f.out) throw std::invalid_argument("the SVG would overwrite the metrics file '" + in + "'; give -o OUT.svg");
+    return f;
+}
+
+std::string overlay_files_svg(const OverlayFlags& f) {
+    std::vector<OverlayRun> runs;
+    for (size_t k = 0; k < f.files.size(); ++k) {
+        OverlayRun r;
+        r.source = f.files[k];
+        r.label = f.labels.empty() ? file_stem(f.files[k]) : f.labels[k];
+        r.batch_size = f.batch_sizes.empty() ? 0 : f.batch_sizes[f.batch_sizes.size() == 1 ? 0 : k];
+        r.rows = read_metrics(f.files[k]);
+        runs.push_back(std::move(r));
+    }
+    OverlayOptions o;
+    o.metric = f.metric;
+    o.logy = f.logy;
+    o.title = f.title;
+    return overlay_svg(runs, o);
 }
 
 }  // namespace gfn
