@@ -559,6 +559,52 @@ BOOST_AUTO_TEST_CASE(ppo_at_the_rollout_policy_is_vpg) {
                   "PPO at θ_old");
 }
 
+// With V a head on PF's trunk (--tied), update_loss runs the trunk once for the
+// policy and the critic: the same loss and the same gradient as the two terms
+// computed apart (each with its own trunk pass), for the mse and sub_eb critics.
+BOOST_AUTO_TEST_CASE(ppo_tied_critic_shares_the_trunk_pass) {
+    HyperGrid env{2, 4};
+    auto pre = env.default_preprocessor();
+    ParamStore store;
+    Rng rng(11);
+    NetConfig cfg{8, 2, Activation::Tanh};
+    auto pf = PolicyEstimator::mlp(env, *pre, false, store, cfg, rng, "pf");
+    auto v = StateFlowEstimator::tied(*pf, store, rng, "v");
+    Trajectories batch;
+    {
+        Tape tape;
+        SampleRequest req;
+        req.n = 9;
+        sample_trajectories(env, *pf, nullptr, req, rng, tape, batch);
+    }
+    for (CriticLoss critic : {CriticLoss::Mse, CriticLoss::SubEB}) {
+        EntPPOGFlowNet ppo(pf.get(), nullptr, v.get(), PPOOptions{0.2f, 4, 1}, 0.7f, true, kNoClip, false, 0.5f,
+                           std::nullopt, critic);
+        Tape t0;
+        const FrozenRollout fr = ppo.freeze(t0, batch, true, nullptr, true);
+        // move θ away from θ_old so that the ratio and the KL are not trivial
+        for (float& x : store.values) x += 0.05f * std::sin(float(&x - store.values.data()));
+        auto run = [&](bool shared, double* value) {
+            Tape t;
+            store.zero_grad();
+            Var l = shared ? ppo.update_loss(t, batch, fr)
+                           : add(ppo.ppo_policy_loss(t, batch, fr, Reduction::Mean),
+                                 scale(ppo.value_loss(t, batch, fr), 0.5f));
+            *value = l.item();
+            const size_t nodes = t.nodes.size();
+            t.backward(l);
+            return std::make_pair(store.grads, nodes);
+        };
+        double shared_value = 0, apart_value = 0;
+        auto shared = run(true, &shared_value);
+        auto apart = run(false, &apart_value);
+        BOOST_TEST(shared_value == apart_value, boost::test_tools::tolerance(1e-6));
+        expect_same_grads(shared.first, apart.first, critic == CriticLoss::Mse ? "tied mse" : "tied sub_eb");
+        BOOST_TEST(shared.second < apart.second);  // fewer nodes: one trunk pass, not two
+        for (float& x : store.values) x -= 0.05f * std::sin(float(&x - store.values.data()));
+    }
+}
+
 // τ2 visits (2,0) and (2,1), where action 0 is masked (log p = −∞): the KL and its
 // gradient stay finite and match central differences.
 BOOST_AUTO_TEST_CASE(ppo_masked_kl_is_finite_and_differentiable) {

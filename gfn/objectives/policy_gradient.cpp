@@ -92,7 +92,8 @@ PolicyGradientGFlowNet::PolicyGradientGFlowNet(const PolicyEstimator* pf, const 
         throw std::invalid_argument("TLM (--pb-loss tlm) trains a learned PB; this objective has none");
 }
 
-Var PolicyGradientGFlowNet::step_values(Tape& tape, const Trajectories& traj) const {
+Var PolicyGradientGFlowNet::step_values(Tape& tape, const Trajectories& traj, Var trunk) const {
+    if (trunk.valid() && value_shares_trunk()) return log_v->forward_from_trunk(trunk);
     PackedSteps s = pack_steps(tape, traj, false);
     return log_v->forward(tape, s.states, s.conditions, s.m);
 }
@@ -159,17 +160,21 @@ Var PolicyGradientGFlowNet::policy_loss(Tape& tape, const Trajectories& traj, co
     return reduce(scale(per_traj, -1.f), r);
 }
 
-Var PolicyGradientGFlowNet::value_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr) const {
-    return critic_loss == CriticLoss::SubEB ? sub_eb_loss(tape, traj, fr) : mse_value_loss(tape, traj, fr);
+Var PolicyGradientGFlowNet::value_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr,
+                                       Var trunk) const {
+    return critic_loss == CriticLoss::SubEB ? sub_eb_loss(tape, traj, fr, trunk)
+                                            : mse_value_loss(tape, traj, fr, trunk);
 }
 
-Var PolicyGradientGFlowNet::mse_value_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr) const {
+Var PolicyGradientGFlowNet::mse_value_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr,
+                                           Var trunk) const {
     // mean_t g(V(s_t) − y_t)
     if (!log_v) throw std::logic_error("policy gradient: value_loss without a value function");
-    return reduce(loss_fn(sub(step_values(tape, traj), column(tape, fr.value_targets))), Reduction::Mean);
+    return reduce(loss_fn(sub(step_values(tape, traj, trunk), column(tape, fr.value_targets))), Reduction::Mean);
 }
 
-Var PolicyGradientGFlowNet::sub_eb_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr) const {
+Var PolicyGradientGFlowNet::sub_eb_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr,
+                                        Var trunk) const {
     const int N = traj.n, m = traj.n_steps();
     if (!log_v) throw std::logic_error("policy gradient: sub_eb_loss without a value function");
     if (fr.soft_returns.size() != size_t(m))
@@ -213,7 +218,7 @@ Var PolicyGradientGFlowNet::sub_eb_loss(Tape& tape, const Trajectories& traj, co
                 w[r] = float(pw[size_t(k - j - 1)] / (double(N) * denom[size_t(L)]));
             }
     }
-    Var rows[2] = {step_values(tape, traj), tape.constant(Tensor(tape.arena.zeros(1), 1, 1))};
+    Var rows[2] = {step_values(tape, traj, trunk), tape.constant(Tensor(tape.arena.zeros(1), 1, 1))};
     Var vz = concat_rows(rows, 2);
     Var rho = sub(sub(index_rows(vz, a, R), index_rows(vz, b, R)), tape.constant(Tensor(c, R, 1)));
     // Σ w_jk g(ρ_jk)
@@ -261,11 +266,12 @@ EntPPOGFlowNet::EntPPOGFlowNet(const PolicyEstimator* pf, const PolicyEstimator*
 }
 
 Var EntPPOGFlowNet::ppo_policy_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr,
-                                    Reduction r) const {
+                                    Reduction r, Var trunk) const {
     const int m = traj.n_steps();
     if (fr.old_log_probs.empty()) throw std::logic_error("PPO: the frozen rollout has no rollout policy");
     PackedSteps s = pack_steps(tape, traj, false);
-    Var lp_all = pf->log_probs(tape, s.states, s.conditions, m);
+    Var lp_all = trunk.valid() ? pf->log_probs_from_trunk(trunk, tape, s.states, m)
+                               : pf->log_probs(tape, s.states, s.conditions, m);
     const int na = lp_all.cols();
     // ρ_t = exp(clamp(log π − log π_old, −20, 20))
     Var ratio = exp(clamp(sub(gather(lp_all, s.actions), column(tape, fr.old_log_pf)), -kMaxLogRatio, kMaxLogRatio));
@@ -293,8 +299,14 @@ Var EntPPOGFlowNet::ppo_policy_loss(Tape& tape, const Trajectories& traj, const 
 }
 
 Var EntPPOGFlowNet::update_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr) const {
-    Var l = ppo_policy_loss(tape, traj, fr, Reduction::Mean);
-    if (log_v) l = add(l, scale(value_loss(tape, traj, fr), value_weight));
+    // With V tied to PF (--tied), PF's trunk on the steps runs once for the policy and the critic.
+    Var trunk;
+    if (value_shares_trunk()) {
+        PackedSteps s = pack_steps(tape, traj, false);
+        trunk = pf->trunk(tape, s.states, s.conditions, s.m);
+    }
+    Var l = ppo_policy_loss(tape, traj, fr, Reduction::Mean, trunk);
+    if (log_v) l = add(l, scale(value_loss(tape, traj, fr, trunk), value_weight));
     if (tlm) l = add(l, tlm_loss(tape, traj, Reduction::Mean));
     return l;
 }
