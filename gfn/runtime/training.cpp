@@ -592,8 +592,14 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
             if (divergence_hint(run).empty()) throw std::runtime_error(e);
             diverged(run, step, e);
         }
-    st.times.sample = seconds[0];  // thread 0's phases (the threads run side by side)
-    st.times.loss = seconds[1];
+    // The phases of the slowest thread (the threads run side by side; the step waits for it).
+    int slowest = 0;
+    for (int t = 1; t < T; ++t)
+        if (seconds[size_t(3 * t)] + seconds[size_t(3 * t + 1)] + seconds[size_t(3 * t + 2)] >
+            seconds[size_t(3 * slowest)] + seconds[size_t(3 * slowest + 1)] + seconds[size_t(3 * slowest + 2)])
+            slowest = t;
+    st.times.sample = seconds[size_t(3 * slowest)];
+    st.times.loss = seconds[size_t(3 * slowest + 1)];
     auto t0 = Clock::now();
     double w = 0, wl = 0;
     for (int t = 0; t < T; ++t) w += items[size_t(t)], wl += items[size_t(t)] * losses[size_t(t)];
@@ -610,7 +616,7 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
         g[i] = s;
     }
     average_gradients(run, w, total);  // [distributed] one all-reduce of the weighted slab
-    st.times.backward = seconds[2] + seconds_since(t0);
+    st.times.backward = seconds[size_t(3 * slowest + 2)] + seconds_since(t0);
     t0 = Clock::now();
     optimize(run, st, step);
     st.times.optimize = seconds_since(t0);
