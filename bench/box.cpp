@@ -108,14 +108,7 @@ struct Summary {
 };
 
 Summary summarize(const std::vector<std::string>& lines) {
-    auto med = [&](const char* key) {
-        std::vector<double> v;
-        for (const std::string& l : lines) {
-            const double x = json_number(l, key);
-            if (!std::isnan(x)) v.push_back(x);
-        }
-        return median(v);
-    };
+    auto med = [&](const char* key) { return median_field(lines, key); };
     Summary s;
     s.ms = med("ms_per_iter");
     s.sample = med("ms_sample");

@@ -63,6 +63,15 @@ void stop_competitor(pid_t pid) {
     waitpid(pid, nullptr, 0);
 }
 
+double median_field(const std::vector<std::string>& lines, const char* key) {
+    std::vector<double> v;
+    for (const std::string& l : lines) {
+        const double x = json_number(l, key);
+        if (!std::isnan(x)) v.push_back(x);
+    }
+    return median(v);
+}
+
 double median(std::vector<double> v) {
     if (v.empty()) return std::nan("");
     std::sort(v.begin(), v.end());

@@ -25,5 +25,7 @@ double json_number(const std::string& line, const std::string& key);
 pid_t start_competitor();
 void stop_competitor(pid_t pid);
 double median(std::vector<double> v);
+// The median of `key`'s number over JSON lines (lines without it are skipped; NaN if none has it).
+double median_field(const std::vector<std::string>& lines, const char* key);
 
 }  // namespace gfn_bench
