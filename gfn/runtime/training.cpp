@@ -525,6 +525,17 @@ static void soft_dqn_update(Run& run, StepStats& st, int step) {
     st.times.optimize = seconds_since(t0);
 }
 
+// A rollout of n trajectories with the run's exploration, keeping log-probs when
+// on-policy, its trunk recorded into `recording`.
+static SampleRequest sample_request(const Run& run, int n, TrunkRecording& recording) {
+    SampleRequest req;
+    req.n = n;
+    req.exploration = PolicyOptions{float(run.cfg.temperature), float(run.cfg.epsilon), float(run.cfg.sf_bias)};
+    req.save_log_probs = run.on_policy();
+    req.recording = &recording;
+    return req;
+}
+
 bool sharded_steps(const Run& run, int threads) {
     const Config& c = run.cfg;
     if (threads < 2 || run.continuous_env || run.buffer || c.local_search > 0 || balance_tlm(c)) return false;
@@ -567,11 +578,7 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
             sh.batch.drop_saved();
             sh.grads.assign(P, 0.f);
             sh.tape.redirect_parameter_gradients(run.store.grads.data(), P, sh.grads.data());
-            SampleRequest req;
-            req.n = dist::share(n, t, T);
-            req.exploration = PolicyOptions{float(run.cfg.temperature), float(run.cfg.epsilon), float(run.cfg.sf_bias)};
-            req.save_log_probs = run.on_policy();
-            req.recording = &sh.recording;
+            const SampleRequest req = sample_request(run, dist::share(n, t, T), sh.recording);
             sample_trajectories(*run.env, *run.pf, run.pb.get(), req, rngs[size_t(t)], sh.tape, sh.batch);
             seconds[size_t(3 * t)] = seconds_since(t0);
             t0 = Clock::now();
@@ -620,9 +627,8 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
     t0 = Clock::now();
     optimize(run, st, step);
     st.times.optimize = seconds_since(t0);
-    run.batch = run.shards[0]->batch;
-    run.batch.drop_saved();
-    for (int t = 1; t < T; ++t) run.batch = concatenate(run.batch, run.shards[size_t(t)]->batch);
+    run.batch = concatenate(run.shards[0]->batch, run.shards[1]->batch);
+    for (int t = 2; t < T; ++t) run.batch = concatenate(run.batch, run.shards[size_t(t)]->batch);
 }
 
 StepStats train_step(Run& run) {
@@ -640,11 +646,8 @@ StepStats train_step(Run& run) {
     try {
         // 1. sample
         auto t0 = Clock::now();
-        SampleRequest req;
-        req.n = dist::my_share(run.cfg.batch_size);  // [distributed] this rank's share of the global batch
-        req.exploration = PolicyOptions{float(run.cfg.temperature), float(run.cfg.epsilon), float(run.cfg.sf_bias)};
-        req.save_log_probs = run.on_policy();
-        req.recording = &run.recording;
+        // [distributed] this rank's share of the global batch
+        const SampleRequest req = sample_request(run, dist::my_share(run.cfg.batch_size), run.recording);
         if (run.continuous_env)
             sample_continuous_batch(run);
         else
