@@ -229,21 +229,24 @@ double exploration_std(const Run& run, int i) {
 }
 
 void sample_continuous_batch(Run& run) {
-    const int n = dist::my_share(run.cfg.batch_size);  // [distributed] this rank's share
+    // [distributed] this rank's share
+    sample_continuous_batch(run, dist::my_share(run.cfg.batch_size), run.rng, run.tape, run.batch);
+}
+
+void sample_continuous_batch(const Run& run, int n, Rng& rng, Tape& tape, Trajectories& batch) {
     if (run.cfg.loss == "mle") {
         // MLE: data x ~ R/Z (exact target samples), taken back to s_0 by PB (the Brownian bridge).
         const ContinuousEnv& env = *run.continuous_env;
-        float* xs = run.tape.arena.floats(size_t(n) * size_t(env.state_dim()));
-        if (!env.sample_target(run.rng, n, xs))
+        float* xs = tape.arena.floats(size_t(n) * size_t(env.state_dim()));
+        if (!env.sample_target(rng, n, xs))
             throw std::invalid_argument("--loss mle: --env " + run.cfg.env + " has no exact sampler of its target");
-        sample_continuous_backward_trajectories(env, *run.continuous_pb, xs, n, run.rng, run.tape, run.batch);
+        sample_continuous_backward_trajectories(env, *run.continuous_pb, xs, n, rng, tape, batch);
         return;
     }
     // On-policy: log PF stays on the tape for the loss (train_step resets the tape
     // before the next rollout, after this step's backward).
     sample_continuous_trajectories(*run.continuous_env, *run.continuous_pf, n,
-                                   float(exploration_std(run, run.iteration)), run.rng, run.tape, run.batch,
-                                   run.on_policy());
+                                   float(exploration_std(run, run.iteration)), rng, tape, batch, run.on_policy());
 }
 
 namespace {

@@ -20,6 +20,9 @@
 #include <vector>
 
 #include "engine/nn.h"
+#include "engine/random.h"
+#include "engine/tape.h"
+#include "gfn/containers/trajectories.h"
 
 namespace gfn {
 
@@ -29,8 +32,15 @@ struct Metrics;
 // Builds env, policies, log Z, objective, optimizer and the binned target of a
 // continuous run (Run::Run calls it for cfg.continuous()).
 void build_continuous_run(Run& run);
-// Draws run.batch for the step completing iteration run.iteration + 1.
+// Draws run.batch for the step completing iteration run.iteration + 1
+// (this rank's share of --batch-size, from run.rng on run.tape).
 void sample_continuous_batch(Run& run);
+// The same draw of n trajectories into `batch` from `rng` on `tape`: with the
+// exploration std of that step, log PF kept on the tape when run.on_policy()
+// (--loss mle: n exact target samples taken back to s_0 by PB). The data-parallel
+// step (training.cpp) calls it from each thread with the thread's own tape,
+// batch and stream; it reads `run` only.
+void sample_continuous_batch(const Run& run, int n, Rng& rng, Tape& tape, Trajectories& batch);
 // The exploration std of the step at 0-based iteration i.
 double exploration_std(const Run& run, int i);
 Metrics validate_continuous_run(Run& run);

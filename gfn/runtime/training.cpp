@@ -538,17 +538,21 @@ static SampleRequest sample_request(const Run& run, int n, TrunkRecording& recor
 
 bool sharded_steps(const Run& run, int threads) {
     const Config& c = run.cfg;
-    if (threads < 2 || run.continuous_env || run.buffer || c.local_search > 0 || balance_tlm(c)) return false;
+    if (threads < 2 || run.buffer || c.local_search > 0 || balance_tlm(c)) return false;
     if (dist::my_share(c.batch_size) < kShardMinTrajectories * threads) return false;
     // Losses whose value on the union of the shards is the shards' losses weighted by
     // their items (loss_items): so the summed gradient is the one-thread gradient.
+    // The same on continuous envs (TB, RTB with its prior; DB and SubTB run the
+    // discrete SubTB kernel, gfn/objectives/continuous_balance.h); modified DB has
+    // no continuous form, and the rest (LPV, relative LPV, Trust-PCL, MLE) stay whole.
     const bool subtb_exact = c.loss == "subtb" && (c.subtb_weighting == "geometric_within" ||
                                                    c.subtb_weighting == "db" || c.subtb_weighting == "tb");
     return c.loss == "tb" || c.loss == "rtb" || c.loss == "db" || c.loss == "modified_db" || subtb_exact;
 }
 
 // Steps 1–3 data-parallel on T threads (training.h): thread t samples its share
-// n_t of this rank's batch from its own stream, computes its loss L_t (a mean over
+// n_t of this rank's batch from its own stream (a continuous env through
+// sample_continuous_batch, at the step's exploration std), computes its loss L_t (a mean over
 // its w_t items) and ∇L_t into its own slab; then
 //     L = Σ_t w_t L_t / W,     ∇L = Σ_t (w_t / W) ∇L_t,     W = Σ_t w_t,
 // the loss and gradient of the whole batch. run.batch becomes the shards' batches
@@ -578,8 +582,12 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
             sh.batch.drop_saved();
             sh.grads.assign(P, 0.f);
             sh.tape.redirect_parameter_gradients(run.store.grads.data(), P, sh.grads.data());
-            const SampleRequest req = sample_request(run, dist::share(n, t, T), sh.recording);
-            sample_trajectories(*run.env, *run.pf, run.pb.get(), req, rngs[size_t(t)], sh.tape, sh.batch);
+            if (run.continuous_env) {
+                sample_continuous_batch(run, dist::share(n, t, T), rngs[size_t(t)], sh.tape, sh.batch);
+            } else {
+                const SampleRequest req = sample_request(run, dist::share(n, t, T), sh.recording);
+                sample_trajectories(*run.env, *run.pf, run.pb.get(), req, rngs[size_t(t)], sh.tape, sh.batch);
+            }
             seconds[size_t(3 * t)] = seconds_since(t0);
             t0 = Clock::now();
             Var loss = run.gflownet->loss(sh.tape, sh.batch, /*recalculate_all_logprobs=*/!run.on_policy());

@@ -12,8 +12,9 @@
 // The step arena is reset at the start of every step.
 // Threads: with --threads T >= 2 and at least kShardMinTrajectories trajectories per
 // thread, a step whose loss is a weighted mean over its items (TB, RTB, DB, modified
-// DB, SubTB weighted geometric_within, db or tb; no replay buffer, local search or
-// TLM) runs 1–3 data-parallel, as MPI ranks do: thread t samples its share of the
+// DB, SubTB weighted geometric_within, db or tb — on discrete and continuous envs
+// alike; no replay buffer, local search or TLM) runs 1–3 data-parallel, as MPI
+// ranks do: thread t samples its share of the
 // batch from its own stream (drawn from the training stream), scores it and
 // differentiates it on its own tape into its own gradient slab, each BLAS call on
 // its own thread; the slabs are summed weighted by their items, and step 4 runs once.
