@@ -1,7 +1,7 @@
 // test_sharded_step.cpp — data-parallel threads in a training step (training.h):
 //   - which steps are split: TB, RTB, DB, modified DB, SubTB (geometric_within, db, tb
-//     weightings) at >= kShardMinTrajectories trajectories per thread on >= 2 threads,
-//     on discrete and continuous envs; not LPV, relative LPV, Trust-PCL, MLE, FM,
+//     weightings) at >= kShardMinTrajectories trajectories per thread (continuous envs:
+//     kShardMinContinuousTrajectories) on >= 2 threads, on discrete and continuous envs; not LPV, relative LPV, Trust-PCL, MLE, FM,
 //     SubTB's batch-wide weightings, a replay buffer, local search, TLM, or one thread;
 //   - equivalence: after one split step on 2 threads the gradient and the parameters
 //     equal those of one thread computing the loss of the union of the threads'
@@ -152,7 +152,9 @@ BOOST_AUTO_TEST_CASE(which_steps_are_split) {
         BOOST_TEST_INFO("--env " << env);
         BOOST_TEST(!split_continuous(env, {"--loss", "tb"}, 1));
         BOOST_TEST_INFO("--env " << env);
-        BOOST_TEST(!split_continuous(env, {"--loss", "tb", "--batch-size", "127"}, 2));
+        BOOST_TEST(split_continuous(env, {"--loss", "tb", "--batch-size", "64"}, 2));
+        BOOST_TEST_INFO("--env " << env);
+        BOOST_TEST(!split_continuous(env, {"--loss", "tb", "--batch-size", "63"}, 2));  // < 32 per thread
         BOOST_TEST_INFO("--env " << env);
         BOOST_TEST(!split_continuous(env, {"--loss", "lpv"}, 2));
     }

@@ -11,7 +11,7 @@
 //                then Adam (networks at --lr, log Z at --lr-logz)
 // The step arena is reset at the start of every step.
 // Threads: with --threads T >= 2 and at least kShardMinTrajectories trajectories per
-// thread, a step whose loss is a weighted mean over its items (TB, RTB, DB, modified
+// thread (continuous envs: kShardMinContinuousTrajectories), a step whose loss is a weighted mean over its items (TB, RTB, DB, modified
 // DB, SubTB weighted geometric_within, db or tb — on discrete and continuous envs
 // alike; no replay buffer, local search or TLM) runs 1–3 data-parallel, as MPI
 // ranks do: thread t samples its share of the
@@ -183,8 +183,11 @@ void start_from_prior(ParamStore& posterior, const ParamStore& prior, const std:
 // [distributed] The training stream of rank r > 0 (rank 0 keeps Rng(seed)).
 Rng rank_stream(uint64_t seed, int rank);
 
-// Trajectories per thread below which a step is not split across threads.
+// Trajectories per thread below which a step is not split across threads:
+// discrete envs, and continuous ones (--env line, box, box_cartesian, diffusion),
+// whose trajectories cost more each (docs/engine.md "Threads" has the measurements).
 constexpr int kShardMinTrajectories = 64;
+constexpr int kShardMinContinuousTrajectories = 32;
 // Whether train_step runs `run`'s steps data-parallel on T threads (see above).
 bool sharded_steps(const Run& run, int threads);
 
