@@ -11,13 +11,14 @@
 //                then Adam (networks at --lr, log Z at --lr-logz)
 // The step arena is reset at the start of every step.
 // Threads: with --threads T >= 2 and at least kShardMinTrajectories trajectories per
-// thread (continuous envs: kShardMinContinuousTrajectories), a step whose loss is a weighted mean over its items (TB, RTB, DB, modified
-// DB, SubTB weighted geometric_within, db or tb — on discrete and continuous envs
-// alike; no replay buffer, local search or TLM) runs 1–3 data-parallel, as MPI
-// ranks do: thread t samples its share of the
-// batch from its own stream (drawn from the training stream), scores it and
-// differentiates it on its own tape into its own gradient slab, each BLAS call on
-// its own thread; the slabs are summed weighted by their items, and step 4 runs once.
+// thread (continuous envs: kShardMinContinuousTrajectories), a step whose loss is a
+// weighted mean over its items (TB, RTB, DB, modified DB, SubTB weighted
+// geometric_within, db or tb — on discrete and continuous envs alike; no replay
+// buffer, local search or TLM) runs 1–3 data-parallel, as MPI ranks do: thread t
+// samples its share of the batch from its own stream (drawn from the training
+// stream), scores it and differentiates it on its own tape into its own gradient
+// slab, each BLAS call on its own thread; the slabs are summed weighted by their
+// items, and step 4 runs once.
 // Every other step splits its BLAS calls and loops across the threads instead.
 // An objective with updates_per_batch() > 1 (PPO, --loss ppo) replaces 2–4 by its own
 // loop (ppo_updates in training.cpp): the rollout frozen once, then K epochs × S
@@ -183,9 +184,9 @@ void start_from_prior(ParamStore& posterior, const ParamStore& prior, const std:
 // [distributed] The training stream of rank r > 0 (rank 0 keeps Rng(seed)).
 Rng rank_stream(uint64_t seed, int rank);
 
-// Trajectories per thread below which a step is not split across threads:
-// discrete envs, and continuous ones (--env line, box, box_cartesian, diffusion),
-// whose trajectories cost more each (docs/engine.md "Threads" has the measurements).
+// Trajectories per thread below which a step is not split across threads: discrete
+// envs, and continuous ones (--env line, box, box_cartesian, diffusion; measured in
+// docs/engine.md "Threads").
 constexpr int kShardMinTrajectories = 64;
 constexpr int kShardMinContinuousTrajectories = 32;
 // Whether train_step runs `run`'s steps data-parallel on T threads (see above).
