@@ -1610,12 +1610,23 @@ static void linear_gelu_forward(float* y, float* g, const float* x, const float*
 }
 
 // dz = g ⊙ dy;  dx += dz W,  dW += dzᵀ x,  db += Σ_i dz_i
+// (db summed in double, rows in order, as col_sums_add, in the pass that forms dz)
 static void linear_gelu_backward(float* dx, float* dW, float* db, const float* dy, const float* g, const float* x,
                                  const float* W, int n, int in, int out) {
-    const size_t N = size_t(n) * out;
-    float* dz = fused_scratch(N);
-    for (size_t k = 0; k < N; ++k) dz[k] = g[k] * dy[k];
-    linear_backward(dx, dW, db, dz, x, W, n, in, out);
+    float* __restrict dz = fused_scratch(size_t(n) * out);
+    std::vector<double> acc(db ? size_t(out) : 0, 0.0);
+    double* __restrict s = acc.data();
+    for (int i = 0; i < n; ++i) {
+        const float* gi = g + size_t(i) * out;
+        const float* dyi = dy + size_t(i) * out;
+        float* __restrict dzi = dz + size_t(i) * out;
+        for (int j = 0; j < out; ++j) dzi[j] = gi[j] * dyi[j];
+        if (db)
+            for (int j = 0; j < out; ++j) s[j] += dzi[j];
+    }
+    if (db)
+        for (int j = 0; j < out; ++j) db[j] += float(s[j]);
+    linear_backward(dx, dW, nullptr, dz, x, W, n, in, out);
 }
 
 Var linear_gelu(Var x, Var W, Var b) {
@@ -1661,16 +1672,20 @@ static void gelu_add_rows_forward(float* y, float* g, const float* a, const floa
 // dz = g ⊙ dy;  da += dz,  db[idx_i] += dz_i (summed per row of b in double, rows in order)
 static void gelu_add_rows_backward(float* da, float* db, const float* dy, const float* g, const int* idx, int n,
                                    int m, int c) {
+    float* __restrict dz = fused_scratch(size_t(n) * c);
     std::vector<double> acc(db ? size_t(m) * c : 0, 0.0);
     for (int i = 0; i < n; ++i) {
         const float* gi = g + size_t(i) * c;
         const float* dyi = dy + size_t(i) * c;
-        float* dai = da ? da + size_t(i) * c : nullptr;
-        double* ai = db ? acc.data() + size_t(idx[i]) * c : nullptr;
-        for (int j = 0; j < c; ++j) {
-            const float dz = gi[j] * dyi[j];
-            if (dai) dai[j] += dz;
-            if (ai) ai[j] += dz;
+        float* __restrict dzi = dz + size_t(i) * c;
+        for (int j = 0; j < c; ++j) dzi[j] = gi[j] * dyi[j];
+        if (da) {
+            float* __restrict dai = da + size_t(i) * c;
+            for (int j = 0; j < c; ++j) dai[j] += dzi[j];
+        }
+        if (db) {
+            double* __restrict ai = acc.data() + size_t(idx[i]) * c;
+            for (int j = 0; j < c; ++j) ai[j] += dzi[j];
         }
     }
     if (db)
