@@ -1363,17 +1363,28 @@ static void check_entries(const char* op, const char* what, Var v, const char* e
 constexpr double kLog2Pi = 1.83787706640934548356;  // log 2π
 
 // y_i = −½ Σ_j [log 2π + 2 log σ_ij + z_ij²],  z = (x − μ)/σ
+// (log σ is taken again only when σ differs from the previous entry's: a fixed
+// or per-row std, the common case, costs one log per run of equal values.)
 static void normal_log_prob_forward(float* y, const float* x, const float* mu, const float* sigma, int n, int d) {
     // y (n, 1), x (n, d), mu (n, d), sigma (n, d)
-#pragma omp parallel for if (long(n) * d > kOmpMin)
-    for (int i = 0; i < n; ++i) {
-        double s = 0.0;
-        for (int j = 0; j < d; ++j) {
-            const size_t k = size_t(i) * d + j;
-            const double z = (double(x[k]) - double(mu[k])) / double(sigma[k]);
-            s += kLog2Pi + 2.0 * std::log(double(sigma[k])) + z * z;
+#pragma omp parallel if (long(n) * d > kOmpMin)
+    {
+        float last = 0.f;       // σ > 0 (checked), so 0 never matches
+        double two_log = 0.0;   // 2 log(last)
+#pragma omp for
+        for (int i = 0; i < n; ++i) {
+            double s = 0.0;
+            for (int j = 0; j < d; ++j) {
+                const size_t k = size_t(i) * d + j;
+                if (sigma[k] != last) {
+                    last = sigma[k];
+                    two_log = 2.0 * std::log(double(last));
+                }
+                const double z = (double(x[k]) - double(mu[k])) / double(sigma[k]);
+                s += kLog2Pi + two_log + z * z;
+            }
+            y[i] = float(-0.5 * s);
         }
-        y[i] = float(-0.5 * s);
     }
 }
 // dx −= dy z/σ,  dμ += dy z/σ,  dσ += dy (z² − 1)/σ
@@ -1468,6 +1479,8 @@ Var beta_log_prob(Var r, Var alpha, Var beta) {
 // ===========================================================================
 // The backward dispatch.
 
+static void fused_backward_node(Tape& t, const Node& n);  // the fused ops at the end of the file
+
 void backward_node(Tape& t, const Node& n) {
     const float* dy = n.grad;
     if (!dy) return;
@@ -1551,7 +1564,175 @@ void backward_node(Tape& t, const Node& n) {
         beta_log_prob_backward(da, db, grad_of(t, n.c), dy, A->value, B->value, C->value, n.rows, A->cols, n.cols);
         break;
     }
+    case Op::LinearGelu:
+    case Op::GeluAddRows: fused_backward_node(t, n); break;
     case Op::COUNT: throw std::logic_error("backward_node: invalid op");
+    }
+}
+
+// ===========================================================================
+// Fused GELU layers (the diffusion sampler's PIS network, SPEC §9). Each keeps,
+// when a gradient is needed, the derivative g = GELU'(z) = Φ(z) + z φ(z) after
+// its value (value + N), as gelu() does, and never stores z itself: the backward
+// is dz = g ⊙ dy (into a per-thread scratch, no zeroed gradient buffer for z)
+// followed by the gradients of z's inputs. Same numbers as the unfused
+// composition up to the order of float roundings.
+
+// GELU(z) = z Φ(z) into y and, when g is not null, GELU'(z) into g, for
+// z = y (+ the row bias[j] / t[j]); rows of c columns.
+static inline void gelu_bias_row(float* y, float* g, const float* b1, const float* b2, int c) {
+    for (int j = 0; j < c; ++j) {
+        float z = y[j];
+        if (b1) z += b1[j];
+        if (b2) z += b2[j];
+        const float Phi = 0.5f * (1.f + unary::erf_fast(z * 0.70710678118654752f));
+        y[j] = z * Phi;
+        if (g) g[j] = Phi + z * (0.39894228040143268f * unary::exp_fast(-0.5f * z * z));
+    }
+}
+
+// A per-thread scratch of at least n floats for dz (reused across nodes).
+static float* fused_scratch(size_t n) {
+    static thread_local std::vector<float> buf;
+    if (buf.size() < n) buf.resize(n);
+    return buf.data();
+}
+
+// ---------------------------------------------------------------------------
+// linear_gelu: y = GELU(x Wᵀ + b)   x (n,in), W (out,in), b (1,out) -> (n,out)
+
+// z = x Wᵀ (GEMM into y) + b, then y = GELU(z), g = GELU'(z), row by row
+static void linear_gelu_forward(float* y, float* g, const float* x, const float* W, const float* b, int n, int in,
+                                int out) {
+    gemm(false, true, n, out, in, 1.f, x, in, W, in, 0.f, y, out);
+    for (int i = 0; i < n; ++i)
+        gelu_bias_row(y + size_t(i) * out, g ? g + size_t(i) * out : nullptr, b, nullptr, out);
+}
+
+// dz = g ⊙ dy;  dx += dz W,  dW += dzᵀ x,  db += Σ_i dz_i
+// (db summed in double, rows in order, as col_sums_add, in the pass that forms dz)
+static void linear_gelu_backward(float* dx, float* dW, float* db, const float* dy, const float* g, const float* x,
+                                 const float* W, int n, int in, int out) {
+    float* __restrict dz = fused_scratch(size_t(n) * out);
+    std::vector<double> acc(db ? size_t(out) : 0, 0.0);
+    double* __restrict s = acc.data();
+    for (int i = 0; i < n; ++i) {
+        const float* gi = g + size_t(i) * out;
+        const float* dyi = dy + size_t(i) * out;
+        float* __restrict dzi = dz + size_t(i) * out;
+        for (int j = 0; j < out; ++j) dzi[j] = gi[j] * dyi[j];
+        if (db)
+            for (int j = 0; j < out; ++j) s[j] += dzi[j];
+    }
+    if (db)
+        for (int j = 0; j < out; ++j) db[j] += float(s[j]);
+    linear_backward(dx, dW, nullptr, dz, x, W, n, in, out);
+}
+
+Var linear_gelu(Var x, Var W, Var b) {
+    const char* op = "linear_gelu";
+    Tape& t = tape_of(op, x);
+    check_same_tape(op, x, W);
+    check_same_tape(op, x, b);
+    const Node& nx = x.node();
+    const Node& nw = W.node();
+    const Node& nb = b.node();
+    if (nx.cols != nw.cols)
+        fail(op, "input " + shape_str(nx.rows, nx.cols) + " and weight " + shape_str(nw.rows, nw.cols) +
+                     " do not match (weight must be (out, in))");
+    const int n = nx.rows, in = nx.cols, out = nw.rows;
+    if (nb.rows != 1 || nb.cols != out)
+        fail(op, "bias " + shape_str(nb.rows, nb.cols) + " does not match weight " + shape_str(nw.rows, nw.cols) +
+                     " (bias must be (1, out))");
+    const float* xv = nx.value;
+    const float* wv = nw.value;
+    const float* bv = nb.value;
+    const bool keep = t.grad_enabled && (nx.requires_grad || nw.requires_grad || nb.requires_grad);
+    const size_t N = size_t(n) * out;
+    float* buf = t.arena.floats((keep ? 2 * N : N) + 1);
+    Var y = t.push(Op::LinearGelu, n, out, x.id, W.id, buf);
+    Node& ny = node_of(y);
+    ny.c = b.id;
+    ny.requires_grad = keep;
+    linear_gelu_forward(buf, keep ? buf + N : nullptr, xv, wv, bv, n, in, out);
+    return y;
+}
+
+// ---------------------------------------------------------------------------
+// gelu_add_rows: y_i = GELU(a_i + b[idx_i])   a (n,c), b (m,c), idx (n) in [0, m)
+
+static void gelu_add_rows_forward(float* y, float* g, const float* a, const float* b, const int* idx, int n, int c) {
+    for (int i = 0; i < n; ++i) {
+        float* yi = y + size_t(i) * c;
+        std::memcpy(yi, a + size_t(i) * c, sizeof(float) * size_t(c));
+        gelu_bias_row(yi, g ? g + size_t(i) * c : nullptr, b + size_t(idx[i]) * c, nullptr, c);
+    }
+}
+
+// dz = g ⊙ dy;  da += dz,  db[idx_i] += dz_i (summed per row of b in double, rows in order)
+static void gelu_add_rows_backward(float* da, float* db, const float* dy, const float* g, const int* idx, int n,
+                                   int m, int c) {
+    float* __restrict dz = fused_scratch(size_t(n) * c);
+    std::vector<double> acc(db ? size_t(m) * c : 0, 0.0);
+    for (int i = 0; i < n; ++i) {
+        const float* gi = g + size_t(i) * c;
+        const float* dyi = dy + size_t(i) * c;
+        float* __restrict dzi = dz + size_t(i) * c;
+        for (int j = 0; j < c; ++j) dzi[j] = gi[j] * dyi[j];
+        if (da) {
+            float* __restrict dai = da + size_t(i) * c;
+            for (int j = 0; j < c; ++j) dai[j] += dzi[j];
+        }
+        if (db) {
+            double* __restrict ai = acc.data() + size_t(idx[i]) * c;
+            for (int j = 0; j < c; ++j) ai[j] += dzi[j];
+        }
+    }
+    if (db)
+        for (size_t k = 0; k < acc.size(); ++k) db[k] += float(acc[k]);
+}
+
+Var gelu_add_rows(Var a, Var b, const int* idx) {
+    const char* op = "gelu_add_rows";
+    Tape& t = tape_of(op, a);
+    check_same_tape(op, a, b);
+    const Node& na = a.node();
+    const Node& nb = b.node();
+    if (na.cols != nb.cols)
+        fail(op, "rows of " + shape_str(na.rows, na.cols) + " and " + shape_str(nb.rows, nb.cols) +
+                     " differ in length");
+    const int n = na.rows, c = na.cols, m = nb.rows;
+    if (n > 0 && !idx) fail(op, "no index array");
+    for (int i = 0; i < n; ++i)
+        if (idx[i] < 0 || idx[i] >= m)
+            fail(op, "index " + std::to_string(idx[i]) + " at row " + std::to_string(i) + " is outside [0, " +
+                         std::to_string(m) + ")");
+    const float* av = na.value;
+    const float* bv = nb.value;
+    const bool keep = t.grad_enabled && (na.requires_grad || nb.requires_grad);
+    const size_t N = size_t(n) * c;
+    float* buf = t.arena.floats((keep ? 2 * N : N) + 1);
+    Var y = t.push(Op::GeluAddRows, n, c, a.id, b.id, buf);
+    Node& ny = node_of(y);
+    ny.idx = idx;
+    ny.requires_grad = keep;
+    gelu_add_rows_forward(buf, keep ? buf + N : nullptr, av, bv, idx, n, c);
+    return y;
+}
+
+static void fused_backward_node(Tape& t, const Node& n) {
+    const float* dy = n.grad;
+    const float* g = n.value + size_t(n.rows) * n.cols;
+    const Node& A = t.nodes[size_t(n.a)];
+    const Node& B = t.nodes[size_t(n.b)];
+    float* da = grad_of(t, n.a);
+    float* db = grad_of(t, n.b);
+    switch (n.op) {
+    case Op::LinearGelu:
+        linear_gelu_backward(da, db, grad_of(t, n.c), dy, g, A.value, B.value, n.rows, A.cols, n.cols);
+        break;
+    case Op::GeluAddRows: gelu_add_rows_backward(da, db, dy, g, n.idx, n.rows, B.rows, n.cols); break;
+    default: throw std::logic_error("fused_backward_node: not a fused op");
     }
 }
 

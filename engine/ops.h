@@ -96,4 +96,11 @@ void activation_forward(Op op, float attr, float* y, const float* a, long n);
 // Runs the backward kernel of one node (called by Tape::backward).
 void backward_node(Tape& tape, const Node& n);
 
+// Fused GELU layers (one node each; the derivative is kept, z is not stored):
+// x (n,in), W (out,in), b (1,out) -> (n,out): GELU(x Wᵀ + b)
+Var linear_gelu(Var x, Var W, Var b);
+// a (n,c), b (m,c), idx (n) in [0, m) -> (n,c): y_i = GELU(a_i + b[idx_i])
+// (a broadcast of b's rows, e.g. one time embedding per distinct time).
+Var gelu_add_rows(Var a, Var b, const int* idx);
+
 }  // namespace gfn

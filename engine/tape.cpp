@@ -15,7 +15,7 @@ static const char* const kOpNames[] = {
     "relu", "leaky_relu", "tanh", "elu", "log_softmax", "gather", "logsumexp", "sum", "mean",
     "segment_sum", "slice_cols", "concat_cols", "concat_rows", "index_rows", "clamp",
     "range_sum", "slice_rows", "sigmoid", "log_sigmoid", "softplus", "gelu", "sin", "cos", "lgamma", "div",
-    "row_sum", "reshape", "normal_log_prob", "beta_log_prob",
+    "row_sum", "reshape", "normal_log_prob", "beta_log_prob", "linear_gelu", "gelu_add_rows",
 };
 static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == size_t(Op::COUNT),
               "every op needs a name in kOpNames");

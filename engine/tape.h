@@ -60,6 +60,8 @@ enum class Op : uint8_t {
     Reshape,       // y = a with another (rows, cols) of the same size (a view: no copy)
     NormalLogProb, // y_i = −½ Σ_j [log 2π + 2 log σ_ij + ((x_ij − μ_ij)/σ_ij)²]   (a = x, b = μ, c = σ)
     BetaLogProb,   // y_ij = log Beta(r_i,⌊j/K⌋; α_ij, β_ij)   (a = r, b = α, c = β)
+    LinearGelu,    // y = GELU(x Wᵀ + b)   (a = x, b = W, c = bias)
+    GeluAddRows,   // y_i = GELU(a_i + b[idx_i])
     COUNT
 };
 const char* op_name(Op op);

@@ -842,3 +842,101 @@ BOOST_AUTO_TEST_CASE(new_ops_large_parallel_grad) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ===========================================================================
+// The fused GELU layers of the diffusion sampler's network: linear_gelu and
+// gelu_add_rows, against central differences and against the unfused
+// compositions they replace (values and gradients).
+
+namespace {
+
+// Gradients of Σ w ⊙ f over the given parameters (w fixed, not all ones).
+std::vector<std::vector<float>> grads_of(const std::function<Var(Tape&)>& f, std::vector<Param*> ps) {
+    for (Param* p : ps) std::fill(p->g.begin(), p->g.end(), 0.f);
+    Tape t;
+    Var y = f(t);
+    std::vector<float> w(size_t(y.rows()) * y.cols());
+    for (size_t k = 0; k < w.size(); ++k) w[k] = 0.5f + 0.25f * float(k % 5);
+    t.backward(sum(mul(y, t.constant(Tensor(w.data(), y.rows(), y.cols())))));
+    std::vector<std::vector<float>> out;
+    for (Param* p : ps) out.push_back(p->g);
+    return out;
+}
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, float rel, const std::string& what) {
+    BOOST_REQUIRE_EQUAL(a.size(), b.size());
+    for (size_t k = 0; k < a.size(); ++k)
+        BOOST_CHECK_MESSAGE(std::fabs(a[k] - b[k]) <= rel * std::max(1.f, std::fabs(b[k])),
+                            what << "[" << k << "]: " << a[k] << " vs " << b[k]);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(ops_fused_gelu)
+
+BOOST_AUTO_TEST_CASE(linear_gelu_grad) {
+    Param x("x", 5, 4, 300), W("W", 3, 4, 301, -1.f, 1.f), b("b", 1, 3, 302, -1.f, 1.f);
+    expect_grads([&](Tape& t) { return linear_gelu(x.on(t), W.on(t), b.on(t)); }, {x.target(), W.target(), b.target()});
+}
+
+BOOST_AUTO_TEST_CASE(linear_gelu_matches_linear_then_gelu) {
+    // Rows of 64 as the PIS network's joint layers, enough rows for the GEMM's blocking.
+    Param x("x", 37, 64, 303), W("W", 64, 64, 304, -0.2f, 0.2f), b("b", 1, 64, 305, -0.5f, 0.5f);
+    Tape t1, t2;
+    const std::vector<float> fused = values(linear_gelu(x.on(t1), W.on(t1), b.on(t1)));
+    const std::vector<float> plain = values(gelu(linear(x.on(t2), W.on(t2), b.on(t2))));
+    expect_close(fused, plain, 1e-6f, "value");
+    auto gf = grads_of([&](Tape& t) { return linear_gelu(x.on(t), W.on(t), b.on(t)); }, {&x, &W, &b});
+    auto gp = grads_of([&](Tape& t) { return gelu(linear(x.on(t), W.on(t), b.on(t))); }, {&x, &W, &b});
+    for (size_t k = 0; k < gf.size(); ++k) expect_close(gf[k], gp[k], 1e-5f, "grad " + std::to_string(k));
+    // Without a gradient (NoGrad) the same values, and a node that needs none.
+    Tape t3;
+    NoGrad ng(t3);
+    Var y = linear_gelu(x.on(t3), W.on(t3), b.on(t3));
+    BOOST_CHECK(!y.node().requires_grad);
+    expect_close(values(y), plain, 1e-6f, "no-grad value");
+}
+
+BOOST_AUTO_TEST_CASE(gelu_add_rows_grad) {
+    Param a("a", 6, 4, 306), b("b", 3, 4, 307);
+    static const int idx[6] = {2, 0, 1, 2, 2, 0};
+    expect_grads([&](Tape& t) { return gelu_add_rows(a.on(t), b.on(t), idx); }, {a.target(), b.target()});
+}
+
+BOOST_AUTO_TEST_CASE(gelu_add_rows_matches_add_of_index_rows) {
+    Param a("a", 40, 64, 308), b("b", 3, 64, 309);
+    std::vector<int> idx(40);
+    for (int i = 0; i < 40; ++i) idx[size_t(i)] = (i * 7) % 3;
+    auto fused_f = [&](Tape& t) { return gelu_add_rows(a.on(t), b.on(t), idx.data()); };
+    auto plain_f = [&](Tape& t) { return gelu(add(a.on(t), index_rows(b.on(t), idx.data(), 40))); };
+    Tape t1, t2;
+    expect_close(values(fused_f(t1)), values(plain_f(t2)), 1e-6f, "value");
+    auto gf = grads_of(fused_f, {&a, &b});
+    auto gp = grads_of(plain_f, {&a, &b});
+    for (size_t k = 0; k < gf.size(); ++k) expect_close(gf[k], gp[k], 1e-5f, "grad " + std::to_string(k));
+    // One row of b for every row: the broadcast add(a, b) of a (1, c) row.
+    std::vector<int> zeros(40, 0);
+    Param b1("b1", 1, 64, 310);
+    Tape t3, t4;
+    expect_close(values(gelu_add_rows(a.on(t3), b1.on(t3), zeros.data())), values(gelu(add(a.on(t4), b1.on(t4)))),
+                 1e-6f, "row broadcast");
+}
+
+BOOST_AUTO_TEST_CASE(fused_gelu_errors) {
+    Tape t;
+    std::vector<float> v(64, 0.5f);
+    Var x = t.constant(Tensor(v.data(), 4, 4)), W = t.constant(Tensor(v.data(), 3, 5)),
+        W_ok = t.constant(Tensor(v.data(), 3, 4)), b_bad = t.constant(Tensor(v.data(), 1, 4)),
+        b = t.constant(Tensor(v.data(), 1, 3));
+    expect_invalid([&] { linear_gelu(x, W, b); }, "linear_gelu");        // in 4 vs weight (3, 5)
+    expect_invalid([&] { linear_gelu(x, W_ok, b_bad); }, "linear_gelu"); // bias (1, 4) vs out 3
+    const int bad_idx[4] = {0, 1, 3, 0};  // b has 3 rows
+    const int good_idx[4] = {0, 1, 2, 0};
+    Var rows = t.constant(Tensor(v.data(), 3, 4)), narrow = t.constant(Tensor(v.data(), 3, 2));
+    expect_invalid([&] { gelu_add_rows(x, rows, bad_idx); }, "gelu_add_rows");
+    expect_invalid([&] { gelu_add_rows(x, narrow, good_idx); }, "gelu_add_rows");
+    expect_invalid([&] { gelu_add_rows(x, rows, nullptr); }, "gelu_add_rows");
+    BOOST_CHECK_NO_THROW(gelu_add_rows(x, rows, good_idx));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -107,16 +107,20 @@ Var PISNet::forward(Tape& tape, const float* states, int n) const {
         for (int i = 0; i < H; ++i) uw[size_t(j) * H + i] = times[size_t(j)] * omega_[size_t(i)];
     Var arg = add(tape.constant(Tensor(uw, m, H)), store_->var(tape, phase_));
     Var e = concat_cols(sin(arg), cos(arg));
-    // t_emb = Linear(GELU(Linear(e)))   (m, t_emb_dim), broadcast to the rows
-    Var t_emb = t_out_.forward(gelu(t_in_.forward(e)));
-    if (m > 1) t_emb = index_rows(t_emb, which, n);
+    // t_emb = Linear(GELU(Linear(e)))   (m, t_emb_dim), one row per distinct time
+    // (each GELU(Linear(·)) is one fused node, linear_gelu)
+    auto linear_gelu_of = [&](const Linear& l, Var x) {
+        return linear_gelu(x, store_->var(tape, l.W), store_->var(tape, l.b));
+    };
+    Var t_emb = t_out_.forward(linear_gelu_of(t_in_, e));
     // s_emb = Linear(x)   (n, s_emb_dim)
     float* xs = tape.arena.floats(size_t(n) * d + 1);
     for (int i = 0; i < n; ++i) std::memcpy(xs + size_t(i) * d, states + size_t(i) * D, sizeof(float) * size_t(d));
     Var s_emb = s_model_.forward(tape.constant(Tensor(xs, n, d)));
-    // joint: GELU(s_emb + t_emb) → [Linear → GELU] × L → Linear
-    Var h = gelu(add(s_emb, t_emb));
-    for (const Linear& l : joint_) h = gelu(l.forward(h));
+    // joint: GELU(s_emb + t_emb[which]) → [Linear → GELU] × L → Linear; the
+    // broadcast of t_emb to the rows happens inside the fused gelu_add_rows
+    Var h = gelu_add_rows(s_emb, t_emb, which);
+    for (const Linear& l : joint_) h = linear_gelu_of(l, h);
     return out_.forward(h);
 }
 
@@ -216,37 +220,58 @@ BrownianBridgeBackward::BrownianBridgeBackward(const DiffusionSampling& env, con
     check_options("BrownianBridgeBackward", opt, false);
 }
 
+// The bridge has no parameters and scores constants (states and actions), so
+// its log-probabilities are a constant of the gradient: computed here in plain
+// loops, off the tape's ops, with the arithmetic of DiagonalGaussian::log_prob
+// (normal_log_prob, in double) on the float mean and std it would be given:
+//     log p = −½ Σ_c [log 2π + 2 log s_k + ((a_c − μ_c)/s_k)²],
+//     μ_c = float(x_c/k),  s_k = float(σ·√(dt·(k − 1)/k)),
+// with log s_k computed once per step k; a row with k = 1 (the forced step to s_0) gets 0.
 Var BrownianBridgeBackward::log_prob(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit,
                                      int n) const {
-    const int D = env_.state_dim(), d = env_.dim();
-    std::vector<int> moving, steps;  // the moves scored, and their k = t/dt
-    moving.reserve(size_t(n));
-    steps.reserve(size_t(n));
-    for (int k = 0; k < n; ++k) {
-        const int step = env_.step_index(states + size_t(k) * D);
-        check_scored_step(env_, true, states + size_t(k) * D, is_exit && is_exit[k], k);
-        if (step > 1) {  // k = 1: the forced step to s_0, log p = 0
-            moving.push_back(k);
-            steps.push_back(step);
+    constexpr double kLog2Pi = 1.83787706640934548356;  // log 2π
+    const int D = env_.state_dim(), d = env_.dim(), N = env_.n_steps();
+    // s_k and log s_k for k = 2 … N (computed on first use)
+    std::vector<float> sd(size_t(N) + 1, 0.f);
+    std::vector<double> log_sd(size_t(N) + 1, 0.0);
+    std::vector<uint8_t> have(size_t(N) + 1, 0);
+    float* y = tape.arena.floats(size_t(n) + 1);
+    for (int i = 0; i < n; ++i) {
+        const float* s = states + size_t(i) * D;
+        const int step = env_.step_index(s);
+        // Only a step into s_0 (k < 1) or an exit can fail the checks: no message built otherwise.
+        if ((is_exit && is_exit[i]) || step < 1) check_scored_step(env_, true, s, is_exit && is_exit[i], i);
+        if (step <= 1) {  // k = 1: the forced step to s_0, log p = 0
+            y[i] = 0.f;
+            continue;
         }
-    }
-    if (moving.empty()) return spread_log_probs(tape, Var(), moving, n);
-    const int m = int(moving.size());
-    // With t = k·dt: mean x·dt/t = x/k, variance σ²·dt·(t − dt)/t = σ²·dt·(k − 1)/k
-    float* mu = tape.arena.floats(size_t(m) * d);
-    float* sd = tape.arena.floats(size_t(m) * d);
-    for (int j = 0; j < m; ++j) {
-        const float* s = states + size_t(moving[size_t(j)]) * D;
-        const double k = steps[size_t(j)];
-        const float st = float(double(sigma_) * std::sqrt(env_.dt() * (k - 1.0) / k));
+        const double k = step;
+        // variance σ²·dt·(t − dt)/t = σ²·dt·(k − 1)/k
+        auto std_of = [&] { return float(double(sigma_) * std::sqrt(env_.dt() * (k - 1.0) / k)); };
+        double st, log_st;
+        if (step <= N) {
+            if (!have[size_t(step)]) {
+                sd[size_t(step)] = std_of();
+                log_sd[size_t(step)] = std::log(double(sd[size_t(step)]));
+                have[size_t(step)] = 1;
+            }
+            st = double(sd[size_t(step)]);
+            log_st = log_sd[size_t(step)];
+        } else {  // past t = 1 (not a state of this env's trajectories): no cache
+            st = double(std_of());
+            log_st = std::log(st);
+        }
+        const double two_log_st = 2.0 * log_st;
+        const float* a = actions + size_t(i) * d;
+        double acc = 0.0;
         for (int c = 0; c < d; ++c) {
-            mu[size_t(j) * d + c] = float(double(s[c]) / k);
-            sd[size_t(j) * d + c] = st;
+            const double mu = double(float(double(s[c]) / k));  // mean x·dt/t = x/k
+            const double z = (double(a[c]) - mu) / st;
+            acc += kLog2Pi + two_log_st + z * z;
         }
+        y[i] = float(-0.5 * acc);
     }
-    DiagonalGaussian dist(tape.constant(Tensor(mu, m, d)), tape.constant(Tensor(sd, m, d)));
-    float* as = pack_rows(tape, actions, d, moving);
-    return spread_log_probs(tape, dist.log_prob(tape.constant(Tensor(as, m, d))), moving, n);
+    return tape.constant(Tensor(y, n, 1));
 }
 
 void BrownianBridgeBackward::sample(Tape& tape, const float* states, int n, float exploration_std, Rng& rng,

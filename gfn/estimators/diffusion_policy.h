@@ -22,7 +22,8 @@
 //            → Linear(hidden → d (+1 with learned variance))
 //     applied to s_emb + t_emb.
 // t_emb depends on t alone, so it is computed once per distinct t of a batch
-// (at most N + 1 values) and broadcast to the rows with index_rows.
+// (at most N + 1 values) and broadcast to the rows inside the first joint GELU
+// (gelu_add_rows); each GELU(Linear(·)) is one fused node (linear_gelu).
 //
 // Where we follow torchgfn and where we differ:
 //   - same: ω (no rescaling of t: t ∈ [0, 1] enters as is), φ ~ N(0, 1) at
