@@ -8,8 +8,10 @@
 // (tests/gradcheck.h).
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/nn.h"
@@ -20,6 +22,7 @@
 #include "gfn/estimators/log_probs.h"
 #include "gfn/objectives/trajectory_balance.h"
 #include "gfn/runtime/config.h"
+#include "gfn/runtime/continuous_training.h"
 #include "gfn/runtime/training.h"
 #include "gfn/samplers/continuous_sampler.h"
 #include "gfn/validation/continuous_validation.h"
@@ -456,6 +459,66 @@ BOOST_AUTO_TEST_CASE(train_flags_for_line) {
     BOOST_CHECK(message_of({"--env", "line", "--trace"}).find("--trace") != std::string::npos);
     // A flag name longer than the help's column keeps a space before its help.
     BOOST_CHECK(train_flags_help().find("--exploration-var-starting-val V continuous") != std::string::npos);
+}
+
+// `--env line` builds torchgfn's train_line: per policy an MLP 2 -> 64 -> 64 -> 64 -> 2
+// (its GaussianStepMLP, n_hidden_layers = 3: four Linear layers), so
+//     (2·64 + 64) + 2·(64·64 + 64) + (64·2 + 2) = 192 + 8320 + 130 = 8642
+// parameters each; weights and biases drawn from U(±1/√fan_in) (torch.nn.Linear's
+// default); log Z starts at 0 in its own group (lr 0.1, the network's 1e-3); the
+// exploration std is linspace(2, 0, 5000)[i] = 2·(1 − i/4999); and the gradient
+// clamp leaves log Z alone (train_line skips 0-dim parameters).
+BOOST_AUTO_TEST_CASE(line_run_is_train_lines_setup) {
+    Config c;
+    parse_train_flags({"--env", "line", "--seed", "1"}, c);
+    Run run(c);
+    size_t n_pf = 0, n_pb = 0;
+    int n_log_z = 0;
+    for (const Param& p : run.store.params) {
+        const float* v = run.store.values.data() + p.offset;
+        if (p.group == kLogZGroup) {
+            ++n_log_z;
+            BOOST_CHECK_EQUAL(p.size(), 1u);
+            BOOST_CHECK_EQUAL(v[0], 0.f);
+            continue;
+        }
+        if (p.name.rfind("pf.", 0) == 0) n_pf += p.size();
+        if (p.name.rfind("pb.", 0) == 0) n_pb += p.size();
+        // fan_in: a weight (out, in) has it as cols; a bias takes its weight's
+        const bool bias = p.name.size() > 5 && p.name.compare(p.name.size() - 5, 5, ".bias") == 0;
+        int fan_in = p.cols;
+        if (bias) {
+            const std::string w = p.name.substr(0, p.name.size() - 5) + ".weight";
+            for (const Param& q : run.store.params)
+                if (q.name == w) fan_in = q.cols;
+        }
+        const float bound = 1.f / std::sqrt(float(fan_in));
+        float lo = 1e9f, hi = -1e9f;
+        for (size_t k = 0; k < p.size(); ++k) {
+            lo = std::min(lo, v[k]);
+            hi = std::max(hi, v[k]);
+        }
+        BOOST_TEST_INFO(p.name << " in [" << lo << ", " << hi << "], bound " << bound);
+        BOOST_CHECK(lo >= -bound && hi <= bound);
+        if (p.size() >= 64) {  // and fills it: a uniform's extremes come near both ends
+            BOOST_TEST_INFO(p.name);
+            BOOST_CHECK(lo < -0.8f * bound && hi > 0.8f * bound);
+        }
+    }
+    BOOST_CHECK_EQUAL(n_pf, 8642u);
+    BOOST_CHECK_EQUAL(n_pb, 8642u);
+    BOOST_CHECK_EQUAL(n_log_z, 1);
+    BOOST_CHECK_CLOSE(run.optimizer->groups[0].lr, 1e-3f, 1e-4);
+    BOOST_CHECK_CLOSE(run.optimizer->groups[1].lr, 0.1f, 1e-4);
+    BOOST_CHECK_EQUAL(exploration_std(run, 0), 2.0);
+    BOOST_CHECK_CLOSE(exploration_std(run, 1000), 2.0 * (1.0 - 1000.0 / 4999.0), 1e-9);
+    BOOST_CHECK_EQUAL(exploration_std(run, 4999), 0.0);
+    for (size_t k = 0; k < run.store.grads.size(); ++k) run.store.grads[k] = k % 2 ? 7.f : -7.f;
+    clamp_network_gradients(run.store, float(c.gradient_clip_value));
+    for (const Param& p : run.store.params) {
+        const float want = p.group == kLogZGroup ? 7.f : 5.f;
+        for (size_t k = p.offset; k < p.offset + p.size(); ++k) BOOST_CHECK_EQUAL(std::fabs(run.store.grads[k]), want);
+    }
 }
 
 // A short run end to end: the step samples, scores and updates; validation
