@@ -324,7 +324,7 @@ BOOST_AUTO_TEST_CASE(cartesian_hand_worked) {
 }
 
 // A Cartesian draw r below the resolution of the float move a = δ + r·L lands on a = δ
-// exactly (a Beta with α < 1 draws such r often: P(r < 1e-7) ≈ 0.05 for Beta(0.2, 2.6)).
+// exactly (a Beta with α < 1 draws such r often: P(r < 1e-7) ≈ 0.04 for Beta(0.2, 2.6)).
 // It is scored at the resolution r = ulp(δ)/L = 2⁻²⁵/L, not at FLT_MIN, in PF and in PB:
 //     log Beta(r; α, β) = (α − 1) log r + (β − 1) log(1 − r) − log B(α, β)
 // (α = 0.1 + 5·σ(−log 49) = 0.2, β = 0.1 + 5·σ(0) = 2.6, one component per dimension).

@@ -39,10 +39,7 @@
 //     exit log σ(l)).
 //
 // Scoring a given action recovers u or r from it (in double) and clamps it to
-// [FLT_MIN, 1 − 2⁻²⁴], the range BetaMixture draws from, against rounding. A Cartesian
-// r is also clamped to the resolution of the float move a = m + r·L,
-// [ulp(m)/L, 1 − ulp(m + L)/L] (m > 0): a draw below it lands on a = m exactly and is
-// scored there, not at FLT_MIN, where a Beta with α < 1 has an unbounded density.
+// [FLT_MIN, 1 − 2⁻²⁴], the range BetaMixture draws from, against rounding.
 // sample_and_log_prob evaluates the network once: it draws from the outputs'
 // values and scores the drawn actions (recovered from them, as log_prob does)
 // on the outputs' nodes, so it equals sample() then log_prob() draw for draw.
