@@ -323,43 +323,6 @@ BOOST_AUTO_TEST_CASE(cartesian_hand_worked) {
     BOOST_CHECK_EQUAL(lp1(pb, x1, a1), 0.0);
 }
 
-// A Cartesian draw r below the resolution of the float move a = δ + r·L lands on a = δ
-// exactly (a Beta with α < 1 draws such r often: P(r < 1e-7) ≈ 0.04 for Beta(0.2, 2.6)).
-// It is scored at the resolution r = ulp(δ)/L = 2⁻²⁵/L, not at FLT_MIN, in PF and in PB:
-//     log Beta(r; α, β) = (α − 1) log r + (β − 1) log(1 − r) − log B(α, β)
-// (α = 0.1 + 5·σ(−log 49) = 0.2, β = 0.1 + 5·σ(0) = 2.6, one component per dimension).
-BOOST_AUTO_TEST_CASE(cartesian_unresolved_draw_scored_at_resolution) {
-    BoxCartesian env(0.25);
-    ParamStore store;
-    Rng rng(4);
-    BoxPolicyConfig cfg;
-    cfg.n_components = 1;
-    cfg.n_components_s0 = 1;
-    BoxCartesianPolicy pf(env, false, store, small_net(), cfg, rng, "pf");
-    BoxCartesianPolicy pb(env, true, store, small_net(), cfg, rng, "pb");
-    const float ra = -std::log(49.f);
-    const std::vector<float> bias = {-1.f, 0.f, 0.f, ra, ra, 0.f, 0.f};  // [l | logits | α raw | β raw]
-    pin(store, pf.net(), bias);
-    pin(store, pb.net(), bias);
-    const double d = 0.25, al = 0.2, be = 2.6;
-    auto log_beta = [&](double r) {
-        return (al - 1) * std::log(r) + (be - 1) * std::log1p(-r) - (std::lgamma(al) + std::lgamma(be) - std::lgamma(al + be));
-    };
-    const float x[] = {0.3f, 0.4f};
-    const double L0 = 1.0 - double(x[0]) - d, L1 = 1.0 - double(x[1]) - d;
-    const float a[] = {0.25f, float(d + 0.5 * L1)};
-    const double r0 = std::ldexp(1.0, -25) / L0, r1 = (double(a[1]) - d) / L1;
-    BOOST_CHECK_CLOSE(lp1(pf, x, a),
-                      log_beta(r0) + log_beta(r1) - std::log(L0) - std::log(L1) + std::log(sigmoid_d(1)), 1e-3);
-    float y[2];
-    env.step(x, a, 1, y);
-    const double q0 = double(y[0]) - d, q1 = double(y[1]) - d;
-    BOOST_CHECK_CLOSE(lp1(pb, y, a),
-                      std::log(sigmoid_d(1)) + log_beta(std::ldexp(1.0, -25) / q0) +
-                          log_beta((double(a[1]) - d) / q1) - std::log(q0) - std::log(q1),
-                      1e-3);
-}
-
 BOOST_AUTO_TEST_CASE(polar_normalised) {
     Box env(0.25);
     ParamStore store;

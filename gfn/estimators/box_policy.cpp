@@ -26,24 +26,10 @@ constexpr float kMaxS0Radius = 1.f - 3e-7f;
 // from, [FLT_MIN, 1 − 2⁻²⁴]: a drawn value is scored where it was drawn (a wider
 // clamp, torchgfn's [ε, 1 − ε], would score the many draws of a concentration
 // < 1 below ε at ε, underestimating their density).
-float clamp_unit(double v, double lo = std::numeric_limits<float>::min(),
-                 double hi = double(std::nextafter(1.f, 0.f))) {
+float clamp_unit(double v) {
     if (!(v == v)) return 0.5f;  // NaN (a degenerate arc): the middle, as torchgfn
-    lo = std::max(lo, double(std::numeric_limits<float>::min()));
-    hi = std::min(hi, double(std::nextafter(1.f, 0.f)));
+    const double lo = std::numeric_limits<float>::min(), hi = double(std::nextafter(1.f, 0.f));
     return float(std::min(hi, std::max(lo, v)));
-}
-
-// The resolution of r recovered from a float move a = lo + r·L (Cartesian): near lo, a is a
-// multiple of ulp(lo), so a draw r < ulp(lo)/L lands on a = lo exactly and is recovered as 0;
-// near the top, on a multiple of ulp(lo + L). Recovered values are clamped to
-//     [ulp(lo)/L, 1 − ulp(lo + L)/L]
-// (ulp(0) = FLT_MIN's range: from s_0 the move is r itself): a Beta with α < 1 has density
-// ∝ r^(α−1) there, and scoring an unresolved draw at FLT_MIN instead would add up to
-// (1 − α)·87 nats to log PF (or log PB) that the other side does not share.
-double ulp_above(double v) {
-    const float f = float(v);
-    return double(std::nextafter(f, 2.f)) - double(f);
 }
 
 void check_config(const BoxPolicyConfig& c, const std::string& who) {
@@ -368,9 +354,7 @@ Var BoxCartesianPolicy::score(Tape& tape, const float* states, const float* acti
             if (kind[size_t(j)] == 0) lo = 0.0, L = 1.0;
             else L = backward_ ? double(x[e]) - d : 1.0 - double(x[e]) - d;
             L = std::max(L, double(kClampEps));
-            r[2 * j + e] = kind[size_t(j)] == 2 ? 0.5f
-                                                : clamp_unit((double(a[e]) - lo) / L, lo > 0 ? ulp_above(lo) / L : 0.0,
-                                                             1.0 - ulp_above(lo + L) / L);
+            r[2 * j + e] = kind[size_t(j)] == 2 ? 0.5f : clamp_unit((double(a[e]) - lo) / L);
             J -= std::log(L);
         }
         jac[size_t(j)] = float(J);
