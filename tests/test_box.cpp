@@ -26,6 +26,7 @@
 #include "gfn/runtime/training.h"
 #include "gfn/samplers/continuous_sampler.h"
 #include "gfn/validation/continuous_validation.h"
+#include "gfn/validation/enumeration.h"
 #include "tests/gradcheck.h"
 
 using namespace gfn;
@@ -166,6 +167,26 @@ BOOST_AUTO_TEST_CASE(exact_sampler_matches_cells) {
     std::vector<double> c = env.cell_masses(10);
     for (size_t k = 0; k < c.size(); ++k) l1 += std::fabs(freq[k] - c[k]);
     BOOST_CHECK_LT(l1, 0.03);
+}
+
+// The floor of the reported binned l1: exact draws through the code validate_continuous_grid
+// uses (grid_frequencies, l1_distance) on the 50 × 50 grid. A cell's count is Binomial(n, p),
+// so E|p̂ − p| ≈ √(2 p (1 − p) / (π n)) and the expected l1 is the sum of that over the cells
+// (≈ 0.075 for 200,000 draws); its spread over seeds is ≈ 50 · 0.6 · √(p/n) ≈ 0.0014.
+BOOST_AUTO_TEST_CASE(exact_sampler_binned_l1_is_the_floor) {
+    Box env;
+    const int n = 200000, G = 50;
+    std::vector<double> c = env.cell_masses(G);
+    double expected = 0;
+    for (double p : c) expected += std::sqrt(2.0 * p * (1.0 - p) / (M_PI * n));
+    BOOST_CHECK_CLOSE(expected, 0.075, 2.0);
+    for (uint64_t seed : {1u, 2u, 3u}) {
+        Rng rng(seed);
+        std::vector<float> x(size_t(n) * 2);
+        BOOST_REQUIRE(env.sample_target(rng, n, x.data()));
+        const double l1 = l1_distance(grid_frequencies(x.data(), n, 2, G), c);
+        BOOST_CHECK_SMALL(l1 - expected, 0.005);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(forced_steps) {
