@@ -20,6 +20,7 @@
 #include "gfn/runtime/training.h"
 #include "gfn/validation/diffusion_validation.h"
 #include "gfn/samplers/continuous_sampler.h"
+#include "gfn/samplers/diffusion_local_search.h"
 #include "gfn/validation/continuous_validation.h"
 
 namespace gfn {
@@ -68,6 +69,9 @@ void build_diffusion(Run& run) {
     run.continuous_pf = std::make_unique<PinnedBrownianForward>(*env, run.store, opt, run.rng, "pf");
     run.continuous_pb = std::make_unique<BrownianBridgeBackward>(*env, opt);
     if (reward != target) run.validation_env = std::make_unique<DiffusionSampling>(target, cfg.diffusion_steps);
+    if (cfg.terminal_buffer > 0)
+        run.diffusion_search = std::make_shared<DiffusionReplaySearch>(env->dim(), cfg.terminal_buffer,
+                                                                       cfg.langevin_steps, cfg.langevin_step_size);
     run.continuous_env = std::move(env);
 }
 
@@ -239,11 +243,14 @@ void sample_continuous_batch(Run& run) {
         sample_continuous_backward_trajectories(env, *run.continuous_pb, xs, n, run.rng, run.tape, run.batch);
         return;
     }
+    // --terminal-buffer: odd iterations train on PB trajectories from buffered points.
+    if (run.diffusion_search && run.diffusion_search->sample_backward(run, n)) return;
     // On-policy: log PF stays on the tape for the loss (train_step resets the tape
     // before the next rollout, after this step's backward).
     sample_continuous_trajectories(*run.continuous_env, *run.continuous_pf, n,
                                    float(exploration_std(run, run.iteration)), run.rng, run.tape, run.batch,
                                    run.on_policy());
+    if (run.diffusion_search) run.diffusion_search->record(run);
 }
 
 namespace {
