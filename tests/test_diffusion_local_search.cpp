@@ -190,6 +190,22 @@ BOOST_AUTO_TEST_CASE(backward_trajectories_from_the_buffer) {
     BOOST_CHECK_CLOSE(got_pb, want_pb, 1e-3);
 }
 
+// --backward-until I: from iteration I on, odd iterations roll PF out too.
+BOOST_AUTO_TEST_CASE(backward_until_stops_the_buffer) {
+    Config c = parsed({"--env", "diffusion", "--target", "gmm25", "--steps", "4", "--batch-size", "8",
+                       "--terminal-buffer", "64", "--backward-until", "3", "--validation-samples", "100"});
+    Run run(c);
+    sample_continuous_batch(run);  // iteration 0: recorded
+    run.iteration = 1;
+    run.tape.reset();
+    BOOST_CHECK(run.diffusion_search->sample_backward(run, 8));
+    run.iteration = 3;
+    run.tape.reset();
+    BOOST_CHECK(!run.diffusion_search->sample_backward(run, 8));
+    sample_continuous_batch(run);  // on-policy, and no longer recorded
+    BOOST_CHECK_EQUAL(run.diffusion_search->buffer().size(), 8);
+}
+
 BOOST_AUTO_TEST_CASE(flag_errors) {
     BOOST_CHECK_NE(error_of({"--env", "hypergrid", "--terminal-buffer", "100"}).find("--terminal-buffer"),
                    std::string::npos);
@@ -202,6 +218,8 @@ BOOST_AUTO_TEST_CASE(flag_errors) {
                    std::string::npos);
     BOOST_CHECK_NE(error_of({"--env", "diffusion", "--target", "gmm25", "--terminal-buffer", "1000", "--resume", "x.ckpt"})
                        .find("--resume"),
+                   std::string::npos);
+    BOOST_CHECK_NE(error_of({"--env", "diffusion", "--target", "gmm25", "--backward-until", "5"}).find("--backward-until"),
                    std::string::npos);
     BOOST_CHECK_NE(error_of({"--env", "diffusion", "--target", "gmm25", "--langevin-step-size", "0"})
                        .find("--langevin-step-size"),

@@ -124,6 +124,9 @@ const std::vector<Flag>& flags() {
         int_flag("langevin-steps", &Config::langevin_steps, 0, 1 << 16,
                  "diffusion: MALA steps on log R applied to each replayed batch (with --terminal-buffer)"),
         dbl_flag("langevin-step-size", &Config::langevin_step_size, "diffusion: MALA step size eta (> 0)"),
+        int_flag("backward-until", &Config::backward_until, 0, kIntMax,
+                 "diffusion: with --terminal-buffer, train on buffer trajectories only before this iteration, "
+                 "on-policy after (0: to the end)"),
         flt_flag("delta", &Config::delta, "Box: step size in (0, 1]"),
         int_flag("n-components", &Config::n_components, 1, 1000, "Box: Beta mixture components of a move"),
         int_flag("n-components-s0", &Config::n_components_s0, 1, 1000,
@@ -462,8 +465,8 @@ void validate_diffusion_config(const Config& c) {
             "--prior " + c.prior + ": a diffusion posterior needs a saved diffusion prior, --prior FILE.ckpt "
             "(e.g. from --loss mle --save FILE.ckpt)");
     require(std::isfinite(c.langevin_step_size) && c.langevin_step_size > 0, "--langevin-step-size: must be > 0");
-    require(c.langevin_steps == 0 || c.terminal_buffer > 0,
-            "--langevin-steps: searches the replayed points; give --terminal-buffer N");
+    require((c.langevin_steps == 0 && c.backward_until == 0) || c.terminal_buffer > 0,
+            "--langevin-steps / --backward-until: act on the replayed points; give --terminal-buffer N");
     if (c.terminal_buffer > 0) {
         require(c.loss == "tb" || c.loss == "lpv" || c.loss == "db" || c.loss == "subtb",
                 "--terminal-buffer: trains on PB trajectories from buffered points; --loss " + c.loss +

@@ -68,6 +68,7 @@ struct Config {
     int terminal_buffer = 0;              // capacity (0: none)
     int langevin_steps = 0;               // MALA steps on log R per replayed batch
     double langevin_step_size = 0.01;     // MALA step size eta
+    int backward_until = 0;               // backward (buffer) iterations stop here (0: never)
     // Box (--env box: polar, --env box_cartesian; torchgfn's gym/box.py, flags named as
     // train_box.py names them). Given without the flag, both take the settings of the issue's
     // target: --hidden 128, --layers 4, --activation elu, --batch-size 128, --lr 1e-3,

@@ -71,7 +71,8 @@ void build_diffusion(Run& run) {
     if (reward != target) run.validation_env = std::make_unique<DiffusionSampling>(target, cfg.diffusion_steps);
     if (cfg.terminal_buffer > 0)
         run.diffusion_search = std::make_shared<DiffusionReplaySearch>(env->dim(), cfg.terminal_buffer,
-                                                                       cfg.langevin_steps, cfg.langevin_step_size);
+                                                                       cfg.langevin_steps, cfg.langevin_step_size,
+                                                                       cfg.backward_until);
     run.continuous_env = std::move(env);
 }
 

@@ -120,6 +120,7 @@ double langevin_local_search(const DiffusionTarget& target, float* xs, float* lo
 
 bool DiffusionReplaySearch::sample_backward(Run& run, int n) {
     if (run.iteration % 2 == 0 || buffer_.size() < n) return false;
+    if (backward_until_ > 0 && run.iteration >= backward_until_) return false;
     const auto& env = dynamic_cast<const DiffusionSampling&>(*run.continuous_env);
     const int d = env.dim();
     xs_.resize(size_t(n) * size_t(d));
@@ -142,6 +143,7 @@ bool DiffusionReplaySearch::sample_backward(Run& run, int n) {
 }
 
 void DiffusionReplaySearch::record(const Run& run) {
+    if (backward_until_ > 0 && run.iteration >= backward_until_) return;  // no longer read
     const Trajectories& b = run.batch;
     const int d = buffer_.dim(), n = int(b.log_rewards.size());
     xs_.resize(size_t(n) * size_t(d));

@@ -27,7 +27,8 @@
 // trajectories τ ~ PB(· | x) — the Brownian bridge back to s_0 — stored as forward
 // trajectories; the objective recomputes log PF and log PB on them (the run is
 // off-policy: Config::off_policy()). Every iteration draws B trajectories, so the
-// budget counted in trajectories is the on-policy run's.
+// budget counted in trajectories is the on-policy run's. With backward_until > 0
+// the iterations from backward_until on are all on-policy (the buffer stops).
 #pragma once
 
 #include <vector>
@@ -74,9 +75,10 @@ double langevin_local_search(const DiffusionTarget& target, float* xs, float* lo
 
 class DiffusionReplaySearch {
 public:
-    DiffusionReplaySearch(int dim, int capacity, int langevin_steps, double step_size)
-        : buffer_(dim, capacity), langevin_steps_(langevin_steps), step_size_(step_size) {}
-    // An odd iteration with a full batch in the buffer: fills run.batch with n backward
+    DiffusionReplaySearch(int dim, int capacity, int langevin_steps, double step_size, int backward_until = 0)
+        : buffer_(dim, capacity), langevin_steps_(langevin_steps), step_size_(step_size),
+          backward_until_(backward_until) {}
+    // An odd iteration (before backward_until, if set) with a full batch in the buffer: fills run.batch with n backward
     // trajectories from (searched) buffer points and returns true. Otherwise false.
     bool sample_backward(Run& run, int n);
     // After an on-policy rollout: its terminal points into the buffer.
@@ -88,6 +90,7 @@ private:
     TerminalBuffer buffer_;
     int langevin_steps_;
     double step_size_;
+    int backward_until_;
     double acceptance_ = 0;
     std::vector<float> xs_, log_r_;
 };
