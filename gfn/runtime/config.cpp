@@ -469,8 +469,8 @@ void validate_diffusion_config(const Config& c) {
             "--langevin-steps / --backward-until: act on the replayed points; give --terminal-buffer N");
     if (c.terminal_buffer > 0) {
         require(c.loss == "tb" || c.loss == "lpv" || c.loss == "db" || c.loss == "subtb",
-                "--terminal-buffer: trains on PB trajectories from buffered points; --loss " + c.loss +
-                    " has no PB (use tb, lpv, db or subtb)");
+                "--terminal-buffer: trains a balance objective on PB trajectories from buffered points; "
+                "not with --loss " + c.loss + " (use tb, lpv, db or subtb)");
         require(c.terminal_buffer >= c.batch_size, "--terminal-buffer: capacity must be >= --batch-size (" +
                                                        std::to_string(c.batch_size) + ")");
         require(c.resume.empty() && c.save_every == 0,
