@@ -118,6 +118,15 @@ const std::vector<Flag>& flags() {
         flt_flag("sigma", &Config::sigma, "diffusion: PF std sigma*sqrt(dt*t_scale) (gmm25: 5, funnel/manywell: 1, posterior9 and mle: 2)"),
         flt_flag("t-scale", &Config::t_scale, "diffusion: scale of the PF variance (torchgfn's RTB example: 5)"),
         switch_flag("learn-variance", &Config::learn_variance, "diffusion: PF learns a log-std correction"),
+        int_flag("terminal-buffer", &Config::terminal_buffer, 0, 1 << 24,
+                 "diffusion: capacity of a reward-ranked buffer of terminal points; odd iterations train on "
+                 "PB trajectories from it (0: none)"),
+        int_flag("langevin-steps", &Config::langevin_steps, 0, 1 << 16,
+                 "diffusion: MALA steps on log R applied to each replayed batch (with --terminal-buffer)"),
+        dbl_flag("langevin-step-size", &Config::langevin_step_size, "diffusion: MALA step size eta (> 0)"),
+        int_flag("backward-until", &Config::backward_until, 0, kIntMax,
+                 "diffusion: with --terminal-buffer, train on buffer trajectories only before this iteration, "
+                 "on-policy after (0: to the end)"),
         flt_flag("delta", &Config::delta, "Box: step size in (0, 1]"),
         int_flag("n-components", &Config::n_components, 1, 1000, "Box: Beta mixture components of a move"),
         int_flag("n-components-s0", &Config::n_components_s0, 1, 1000,
@@ -455,6 +464,19 @@ void validate_diffusion_config(const Config& c) {
     require(!c.relative() || c.prior_from_file(),
             "--prior " + c.prior + ": a diffusion posterior needs a saved diffusion prior, --prior FILE.ckpt "
             "(e.g. from --loss mle --save FILE.ckpt)");
+    require(std::isfinite(c.langevin_step_size) && c.langevin_step_size > 0, "--langevin-step-size: must be > 0");
+    require((c.langevin_steps == 0 && c.backward_until == 0) || c.terminal_buffer > 0,
+            "--langevin-steps / --backward-until: act on the replayed points; give --terminal-buffer N");
+    if (c.terminal_buffer > 0) {
+        require(c.loss == "tb" || c.loss == "lpv" || c.loss == "db" || c.loss == "subtb",
+                "--terminal-buffer: trains a balance objective on PB trajectories from buffered points; "
+                "not with --loss " + c.loss + " (use tb, lpv, db or subtb)");
+        require(c.terminal_buffer >= c.batch_size, "--terminal-buffer: capacity must be >= --batch-size (" +
+                                                       std::to_string(c.batch_size) + ")");
+        require(c.resume.empty() && c.save_every == 0,
+                "--terminal-buffer: a checkpoint does not hold the buffer, so a resumed run would differ; "
+                "--resume and --save-every are refused (--save at the end is fine)");
+    }
 }
 
 void validate_continuous_config(const Config& c) {
@@ -463,6 +485,8 @@ void validate_continuous_config(const Config& c) {
                               c.sigma == def.sigma && c.t_scale == def.t_scale && !c.learn_variance),
             "--target / --steps / --sigma / --t-scale / --learn-variance: diffusion-sampler flags (--env diffusion), "
             "not for --env " + c.env);
+    require(c.diffusion() || (c.terminal_buffer == 0 && c.langevin_steps == 0),
+            "--terminal-buffer / --langevin-steps: diffusion-sampler flags (--env diffusion), not for --env " + c.env);
     require(c.box() || (c.delta == def.delta && c.n_components == def.n_components &&
                         c.n_components_s0 == def.n_components_s0 && c.min_concentration == def.min_concentration &&
                         c.max_concentration == def.max_concentration),

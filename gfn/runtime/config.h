@@ -63,6 +63,12 @@ struct Config {
     double sigma = 1.0;                   // PF std σ·√(dt·t_scale)
     double t_scale = 1.0;
     bool learn_variance = false;          // PF's learned log-std correction
+    // diffusion, off-policy (gfn/samplers/diffusion_local_search.h): a rank-prioritised
+    // buffer of terminal points; odd iterations train on PB trajectories from it.
+    int terminal_buffer = 0;              // capacity (0: none)
+    int langevin_steps = 0;               // MALA steps on log R per replayed batch
+    double langevin_step_size = 0.01;     // MALA step size eta
+    int backward_until = 0;               // backward (buffer) iterations stop here (0: never)
     // Box (--env box: polar, --env box_cartesian; torchgfn's gym/box.py, flags named as
     // train_box.py names them). Given without the flag, both take the settings of the issue's
     // target: --hidden 128, --layers 4, --activation elu, --batch-size 128, --lr 1e-3,
@@ -163,7 +169,8 @@ struct Config {
     bool ebm() const { return env == "discrete_ebm" || env == "ising"; }
     bool relative() const { return loss == "rtb" || loss == "relative_lpv" || loss == "trust_pcl"; }
     bool off_policy() const {
-        return epsilon != 0.0 || temperature != 1.0 || sf_bias != 0.0 || replay_buffer > 0 || local_search > 0;
+        return epsilon != 0.0 || temperature != 1.0 || sf_bias != 0.0 || replay_buffer > 0 || local_search > 0 ||
+               terminal_buffer > 0;
     }
     bool policy_gradient() const { return loss == "vpg" || loss == "ppo"; }
     // DB, SubTB: log F; vpg with a baseline or GAE, ppo: the soft value V(s) (the same estimator).

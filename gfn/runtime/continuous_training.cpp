@@ -20,6 +20,7 @@
 #include "gfn/runtime/training.h"
 #include "gfn/validation/diffusion_validation.h"
 #include "gfn/samplers/continuous_sampler.h"
+#include "gfn/samplers/diffusion_local_search.h"
 #include "gfn/validation/continuous_validation.h"
 
 namespace gfn {
@@ -68,6 +69,10 @@ void build_diffusion(Run& run) {
     run.continuous_pf = std::make_unique<PinnedBrownianForward>(*env, run.store, opt, run.rng, "pf");
     run.continuous_pb = std::make_unique<BrownianBridgeBackward>(*env, opt);
     if (reward != target) run.validation_env = std::make_unique<DiffusionSampling>(target, cfg.diffusion_steps);
+    if (cfg.terminal_buffer > 0)
+        run.diffusion_search = std::make_shared<DiffusionReplaySearch>(env->dim(), cfg.terminal_buffer,
+                                                                       cfg.langevin_steps, cfg.langevin_step_size,
+                                                                       cfg.backward_until);
     run.continuous_env = std::move(env);
 }
 
@@ -229,8 +234,13 @@ double exploration_std(const Run& run, int i) {
 }
 
 void sample_continuous_batch(Run& run) {
-    // [distributed] this rank's share
-    sample_continuous_batch(run, dist::my_share(run.cfg.batch_size), run.rng, run.tape, run.batch);
+    const int n = dist::my_share(run.cfg.batch_size);  // [distributed] this rank's share
+    // --terminal-buffer: odd iterations train on PB trajectories from buffered points,
+    // the others add their rollout's terminal points to the buffer (never split
+    // across threads: sharded_steps).
+    if (run.diffusion_search && run.diffusion_search->sample_backward(run, n)) return;
+    sample_continuous_batch(run, n, run.rng, run.tape, run.batch);
+    if (run.diffusion_search) run.diffusion_search->record(run);
 }
 
 void sample_continuous_batch(const Run& run, int n, Rng& rng, Tape& tape, Trajectories& batch) {

@@ -538,7 +538,7 @@ static SampleRequest sample_request(const Run& run, int n, TrunkRecording& recor
 
 bool sharded_steps(const Run& run, int threads) {
     const Config& c = run.cfg;
-    if (threads < 2 || run.buffer || c.local_search > 0 || balance_tlm(c)) return false;
+    if (threads < 2 || run.buffer || run.diffusion_search || c.local_search > 0 || balance_tlm(c)) return false;
     const int per_thread = run.continuous_env ? kShardMinContinuousTrajectories : kShardMinTrajectories;
     if (dist::my_share(c.batch_size) < per_thread * threads) return false;
     // Losses whose value on the union of the shards is the shards' losses weighted by

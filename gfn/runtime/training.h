@@ -56,6 +56,7 @@
 namespace gfn {
 
 class DiffusionTarget;
+class DiffusionReplaySearch;
 
 // Parameter groups: networks train at --lr, log Z (and log Z(c)) at --lr-logz,
 // log F (DB, SubTB) at --lr-logf.
@@ -110,6 +111,7 @@ struct Run {
     std::unique_ptr<ScalarEstimator> log_z;          // TB, RTB, Trust-PCL
     std::unique_ptr<StateFlowEstimator> log_f;       // DB, SubTB
     std::unique_ptr<ReplayBuffer> buffer;            // --replay-buffer (soft_dqn: a TransitionReplayBuffer)
+    std::shared_ptr<DiffusionReplaySearch> diffusion_search;  // --terminal-buffer (diffusion_local_search.h)
     std::unique_ptr<PolicyEstimator> uniform_pb;     // local search's PB when the objective has none
     std::unique_ptr<Run> prior_run;                  // the tb prior of a relative objective
     std::unique_ptr<PolicyEstimator> uniform_prior;  // the uniform prior
