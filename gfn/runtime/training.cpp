@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <stdexcept>
 
 #include "engine/blas.h"
@@ -571,7 +572,9 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
         rngs.emplace_back((hi << 32) | lo, uint64_t(t) + 1);
     }
     std::vector<double> items(size_t(T), 0.0), losses(size_t(T), 0.0), seconds(size_t(3 * T), 0.0);
-    std::vector<std::string> errors(static_cast<size_t>(T));
+    // A thread's exception, kept as is (its type tells a bad configuration, std::invalid_argument /
+    // std::domain_error, from a divergence) and rethrown on the calling thread.
+    std::vector<std::exception_ptr> errors(static_cast<size_t>(T));
     const size_t P = run.store.grads.size();
 #pragma omp parallel num_threads(T)
     {
@@ -598,15 +601,19 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
             t0 = Clock::now();
             sh.tape.backward(loss);
             seconds[size_t(3 * t + 2)] = seconds_since(t0);
-        } catch (const std::exception& e) {
-            errors[size_t(t)] = e.what();
+        } catch (...) {
+            errors[size_t(t)] = std::current_exception();
         }
         sh.tape.redirect_parameter_gradients(nullptr, 0, nullptr);
     }
-    for (const std::string& e : errors)
-        if (!e.empty()) {
-            if (divergence_hint(run).empty()) throw std::runtime_error(e);
-            diverged(run, step, e);
+    for (const std::exception_ptr& e : errors)
+        if (e) {
+            if (divergence_hint(run).empty()) std::rethrow_exception(e);
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& x) {
+                diverged(run, step, x.what());
+            }
         }
     // The phases of the slowest thread (the threads run side by side; the step waits for it).
     int slowest = 0;
