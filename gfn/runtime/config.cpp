@@ -187,7 +187,7 @@ const std::vector<Flag>& flags() {
         str_flag("optimizer", &Config::optimizer, "adam | adamw | sgd"),
         flt_flag("lr", &Config::lr, "learning rate of the networks"),
         flt_flag("lr-logz", &Config::lr_logz, "learning rate of log Z"),
-        flt_flag("lr-logf", &Config::lr_logf, "learning rate of the log F network (DB, SubTB)"),
+        flt_flag("lr-logf", &Config::lr_logf, "learning rate of the log F network (DB, SubTB) (box: 1e-2)"),
         str_flag("lr-schedule", &Config::lr_schedule,
                  "constant | cosine: every learning rate times (1 + cos(pi t / iterations)) / 2 | step: times "
                  "gamma^floor(t / milestone) (box: step)"),
@@ -360,6 +360,7 @@ void apply_env_defaults(Config& c, const std::vector<std::string>& given) {
         if (unset("validation-bins")) c.validation_bins = 50;
         if (unset("lr-schedule")) c.lr_schedule = "step";
         if (unset("scheduler-milestone")) c.scheduler_milestone = 2500;
+        if (unset("lr-logf")) c.lr_logf = 1e-2;  // torchgfn's train_box DB: log F at 1e-2
         return;
     }
     if (c.env == "line") {  // torchgfn's train_line

@@ -123,7 +123,7 @@ struct Config {
     std::string optimizer = "adam";       // adam | adamw | sgd
     double lr = 1e-3;
     double lr_logz = 0.1;
-    double lr_logf = 1e-3;                // log F networks (DB, SubTB)
+    double lr_logf = 1e-3;                // log F networks (DB, SubTB); box: 1e-2 (torchgfn)
     std::string lr_schedule = "constant"; // constant | cosine (every group's rate decays to 0 over --iterations)
                                           // | step (every group's rate × --gamma-scheduler every
                                           // --scheduler-milestone steps; box: step, 2500, 0.5)
