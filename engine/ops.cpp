@@ -1551,6 +1551,7 @@ void backward_node(Tape& t, const Node& n) {
         beta_log_prob_backward(da, db, grad_of(t, n.c), dy, A->value, B->value, C->value, n.rows, A->cols, n.cols);
         break;
     }
+    case Op::LinearSparse:  // engine/nn.cpp's linear_sparse_backward (Tape dispatches it)
     case Op::COUNT: throw std::logic_error("backward_node: invalid op");
     }
 }

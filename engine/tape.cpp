@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "engine/blas.h"
+#include "engine/nn.h"
 #include "engine/ops.h"
 
 namespace gfn {
@@ -17,12 +18,18 @@ static const char* const kOpNames[] = {
     "relu", "leaky_relu", "tanh", "elu", "log_softmax", "gather", "logsumexp", "sum", "mean",
     "segment_sum", "slice_cols", "concat_cols", "concat_rows", "index_rows", "clamp",
     "range_sum", "slice_rows", "sigmoid", "log_sigmoid", "softplus", "gelu", "sin", "cos", "lgamma", "div",
-    "row_sum", "reshape", "normal_log_prob", "beta_log_prob",
+    "row_sum", "reshape", "normal_log_prob", "beta_log_prob", "linear_sparse",
 };
 static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == size_t(Op::COUNT),
               "every op needs a name in kOpNames");
 
 const char* op_name(Op op) { return kOpNames[size_t(op)]; }
+
+// The backward kernel of one node: ops.cpp's, or nn.cpp's for linear_sparse.
+static void run_backward(Tape& t, const Node& n) {
+    if (n.op == Op::LinearSparse) linear_sparse_backward(t, n);
+    else backward_node(t, n);
+}
 
 float Var::item() const {
     const Node& n = node();
@@ -98,7 +105,7 @@ void Tape::backward(Var loss) {
     ln.grad[0] += 1.0f;
     for (int i = loss.id; i >= 0; --i) {
         const Node& n = nodes[size_t(i)];
-        if (n.requires_grad && n.op != Op::Leaf) backward_node(*this, n);
+        if (n.requires_grad && n.op != Op::Leaf) run_backward(*this, n);
     }
 }
 
@@ -157,7 +164,7 @@ void Tape::backward_recycling(int loss_id) {
         ensure_grad(n.c);
         if (n.op == Op::ConcatRows)
             for (int k = 0; k < n.iattr; ++k) ensure_grad(n.idx[k]);
-        backward_node(*this, n);
+        run_backward(*this, n);
         if (!n.external_grad) {  // every consumer has run: the buffer is free again
             pool[size_t(n.rows) * size_t(n.cols)].push_back(n.grad);
             n.grad = nullptr;

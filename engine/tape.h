@@ -60,6 +60,7 @@ enum class Op : uint8_t {
     Reshape,       // y = a with another (rows, cols) of the same size (a view: no copy)
     NormalLogProb, // y_i = −½ Σ_j [log 2π + 2 log σ_ij + ((x_ij − μ_ij)/σ_ij)²]   (a = x, b = μ, c = σ)
     BetaLogProb,   // y_ij = log Beta(r_i,⌊j/K⌋; α_ij, β_ij)   (a = r, b = α, c = β)
+    LinearSparse,  // y = x Wᵀ + b, x a sum of unit rows given by columns (a = W, b = bias; engine/nn.h)
     COUNT
 };
 const char* op_name(Op op);
