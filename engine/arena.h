@@ -22,9 +22,9 @@ namespace gfn {
 // Allocations of at least this many bytes go to page_alloc.
 constexpr size_t kPageAllocMin = size_t(1) << 18;
 
-// Zero-filled, page-aligned memory from the system (mmap), or, below
-// kPageAllocMin, 64-byte aligned memory from malloc. Throws std::bad_alloc.
-// page_free takes the same byte count.
+// Uninitialised memory (callers may not rely on zeros): page-aligned from the
+// system (mmap) for kPageAllocMin bytes or more, else 64-byte aligned from
+// malloc. Throws std::bad_alloc. page_free takes the same byte count.
 void* page_alloc(size_t bytes);
 void page_free(void* p, size_t bytes);
 

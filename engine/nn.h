@@ -9,6 +9,9 @@
 // Layers hold parameter ids, not pointers, so the slab may grow while a model
 // is being built. A frozen store (a prior policy) is put on the tape as
 // constants: no gradient flows into it.
+//
+// linear_sparse is the Linear of a one-hot / K-hot input given by the columns
+// of its ones: a gather of weight columns forward, a scatter-add backward.
 #pragma once
 
 #include <memory>

@@ -2,7 +2,9 @@
 //
 // identity: the state's integers as floats; one-hot: a 1 at the state's
 // enumeration index (small spaces only); K-hot: a one-hot vector per
-// coordinate, concatenated (HyperGrid's input: ndim·height values).
+// coordinate, concatenated (HyperGrid's input: ndim·height values). One-hot and
+// K-hot also give their output as the columns of its ones (active_columns), which
+// the networks' first layer takes without materialising it (linear_sparse).
 #pragma once
 
 #include <memory>
