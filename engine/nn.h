@@ -9,12 +9,16 @@
 // Layers hold parameter ids, not pointers, so the slab may grow while a model
 // is being built. A frozen store (a prior policy) is put on the tape as
 // constants: no gradient flows into it.
+//
+// linear_sparse is the Linear of a one-hot / K-hot input given by the columns
+// of its ones: a gather of weight columns forward, a scatter-add backward.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/arena.h"
 #include "engine/random.h"
 #include "engine/tape.h"
 
@@ -63,14 +67,52 @@ struct Linear {
     Var forward(Var x) const;
 };
 
+// y = x Wᵀ + b for an input x (n, in) whose row i is a sum of unit rows,
+// Σ_k e_{cols[i·per_row + k]} (a one-hot or K-hot input; cols < 0: none), given
+// by the columns of its ones and never materialised:
+//     y_i = b + Σ_k W[:, cols_ik]                 (a gather of weight columns, no GEMM)
+//     dW[:, c] += Σ_{(i,k): cols_ik = c} dy_i,    db += Σ_i dy_i   (a scatter-add)
+// x has no gradient. W (out, in), b (1, out) or an invalid Var (no bias). cols
+// (n, per_row) must outlive the step; y, when given, holds the output already
+// (computed by linear_sparse_rows during a rollout). Throws std::invalid_argument
+// on a column >= in or bad shapes.
+Var linear_sparse(Var W, Var b, const int* cols, int n, int per_row, float* y = nullptr);
+// Its backward (Tape::backward dispatches Op::LinearSparse here).
+void linear_sparse_backward(Tape& t, const Node& n);
+// The forward on raw arrays: y (n, out) = b + Σ_k wt[cols_ik] with wt = Wᵀ (in, out),
+// b (out) or null. The sum runs over k in order, then adds b, as a GEMM with
+// beta = 1 on the materialised x does.
+void linear_sparse_rows(float* y, const float* wt, const float* b, const int* cols, int n, int per_row, int out);
+
 // A growable float buffer that never zero-fills: resize() keeps the contents
 // and leaves new elements uninitialised (the trunk writes every one of them),
 // and the memory is kept across rollouts. std::vector would memset every
 // recorded row again each step (measured: a tenth of a batch-2048 step).
+// Its memory comes from page_alloc (arena.h): a large buffer is mapped from the
+// system and given back when freed, never left as a resident hole in malloc's heap.
 class FloatBuffer {
 public:
-    float* data() { return data_.get(); }
-    const float* data() const { return data_.get(); }
+    FloatBuffer() = default;
+    ~FloatBuffer() { page_free(data_, capacity_ * sizeof(float)); }
+    FloatBuffer(const FloatBuffer&) = delete;
+    FloatBuffer& operator=(const FloatBuffer&) = delete;
+    FloatBuffer(FloatBuffer&& o) noexcept : data_(o.data_), size_(o.size_), capacity_(o.capacity_) {
+        o.data_ = nullptr;
+        o.size_ = o.capacity_ = 0;
+    }
+    FloatBuffer& operator=(FloatBuffer&& o) noexcept {
+        if (this != &o) {
+            page_free(data_, capacity_ * sizeof(float));
+            data_ = o.data_;
+            size_ = o.size_;
+            capacity_ = o.capacity_;
+            o.data_ = nullptr;
+            o.size_ = o.capacity_ = 0;
+        }
+        return *this;
+    }
+    float* data() { return data_; }
+    const float* data() const { return data_; }
     size_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
     size_t capacity() const { return capacity_; }
@@ -79,7 +121,7 @@ public:
     void reserve_empty(size_t n);    // while empty: frees, then allocates n (never both at once)
 
 private:
-    std::unique_ptr<float[]> data_;
+    float* data_ = nullptr;
     size_t size_ = 0, capacity_ = 0;
 };
 
@@ -89,7 +131,12 @@ private:
 // each state once, and the backward runs one large GEMM per layer.
 struct TrunkRecording {
     int rows = 0;                               // rows recorded since clear()
-    FloatBuffer input;                          // (rows, in)
+    FloatBuffer input;                          // (rows, in), a dense input
+    // A sparse input (trunk_rows_sparse): (rows, per_row) columns of its ones, and
+    // the first layer's Wᵀ (in, H), taken at the rollout's first rows.
+    std::vector<int> cols;
+    int per_row = 0;
+    std::vector<float> w0t;
     // Per hidden layer, (rows, H): before and after the activation. relu and
     // leaky relu run in place (their backward needs only the output's sign): post unused.
     std::vector<FloatBuffer> pre, post;
@@ -113,9 +160,15 @@ struct MLP {
     MLP(ParamStore& store, const std::string& name, int in, int out, int hidden, int n_hidden_layers,
         Activation act, Rng& rng, int group = 0);
     Var trunk(Var x) const;             // the activated last hidden layer (or x itself with no hidden layers)
+    // trunk() of an input given by the columns of its ones (linear_sparse); needs a hidden layer.
+    Var trunk_sparse(Tape& tape, const int* cols, int per_row, int n) const;
     // Appends n rows of x (n, in) to rec, computing the trunk with plain GEMMs (no
     // tape); returns the n new rows of the trunk output (valid until the next call).
     const float* trunk_rows(const float* x, int n, TrunkRecording& rec) const;
+    // The same for an input given by the columns of its ones, (n, per_row) (see
+    // linear_sparse); needs a hidden layer. The first layer is a gather of weight
+    // columns; rec keeps the columns, not the input.
+    const float* trunk_rows_sparse(const int* cols, int per_row, int n, TrunkRecording& rec) const;
     // The trunk over all recorded rows, on the tape, with the recorded values.
     // rec must outlive the step's backward.
     Var trunk_from_recording(Tape& tape, TrunkRecording& rec) const;

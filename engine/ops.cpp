@@ -1566,6 +1566,7 @@ void backward_node(Tape& t, const Node& n) {
     }
     case Op::LinearGelu:
     case Op::GeluAddRows: fused_backward_node(t, n); break;
+    case Op::LinearSparse:  // engine/nn.cpp's linear_sparse_backward (Tape dispatches it)
     case Op::COUNT: throw std::logic_error("backward_node: invalid op");
     }
 }

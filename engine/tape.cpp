@@ -1,11 +1,14 @@
 // tape.cpp — see tape.h. The backward kernels themselves live in ops.cpp.
 #include "engine/tape.h"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 #include <vector>
 #include <stdexcept>
 
+#include "engine/blas.h"
+#include "engine/nn.h"
 #include "engine/ops.h"
 
 namespace gfn {
@@ -15,12 +18,18 @@ static const char* const kOpNames[] = {
     "relu", "leaky_relu", "tanh", "elu", "log_softmax", "gather", "logsumexp", "sum", "mean",
     "segment_sum", "slice_cols", "concat_cols", "concat_rows", "index_rows", "clamp",
     "range_sum", "slice_rows", "sigmoid", "log_sigmoid", "softplus", "gelu", "sin", "cos", "lgamma", "div",
-    "row_sum", "reshape", "normal_log_prob", "beta_log_prob", "linear_gelu", "gelu_add_rows",
+    "row_sum", "reshape", "normal_log_prob", "beta_log_prob", "linear_gelu", "gelu_add_rows", "linear_sparse",
 };
 static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == size_t(Op::COUNT),
               "every op needs a name in kOpNames");
 
 const char* op_name(Op op) { return kOpNames[size_t(op)]; }
+
+// The backward kernel of one node: ops.cpp's, or nn.cpp's for linear_sparse.
+static void run_backward(Tape& t, const Node& n) {
+    if (n.op == Op::LinearSparse) linear_sparse_backward(t, n);
+    else backward_node(t, n);
+}
 
 float Var::item() const {
     const Node& n = node();
@@ -96,9 +105,16 @@ void Tape::backward(Var loss) {
     ln.grad[0] += 1.0f;
     for (int i = loss.id; i >= 0; --i) {
         const Node& n = nodes[size_t(i)];
-        if (n.requires_grad && n.op != Op::Leaf) backward_node(*this, n);
+        if (n.requires_grad && n.op != Op::Leaf) run_backward(*this, n);
     }
 }
+
+// A view shares its input's memory; its gradient is the same part of the input's.
+static bool is_view(Op op) { return op == Op::SliceRows || op == Op::Reshape; }
+static size_t view_offset(const Node& n) { return n.op == Op::SliceRows ? size_t(n.iattr) * size_t(n.cols) : 0; }
+
+// Rows of dx computed per GEMM by the in-place square Linear (a (rows, in) scratch).
+static constexpr int kInPlaceRows = 512;
 
 void Tape::backward_recycling(int loss_id) {
     // Free gradient buffers by size; a buffer taken from here is zeroed again.
@@ -111,11 +127,26 @@ void Tape::backward_recycling(int loss_id) {
         std::memset(p, 0, n * sizeof(float));
         return p;
     };
-    auto ensure_grad = [&](int id) {
-        if (id < 0) return;
-        Node& in = nodes[size_t(id)];
-        if (in.requires_grad && !in.external_grad && !in.grad) in.grad = take(size_t(in.rows) * size_t(in.cols));
-    };
+    // aliased[i]: node i is a view whose gradient lies inside its input's.
+    std::vector<uint8_t> aliased(nodes.size(), 0);
+    std::vector<float*> spare;  // the in-place Linear's scratch, taken once
+    struct Ensure {
+        Tape& t;
+        std::vector<uint8_t>& aliased;
+        decltype(take)& take_buffer;
+        void operator()(int id) {
+            if (id < 0) return;
+            Node& in = t.nodes[size_t(id)];
+            if (!in.requires_grad || in.external_grad || in.grad) return;
+            if (is_view(in.op) && in.a >= 0 && t.nodes[size_t(in.a)].requires_grad) {
+                (*this)(in.a);
+                in.grad = t.nodes[size_t(in.a)].grad + view_offset(in);
+                aliased[size_t(id)] = 1;
+                return;
+            }
+            in.grad = take_buffer(size_t(in.rows) * size_t(in.cols));
+        }
+    } ensure_grad{*this, aliased, take};
     for (Node& n : nodes)
         if (!n.external_grad) n.grad = nullptr;
     ensure_grad(loss_id);
@@ -123,17 +154,74 @@ void Tape::backward_recycling(int loss_id) {
     for (int i = loss_id; i >= 0; --i) {
         Node& n = nodes[size_t(i)];
         if (!n.requires_grad || n.op == Op::Leaf || !n.grad) continue;  // no gradient reached it
+        if (aliased[size_t(i)]) {  // a view: its consumers added into its input's gradient already
+            n.grad = nullptr;
+            continue;
+        }
+        if (!n.external_grad && backward_in_place(i, spare)) continue;
         ensure_grad(n.a);
         ensure_grad(n.b);
         ensure_grad(n.c);
         if (n.op == Op::ConcatRows)
             for (int k = 0; k < n.iattr; ++k) ensure_grad(n.idx[k]);
-        backward_node(*this, n);
+        run_backward(*this, n);
         if (!n.external_grad) {  // every consumer has run: the buffer is free again
             pool[size_t(n.rows) * size_t(n.cols)].push_back(n.grad);
             n.grad = nullptr;
         }
     }
+}
+
+// Node id's backward with its gradient buffer handed to its input a, when the
+// op allows it (relu, leaky relu, a square Linear) and no other consumer of a
+// has written a gradient yet (a.grad is null). Returns false when it does not apply.
+bool Tape::backward_in_place(int id, std::vector<float*>& spare) {
+    Node& n = nodes[size_t(id)];
+    if (n.op != Op::Relu && n.op != Op::LeakyRelu && n.op != Op::Linear) return false;
+    if (n.a < 0) return false;
+    Node& x = nodes[size_t(n.a)];
+    if (!x.requires_grad || x.external_grad || x.grad || is_view(x.op) || x.op == Op::Leaf) return false;
+    if (x.rows != n.rows || x.cols != n.cols) return false;  // (Linear: in = out)
+    float* g = n.grad;
+    const long N = long(n.rows) * long(n.cols);
+    const float* a = x.value;
+    if (n.op == Op::Relu) {
+        // da = dy if a > 0 else 0
+#pragma omp parallel for if (N > (1L << 16))
+        for (long k = 0; k < N; ++k) g[k] = a[k] > 0.f ? g[k] : 0.f;
+    } else if (n.op == Op::LeakyRelu) {
+        // da = dy if a > 0 else slope dy
+        const float slope = n.attr;
+#pragma omp parallel for if (N > (1L << 16))
+        for (long k = 0; k < N; ++k) g[k] = a[k] > 0.f ? g[k] : slope * g[k];
+    } else {
+        // dW += dyᵀ x and db += Σ_i dy_i by the op's own kernel (x.grad is null, so
+        // it skips dx), then dx = dy W over blocks of rows, each written back over
+        // the block of dy it came from (no longer needed once dW is done).
+        if (n.b < 0) return false;
+        Node& W = nodes[size_t(n.b)];
+        if (W.requires_grad && !W.external_grad) return false;  // a computed weight: the general path
+        if (n.c >= 0 && nodes[size_t(n.c)].requires_grad && !nodes[size_t(n.c)].external_grad) return false;
+        backward_node(*this, n);
+        const int in = x.cols, out = n.cols;
+        if (spare.empty()) spare.push_back(arena.floats(size_t(kInPlaceRows) * size_t(in)));
+        float* tmp = spare[0];
+        for (int r0 = 0; r0 < n.rows; r0 += kInPlaceRows) {
+            const int m = std::min(kInPlaceRows, n.rows - r0);
+            float* gr = g + size_t(r0) * size_t(out);
+            gemm(false, false, m, in, out, 1.f, gr, out, W.value, in, 0.f, tmp, in);
+            std::memcpy(gr, tmp, sizeof(float) * size_t(m) * size_t(in));
+        }
+    }
+    x.grad = g;
+    n.grad = nullptr;
+    return true;
+}
+
+void Tape::rewind(const Mark& m) {
+    if (m.n_nodes > nodes.size()) throw std::invalid_argument("Tape::rewind: the mark is ahead of the tape");
+    nodes.resize(m.n_nodes);
+    arena.rewind(m.arena);
 }
 
 void Tape::reset() {

@@ -62,6 +62,7 @@ enum class Op : uint8_t {
     BetaLogProb,   // y_ij = log Beta(r_i,⌊j/K⌋; α_ij, β_ij)   (a = r, b = α, c = β)
     LinearGelu,    // y = GELU(x Wᵀ + b)   (a = x, b = W, c = bias)
     GeluAddRows,   // y_i = GELU(a_i + b[idx_i])
+    LinearSparse,  // y = x Wᵀ + b, x a sum of unit rows given by columns (a = W, b = bias; engine/nn.h)
     COUNT
 };
 const char* op_name(Op op);
@@ -107,6 +108,14 @@ public:
     // its first consumer runs and recycles it once the node's own backward has
     // run, so the live gradients of a step stay few (training sets this; tests
     // that read an intermediate's gradient after backward leave it false).
+    // Three more savings then (backward_recycling; docs/engine.md, "Memory"):
+    //   - a view (slice_rows, reshape) gets no buffer of its own: its gradient
+    //     is the matching part of its input's, so its consumers add straight
+    //     into the input's gradient;
+    //   - relu and leaky relu turn their output's gradient into their input's
+    //     in place, when no other consumer of the input has written to it yet;
+    //   - so does a square Linear (in = out): dW and db first, then
+    //     dx = dy W row block by row block into dy's buffer.
     bool recycle_gradients = false;
 
     // A constant input (no gradient). Its memory must outlive the step.
@@ -139,9 +148,16 @@ public:
     // Forgets all nodes; keeps the arena's memory.
     void reset();
 
+    // The nodes and arena memory as they are now; rewind(m) forgets every node
+    // pushed since (a Var of one of them is then invalid) and reuses its memory.
+    struct Mark { size_t n_nodes = 0; Arena::Mark arena; };
+    Mark mark() const { return Mark{nodes.size(), arena.mark()}; }
+    void rewind(const Mark& m);
+
     Var var(int id) { return Var{this, id}; }
 
 private:
+    bool backward_in_place(int id, std::vector<float*>& spare);
     const float* redirect_from_ = nullptr;
     size_t redirect_n_ = 0;
     float* redirect_to_ = nullptr;

@@ -16,6 +16,13 @@ namespace gfn {
 // change sharply with c (ConditionalHyperGrid near c = 1) are easy to fit.
 constexpr int kConditionFeatures = 9;
 
+// Whether net's first layer takes pre's output by the columns of its ones
+// (linear_sparse): a one-hot / K-hot input and a hidden layer to take it. Same
+// values up to float rounding, without the (n, in) input or its GEMM.
+static bool sparse_input(const Preprocessor& pre, const MLP& net) {
+    return pre.active_per_row() > 0 && !net.hidden_layers.empty();
+}
+
 static Var condition_features(Tape& tape, const float* conditions, int n, int C) {
     float* f = tape.arena.floats(size_t(n) * size_t(C) * kConditionFeatures + 1);
     for (size_t q = 0; q < size_t(n) * size_t(C); ++q) {
@@ -82,6 +89,13 @@ int PolicyEstimator::n_outputs() const { return backward_ ? env_.n_backward_acti
 Var PolicyEstimator::trunk(Tape& tape, const int* states, const float* conditions, int n) const {
     const PolicyEstimator& o = trunk_owner();
     if (o.kind_ == Kind::Uniform) throw std::logic_error("uniform PB has no trunk");
+    if (o.kind_ == Kind::Mlp && sparse_input(*o.pre_, o.net_)) {
+        // A one-hot / K-hot input by the columns of its ones: never materialised.
+        const int k = o.pre_->active_per_row();
+        int* cols = tape.arena.ints(size_t(n) * size_t(k) + 1);
+        o.pre_->active_columns(states, n, cols);
+        return o.net_.trunk_sparse(tape, cols, k, n);
+    }
     float* x = tape.arena.floats(size_t(n) * size_t(o.pre_->output_dim()));
     o.pre_->apply(states, n, x);
     Var in = tape.constant(Tensor(x, n, o.pre_->output_dim()));
@@ -95,9 +109,17 @@ Var PolicyEstimator::trunk(Tape& tape, const int* states, const float* condition
 void PolicyEstimator::logits_rows(const int* states, int n, TrunkRecording& rec, std::vector<float>& scratch,
                                   float* logits) const {
     if (kind_ != Kind::Mlp) throw std::logic_error("logits_rows: only an Mlp policy records its trunk");
-    scratch.resize(size_t(n) * size_t(pre_->output_dim()));
-    pre_->apply(states, n, scratch.data());
-    const float* h = net_.trunk_rows(scratch.data(), n, rec);
+    const float* h;
+    if (sparse_input(*pre_, net_)) {
+        const int k = pre_->active_per_row();
+        std::vector<int> cols(size_t(n) * size_t(k));
+        pre_->active_columns(states, n, cols.data());
+        h = net_.trunk_rows_sparse(cols.data(), k, n, rec);
+    } else {
+        scratch.resize(size_t(n) * size_t(pre_->output_dim()));
+        pre_->apply(states, n, scratch.data());
+        h = net_.trunk_rows(scratch.data(), n, rec);
+    }
     // logits = h Woutᵀ + b
     const Linear& o = net_.output_layer;
     const float* b = o.store->value(o.b).data;
@@ -217,6 +239,12 @@ std::unique_ptr<StateFlowEstimator> StateFlowEstimator::tied(const PolicyEstimat
 
 Var StateFlowEstimator::forward(Tape& tape, const int* states, const float* conditions, int n) const {
     if (policy_) return forward_from_trunk(policy_->trunk(tape, states, conditions, n));
+    if (sparse_input(*pre_, net_)) {
+        const int k = pre_->active_per_row();
+        int* cols = tape.arena.ints(size_t(n) * size_t(k) + 1);
+        pre_->active_columns(states, n, cols);
+        return net_.head(net_.trunk_sparse(tape, cols, k, n));
+    }
     float* x = tape.arena.floats(size_t(n) * size_t(pre_->output_dim()));
     pre_->apply(states, n, x);
     return net_.forward(tape.constant(Tensor(x, n, pre_->output_dim())));

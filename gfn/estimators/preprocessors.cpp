@@ -9,6 +9,10 @@
 
 namespace gfn {
 
+void Preprocessor::active_columns(const int*, int, int*) const {
+    throw std::logic_error("active_columns: this preprocessor's output is dense (active_per_row() is 0)");
+}
+
 void IdentityPreprocessor::apply(const int* states, int n, float* out) const {
     const size_t total = size_t(n) * size_t(dim_);
     for (size_t k = 0; k < total; ++k) out[k] = float(states[k]);
@@ -34,6 +38,15 @@ void OneHotPreprocessor::apply(const int* states, int n, float* out) const {
     }
 }
 
+// out[i] = the state's enumeration index, or −1 when it has none (apply's zero row).
+void OneHotPreprocessor::active_columns(const int* states, int n, int* out) const {
+    const int dim = output_dim(), sd = env_.state_dim();
+    for (int i = 0; i < n; ++i) {
+        long long k = env_.state_index(states + size_t(i) * sd);
+        out[i] = k >= 0 && k < dim ? int(k) : -1;
+    }
+}
+
 KHotPreprocessor::KHotPreprocessor(int ndim, int height, int min_value)
     : ndim_(ndim), height_(height), min_value_(min_value) {
     if (ndim < 1 || height < 1)
@@ -51,6 +64,18 @@ void KHotPreprocessor::apply(const int* states, int n, float* out) const {
         for (int j = 0; j < ndim_; ++j) {
             long long v = (long long)s[j] - min_value_;
             if (v >= 0 && v < height_) o[size_t(j) * height_ + size_t(v)] = 1.0f;
+        }
+    }
+}
+
+// out[i, j] = j·height + (x_ij − min_value), or −1 outside the range (apply's zero block).
+void KHotPreprocessor::active_columns(const int* states, int n, int* out) const {
+    for (int i = 0; i < n; ++i) {
+        const int* s = states + size_t(i) * ndim_;
+        int* o = out + size_t(i) * ndim_;
+        for (int j = 0; j < ndim_; ++j) {
+            long long v = (long long)s[j] - min_value_;
+            o[j] = v >= 0 && v < height_ ? j * height_ + int(v) : -1;
         }
     }
 }

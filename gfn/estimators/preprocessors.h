@@ -2,7 +2,9 @@
 //
 // identity: the state's integers as floats; one-hot: a 1 at the state's
 // enumeration index (small spaces only); K-hot: a one-hot vector per
-// coordinate, concatenated (HyperGrid's input: ndim·height values).
+// coordinate, concatenated (HyperGrid's input: ndim·height values). One-hot and
+// K-hot also give their output as the columns of its ones (active_columns), which
+// the networks' first layer takes without materialising it (linear_sparse).
 #pragma once
 
 #include <memory>
@@ -18,6 +20,12 @@ public:
     virtual int output_dim() const = 0;
     // (n, state_dim) ints -> (n, output_dim()) floats.
     virtual void apply(const int* states, int n, float* out) const = 0;
+    // An output that is a sum of unit vectors (one-hot, K-hot) can also be given
+    // by the columns of its ones: active_per_row() columns per row (0: dense
+    // only), written by active_columns as (n, active_per_row()) ints, −1 for
+    // none, so that apply's row i is Σ_k e_{out[i, k]} (engine/nn.h, linear_sparse).
+    virtual int active_per_row() const { return 0; }
+    virtual void active_columns(const int* states, int n, int* out) const;
 };
 
 class IdentityPreprocessor : public Preprocessor {
@@ -34,6 +42,8 @@ public:
     explicit OneHotPreprocessor(const DiscreteEnv& env);  // env must be enumerable
     int output_dim() const override;
     void apply(const int* states, int n, float* out) const override;
+    int active_per_row() const override { return 1; }
+    void active_columns(const int* states, int n, int* out) const override;
 private:
     const DiscreteEnv& env_;
 };
@@ -45,6 +55,8 @@ public:
     KHotPreprocessor(int ndim, int height, int min_value = 0);
     int output_dim() const override { return ndim_ * height_; }
     void apply(const int* states, int n, float* out) const override;
+    int active_per_row() const override { return ndim_; }
+    void active_columns(const int* states, int n, int* out) const override;
 private:
     int ndim_, height_, min_value_;
 };

@@ -66,8 +66,11 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
     std::vector<float> scratch, logits, lps;
     std::vector<uint8_t> masks;
     if (record) req.recording->clear();
+    // Without saved log-probs nothing a step puts on the tape outlives it.
+    const Tape::Mark step_mark = tape.mark();
 
     for (int t = 0; !rows.empty(); ++t) {
+        if (!req.save_log_probs) tape.rewind(step_mark);
         const int m = int(rows.size());
         if (t >= T)
             throw std::runtime_error("sample_trajectories: a trajectory in " + env.name() + " exceeded " +
