@@ -193,6 +193,27 @@ BOOST_AUTO_TEST_CASE(activation_values) {
     BOOST_CHECK_EQUAL(r[2], 2.f);
 }
 
+// ELU's negative side, α(eᵃ − 1), is computed without std::expm1 (two branches
+// meeting at a = −0.35); against expm1 in double on a grid over [−100, 0] that
+// crosses the switch, relative error below 2e-6, and exactly −α far out.
+BOOST_AUTO_TEST_CASE(elu_matches_expm1) {
+    std::vector<float> a;
+    for (int i = 0; i <= 20000; ++i) a.push_back(-10.f * float(i) / 20000.f);
+    for (float x : {-0.35f, std::nextafter(-0.35f, 0.f), std::nextafter(-0.35f, -1.f), -1e-6f, -1e-30f, -87.5f, -100.f})
+        a.push_back(x);
+    Tape t;
+    std::vector<float> r = values(elu(t.constant(Tensor(a.data(), 1, int(a.size()))), 1.5f));
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        const double exact = 1.5 * std::expm1(double(a[i]));
+        const double rel = exact == 0 ? std::fabs(r[i]) : std::fabs(r[i] - exact) / std::fabs(exact);
+        worst = std::max(worst, rel);
+    }
+    BOOST_TEST_INFO("worst relative error " << worst);
+    BOOST_TEST(worst < 2e-6);
+    BOOST_CHECK_EQUAL(r.back(), -1.5f);
+}
+
 BOOST_AUTO_TEST_CASE(clamp_grad) {
     Param a("a", 4, 5, 40, -2.f, 2.f, {-0.5f, 1.f});
     expect_grads([&](Tape& t) { return clamp(a.on(t), -0.5f, 1.f); }, {a.target()});
