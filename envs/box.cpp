@@ -134,6 +134,34 @@ bool Box::backward_forced(const float* s) const {
 
 int Box::max_trajectory_length() const { return 1 + int(std::ceil(2.0 / delta_)) + 1; }
 
+void BoxCartesian::step(const float* states, const float* actions, int n, float* out) const {
+    for (int i = 0; i < n; ++i) {
+        const float* s = states + 2 * i;
+        const float* a = actions + 2 * i;
+        if (!(std::isfinite(a[0]) && std::isfinite(a[1])))
+            throw std::invalid_argument(name() + ": a non-finite move (the exit is not a move)");
+        // x' = x + a at s_0 (m = 0), x + δ + e elsewhere
+        const double m = is_initial(s) ? 0.0 : delta_;
+        out[2 * i] = float(std::min(1.0, double(s[0]) + m + double(a[0])));
+        out[2 * i + 1] = float(std::min(1.0, double(s[1]) + m + double(a[1])));
+    }
+}
+
+void BoxCartesian::backward_step(const float* states, const float* actions, int n, float* out) const {
+    for (int i = 0; i < n; ++i) {
+        const float* s = states + 2 * i;
+        const float* a = actions + 2 * i;
+        if (is_initial(s)) throw std::invalid_argument(name() + ": a backward move from s_0");
+        if (a[0] == s[0] && a[1] == s[1]) {  // the return to s_0
+            out[2 * i] = out[2 * i + 1] = 0.f;
+            continue;
+        }
+        // x = x' − δ − e
+        out[2 * i] = float(std::max(0.0, double(s[0]) - delta_ - double(a[0])));
+        out[2 * i + 1] = float(std::max(0.0, double(s[1]) - delta_ - double(a[1])));
+    }
+}
+
 bool BoxCartesian::exit_forced(const float* s) const {
     if (is_initial(s)) return false;
     return s[0] >= 1.0 - delta_ || s[1] >= 1.0 - delta_;

@@ -15,6 +15,13 @@
 //     a^d ∈ [δ, 1 − x^d]. Exit forbidden at s_0, forced once any x^d >= 1 − δ.
 //     Backward: a state with any x^d <= δ has only s_0 as parent (forced, move x);
 //     otherwise the parent is s_0 (move x) or any x − a with a^d ∈ [δ, x^d].
+//     Its *action* is the move's excess over its minimum, e = a − m: from s_0
+//     (m = 0) the move itself; a later move (m = δ) stores e = a − δ ∈ [0, L^d],
+//     so x' = x + δ + e; the backward return to s_0 stores the state x itself
+//     (a later move's e^d <= x^d − δ < x^d, so the two never coincide). A float
+//     near δ resolves only steps of 2⁻²⁵, so a move stored as a would lose every
+//     small excess; e keeps its relative precision, and PF (r = e/L) and PB
+//     (r = e/(x' − δ)) both recover their Beta draws from it exactly.
 //
 // Reward (R0, R1, R2) = (0.1, 0.5, 2) by default:
 //     R(x) = R0 + R1·Π_d[|x^d − ½| > 0.25] + R2·Π_d[0.3 < |x^d − ½| < 0.4]
@@ -84,6 +91,10 @@ public:
     explicit BoxCartesian(double delta = 0.25, double R0 = 0.1, double R1 = 0.5, double R2 = 2.0)
         : BoxBase(delta, R0, R1, R2) {}
     std::string name() const override { return "box_cartesian"; }
+    // x' = x + a from s_0, else x + δ + e (clamped to <= 1 against rounding).
+    void step(const float* states, const float* actions, int n, float* out) const override;
+    // The action x (the return) lands on s_0; else x − δ − e (clamped at 0).
+    void backward_step(const float* states, const float* actions, int n, float* out) const override;
     // Any x^d >= 1 − δ (not at s_0).
     bool exit_forced(const float* s) const override;
     // Any x^d <= δ (not at s_0).

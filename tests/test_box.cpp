@@ -283,18 +283,36 @@ BOOST_AUTO_TEST_CASE(cartesian_hand_worked) {
     BOOST_CHECK_CLOSE(lp1(pf, s0, a1), std::log(mix(0.2)) + std::log(mix(0.4)), 1e-3);
     float x1[2], x2[2], x3[2];
     env.step(s0, a1, 1, x1);
-    // Move 2: L = 1 − x1 − δ = (0.55, 0.35), r = (0.5, 0.2), a = δ + rL:
+    // Move 2: L = 1 − x1 − δ = (0.55, 0.35), r = (0.5, 0.2), the move δ + rL is
+    // stored as its excess e = rL:
     //   log PF = log mix(0.5) + log mix(0.2) − log 0.55 − log 0.35 + log σ(1)
-    const float a2[] = {float(d + 0.5 * 0.55), float(d + 0.2 * 0.35)};
+    const float a2[] = {float(0.5 * 0.55), float(0.2 * 0.35)};
     BOOST_CHECK_CLOSE(lp1(pf, x1, a2),
                       std::log(mix(0.5)) + std::log(mix(0.2)) - std::log(0.55) - std::log(0.35) +
                           std::log(sigmoid_d(1)),
                       1e-3);
+    // A tiny excess, r = (10⁻⁹, ½): the move δ + rL rounds to δ in float (steps of
+    // 2⁻²⁵ there), but the stored excess keeps r, so PF and PB score the draw itself.
+    const float at[] = {float(1e-9 * 0.55), float(0.5 * 0.35)};
+    BOOST_CHECK_CLOSE(lp1(pf, x1, at),
+                      std::log(mix(1e-9)) + std::log(mix(0.5)) - std::log(0.55) - std::log(0.35) +
+                          std::log(sigmoid_d(1)),
+                      1e-3);
+    float xt[2];
+    env.step(x1, at, 1, xt);
+    BOOST_CHECK_SMALL(double(xt[0]) - (double(x1[0]) + d), 3e-8);  // the state holds it to an ulp only
+    const double qt0 = double(xt[0]) - d, qt1 = double(xt[1]) - d;
+    BOOST_CHECK_CLOSE(lp1(pb, xt, at),
+                      std::log(sigmoid_d(1)) + std::log(mix(double(at[0]) / qt0)) +
+                          std::log(mix(double(at[1]) / qt1)) - std::log(qt0) - std::log(qt1),
+                      1e-3);
     env.step(x1, a2, 1, x2);  // (0.725, 0.72)
     BOOST_CHECK_CLOSE(lp1(pf, x2, a2, true), std::log(sigmoid_d(-1)), 1e-3);  // an unforced exit
-    // Move 3: L = (1 − x2 − δ) = (0.025, 0.03), r = (½, ½)
+    BOOST_CHECK_CLOSE(x2[0], 0.725, 1e-4);  // x1 + δ + e
+    BOOST_CHECK_CLOSE(x2[1], 0.72, 1e-4);
+    // Move 3: L = (1 − x2 − δ) = (0.025, 0.03), r = (½, ½), e = rL
     const double L0 = 1.0 - double(x2[0]) - d, L1 = 1.0 - double(x2[1]) - d;
-    const float a3[] = {float(d + 0.5 * L0), float(d + 0.5 * L1)};
+    const float a3[] = {float(0.5 * L0), float(0.5 * L1)};
     BOOST_CHECK_CLOSE(lp1(pf, x2, a3),
                       2 * std::log(mix(0.5)) - std::log(L0) - std::log(L1) + std::log(sigmoid_d(1)), 1e-2);
     env.step(x2, a3, 1, x3);
@@ -303,18 +321,23 @@ BOOST_AUTO_TEST_CASE(cartesian_hand_worked) {
     BOOST_CHECK_THROW(lp1(pf, x3, a3), std::invalid_argument);
     BOOST_CHECK_THROW(lp1(pf, s0, a1, true), std::invalid_argument);
 
-    // PB at x3: r^d = (a3^d − δ)/(x3^d − δ):
+    // PB at x3: r^d = e^d/(x3^d − δ):
     //   log PB = log σ(1) + Σ log mix(r^d) − Σ log(x3^d − δ)
     const double q0 = double(x3[0]) - d, q1 = double(x3[1]) - d;
     BOOST_CHECK_CLOSE(lp1(pb, x3, a3),
-                      std::log(sigmoid_d(1)) + std::log(mix((double(a3[0]) - d) / q0)) +
-                          std::log(mix((double(a3[1]) - d) / q1)) - std::log(q0) - std::log(q1),
+                      std::log(sigmoid_d(1)) + std::log(mix(double(a3[0]) / q0)) +
+                          std::log(mix(double(a3[1]) / q1)) - std::log(q0) - std::log(q1),
                       1e-2);
+    // backward_step undoes the move: x3 − δ − e = x2
+    float back[2];
+    env.backward_step(x3, a3, 1, back);
+    BOOST_CHECK_CLOSE(back[0], x2[0], 1e-4);
+    BOOST_CHECK_CLOSE(back[1], x2[1], 1e-4);
     // Back to s_0 from x2 (not forced): the move x2 itself, log σ(l) = log σ(−1);
     // a move near x2 but not equal to it is a decrement, not the return (torchgfn: within δ/2).
     BOOST_CHECK_CLOSE(lp1(pb, x2, x2), std::log(sigmoid_d(-1)), 1e-3);
-    const float near[] = {x2[0] - 0.01f, x2[1] - 0.01f};
-    const double r0 = (double(near[0]) - d) / (double(x2[0]) - d), r1 = (double(near[1]) - d) / (double(x2[1]) - d);
+    const float near[] = {x2[0] - 0.01f - float(d), x2[1] - 0.01f - float(d)};  // the excess of a move x2 − 0.01
+    const double r0 = double(near[0]) / (double(x2[0]) - d), r1 = double(near[1]) / (double(x2[1]) - d);
     BOOST_CHECK_CLOSE(lp1(pb, x2, near),
                       std::log(sigmoid_d(1)) + std::log(mix(r0)) + std::log(mix(r1)) -
                           std::log(double(x2[0]) - d) - std::log(double(x2[1]) - d),
@@ -381,14 +404,16 @@ BOOST_AUTO_TEST_CASE(cartesian_normalised) {
     const float states[][2] = {{0.2f, 0.3f}, {0.5f, 0.1f}, {0.7f, 0.05f}};
     for (const auto& s : states) {
         const float dummy[] = {0.f, 0.f};
-        const double total = std::exp(lp1(pf, s, dummy, true)) + rect_integral(pf, s, d, 1 - s[0], d, 1 - s[1]);
+        // the excess e^d ∈ [0, 1 − x^d − δ]
+        const double total =
+            std::exp(lp1(pf, s, dummy, true)) + rect_integral(pf, s, 0, 1 - s[0] - d, 0, 1 - s[1] - d);
         BOOST_CHECK_CLOSE(total, 1.0, 0.2);
     }
-    // PB: return to s_0 (the move x) + ∫∫ over a^d ∈ [δ, x^d].
+    // PB: return to s_0 (the action x) + ∫∫ over the excess e^d ∈ [0, x^d − δ].
     const float bstates[][2] = {{0.6f, 0.8f}, {0.9f, 0.5f}, {0.3f, 0.95f}};
     for (const auto& s : bstates) {
         BOOST_REQUIRE(!env.backward_forced(s));
-        const double total = std::exp(lp1(pb, s, s)) + rect_integral(pb, s, d, s[0], d, s[1]);
+        const double total = std::exp(lp1(pb, s, s)) + rect_integral(pb, s, 0, s[0] - d, 0, s[1] - d);
         BOOST_CHECK_CLOSE(total, 1.0, 0.2);
     }
 }
@@ -416,12 +441,12 @@ BOOST_AUTO_TEST_CASE(gradients) {
         // polar: s_0 move, circle move, exit, forced exit; Cartesian: s_0 move, move, exit, forced exit
         std::vector<float> fs = {0.f, 0.f, 0.3f, 0.4f, 0.5f, 0.5f, 0.9f, 0.9f};
         std::vector<float> fa = variant == 0 ? std::vector<float>{0.1f, 0.05f, pc, ps, 0.f, 0.f, 0.f, 0.f}
-                                             : std::vector<float>{0.3f, 0.6f, 0.4f, 0.35f, 0.f, 0.f, 0.f, 0.f};
+                                             : std::vector<float>{0.3f, 0.6f, 0.15f, 0.1f, 0.f, 0.f, 0.f, 0.f};
         std::vector<uint8_t> fe = {0, 0, 1, 1};
         // backward: unforced moves, the return to s_0 (Cartesian), a forced step
         std::vector<float> bs = {0.6f, 0.7f, 0.5f, 0.3f, 0.4f, 0.45f, 0.1f, 0.1f};
         std::vector<float> ba = variant == 0 ? std::vector<float>{pc, ps, ps, pc, pc, ps, 0.1f, 0.1f}
-                                             : std::vector<float>{0.3f, 0.5f, 0.4f, 0.27f, 0.4f, 0.45f, 0.1f, 0.1f};
+                                             : std::vector<float>{0.05f, 0.25f, 0.15f, 0.02f, 0.4f, 0.45f, 0.1f, 0.1f};
         GradCheckOptions opt;
         GradCheckReport rep = check_gradients(
             [&](Tape& tp) {
@@ -483,22 +508,21 @@ BOOST_AUTO_TEST_CASE(sampling_matches_density) {
         Rng srng(98);
         pb.sample(tape, st.data(), n, 0.f, srng, a.data(), e.data());
         const double p_back = std::exp(lp1(pb, s, s));
-        // cells: the 2 × 4 split of [δ, x^0] × [δ, x^1]
+        // cells: the 2 × 4 split of the excess box [0, x^0 − δ] × [0, x^1 − δ]
         std::vector<double> f(8, 0.0);
         double back = 0;
         for (int i = 0; i < n; ++i) {
             const float* ai = &a[2 * size_t(i)];
             if (ai[0] == s[0] && ai[1] == s[1]) { back += 1; continue; }
-            const int c0 = std::min(1, int((ai[0] - 0.25) / (s[0] - 0.25) * 2));
-            const int c1 = std::min(3, int((ai[1] - 0.25) / (s[1] - 0.25) * 4));
+            const int c0 = std::min(1, int(ai[0] / (s[0] - 0.25) * 2));
+            const int c1 = std::min(3, int(ai[1] / (s[1] - 0.25) * 4));
             f[size_t(c0 * 4 + c1)] += 1.0 / n;
         }
         BOOST_CHECK_SMALL(back / n - p_back, 4 * std::sqrt(p_back * (1 - p_back) / n));
         for (int c0 = 0; c0 < 2; ++c0)
             for (int c1 = 0; c1 < 4; ++c1) {
                 const double w0 = (s[0] - 0.25) / 2, w1 = (s[1] - 0.25) / 4;
-                const double p = rect_integral(pb, s, 0.25 + c0 * w0, 0.25 + (c0 + 1) * w0, 0.25 + c1 * w1,
-                                               0.25 + (c1 + 1) * w1, 100);
+                const double p = rect_integral(pb, s, c0 * w0, (c0 + 1) * w0, c1 * w1, (c1 + 1) * w1, 100);
                 BOOST_CHECK_SMALL(f[size_t(c0 * 4 + c1)] - p, 4 * std::sqrt(p * (1 - p) / n) + 1e-3);
             }
     }
@@ -567,13 +591,12 @@ BOOST_AUTO_TEST_CASE(sampling_matches_density_forward) {
         for (int i = 0; i < n; ++i) {
             if (e[size_t(i)]) { exits += 1; continue; }
             const float* ai = &a[2 * size_t(i)];
-            f[size_t(std::min(1, int((ai[0] - 0.25) / w0)) * 4 + std::min(3, int((ai[1] - 0.25) / w1)))] += 1.0 / n;
+            f[size_t(std::min(1, int(ai[0] / w0)) * 4 + std::min(3, int(ai[1] / w1)))] += 1.0 / n;
         }
         BOOST_CHECK_SMALL(exits / n - p_exit, 4 * std::sqrt(p_exit * (1 - p_exit) / n));
         for (int c0 = 0; c0 < 2; ++c0)
             for (int c1 = 0; c1 < 4; ++c1) {
-                const double p = rect_integral(pf, s, 0.25 + c0 * w0, 0.25 + (c0 + 1) * w0, 0.25 + c1 * w1,
-                                               0.25 + (c1 + 1) * w1, 100);
+                const double p = rect_integral(pf, s, c0 * w0, (c0 + 1) * w0, c1 * w1, (c1 + 1) * w1, 100);
                 BOOST_CHECK_SMALL(f[size_t(c0 * 4 + c1)] - p, 4 * std::sqrt(p * (1 - p) / n) + 1e-3);
             }
     }

@@ -5,7 +5,10 @@
 // array; an action is either a move of action_dim floats or the exit, which
 // moves a terminating state x to the sink s_f. Backward actions are moves too:
 // PB(s_{t−1} | s_t) scores the move a_{t−1} that led into s_t, and
-// backward_step undoes it. Calls are batched (virtual per batch, never per state).
+// backward_step undoes it. An environment may store a move in its own
+// coordinates (BoxCartesian: the excess over the minimal move, which keeps the
+// precision of small draws); step and backward_step read it. Calls are batched
+// (virtual per batch, never per state).
 //
 // Forced steps. Where only one action is possible its probability is 1, so its
 // log-probability is 0 and no density is evaluated:

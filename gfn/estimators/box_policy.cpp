@@ -342,7 +342,8 @@ Var BoxCartesianPolicy::score(Tape& tape, const float* states, const float* acti
         if (backward_) kind[size_t(j)] = a[0] == s[0] && a[1] == s[1] ? 2 : 1;
         else kind[size_t(j)] = is_exit && is_exit[k] ? 2 : (env_.is_initial(s) ? 0 : 1);
     }
-    // r^d = (a^d − m)/L^d and the Jacobian −Σ_d log L^d
+    // r^d = e^d/L^d (the action is the excess e = a − m: env BoxCartesian) and the
+    // Jacobian −Σ_d log L^d
     float* r = tape.arena.floats(size_t(m) * 2);
     std::vector<float> jac(static_cast<size_t>(m));
     for (int j = 0; j < m; ++j) {
@@ -350,11 +351,10 @@ Var BoxCartesianPolicy::score(Tape& tape, const float* states, const float* acti
         const float* a = actions + 2 * size_t(rows[size_t(j)]);
         double J = 0.0;
         for (int e = 0; e < 2; ++e) {
-            double lo = d, L;
-            if (kind[size_t(j)] == 0) lo = 0.0, L = 1.0;
-            else L = backward_ ? double(x[e]) - d : 1.0 - double(x[e]) - d;
+            double L = 1.0;
+            if (kind[size_t(j)] != 0) L = backward_ ? double(x[e]) - d : 1.0 - double(x[e]) - d;
             L = std::max(L, double(kClampEps));
-            r[2 * j + e] = kind[size_t(j)] == 2 ? 0.5f : clamp_unit((double(a[e]) - lo) / L);
+            r[2 * j + e] = kind[size_t(j)] == 2 ? 0.5f : clamp_unit(double(a[e]) / L);
             J -= std::log(L);
         }
         jac[size_t(j)] = float(J);
@@ -425,10 +425,12 @@ Var BoxCartesianPolicy::draw(Tape& tape, const float* states, int n, float explo
             }
             for (int e = 0; e < 2; ++e) {
                 const double re = r[2 * size_t(j) + e];
-                // a^d = m + r^d L^d
+                // the excess e^d = r^d L^d (the move a^d = m + e^d)
                 if (at_s0) a[e] = float(re);
-                else if (backward_) a[e] = std::min(x[e], float(d + re * (double(x[e]) - d)));
-                else a[e] = std::min(1.f - x[e], float(d + re * (1.0 - double(x[e]) - d)));
+                else {
+                    const double L = backward_ ? double(x[e]) - d : 1.0 - double(x[e]) - d;
+                    a[e] = float(std::min(L, re * L));
+                }
             }
         }
     }

@@ -30,16 +30,20 @@
 // BoxCartesianPolicy (env BoxCartesian; SPEC §8): an MLP on 2x − 1 →
 // [l | logits (2K) | α (2K) | β (2K)], columns grouped per dimension. Forward:
 //     r^d ~ mix_d, a^d = m + r^d·L^d (s_0: m = 0, L^d = 1; else m = δ, L^d = 1 − x^d − δ),
+//     stored as the excess e^d = r^d·L^d (box.h), from which r^d = e^d/L^d exactly,
 //     log PF = Σ_d log mix_d(r^d) − Σ_d log L^d + log σ(−l)   (no exit term at s_0),
 //     exit: log σ(l); forced exit: 0. Backward: forced to s_0 (0) when any x^d <= δ;
-//     else back to s_0 (the move a = x exactly) with σ(l): log σ(l); else
-//     a^d = δ + r^d(x^d − δ), log PB = log σ(−l) + Σ_d log mix_d(r^d) − Σ_d log(x^d − δ).
+//     else back to s_0 (the action x exactly) with σ(l): log σ(l); else
+//     a^d = δ + r^d(x^d − δ), e^d = r^d(x^d − δ),
+//     log PB = log σ(−l) + Σ_d log mix_d(r^d) − Σ_d log(x^d − δ).
 //     A normalised distribution over {s_0} ∪ the box of parents (torchgfn instead
 //     counts any move within δ/2 of x as the return to s_0, and scores its forced
 //     exit log σ(l)).
 //
 // Scoring a given action recovers u or r from it (in double) and clamps it to
-// [FLT_MIN, 1 − 2⁻²⁴], the range BetaMixture draws from, against rounding.
+// [FLT_MIN, 1 − 2⁻²⁴], the range BetaMixture draws from, against rounding. (A
+// Cartesian r below 2⁻²⁵ would be lost if the move a = δ + rL were stored: hence
+// the excess. A polar angle keeps its relative precision in atan2.)
 // sample_and_log_prob evaluates the network once: it draws from the outputs'
 // values and scores the drawn actions (recovered from them, as log_prob does)
 // on the outputs' nodes, so it equals sample() then log_prob() draw for draw.
