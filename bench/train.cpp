@@ -41,6 +41,9 @@ struct Scenario {
 const std::vector<Scenario>& scenarios() {
     static const std::vector<Scenario> s = {
         {"hypergrid_2d_h8", {"--ndim", "2", "--height", "8", "--tied"}, 1},
+        // The same with the network run on every visited state (no per-rollout deduplication):
+        // the GEMM-bound step, whose GFLOP/s compare with the single-GEMM rate.
+        {"hypergrid_2d_h8_every_state", {"--ndim", "2", "--height", "8", "--tied", "--no-state-dedup"}, 1},
         // Entropic PPO, K = 4 update epochs per rollout: compare its ms/iter with 4 × hypergrid_2d_h8's.
         {"hypergrid_2d_h8_ppo", {"--ndim", "2", "--height", "8", "--tied", "--loss", "ppo", "--ppo-epochs", "4"}, 4},
         {"hypergrid_4d_h16", {"--ndim", "4", "--height", "16", "--tied"}, 1},
@@ -99,7 +102,7 @@ int run_one(const Scenario& sc, int batch, int threads, int reps, int iters_over
         gfn::Run run(cfg);
         for (int i = 0; i < warmup; ++i) gfn::train_step(run);
         gfn::PhaseTimes sum;
-        long long states = 0;
+        long long states = 0, evaluated = 0;
         auto t0 = Clock::now();
         for (int i = 0; i < iters; ++i) {
             gfn::StepStats st = gfn::train_step(run);
@@ -108,6 +111,7 @@ int run_one(const Scenario& sc, int batch, int threads, int reps, int iters_over
             sum.backward += st.times.backward;
             sum.optimize += st.times.optimize;
             states += st.n_states;
+            evaluated += st.n_evaluated;
         }
         const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
         ms.push_back(1e3 * dt / iters);
@@ -115,7 +119,8 @@ int run_one(const Scenario& sc, int batch, int threads, int reps, int iters_over
         l.push_back(1e3 * sum.loss / iters);
         b.push_back(1e3 * sum.backward / iters);
         o.push_back(1e3 * sum.optimize / iters);
-        gf.push_back(6.0 * double(run.macs_per_state()) * double(states) / dt * 1e-9);
+        // flops on the rows the network evaluated (each distinct state of a rollout once)
+        gf.push_back(6.0 * double(run.macs_per_state()) * double(evaluated) / dt * 1e-9);
         tps.push_back(double(batch) * iters / dt);
         spt.push_back(double(states) / (double(batch) * iters));
     }

@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace gfn {
 
@@ -40,8 +41,8 @@ double sample_beta(Rng& rng, double alpha, double beta) {
     return 1.0 / (1.0 + std::exp(ly - lx));
 }
 
-int sample_categorical(Rng& rng, const float* logp, int n) {
-    // p_j = exp(logp_j − max) / Σ_k exp(logp_k − max)
+void categorical_cumulative(const float* logp, int n, double* cum) {
+    // p_j = exp(logp_j − max) / Σ_k exp(logp_k − max);  c_j = Σ_{k<=j} exp(logp_k − max)
     float mx = -INFINITY;
     for (int j = 0; j < n; ++j) {
         if (std::isnan(logp[j]) || logp[j] == INFINITY)
@@ -50,17 +51,34 @@ int sample_categorical(Rng& rng, const float* logp, int n) {
         mx = logp[j] > mx ? logp[j] : mx;
     }
     if (!(mx > -INFINITY)) throw std::invalid_argument("sample_categorical: no entry with positive probability");
-    double total = 0.0;
-    for (int j = 0; j < n; ++j) total += std::exp(double(logp[j]) - double(mx));
-    double u = rng.uniform_double() * total, acc = 0.0;
+    double acc = 0.0;
+    for (int j = 0; j < n; ++j) cum[j] = acc += logp[j] > -INFINITY ? std::exp(double(logp[j]) - double(mx)) : 0.0;
+}
+
+int sample_cumulative(Rng& rng, const double* cum, int n) {
+    // the first j with u < c_j, u uniform on [0, c_{n−1})
+    const double u = rng.uniform_double() * cum[n - 1];
     int last = 0;
+    double prev = 0.0;
     for (int j = 0; j < n; ++j) {
-        if (!(logp[j] > -INFINITY)) continue;
-        acc += std::exp(double(logp[j]) - double(mx));
+        if (!(cum[j] > prev)) continue;  // weight 0
+        prev = cum[j];
         last = j;
-        if (u < acc) return j;
+        if (u < cum[j]) return j;
     }
     return last;  // rounding: the last entry with positive probability
+}
+
+int sample_categorical(Rng& rng, const float* logp, int n) {
+    double small[16];
+    std::vector<double> big;
+    double* cum = small;
+    if (n > 16) {
+        big.resize(size_t(n));
+        cum = big.data();
+    }
+    categorical_cumulative(logp, n, cum);
+    return sample_cumulative(rng, cum, n);
 }
 
 }  // namespace gfn

@@ -69,5 +69,11 @@ double sample_beta(Rng& rng, double alpha, double beta);
 // Samples j with probability exp(logp_j) from n log-probabilities (−inf allowed;
 // they need not be normalised: p_j ∝ exp(logp_j)). Inverse CDF in double.
 int sample_categorical(Rng& rng, const float* logp, int n);
+// The same in two halves, for a distribution drawn from many times: its
+// cumulative weights c_j = Σ_{k<=j} exp(logp_k − max_k logp_k) (n doubles; the
+// same checks), then a draw from them — the draw sample_categorical makes from
+// the same uniform, bit for bit.
+void categorical_cumulative(const float* logp, int n, double* cum);
+int sample_cumulative(Rng& rng, const double* cum, int n);
 
 }  // namespace gfn

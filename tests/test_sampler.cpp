@@ -10,6 +10,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <set>
 #include <vector>
 
 #include "engine/ops.h"
@@ -587,9 +588,12 @@ BOOST_AUTO_TEST_CASE(tempered_and_biased_saved_log_probs_keep_their_gradient) {
 // path. Differentiated with respect to every parameter, against central differences of
 // the whole thing recomputed (same rng seed; the no-grad evaluations roll out per step).
 // A perturbation of 1e-3 must not flip a sampled action: checked on every evaluation.
+// Both recorded paths: the trunk once per distinct state (the default: index_rows
+// adds each step's gradient into its state's row) and on every visited state.
 BOOST_AUTO_TEST_CASE(recorded_rollout_tb_gradients) {
+    for (const bool dedup : {true, false})
     for (Activation act : {Activation::Relu, Activation::LeakyRelu, Activation::Elu, Activation::Tanh}) {
-        BOOST_TEST_CONTEXT(activation_name(act)) {
+        BOOST_TEST_CONTEXT(activation_name(act) << (dedup ? ", deduplicated" : ", every state")) {
             HyperGrid env(2, 4);
             auto pre = env.default_preprocessor();
             ParamStore store;
@@ -610,11 +614,18 @@ BOOST_AUTO_TEST_CASE(recorded_rollout_tb_gradients) {
                 req.n = 12;
                 req.save_log_probs = true;
                 req.recording = &rec;
+                req.dedup_states = dedup;
                 rec.rows = -1;  // the recording path resets it; the per-step path leaves it
                 sample_trajectories(env, *pf, pb.get(), req, rng, t, batch);
                 if (analytic) {
                     ++recorded_runs;
-                    BOOST_REQUIRE_EQUAL(rec.rows, batch.n_steps());
+                    std::set<std::vector<int>> distinct;
+                    for (int k = 0; k < batch.n_steps(); ++k) {
+                        const int* s = batch.state(batch.step_t[size_t(k)], batch.step_traj[size_t(k)]);
+                        distinct.insert(std::vector<int>(s, s + 2));
+                    }
+                    BOOST_REQUIRE_EQUAL(rec.rows, dedup ? int(distinct.size()) : batch.n_steps());
+                    BOOST_REQUIRE_LT(int(distinct.size()), batch.n_steps());
                     actions = batch.actions;
                 } else {
                     ++replays;

@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <numeric>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -500,10 +501,22 @@ BOOST_AUTO_TEST_CASE(relative_gradients) {
 // ---------------------------------------------------------------------------
 // On-policy reuse of saved log-probabilities
 
-// Both rollout paths: per-step tape nodes, and the trunk recorded outside the
-// tape then put on it once (SampleRequest::recording).
+// The distinct states of a batch's steps.
+static int distinct_states(const Trajectories& b) {
+    std::set<std::vector<int>> seen;
+    for (int k = 0; k < b.n_steps(); ++k) {
+        const int* s = b.state(b.step_t[size_t(k)], b.step_traj[size_t(k)]);
+        seen.insert(std::vector<int>(s, s + b.state_dim));
+    }
+    return int(seen.size());
+}
+
+// The three rollout paths: per-step tape nodes; the trunk recorded outside the
+// tape then put on it once (SampleRequest::recording), on every visited state;
+// and recorded once per distinct state (dedup_states, the default).
 BOOST_AUTO_TEST_CASE(on_policy_reuse_separate_pb) {
-    for (bool recorded : {false, true}) {
+    for (int path = 0; path < 3; ++path) {
+        const bool recorded = path > 0;
         Model m(false, Model::Pb::Mlp);
         TBGFlowNet tb(m.pf.get(), m.pb.get(), m.log_z.get());
         Rng rng(11);
@@ -513,22 +526,26 @@ BOOST_AUTO_TEST_CASE(on_policy_reuse_separate_pb) {
         req.n = 32;
         req.save_log_probs = true;
         req.recording = recorded ? &rec : nullptr;
+        req.dedup_states = path == 2;
         Trajectories batch;
         sample_trajectories(*m.env, *m.pf, m.pb.get(), req, rng, tape, batch);
         BOOST_REQUIRE(batch.saved_log_pf.valid());
         BOOST_CHECK(!batch.saved_log_pb.valid());  // PB is not tied: nothing saved for it
-        BOOST_CHECK_EQUAL(rec.rows, recorded ? batch.n_steps() : 0);
+        BOOST_CHECK_EQUAL(rec.rows, path == 0 ? 0 : path == 1 ? batch.n_steps() : distinct_states(batch));
+        if (path == 2) BOOST_CHECK_LT(rec.rows, batch.n_steps() / 2);
         LossAndGrad saved = loss_and_grad(tape, tb, batch, m.store, false);
         batch.drop_saved();
         Tape fresh;
         LossAndGrad recomputed = loss_and_grad(fresh, tb, batch, m.store, true);
         BOOST_CHECK_CLOSE(saved.loss, recomputed.loss, 1e-3);
-        expect_same_grads(saved.grad, recomputed.grad, recorded ? "separate PB, recorded" : "separate PB");
+        expect_same_grads(saved.grad, recomputed.grad,
+                          path == 2 ? "separate PB, deduplicated" : recorded ? "separate PB, recorded" : "separate PB");
     }
 }
 
 BOOST_AUTO_TEST_CASE(on_policy_reuse_tied_pb) {
-    for (bool recorded : {false, true}) {
+    for (int path = 0; path < 3; ++path) {
+        const bool recorded = path > 0;
         Model m(false, Model::Pb::Tied);
         TBGFlowNet tb(m.pf.get(), m.pb.get(), m.log_z.get());
         Rng rng(12);
@@ -538,8 +555,10 @@ BOOST_AUTO_TEST_CASE(on_policy_reuse_tied_pb) {
         req.n = 32;
         req.save_log_probs = true;
         req.recording = recorded ? &rec : nullptr;
+        req.dedup_states = path == 2;
         Trajectories batch;
         sample_trajectories(*m.env, *m.pf, m.pb.get(), req, rng, tape, batch);
+        BOOST_CHECK_EQUAL(rec.rows, path == 0 ? 0 : path == 1 ? batch.n_steps() : distinct_states(batch));
         BOOST_REQUIRE(batch.saved_log_pf.valid());
         BOOST_REQUIRE(batch.saved_log_pb.valid());
         BOOST_CHECK_EQUAL(batch.saved_log_pb.rows(), batch.n_bsteps());
@@ -551,8 +570,9 @@ BOOST_AUTO_TEST_CASE(on_policy_reuse_tied_pb) {
         LossAndGrad recomputed = loss_and_grad(fresh, tb, batch, m.store, true);
         BOOST_CHECK_CLOSE(saved.loss, recomputed.loss, 1e-3);
         BOOST_CHECK_CLOSE(half.loss, recomputed.loss, 1e-3);
-        expect_same_grads(saved.grad, recomputed.grad, recorded ? "tied PB, all saved, recorded" : "tied PB, all saved");
-        expect_same_grads(half.grad, recomputed.grad, recorded ? "tied PB, saved PB, recorded" : "tied PB, saved PB");
+        const std::string how = path == 2 ? ", deduplicated" : recorded ? ", recorded" : "";
+        expect_same_grads(saved.grad, recomputed.grad, "tied PB, all saved" + how);
+        expect_same_grads(half.grad, recomputed.grad, "tied PB, saved PB" + how);
     }
 }
 

@@ -52,6 +52,9 @@ struct Trajectories {
     // Saved at sampling time, on the tape of that time (invalid when absent):
     Var saved_log_pf;   // (n_steps, 1): log PF(a_t | s_t) of the behaviour policy
     Var saved_log_pb;   // (n_bsteps, 1): log PB(s_{t−1} | s_t), from a tied PB head
+    // Rows the sampler's recorded trunk evaluated (the distinct states when it
+    // deduplicates); −1 when it recorded none.
+    long long evaluated_states = -1;
 
     int n_steps() const { return int(step_traj.size()); }
     int n_bsteps() const { return int(bstep_traj.size()); }

@@ -117,6 +117,7 @@ struct Config {
     std::string activation = "relu";
     bool tied = false;
     bool uniform_pb = false;
+    bool no_state_dedup = false;  // the rollout evaluates every visited state, not each distinct one once
     // optimisation
     int batch_size = 128;
     int iterations = 250;

@@ -403,6 +403,7 @@ static void optimize(Run& run, StepStats& st, int step) {
 static StepStats finish_step(Run& run, StepStats& st, const Trajectories& trained_on) {
     ++run.iteration;
     st.n_states = trained_on.n_steps();
+    st.n_evaluated = trained_on.evaluated_states >= 0 ? trained_on.evaluated_states : st.n_states;
     if (!run.mode_seen.empty() && run.env->enumerable()) {
         const TargetDistribution& t = run.targets.back();
         for (int i = 0; i < run.batch.n; ++i) {
@@ -534,6 +535,7 @@ static SampleRequest sample_request(const Run& run, int n, TrunkRecording& recor
     req.exploration = PolicyOptions{float(run.cfg.temperature), float(run.cfg.epsilon), float(run.cfg.sf_bias)};
     req.save_log_probs = run.on_policy();
     req.recording = &recording;
+    req.dedup_states = !run.cfg.no_state_dedup;
     return req;
 }
 
@@ -643,8 +645,14 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
     t0 = Clock::now();
     optimize(run, st, step);
     st.times.optimize = seconds_since(t0);
+    long long evaluated = 0;
+    for (int t = 0; t < T; ++t) {
+        const Trajectories& b = run.shards[size_t(t)]->batch;
+        evaluated += b.evaluated_states >= 0 ? b.evaluated_states : b.n_steps();
+    }
     run.batch = concatenate(run.shards[0]->batch, run.shards[1]->batch);
     for (int t = 2; t < T; ++t) run.batch = concatenate(run.batch, run.shards[size_t(t)]->batch);
+    run.batch.evaluated_states = evaluated;
 }
 
 StepStats train_step(Run& run) {
@@ -796,6 +804,7 @@ TrainResult train(Run& run, const TrainCallbacks& cb) {
         res.phase_seconds.backward += st.times.backward;
         res.phase_seconds.optimize += st.times.optimize;
         res.states_visited += st.n_states;
+        res.states_evaluated += st.n_evaluated;
         res.last_loss = st.loss;
         const bool logged = run.iteration % run.cfg.log_interval == 0 || run.iteration == total;
         if (logged) check_finite_state(run);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "gfn/samplers/state_index.h"
 
 namespace gfn {
 
@@ -66,6 +67,15 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
     std::vector<float> scratch, logits, lps;
     std::vector<uint8_t> masks;
     if (record) req.recording->clear();
+    // The recorded path with req.dedup_states: the trunk runs once per distinct
+    // state (the rows of `distinct`, in the order first seen; their log PF in
+    // `distinct_lp`), and `step_row` maps each step (in Trajectories' step order)
+    // to its state's row.
+    const bool dedup = record && req.dedup_states;
+    StateIndex distinct(D);
+    std::vector<float> distinct_lp;
+    std::vector<double> distinct_cum;  // their cumulative weights (categorical_cumulative)
+    std::vector<int> step_row, row_of;
     // Without saved log-probs nothing a step puts on the tape outlives it.
     const Tape::Mark step_mark = tape.mark();
 
@@ -87,7 +97,28 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
         // log PF(· | s_t) for the running rows (on the tape only when saving).
         Var lp;
         const float* lpv = nullptr;
-        if (record) {
+        if (dedup) {
+            // New states get a row (appended in order), their trunk and log PF; every
+            // running row then reads its state's log PF.
+            const int u0 = distinct.size();
+            row_of.resize(size_t(m));
+            for (int r = 0; r < m; ++r) row_of[size_t(r)] = distinct.find_or_insert(&cur[size_t(r) * D]);
+            const int fresh = distinct.size() - u0;
+            if (fresh > 0) {
+                logits.resize(size_t(fresh) * size_t(A));
+                masks.resize(size_t(fresh) * size_t(A));
+                pf.logits_rows(distinct.state(u0), fresh, *req.recording, scratch, logits.data());
+                env.forward_masks(distinct.state(u0), fresh, masks.data());
+                distinct_lp.resize(size_t(distinct.size()) * size_t(A));
+                distinct_cum.resize(size_t(distinct.size()) * size_t(A));
+                for (int j = 0; j < fresh; ++j) {
+                    float* lpj = &distinct_lp[size_t(u0 + j) * A];
+                    masked_log_softmax_row(lpj, &logits[size_t(j) * A], &masks[size_t(j) * A], A);
+                    categorical_cumulative(lpj, A, &distinct_cum[size_t(u0 + j) * A]);
+                }
+            }
+            step_row.insert(step_row.end(), row_of.begin(), row_of.end());
+        } else if (record) {
             logits.resize(size_t(m) * size_t(A));
             lps.resize(size_t(m) * size_t(A));
             masks.resize(size_t(m) * size_t(A));
@@ -111,7 +142,12 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
         }
         // Sample a_t ~ PF(· | s_t).
         acts.resize(size_t(m));
-        for (int r = 0; r < m; ++r) acts[size_t(r)] = sample_categorical(rng, lpv + size_t(r) * A, A);
+        if (dedup) {  // the same draws, from each distinct state's cumulative weights
+            for (int r = 0; r < m; ++r)
+                acts[size_t(r)] = sample_cumulative(rng, &distinct_cum[size_t(row_of[size_t(r)]) * A], A);
+        } else {
+            for (int r = 0; r < m; ++r) acts[size_t(r)] = sample_categorical(rng, lpv + size_t(r) * A, A);
+        }
         if (req.save_log_probs && !record) {
             int* a = tape.arena.ints(size_t(m));
             std::memcpy(a, acts.data(), sizeof(int) * size_t(m));
@@ -153,6 +189,28 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
         }
         for (int k = 0; k < mb; ++k) prev_actions[k] = out.action(out.bstep_t[size_t(k)] - 1, out.bstep_traj[size_t(k)]);
         Var h = pf.trunk_from_recording(tape, *req.recording);
+        out.evaluated_states = req.recording->rows;
+        if (dedup) {
+            // PF's head over the distinct states, then each step's row:
+            //     log PF(a | s_k) = log_softmax(head(h[row(k)]))[a]
+            // (index_rows' backward adds the steps' gradients into their state's row).
+            const int U = distinct.size();
+            int* rows_pf = tape.arena.ints(size_t(ms) + 1);
+            std::memcpy(rows_pf, step_row.data(), sizeof(int) * size_t(ms));
+            out.saved_log_pf = gather(index_rows(pf.log_probs_from_trunk(h, tape, distinct.state(0), U), rows_pf, ms), actions);
+            if (use_tied && mb > 0) {
+                // Backward steps are the forward steps with t >= 1. s_0, row 0 (every
+                // trajectory starts there, and no later state is s_0), has no parent:
+                // PB's head runs over rows 1 … U−1.
+                int* rows_pb = tape.arena.ints(size_t(mb) + 1);
+                for (int k = 0; k < mb; ++k) rows_pb[k] = step_row[size_t(n + k)] - 1;
+                Var lpb = tied_pb->log_probs_from_trunk(slice_rows(h, 1, U), tape, distinct.state(1), U - 1);
+                out.saved_log_pb = gather(index_rows(lpb, rows_pb, mb), prev_actions);
+            } else if (use_tied) {
+                out.saved_log_pb = tape.push(Op::Leaf, 0, 1);  // every trajectory exited at s_0
+            }
+            return;
+        }
         out.saved_log_pf = gather(pf.log_probs_from_trunk(h, tape, states, ms), actions);
         if (use_tied) {
             // Backward steps are the forward steps with t >= 1: rows n … n_steps−1.

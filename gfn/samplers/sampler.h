@@ -34,6 +34,9 @@ struct SampleRequest {
     // layer over all visited states (same values, same gradients; the backward
     // becomes one large GEMM per layer). Must outlive the step. Null: per-step nodes.
     TrunkRecording* recording = nullptr;
+    // On that recorded path: run the trunk once per distinct state and index its
+    // rows (state_index.h); false evaluates every visited state (--no-state-dedup).
+    bool dedup_states = true;
 };
 
 // Samples into `out` (resized). `tied_pb` may be null; it is used only with
