@@ -249,7 +249,8 @@ bool all_finite(const std::vector<float>& v) {
 
 bool resumable_override(const std::string& flag) {
     for (const char* f : {"iterations", "threads", "validation-interval", "validation-samples", "validation-conditions",
-                          "log-interval", "json", "quiet", "trace", "save", "save-every", "resume", "log", "plot"})
+                          "log-interval", "json", "quiet", "trace", "save", "save-every", "resume", "log", "plot",
+                          "no-state-dedup"})
         if (flag == f) return true;
     return false;
 }
