@@ -1245,6 +1245,37 @@ Var index_rows(Var a, const int* idx, int n) {
 }
 
 // ===========================================================================
+// gather_at: (n, 1), y_k = a[row_k, col_k]; idx = (row_0, col_0, row_1, col_1, …)
+
+// y_k = a[row_k, col_k]
+static void gather_at_forward(float* y, const float* a, const int* idx, int n, int c) {
+    for (int k = 0; k < n; ++k) y[k] = a[size_t(idx[2 * k]) * c + size_t(idx[2 * k + 1])];
+}
+// da[row_k, col_k] += dy_k   (serial: repeated pairs collide; fixed order, deterministic)
+static void gather_at_backward(float* da, const float* dy, const int* idx, int n, int c) {
+    for (int k = 0; k < n; ++k) da[size_t(idx[2 * k]) * c + size_t(idx[2 * k + 1])] += dy[k];
+}
+
+Var gather_at(Var a, const int* idx, int n) {
+    const char* op = "gather_at";
+    Tape& t = tape_of(op, a);
+    const Node& na = a.node();
+    const int ra = na.rows, c = na.cols;
+    if (n < 0) fail(op, "negative index count " + std::to_string(n));
+    if (n > 0 && !idx) fail(op, "null index array for input " + shape_str(ra, c));
+    for (int k = 0; k < n; ++k)
+        if (idx[2 * k] < 0 || idx[2 * k] >= ra || idx[2 * k + 1] < 0 || idx[2 * k + 1] >= c)
+            fail(op, "entry (" + std::to_string(idx[2 * k]) + ", " + std::to_string(idx[2 * k + 1]) +
+                         ") at position " + std::to_string(k) + " is out of range for input " + shape_str(ra, c));
+    const float* av = na.value;
+    Var y = t.push(Op::GatherAt, n, 1, a.id);
+    Node& ny = node_of(y);
+    ny.idx = idx;
+    gather_at_forward(ny.value, av, idx, n, c);
+    return y;
+}
+
+// ===========================================================================
 // range_sum: (n,c) -> (m,c), y_k = Σ_{r∈[lo_k, hi_k)} a[r, :]; ranges (m, 2) = (lo_k, hi_k)
 
 // y_k = S[hi_k] − S[lo_k] with the prefix sums S[r] = Σ_{u<r} a[u, :] in double
@@ -1571,6 +1602,7 @@ void backward_node(Tape& t, const Node& n) {
         break;
     }
     case Op::IndexRows: if (da) index_rows_backward(da, dy, n.idx, n.rows, n.cols); break;
+    case Op::GatherAt: if (da) gather_at_backward(da, dy, n.idx, n.rows, A->cols); break;
     case Op::RangeSum: if (da) range_sum_backward(da, dy, n.idx, A->rows, A->cols, n.rows); break;
     case Op::SliceRows: if (da) slice_rows_backward(da, dy, n.iattr, n.rows, n.cols); break;
     case Op::Div:

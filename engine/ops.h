@@ -58,6 +58,9 @@ Var concat_rows(const Var* xs, int n);          // [x_0; ...; x_{n-1}], equal co
 // (n, d·K) -> (n·d, K) puts each group of K columns on a row of its own.
 Var reshape(Var a, int rows, int cols);
 Var index_rows(Var a, const int* idx, int n);   // (n, cols), y_i = a[idx_i, :]
+// (n, 1), y_k = a[row_k, col_k], idx = n pairs (row_k, col_k): gather(index_rows(a, rows), cols)
+// without the (n, cols) copy in between (rows may repeat; the backward adds into each).
+Var gather_at(Var a, const int* idx, int n);
 Var clamp(Var a, float lo, float hi);
 // (n,c) -> (m,c): y_k = Σ_{r∈[lo_k, hi_k)} a[r, :]. ranges (m, 2) holds the pairs
 // (lo_k, hi_k) with 0 <= lo_k <= hi_k <= n; an empty range gives 0. O(n + m):

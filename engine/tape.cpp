@@ -19,6 +19,7 @@ static const char* const kOpNames[] = {
     "segment_sum", "slice_cols", "concat_cols", "concat_rows", "index_rows", "clamp",
     "range_sum", "slice_rows", "sigmoid", "log_sigmoid", "softplus", "gelu", "sin", "cos", "lgamma", "div",
     "row_sum", "reshape", "normal_log_prob", "beta_log_prob", "linear_gelu", "gelu_add_rows", "linear_sparse",
+    "gather_at",
 };
 static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == size_t(Op::COUNT),
               "every op needs a name in kOpNames");

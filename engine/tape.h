@@ -63,6 +63,7 @@ enum class Op : uint8_t {
     LinearGelu,    // y = GELU(x Wᵀ + b)   (a = x, b = W, c = bias)
     GeluAddRows,   // y_i = GELU(a_i + b[idx_i])
     LinearSparse,  // y = x Wᵀ + b, x a sum of unit rows given by columns (a = W, b = bias; engine/nn.h)
+    GatherAt,      // y_k = a[row_k, col_k]   (idx: n pairs (row_k, col_k))
     COUNT
 };
 const char* op_name(Op op);

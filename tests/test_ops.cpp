@@ -439,6 +439,29 @@ BOOST_AUTO_TEST_CASE(index_rows_grad) {
     BOOST_CHECK_EQUAL(v[3], a.v[3]);  // row 1 of y is row 1 of a
 }
 
+BOOST_AUTO_TEST_CASE(gather_at_grad_and_values) {
+    // Repeated rows, a repeated (row, col) pair, and rows never read.
+    Param a("a", 5, 4, 121);
+    std::vector<int> idx = {3, 1, 0, 2, 3, 1, 4, 0, 3, 3, 0, 0};
+    expect_grads([&](Tape& t) { return gather_at(a.on(t), idx.data(), 6); }, {a.target()});
+    Tape t;
+    Var x = a.on(t);
+    std::vector<float> v = values(gather_at(x, idx.data(), 6));
+    BOOST_REQUIRE_EQUAL(v.size(), 6u);
+    for (int k = 0; k < 6; ++k) BOOST_CHECK_EQUAL(v[size_t(k)], a.v[size_t(idx[2 * k] * 4 + idx[2 * k + 1])]);
+    // The gradient of Σ_k w_k y_k: each pair's weight added into its entry (twice at (3, 1)).
+    Tape t2;
+    std::fill(a.g.begin(), a.g.end(), 0.f);
+    Var x2 = a.on(t2);
+    std::vector<float> w = {1, 2, 3, 4, 5, 6};
+    Var wv = t2.constant_copy(w.data(), 6, 1);
+    t2.backward(sum(mul(gather_at(x2, idx.data(), 6), wv)));
+    std::vector<float> expect(20, 0.f);
+    for (int k = 0; k < 6; ++k) expect[size_t(idx[2 * k] * 4 + idx[2 * k + 1])] += w[size_t(k)];
+    for (int e = 0; e < 20; ++e) BOOST_CHECK_EQUAL(a.g[size_t(e)], expect[size_t(e)]);
+    BOOST_CHECK_EQUAL(expect[13], 4.f);  // (3, 1) read at k = 0 and k = 2: w_0 + w_2
+}
+
 BOOST_AUTO_TEST_CASE(range_sum_grad_and_values) {
     // Overlapping, nested, repeated, empty and whole-input ranges over 6 rows.
     Param a("a", 6, 2, 125);
@@ -570,6 +593,10 @@ BOOST_AUTO_TEST_CASE(errors) {
     int rows[] = {0, 3};
     expect_invalid([&] { index_rows(a34, rows, 2); }, "index_rows");
     expect_invalid([&] { index_rows(a34, idx_neg, 3); }, "index_rows");
+    int pair_row_hi[] = {3, 0}, pair_col_hi[] = {0, 4}, pair_neg[] = {0, -1};
+    expect_invalid([&] { gather_at(a34, pair_row_hi, 1); }, "gather_at");
+    expect_invalid([&] { gather_at(a34, pair_col_hi, 1); }, "gather_at");
+    expect_invalid([&] { gather_at(a34, pair_neg, 1); }, "gather_at");
     int bad_hi[] = {0, 4}, bad_lo[] = {-1, 2}, bad_order[] = {2, 1};
     expect_invalid([&] { range_sum(a34, bad_hi, 1); }, "range_sum");
     expect_invalid([&] { range_sum(a34, bad_lo, 1); }, "range_sum");
