@@ -74,7 +74,12 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
     const bool dedup = record && req.dedup_states;
     StateIndex distinct(D);
     std::vector<float> distinct_lp;
-    std::vector<double> distinct_cum;  // their cumulative weights (categorical_cumulative)
+    // A state's first draw reads its log PF (sample_categorical); from its second on,
+    // its cumulative weights (categorical_cumulative, computed then, once: the same
+    // draws, without an exp per action per visit). Only states drawn twice get them,
+    // so an env whose states rarely repeat (Ising) pays nothing for them.
+    std::vector<double> distinct_cum;
+    std::vector<int> cum_at, draws;  // per distinct row: its offset in distinct_cum (−1: none), draws so far
     std::vector<int> step_row, row_of;
     // Without saved log-probs nothing a step puts on the tape outlives it.
     const Tape::Mark step_mark = tape.mark();
@@ -110,12 +115,11 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
                 pf.logits_rows(distinct.state(u0), fresh, *req.recording, scratch, logits.data());
                 env.forward_masks(distinct.state(u0), fresh, masks.data());
                 distinct_lp.resize(size_t(distinct.size()) * size_t(A));
-                distinct_cum.resize(size_t(distinct.size()) * size_t(A));
-                for (int j = 0; j < fresh; ++j) {
-                    float* lpj = &distinct_lp[size_t(u0 + j) * A];
-                    masked_log_softmax_row(lpj, &logits[size_t(j) * A], &masks[size_t(j) * A], A);
-                    categorical_cumulative(lpj, A, &distinct_cum[size_t(u0 + j) * A]);
-                }
+                cum_at.resize(size_t(distinct.size()), -1);
+                draws.resize(size_t(distinct.size()), 0);
+                for (int j = 0; j < fresh; ++j)
+                    masked_log_softmax_row(&distinct_lp[size_t(u0 + j) * A], &logits[size_t(j) * A],
+                                           &masks[size_t(j) * A], A);
             }
             step_row.insert(step_row.end(), row_of.begin(), row_of.end());
         } else if (record) {
@@ -142,9 +146,20 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
         }
         // Sample a_t ~ PF(· | s_t).
         acts.resize(size_t(m));
-        if (dedup) {  // the same draws, from each distinct state's cumulative weights
-            for (int r = 0; r < m; ++r)
-                acts[size_t(r)] = sample_cumulative(rng, &distinct_cum[size_t(row_of[size_t(r)]) * A], A);
+        if (dedup) {  // the same draws as from each step's own log PF
+            for (int r = 0; r < m; ++r) {
+                const size_t u = size_t(row_of[size_t(r)]);
+                if (draws[u]++ == 0) {
+                    acts[size_t(r)] = sample_categorical(rng, &distinct_lp[u * A], A);
+                    continue;
+                }
+                if (cum_at[u] < 0) {
+                    cum_at[u] = int(distinct_cum.size() / size_t(A));
+                    distinct_cum.resize(distinct_cum.size() + size_t(A));
+                    categorical_cumulative(&distinct_lp[u * A], A, &distinct_cum[size_t(cum_at[u]) * A]);
+                }
+                acts[size_t(r)] = sample_cumulative(rng, &distinct_cum[size_t(cum_at[u]) * A], A);
+            }
         } else {
             for (int r = 0; r < m; ++r) acts[size_t(r)] = sample_categorical(rng, lpv + size_t(r) * A, A);
         }
@@ -191,21 +206,21 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
         Var h = pf.trunk_from_recording(tape, *req.recording);
         out.evaluated_states = req.recording->rows;
         if (dedup) {
-            // PF's head over the distinct states, then each step's row:
-            //     log PF(a | s_k) = log_softmax(head(h[row(k)]))[a]
-            // (index_rows' backward adds the steps' gradients into their state's row).
+            // PF's head over the distinct states, then each step's entry:
+            //     log PF(a_k | s_k) = log_softmax(head(h))[row(k), a_k]
+            // (gather_at's backward adds the steps' gradients into their state's row).
             const int U = distinct.size();
-            int* rows_pf = tape.arena.ints(size_t(ms) + 1);
-            std::memcpy(rows_pf, step_row.data(), sizeof(int) * size_t(ms));
-            out.saved_log_pf = gather(index_rows(pf.log_probs_from_trunk(h, tape, distinct.state(0), U), rows_pf, ms), actions);
+            int* pf_at = tape.arena.ints(2 * size_t(ms) + 1);  // (row(k), a_k)
+            for (int k = 0; k < ms; ++k) pf_at[2 * k] = step_row[size_t(k)], pf_at[2 * k + 1] = actions[k];
+            out.saved_log_pf = gather_at(pf.log_probs_from_trunk(h, tape, distinct.state(0), U), pf_at, ms);
             if (use_tied && mb > 0) {
                 // Backward steps are the forward steps with t >= 1. s_0, row 0 (every
                 // trajectory starts there, and no later state is s_0), has no parent:
                 // PB's head runs over rows 1 … U−1.
-                int* rows_pb = tape.arena.ints(size_t(mb) + 1);
-                for (int k = 0; k < mb; ++k) rows_pb[k] = step_row[size_t(n + k)] - 1;
+                int* pb_at = tape.arena.ints(2 * size_t(mb) + 1);
+                for (int k = 0; k < mb; ++k) pb_at[2 * k] = step_row[size_t(n + k)] - 1, pb_at[2 * k + 1] = prev_actions[k];
                 Var lpb = tied_pb->log_probs_from_trunk(slice_rows(h, 1, U), tape, distinct.state(1), U - 1);
-                out.saved_log_pb = gather(index_rows(lpb, rows_pb, mb), prev_actions);
+                out.saved_log_pb = gather_at(lpb, pb_at, mb);
             } else if (use_tied) {
                 out.saved_log_pb = tape.push(Op::Leaf, 0, 1);  // every trajectory exited at s_0
             }

@@ -5,7 +5,7 @@
 // H = 8 has 64 states; a batch of 2048 trajectories visits ~16,000), and the
 // policy is a function of the state alone. The sampler's recorded path
 // (sampler.cpp) evaluates the trunk once per distinct state and indexes the
-// rows it needs: the same values and, through index_rows' scatter-add, the same
+// entries it needs: the same values and, through gather_at's scatter-add, the same
 // gradients (summed per state before the GEMMs instead of inside them).
 #pragma once
 
