@@ -39,7 +39,8 @@ struct Threads {
 };
 
 Config small(const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {"--hidden", "32", "--layers", "2", "--height", "6", "--seed", "5",
+    // 4D H=8: 4,096 states, enough for a split step at batch 129 (kShardMinStatesPerTrajectory).
+    std::vector<std::string> args = {"--hidden", "32", "--layers", "2", "--ndim", "4", "--height", "8", "--seed", "5",
                                      "--validation-interval", "0", "--batch-size", "129"};
     args.insert(args.end(), extra.begin(), extra.end());
     Config c;
@@ -135,6 +136,13 @@ BOOST_AUTO_TEST_CASE(which_steps_are_split) {
     BOOST_TEST(split({"--loss", "subtb", "--subtb-weighting", "db"}, 2));
     BOOST_TEST(!split({"--loss", "tb"}, 1));
     BOOST_TEST(!split({"--loss", "tb", "--batch-size", "127"}, 2));  // < 64 per thread
+    // Fewer than 16 states per trajectory of the batch (4,096 states: batches up to 256 split):
+    // the threads would evaluate the same distinct states twice, unless every state is evaluated anyway.
+    BOOST_TEST(split({"--loss", "tb", "--batch-size", "256"}, 2));
+    BOOST_TEST(!split({"--loss", "tb", "--batch-size", "257"}, 2));
+    BOOST_TEST(split({"--loss", "tb", "--batch-size", "257", "--no-state-dedup"}, 2));
+    BOOST_TEST(!split({"--loss", "tb", "--ndim", "2", "--height", "8", "--batch-size", "2048"}, 2));
+    BOOST_TEST(split({"--loss", "tb", "--ndim", "2", "--height", "8", "--batch-size", "2048", "--no-state-dedup"}, 2));
     BOOST_TEST(!split({"--loss", "lpv"}, 2));
     BOOST_TEST(!split({"--loss", "fm"}, 2));
     BOOST_TEST(!split({"--loss", "subtb", "--subtb-weighting", "geometric"}, 2));

@@ -543,7 +543,12 @@ bool sharded_steps(const Run& run, int threads) {
     const Config& c = run.cfg;
     if (threads < 2 || run.buffer || run.diffusion_search || c.local_search > 0 || balance_tlm(c)) return false;
     const int per_thread = run.continuous_env ? kShardMinContinuousTrajectories : kShardMinTrajectories;
-    if (dist::my_share(c.batch_size) < per_thread * threads) return false;
+    const int share = dist::my_share(c.batch_size);
+    if (share < per_thread * threads) return false;
+    if (run.env && !c.no_state_dedup) {
+        const long long states = run.env->n_states();  // -1: more than it counts
+        if (states >= 0 && states < kShardMinStatesPerTrajectory * share) return false;
+    }
     // Losses whose value on the union of the shards is the shards' losses weighted by
     // their items (loss_items): so the summed gradient is the one-thread gradient.
     // The same on continuous envs (TB, RTB with its prior; DB and SubTB run the

@@ -194,6 +194,12 @@ Rng rank_stream(uint64_t seed, int rank);
 // docs/engine.md "Threads").
 constexpr int kShardMinTrajectories = 64;
 constexpr int kShardMinContinuousTrajectories = 32;
+// A discrete step that runs the network once per distinct state (the default) is split
+// only when the env has at least this many states per trajectory of the batch, or
+// more than it can count: each thread evaluates its own shard's distinct states, so on
+// a small state space the threads evaluate the same states twice and the split step
+// is no faster than one thread (docs/engine.md, "Threads").
+constexpr long long kShardMinStatesPerTrajectory = 16;
 // Whether train_step runs `run`'s steps data-parallel on T threads (see above).
 bool sharded_steps(const Run& run, int threads);
 
