@@ -217,6 +217,20 @@ BOOST_AUTO_TEST_CASE(diffusion_flags) {
     Config p = parsed({"--env", "diffusion", "--target", "posterior9", "--steps", "10"});
     BOOST_CHECK_EQUAL(p.diffusion_steps, 10);
     BOOST_CHECK_EQUAL(p.sigma, 2.0);
+    BOOST_CHECK_EQUAL(p.lr_schedule, "constant");  // the posterior settings are for relative losses only
+    const std::string prior_file = temp_path("flags_prior.ckpt");  // --prior checks the file is readable
+    std::fclose(std::fopen(prior_file.c_str(), "w"));
+    Config r = parsed({"--env", "diffusion", "--target", "posterior9", "--loss", "rtb", "--prior", prior_file});
+    BOOST_CHECK_EQUAL(r.iterations, 10000);
+    BOOST_CHECK_EQUAL(r.batch_size, 500);
+    BOOST_CHECK_CLOSE(r.lr, 3e-3, 1e-9);
+    BOOST_CHECK_EQUAL(r.lr_schedule, "cosine");
+    BOOST_CHECK_EQUAL(r.exploration_warm_down_end, 4500);
+    Config r2 = parsed({"--env", "diffusion", "--target", "posterior9", "--loss", "rtb", "--prior", prior_file,
+                        "--lr", "1e-3", "--lr-schedule", "constant"});
+    BOOST_CHECK_CLOSE(r2.lr, 1e-3, 1e-9);
+    BOOST_CHECK_EQUAL(r2.lr_schedule, "constant");
+    std::remove(prior_file.c_str());
     auto message_of = [](std::vector<std::string> args) {
         Config x;
         try { parse_train_flags(args, x); } catch (const std::invalid_argument& e) { return std::string(e.what()); }
