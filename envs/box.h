@@ -91,6 +91,9 @@ public:
     explicit BoxCartesian(double delta = 0.25, double R0 = 0.1, double R1 = 0.5, double R2 = 2.0)
         : BoxBase(delta, R0, R1, R2) {}
     std::string name() const override { return "box_cartesian"; }
+    std::string action_meaning() const override {
+        return "a is the move's excess over its minimum δ per coordinate (s' = s + δ + a); from s_0, the move itself";
+    }
     // x' = x + a from s_0, else x + δ + e (clamped to <= 1 against rounding).
     void step(const float* states, const float* actions, int n, float* out) const override;
     // The action x (the return) lands on s_0; else x − δ − e (clamped at 0).

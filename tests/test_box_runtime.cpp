@@ -556,6 +556,8 @@ BOOST_AUTO_TEST_CASE(trace_adds_up) {
             BOOST_CHECK(run.store.values == values && run.rng.state == state);  // nothing changed
             BOOST_REQUIRE(lines.size() >= 5);
             BOOST_CHECK(has(lines[0], std::string("trace: one trajectory of ") + env));
+            // The Cartesian action is the excess over δ, and the trace says so.
+            BOOST_CHECK_EQUAL(has(lines[1], "excess over its minimum"), std::string(env) == "box_cartesian");
             double sum_pf = 0, sum_pb = 0, x0 = NAN, x1 = NAN;
             int steps = 0;
             bool exit_seen = false;

@@ -38,6 +38,9 @@ public:
     virtual std::string name() const = 0;
     virtual int state_dim() const = 0;
     virtual int action_dim() const = 0;
+    // What an action holds when it is not the move s' − s itself ("" when it is);
+    // --trace prints it under its header.
+    virtual std::string action_meaning() const { return ""; }
 
     // s_0 into `out` (state_dim floats); is_initial compares exactly (backward_step
     // must land on s_0 exactly).

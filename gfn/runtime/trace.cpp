@@ -65,6 +65,7 @@ static void print_continuous_trace(Run& run, FILE* out) {
     StepLogProbs lp = evaluate_log_probs(tape, traj, *run.continuous_pf, pb, true);
     std::fprintf(out, "trace: one trajectory of %s from the current PF (%d move%s and the exit; log-densities of "
                  "the moves)\n", env.name().c_str(), L - 1, L == 2 ? "" : "s");
+    if (!env.action_meaning().empty()) std::fprintf(out, "  (%s)\n", env.action_meaning().c_str());
     double sum_pf = 0, sum_pb = 0;
     for (int t = 0; t < L; ++t) {
         // One trajectory: step t is row t of log_pf; the backward step into s_{t+1} is row t of log_pb.
