@@ -1,5 +1,6 @@
 // blas.cpp — see blas.h.
 #include "engine/blas.h"
+#include "engine/parallel.h"
 
 #include <omp.h>
 #include <unistd.h>
@@ -28,8 +29,7 @@ void gemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
             Bp[size_t(k) * N + j] = trans_b ? B[size_t(j) * ldb + k] : B[size_t(k) * ldb + j];
     const float* bp = Bp.data();
     long long work = (long long)M * N * K;
-#pragma omp parallel for if (work > (1 << 18)) schedule(static)
-    for (int i = 0; i < M; ++i) {
+    parallel_for(M, split_loop(work, (1 << 18)), [=](int i) {
         float* c = C + size_t(i) * ldc;
         std::vector<float> acc(size_t(N), 0.f);
         for (int k = 0; k < K; ++k) {
@@ -40,7 +40,7 @@ void gemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
         }
         for (int j = 0; j < N; ++j)
             c[j] = (beta == 0.f ? 0.f : beta * c[j]) + alpha * acc[size_t(j)];
-    }
+    });
 }
 
 static int g_threads = 1;

@@ -12,7 +12,8 @@
 //     the tape unchanged;
 //   - reductions accumulate in double in a fixed order: results do not depend
 //     on the thread count;
-//   - element-wise loops run in parallel above kOmpMin elements; scatter-adds
+//   - element-wise loops run in parallel above kOmpMin elements (parallel_for,
+//     engine/parallel.h: below it, a plain loop that never enters OpenMP); scatter-adds
 //     (index_rows backward) run serially;
 //   - the element-wise unary ops are one struct each (forward and backward
 //     formulas side by side); one helper owns their loop, pragma and node.
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "engine/blas.h"
+#include "engine/parallel.h"
 
 namespace gfn {
 
@@ -82,13 +84,13 @@ double sum_double(const float* x, long n) {
     }
     long nb = (n + kSumBlock - 1) / kSumBlock;
     std::vector<double> part(size_t(nb), 0.0);
-#pragma omp parallel for if (n > kOmpMinCheap) schedule(static)
-    for (long b = 0; b < nb; ++b) {
+    double* out = part.data();
+    parallel_for(nb, split_loop(n, kOmpMinCheap), [=](long b) {
         long lo = b * kSumBlock, hi = std::min(n, lo + kSumBlock);
         double s = 0.0;
         for (long i = lo; i < hi; ++i) s += x[i];
-        part[size_t(b)] = s;
-    }
+        out[b] = s;
+    });
     double s = 0.0;
     for (double p : part) s += p;
     return s;
@@ -103,13 +105,13 @@ double dot_double(const float* x, const float* y, long n) {
     }
     long nb = (n + kSumBlock - 1) / kSumBlock;
     std::vector<double> part(size_t(nb), 0.0);
-#pragma omp parallel for if (n > kOmpMinCheap) schedule(static)
-    for (long b = 0; b < nb; ++b) {
+    double* out = part.data();
+    parallel_for(nb, split_loop(n, kOmpMinCheap), [=](long b) {
         long lo = b * kSumBlock, hi = std::min(n, lo + kSumBlock);
         double s = 0.0;
         for (long i = lo; i < hi; ++i) s += double(x[i]) * double(y[i]);
-        part[size_t(b)] = s;
-    }
+        out[b] = s;
+    });
     double s = 0.0;
     for (double p : part) s += p;
     return s;
@@ -121,8 +123,7 @@ double dot_double(const float* x, const float* y, long n) {
 void col_sums_add(float* db, const float* g, int n, int c, float sign) {
     constexpr int kCols = 16;
     const int n_blocks = (c + kCols - 1) / kCols;
-#pragma omp parallel for if (long(n) * c > kOmpMinCheap && n_blocks > 1) schedule(static)
-    for (int blk = 0; blk < n_blocks; ++blk) {
+    parallel_for(n_blocks, split_loop(long(n) * c, kOmpMinCheap) && n_blocks > 1, [=](int blk) {
         const int j0 = blk * kCols, j1 = std::min(c, j0 + kCols);
         double acc[kCols] = {};
         for (int i = 0; i < n; ++i) {
@@ -130,7 +131,7 @@ void col_sums_add(float* db, const float* g, int n, int c, float sign) {
             for (int j = j0; j < j1; ++j) acc[j - j0] += gi[j];
         }
         for (int j = j0; j < j1; ++j) db[j] += sign * float(acc[j - j0]);
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -156,8 +157,7 @@ void reduce_broadcast_add(float* db, const float* g, int n, int c, Bcast bc, flo
     long N = long(n) * c;
     switch (bc) {
     case Bcast::Same:
-#pragma omp parallel for if (N > kOmpMinCheap)
-        for (long i = 0; i < N; ++i) db[i] += sign * g[i];
+        parallel_for(N, split_loop(N, kOmpMinCheap), [=](long i) { db[i] += sign * g[i]; });
         break;
     case Bcast::Row: col_sums_add(db, g, n, c, sign); break;
     case Bcast::Scalar: db[0] += sign * float(sum_double(g, N)); break;
@@ -273,13 +273,12 @@ Var linear_precomputed(Var x, Var W, Var b, float* y) {
 static void add_forward(float* y, const float* a, const float* b, int n, int c, Bcast bc) {
     // y (n, c), a (n, c), b (n, c) | (1, c) | (1, 1)
     const int s = b_step(bc);
-#pragma omp parallel for if (long(n) * c > kOmpMinCheap)
-    for (int i = 0; i < n; ++i) {
+    parallel_for(n, split_loop(long(n) * c, kOmpMinCheap), [=](int i) {
         const float* ai = a + size_t(i) * c;
         const float* bi = b_row(b, i, c, bc);
         float* yi = y + size_t(i) * c;
         for (int j = 0; j < c; ++j) yi[j] = ai[j] + bi[j * s];
-    }
+    });
 }
 
 // da += dy,  db += dy summed over the broadcast dimensions
@@ -292,13 +291,12 @@ static void add_backward(float* da, float* db, const float* dy, int n, int c, Bc
 static void sub_forward(float* y, const float* a, const float* b, int n, int c, Bcast bc) {
     // y (n, c), a (n, c), b (n, c) | (1, c) | (1, 1)
     const int s = b_step(bc);
-#pragma omp parallel for if (long(n) * c > kOmpMinCheap)
-    for (int i = 0; i < n; ++i) {
+    parallel_for(n, split_loop(long(n) * c, kOmpMinCheap), [=](int i) {
         const float* ai = a + size_t(i) * c;
         const float* bi = b_row(b, i, c, bc);
         float* yi = y + size_t(i) * c;
         for (int j = 0; j < c; ++j) yi[j] = ai[j] - bi[j * s];
-    }
+    });
 }
 
 // da += dy,  db −= dy summed over the broadcast dimensions
@@ -311,13 +309,12 @@ static void sub_backward(float* da, float* db, const float* dy, int n, int c, Bc
 static void mul_forward(float* y, const float* a, const float* b, int n, int c, Bcast bc) {
     // y (n, c), a (n, c), b (n, c) | (1, c) | (1, 1)
     const int s = b_step(bc);
-#pragma omp parallel for if (long(n) * c > kOmpMinCheap)
-    for (int i = 0; i < n; ++i) {
+    parallel_for(n, split_loop(long(n) * c, kOmpMinCheap), [=](int i) {
         const float* ai = a + size_t(i) * c;
         const float* bi = b_row(b, i, c, bc);
         float* yi = y + size_t(i) * c;
         for (int j = 0; j < c; ++j) yi[j] = ai[j] * bi[j * s];
-    }
+    });
 }
 
 // da += dy ⊙ b,  db += (dy ⊙ a) summed over the broadcast dimensions
@@ -327,19 +324,17 @@ static void mul_backward(float* da, float* db, const float* dy, const float* a, 
     const long N = long(n) * c;
     const int s = b_step(bc);
     if (da) {
-#pragma omp parallel for if (N > kOmpMinCheap)
-        for (int i = 0; i < n; ++i) {
+        parallel_for(n, split_loop(N, kOmpMinCheap), [=](int i) {
             const float* bi = b_row(b, i, c, bc);
             const float* gi = dy + size_t(i) * c;
             float* di = da + size_t(i) * c;
             for (int j = 0; j < c; ++j) di[j] += gi[j] * bi[j * s];
-        }
+        });
     }
     if (!db) return;
     switch (bc) {
     case Bcast::Same:
-#pragma omp parallel for if (N > kOmpMinCheap)
-        for (long i = 0; i < N; ++i) db[i] += dy[i] * a[i];
+        parallel_for(N, split_loop(N, kOmpMinCheap), [=](long i) { db[i] += dy[i] * a[i]; });
         break;
     case Bcast::Row: {
         std::vector<double> acc(size_t(c), 0.0);
@@ -359,13 +354,12 @@ static void mul_backward(float* da, float* db, const float* dy, const float* a, 
 static void div_forward(float* y, const float* a, const float* b, int n, int c, Bcast bc) {
     // y (n, c), a (n, c), b (n, c) | (1, c) | (1, 1)
     const int s = b_step(bc);
-#pragma omp parallel for if (long(n) * c > kOmpMin)
-    for (int i = 0; i < n; ++i) {
+    parallel_for(n, split_loop(long(n) * c, kOmpMin), [=](int i) {
         const float* ai = a + size_t(i) * c;
         const float* bi = b_row(b, i, c, bc);
         float* yi = y + size_t(i) * c;
         for (int j = 0; j < c; ++j) yi[j] = ai[j] / bi[j * s];
-    }
+    });
 }
 
 // da += dy / b,  db −= (dy ⊙ a / b²) summed over the broadcast dimensions
@@ -375,19 +369,17 @@ static void div_backward(float* da, float* db, const float* dy, const float* a, 
     const long N = long(n) * c;
     const int s = b_step(bc);
     if (da) {
-#pragma omp parallel for if (N > kOmpMin)
-        for (int i = 0; i < n; ++i) {
+        parallel_for(n, split_loop(N, kOmpMin), [=](int i) {
             const float* bi = b_row(b, i, c, bc);
             const float* gi = dy + size_t(i) * c;
             float* di = da + size_t(i) * c;
             for (int j = 0; j < c; ++j) di[j] += gi[j] / bi[j * s];
-        }
+        });
     }
     if (!db) return;
     switch (bc) {
     case Bcast::Same:
-#pragma omp parallel for if (N > kOmpMin)
-        for (long i = 0; i < N; ++i) db[i] -= dy[i] * a[i] / (b[i] * b[i]);
+        parallel_for(N, split_loop(N, kOmpMin), [=](long i) { db[i] -= dy[i] * a[i] / (b[i] * b[i]); });
         break;
     case Bcast::Row: {
         std::vector<double> acc(size_t(c), 0.0);
@@ -488,13 +480,11 @@ struct Grain<F, std::enable_if_t<F::cheap>> { static constexpr long value = kOmp
 // every element).
 template <class F>
 static void unary_forward(const F f, float* y, const float* a, long N) {
-#pragma omp parallel for if (N > Grain<F>::value) firstprivate(f)
-    for (long i = 0; i < N; ++i) y[i] = f.forward(a[i]);
+    parallel_for(N, split_loop(N, Grain<F>::value), [=](long i) { y[i] = f.forward(a[i]); });
 }
 template <class F>
 static void unary_backward(const F f, float* da, const float* dy, const float* a, const float* y, long N) {
-#pragma omp parallel for if (N > Grain<F>::value) firstprivate(f)
-    for (long i = 0; i < N; ++i) da[i] += f.backward(a[i], y[i], dy[i]);
+    parallel_for(N, split_loop(N, Grain<F>::value), [=](long i) { da[i] += f.backward(a[i], y[i], dy[i]); });
 }
 
 // Records an element-wise node shaped like `a` with its attributes; its value
@@ -731,18 +721,16 @@ Var softplus(Var a) { return unary_op(Op::Softplus, a, unary::Softplus{}); }
 // computed in the forward from the same Φ: the backward is then da += g dy,
 // with no second erf and exp (the same numbers as unary::Gelu::backward).
 static void gelu_forward_keep(float* y, float* g, const float* a, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) {
+    parallel_for(N, split_loop(N, kOmpMin), [=](long i) {
         const float x = a[i];
         const float Phi = 0.5f * (1.f + unary::erf_fast(x * 0.70710678118654752f));
         y[i] = x * Phi;  // = ½ x (1 + erf(x/√2)) exactly (the ½ is exact)
         g[i] = Phi + x * (0.39894228040143268f * unary::exp_fast(-0.5f * x * x));
-    }
+    });
 }
 // da += g dy
 static void gelu_backward_kept(float* da, const float* dy, const float* g, long N) {
-#pragma omp parallel for if (N > kOmpMinCheap)
-    for (long i = 0; i < N; ++i) da[i] += g[i] * dy[i];
+    parallel_for(N, split_loop(N, kOmpMinCheap), [=](long i) { da[i] += g[i] * dy[i]; });
 }
 Var gelu(Var a) {
     Tape& t = tape_of("gelu", a);
@@ -856,22 +844,20 @@ static double row_logsumexp(const float* a, const uint8_t* m, int c) {
 // entries are all −inf has no distribution: its valid outputs are NaN (as PyTorch).
 static void log_softmax_forward(float* y, const float* a, const uint8_t* mask, int n, int c) {
     // y (n, c), a (n, c), mask (n, c) or null
-#pragma omp parallel for if (long(n) * c > kOmpMin)
-    for (int i = 0; i < n; ++i) {
+    parallel_for(n, split_loop(long(n) * c, kOmpMin), [=](int i) {
         const float* ai = a + size_t(i) * c;
         const uint8_t* mi = mask ? mask + size_t(i) * c : nullptr;
         float* yi = y + size_t(i) * c;
         double lse = row_logsumexp(ai, mi, c);
         if (lse == -double(kInf)) lse = std::numeric_limits<double>::quiet_NaN();
         for (int j = 0; j < c; ++j) yi[j] = (!mi || mi[j]) ? float(double(ai[j]) - lse) : -kInf;
-    }
+    });
 }
 
 // da_j += dy_j − softmax_j · Σ_k∈valid dy_k   (valid j only; softmax_j = e^{y_j})
 static void log_softmax_backward(float* da, const float* dy, const float* y, const uint8_t* mask, int n, int c) {
     // da (n, c), dy (n, c), y (n, c), mask (n, c) or null
-#pragma omp parallel for if (long(n) * c > kOmpMin)
-    for (int i = 0; i < n; ++i) {
+    parallel_for(n, split_loop(long(n) * c, kOmpMin), [=](int i) {
         const float* gi = dy + size_t(i) * c;
         const float* yi = y + size_t(i) * c;
         const uint8_t* mi = mask ? mask + size_t(i) * c : nullptr;
@@ -881,7 +867,7 @@ static void log_softmax_backward(float* da, const float* dy, const float* y, con
             if (!mi || mi[j]) s += gi[j];
         for (int j = 0; j < c; ++j)
             if (!mi || mi[j]) di[j] += float(double(gi[j]) - std::exp(double(yi[j])) * s);
-    }
+    });
 }
 
 Var log_softmax(Var a, const uint8_t* mask) {
@@ -901,9 +887,9 @@ Var log_softmax(Var a, const uint8_t* mask) {
 // y_i = log Σ_j∈valid e^{a_ij}   (−inf when every valid entry is −inf, +inf when one is +inf)
 static void logsumexp_forward(float* y, const float* a, const uint8_t* mask, int n, int c) {
     // y (n, 1), a (n, c), mask (n, c) or null
-#pragma omp parallel for if (long(n) * c > kOmpMin)
-    for (int i = 0; i < n; ++i)
+    parallel_for(n, split_loop(long(n) * c, kOmpMin), [=](int i) {
         y[i] = float(row_logsumexp(a + size_t(i) * c, mask ? mask + size_t(i) * c : nullptr, c));
+    });
 }
 
 // da_ij += dy_i · softmax_ij = dy_i · e^{a_ij − m_i} / s_i   (valid j; m_i, s_i recomputed in
@@ -911,24 +897,23 @@ static void logsumexp_forward(float* y, const float* a, const uint8_t* mask, int
 // Nothing when every valid entry is −inf; when some are +inf, softmax's limit: 1/count on those.
 static void logsumexp_backward(float* da, const float* dy, const float* a, const uint8_t* mask, int n, int c) {
     // da (n, c), dy (n, 1), a (n, c), mask (n, c) or null
-#pragma omp parallel for if (long(n) * c > kOmpMin)
-    for (int i = 0; i < n; ++i) {
+    parallel_for(n, split_loop(long(n) * c, kOmpMin), [=](int i) {
         const float* ai = a + size_t(i) * c;
         const uint8_t* mi = mask ? mask + size_t(i) * c : nullptr;
         float* di = da + size_t(i) * c;
         const RowMaxSum r = row_max_sum(ai, mi, c);
-        if (r.max == -kInf) continue;
+        if (r.max == -kInf) return;
         if (r.max == kInf) {
             int count = 0;
             for (int j = 0; j < c; ++j) count += (!mi || mi[j]) && ai[j] == kInf;
             for (int j = 0; j < c; ++j)
                 if ((!mi || mi[j]) && ai[j] == kInf) di[j] += dy[i] / float(count);
-            continue;
+            return;
         }
         const double g = double(dy[i]) / r.sum;
         for (int j = 0; j < c; ++j)
             if (!mi || mi[j]) di[j] += float(g * std::exp(double(ai[j]) - double(r.max)));
-    }
+    });
 }
 
 Var logsumexp(Var a, const uint8_t* mask) {
@@ -984,8 +969,7 @@ static void sum_forward(float* y, const float* a, long N) { y[0] = float(sum_dou
 // da += dy
 static void sum_backward(float* da, const float* dy, long N) {
     const float g = dy[0];
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) da[i] += g;
+    parallel_for(N, split_loop(N, kOmpMin), [=](long i) { da[i] += g; });
 }
 Var sum(Var a) {
     Tape& t = tape_of("sum", a);
@@ -1002,8 +986,7 @@ static void mean_forward(float* y, const float* a, long N) { y[0] = float(sum_do
 // da += dy / N
 static void mean_backward(float* da, const float* dy, long N) {
     const float g = float(double(dy[0]) / double(N));
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) da[i] += g;
+    parallel_for(N, split_loop(N, kOmpMin), [=](long i) { da[i] += g; });
 }
 Var mean(Var a) {
     Tape& t = tape_of("mean", a);
@@ -1031,12 +1014,11 @@ static void segment_sum_forward(float* y, const float* a, const int* seg, int n,
 }
 // da[i, :] += dy[seg_i, :]
 static void segment_sum_backward(float* da, const float* dy, const int* seg, int n, int c) {
-#pragma omp parallel for if (long(n) * c > kOmpMin)
-    for (int i = 0; i < n; ++i) {
+    parallel_for(n, split_loop(long(n) * c, kOmpMin), [=](int i) {
         const float* gi = dy + size_t(seg[i]) * c;
         float* di = da + size_t(i) * c;
         for (int j = 0; j < c; ++j) di[j] += gi[j];
-    }
+    });
 }
 
 Var segment_sum(Var a, const int* seg, int n_segments) {
@@ -1070,12 +1052,11 @@ static void slice_cols_forward(float* y, const float* a, int n, int c, int begin
 }
 // da[i, begin + j] += dy[i, j]
 static void slice_cols_backward(float* da, const float* dy, int n, int c, int begin, int w) {
-#pragma omp parallel for if (long(n) * w > kOmpMin)
-    for (int i = 0; i < n; ++i) {
+    parallel_for(n, split_loop(long(n) * w, kOmpMin), [=](int i) {
         float* di = da + size_t(i) * c + begin;
         const float* gi = dy + size_t(i) * w;
         for (int j = 0; j < w; ++j) di[j] += gi[j];
-    }
+    });
 }
 
 Var slice_cols(Var a, int begin, int end) {
@@ -1102,8 +1083,7 @@ static void slice_rows_backward(float* da, const float* dy, int begin, int m, in
     // da (n, c), dy (m, c)
     float* d = da + size_t(begin) * c;
     const long N = long(m) * c;
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) d[i] += dy[i];
+    parallel_for(N, split_loop(N, kOmpMin), [=](long i) { d[i] += dy[i]; });
 }
 Var slice_rows(Var a, int begin, int end) {
     const char* op = "slice_rows";
@@ -1134,14 +1114,13 @@ static void concat_cols_forward(float* y, const float* a, const float* b, int n,
 // da += dy[:, :ca],  db += dy[:, ca:]
 static void concat_cols_backward(float* da, float* db, const float* dy, int n, int ca, int cb) {
     const int c = ca + cb;
-#pragma omp parallel for if (long(n) * c > kOmpMin)
-    for (int i = 0; i < n; ++i) {
+    parallel_for(n, split_loop(long(n) * c, kOmpMin), [=](int i) {
         const float* gi = dy + size_t(i) * c;
         if (da)
             for (int j = 0; j < ca; ++j) da[size_t(i) * ca + j] += gi[j];
         if (db)
             for (int j = 0; j < cb; ++j) db[size_t(i) * cb + j] += gi[ca + j];
-    }
+    });
 }
 
 Var concat_cols(Var a, Var b) {
@@ -1167,8 +1146,7 @@ Var concat_cols(Var a, Var b) {
 // y = [x_0; x_1; ...]  — the copy runs in the wrapper (one memcpy per input).
 // dx_s += dy[rows of x_s]
 static void concat_rows_backward(float* dx, const float* dy, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) dx[i] += dy[i];
+    parallel_for(N, split_loop(N, kOmpMin), [=](long i) { dx[i] += dy[i]; });
 }
 
 Var concat_rows(const Var* xs, int n) {
@@ -1211,9 +1189,10 @@ Var concat_rows(const Var* xs, int n) {
 // y[i, :] = a[idx_i, :]
 static void index_rows_forward(float* y, const float* a, const int* idx, int n, int c) {
     // y (n, c), a (rows_a, c), idx (n)
-#pragma omp parallel for if (long(n) * c > kOmpMin)
-    for (int i = 0; i < n; ++i)
-        if (c > 0) std::memcpy(y + size_t(i) * c, a + size_t(idx[i]) * c, sizeof(float) * size_t(c));
+    if (c == 0) return;
+    parallel_for(n, split_loop(long(n) * c, kOmpMin), [=](int i) {
+        std::memcpy(y + size_t(i) * c, a + size_t(idx[i]) * c, sizeof(float) * size_t(c));
+    });
 }
 // da[idx_i, :] += dy[i, :]   (serial: repeated indices collide; fixed order, deterministic)
 static void index_rows_backward(float* da, const float* dy, const int* idx, int n, int c) {
@@ -1284,12 +1263,12 @@ static void range_sum_forward(float* y, const float* a, const int* ranges, int n
     std::vector<double> S((size_t(n) + 1) * size_t(c), 0.0);  // (n + 1, c)
     for (int r = 0; r < n; ++r)
         for (int j = 0; j < c; ++j) S[size_t(r + 1) * c + j] = S[size_t(r) * c + j] + a[size_t(r) * c + j];
-#pragma omp parallel for if (long(m) * c > kOmpMin)
-    for (int k = 0; k < m; ++k) {
-        const double* lo = S.data() + size_t(ranges[2 * k]) * c;
-        const double* hi = S.data() + size_t(ranges[2 * k + 1]) * c;
+    const double* prefix = S.data();
+    parallel_for(m, split_loop(long(m) * c, kOmpMin), [=](int k) {
+        const double* lo = prefix + size_t(ranges[2 * k]) * c;
+        const double* hi = prefix + size_t(ranges[2 * k + 1]) * c;
         for (int j = 0; j < c; ++j) y[size_t(k) * c + j] = float(hi[j] - lo[j]);
-    }
+    });
 }
 // da[r, :] += Σ_{k: lo_k <= r < hi_k} dy_k   (difference array D[lo_k] += dy_k, D[hi_k] −= dy_k, then Σ_{u<=r} D[u])
 static void range_sum_backward(float* da, const float* dy, const int* ranges, int n, int c, int m) {
@@ -1336,22 +1315,20 @@ Var range_sum(Var a, const int* ranges, int m) {
 // y_i = Σ_j a_ij   (in double, columns in order)
 static void row_sum_forward(float* y, const float* a, int n, int c) {
     // y (n, 1), a (n, c)
-#pragma omp parallel for if (long(n) * c > kOmpMin)
-    for (int i = 0; i < n; ++i) {
+    parallel_for(n, split_loop(long(n) * c, kOmpMin), [=](int i) {
         const float* ai = a + size_t(i) * c;
         double s = 0.0;
         for (int j = 0; j < c; ++j) s += ai[j];
         y[i] = float(s);
-    }
+    });
 }
 // da_ij += dy_i
 static void row_sum_backward(float* da, const float* dy, int n, int c) {
     // da (n, c), dy (n, 1)
-#pragma omp parallel for if (long(n) * c > kOmpMin)
-    for (int i = 0; i < n; ++i) {
+    parallel_for(n, split_loop(long(n) * c, kOmpMin), [=](int i) {
         float* di = da + size_t(i) * c;
         for (int j = 0; j < c; ++j) di[j] += dy[i];
-    }
+    });
 }
 
 Var row_sum(Var a) {
@@ -1369,8 +1346,7 @@ Var row_sum(Var a) {
 
 // da += dy   (the same element order)
 static void reshape_backward(float* da, const float* dy, long N) {
-#pragma omp parallel for if (N > kOmpMin)
-    for (long i = 0; i < N; ++i) da[i] += dy[i];
+    parallel_for(N, split_loop(N, kOmpMin), [=](long i) { da[i] += dy[i]; });
 }
 
 Var reshape(Var a, int rows, int cols) {
@@ -1423,32 +1399,26 @@ constexpr double kLog2Pi = 1.83787706640934548356;  // log 2π
 // or per-row std, the common case, costs one log per run of equal values.)
 static void normal_log_prob_forward(float* y, const float* x, const float* mu, const float* sigma, int n, int d) {
     // y (n, 1), x (n, d), mu (n, d), sigma (n, d)
-#pragma omp parallel if (long(n) * d > kOmpMin)
-    {
-        float last = 0.f;       // σ > 0 (checked), so 0 never matches
-        double two_log = 0.0;   // 2 log(last)
-#pragma omp for
-        for (int i = 0; i < n; ++i) {
-            double s = 0.0;
-            for (int j = 0; j < d; ++j) {
-                const size_t k = size_t(i) * d + j;
-                if (sigma[k] != last) {
-                    last = sigma[k];
-                    two_log = 2.0 * std::log(double(last));
-                }
-                const double z = (double(x[k]) - double(mu[k])) / double(sigma[k]);
-                s += kLog2Pi + two_log + z * z;
+    // Each thread's copy of the body keeps its own last σ (σ > 0, checked, so 0 never matches).
+    parallel_for(n, split_loop(long(n) * d, kOmpMin), [=, last = 0.f, two_log = 0.0](int i) mutable {
+        double s = 0.0;
+        for (int j = 0; j < d; ++j) {
+            const size_t k = size_t(i) * d + j;
+            if (sigma[k] != last) {
+                last = sigma[k];
+                two_log = 2.0 * std::log(double(last));  // 2 log(last)
             }
-            y[i] = float(-0.5 * s);
+            const double z = (double(x[k]) - double(mu[k])) / double(sigma[k]);
+            s += kLog2Pi + two_log + z * z;
         }
-    }
+        y[i] = float(-0.5 * s);
+    });
 }
 // dx −= dy z/σ,  dμ += dy z/σ,  dσ += dy (z² − 1)/σ
 static void normal_log_prob_backward(float* dx, float* dmu, float* dsigma, const float* dy, const float* x,
                                      const float* mu, const float* sigma, int n, int d) {
     // dx, dmu, dsigma (n, d) — each may be null; dy (n, 1)
-#pragma omp parallel for if (long(n) * d > kOmpMin)
-    for (int i = 0; i < n; ++i)
+    parallel_for(n, split_loop(long(n) * d, kOmpMin), [=](int i) {
         for (int j = 0; j < d; ++j) {
             const size_t k = size_t(i) * d + j;
             const double s = double(sigma[k]);
@@ -1457,6 +1427,7 @@ static void normal_log_prob_backward(float* dx, float* dmu, float* dsigma, const
             if (dmu) dmu[k] += float(double(dy[i]) * z / s);
             if (dsigma) dsigma[k] += float(double(dy[i]) * (z * z - 1.0) / s);
         }
+    });
 }
 
 Var normal_log_prob(Var x, Var mu, Var sigma) {
@@ -1484,14 +1455,14 @@ static inline double xlogy(double c, double v) { return c == 0.0 ? 0.0 : c * std
 static void beta_log_prob_forward(float* y, const float* r, const float* al, const float* be, int n, int m, int c) {
     // y (n, c), r (n, m), al (n, c), be (n, c), K = c / m
     const int K = c / m;
-#pragma omp parallel for if (long(n) * c > kOmpMin)
-    for (int i = 0; i < n; ++i)
+    parallel_for(n, split_loop(long(n) * c, kOmpMin), [=](int i) {
         for (int j = 0; j < c; ++j) {
             const size_t k = size_t(i) * c + j;
             const double rv = r[size_t(i) * m + j / K], a = al[k], b = be[k];
             const double log_beta = log_gamma(a) + log_gamma(b) - log_gamma(a + b);
             y[k] = float(xlogy(a - 1.0, rv) + xlogy(b - 1.0, 1.0 - rv) - log_beta);
         }
+    });
 }
 // dα += dy (log r − ψ(α) + ψ(α+β)),  dβ += dy (log(1 − r) − ψ(β) + ψ(α+β)),
 // dr += Σ_k dy ((α − 1)/r − (β − 1)/(1 − r))
@@ -1499,8 +1470,7 @@ static void beta_log_prob_backward(float* dr, float* dal, float* dbe, const floa
                                    const float* al, const float* be, int n, int m, int c) {
     // dr (n, m), dal, dbe (n, c) — each may be null; dy (n, c)
     const int K = c / m;
-#pragma omp parallel for if (long(n) * c > kOmpMin)
-    for (int i = 0; i < n; ++i)
+    parallel_for(n, split_loop(long(n) * c, kOmpMin), [=](int i) {
         for (int j = 0; j < c; ++j) {
             const size_t k = size_t(i) * c + j;
             const double g = dy[k], rv = r[size_t(i) * m + j / K], a = al[k], b = be[k];
@@ -1509,6 +1479,7 @@ static void beta_log_prob_backward(float* dr, float* dal, float* dbe, const floa
             if (dbe) dbe[k] += float(g * (std::log1p(-rv) - digamma(b) + psi_ab));
             if (dr) dr[size_t(i) * m + j / K] += float(g * ((a - 1.0) / rv - (b - 1.0) / (1.0 - rv)));
         }
+    });
 }
 
 Var beta_log_prob(Var r, Var alpha, Var beta) {

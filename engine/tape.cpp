@@ -10,6 +10,7 @@
 #include "engine/blas.h"
 #include "engine/nn.h"
 #include "engine/ops.h"
+#include "engine/parallel.h"
 
 namespace gfn {
 
@@ -188,13 +189,11 @@ bool Tape::backward_in_place(int id, std::vector<float*>& spare) {
     const float* a = x.value;
     if (n.op == Op::Relu) {
         // da = dy if a > 0 else 0
-#pragma omp parallel for if (N > (1L << 16))
-        for (long k = 0; k < N; ++k) g[k] = a[k] > 0.f ? g[k] : 0.f;
+        parallel_for(N, split_loop(N, (1L << 16)), [=](long k) { g[k] = a[k] > 0.f ? g[k] : 0.f; });
     } else if (n.op == Op::LeakyRelu) {
         // da = dy if a > 0 else slope dy
         const float slope = n.attr;
-#pragma omp parallel for if (N > (1L << 16))
-        for (long k = 0; k < N; ++k) g[k] = a[k] > 0.f ? g[k] : slope * g[k];
+        parallel_for(N, split_loop(N, (1L << 16)), [=](long k) { g[k] = a[k] > 0.f ? g[k] : slope * g[k]; });
     } else {
         // dW += dyᵀ x and db += Σ_i dy_i by the op's own kernel (x.grad is null, so
         // it skips dx), then dx = dy W over blocks of rows, each written back over

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "engine/parallel.h"
 #include "engine/random.h"
 #include "gfn/estimators/preprocessors.h"
 
@@ -171,8 +172,9 @@ int BitSequenceBase::min_hamming_distance(const int* s) const {
 
 // log R(x) = −d(x)/temperature
 void BitSequenceBase::log_reward(const int* states, const float*, int n, float* out) const {
-#pragma omp parallel for if (n > 4096)
-    for (int i = 0; i < n; ++i) out[i] = float(-double(min_hamming_distance(states + size_t(i) * words_)) / temperature_);
+    parallel_for(n, split_loop(n, 4096), [=](int i) {
+        out[i] = float(-double(min_hamming_distance(states + size_t(i) * words_)) / temperature_);
+    });
 }
 
 std::unique_ptr<Preprocessor> BitSequenceBase::default_preprocessor() const {
@@ -366,15 +368,14 @@ void BitSequenceNAR::all_states(int* out) const {
                                "(word_size " + std::to_string(word_size_) + ", seq_size " + std::to_string(seq_size_) + ")");
     // Row k is k written in base V + 1, slot 0 most significant, digit − 1.
     const long long N = n_states_, base = n_words_ + 1;
-#pragma omp parallel for if (N > 16384)
-    for (long long k = 0; k < N; ++k) {
+    parallel_for(N, split_loop(N, 16384), [=](long long k) {
         long long r = k;
         int* o = out + size_t(k) * words_;
         for (int j = words_ - 1; j >= 0; --j) {
             o[j] = int(r % base) - 1;
             r /= base;
         }
-    }
+    });
 }
 
 long long BitSequenceNAR::state_index(const int* s) const {

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "engine/parallel.h"
 #include "gfn/estimators/preprocessors.h"
 
 namespace gfn {
@@ -137,8 +138,7 @@ double DiscreteEBM::energy(const int* x) const {
 
 // log R(x) = −α·E(x)
 void DiscreteEBM::log_reward(const int* states, const float*, int n, float* out) const {
-#pragma omp parallel for if (n > 4096)
-    for (int i = 0; i < n; ++i) out[i] = float(-alpha_ * energy(states + size_t(i) * ndim_));
+    parallel_for(n, split_loop(n, 4096), [=](int i) { out[i] = float(-alpha_ * energy(states + size_t(i) * ndim_)); });
 }
 
 std::unique_ptr<Preprocessor> DiscreteEBM::default_preprocessor() const {
@@ -150,15 +150,14 @@ void DiscreteEBM::all_states(int* out) const {
         throw std::logic_error(name_ + ": all_states() needs 3^ndim <= 2^26 (ndim " + std::to_string(ndim_) + ")");
     // Row k is k written in base 3, coordinate 0 most significant, digit − 1.
     const long long N = n_states_;
-#pragma omp parallel for if (N > 16384)
-    for (long long k = 0; k < N; ++k) {
+    parallel_for(N, split_loop(N, 16384), [=](long long k) {
         long long r = k;
         int* o = out + size_t(k) * ndim_;
         for (int j = ndim_ - 1; j >= 0; --j) {
             o[j] = int(r % 3) - 1;
             r /= 3;
         }
-    }
+    });
 }
 
 long long DiscreteEBM::state_index(const int* s) const {

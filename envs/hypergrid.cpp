@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "engine/parallel.h"
 #include "gfn/estimators/preprocessors.h"
 
 namespace gfn {
@@ -136,13 +137,13 @@ double HyperGrid::reward_of(const int* x) const {
 }
 
 void HyperGrid::reward(const int* states, int n, double* out) const {
-#pragma omp parallel for if (n > 16384)
-    for (int i = 0; i < n; ++i) out[i] = reward_of(states + size_t(i) * ndim_);
+    parallel_for(n, split_loop(n, 16384), [=](int i) { out[i] = reward_of(states + size_t(i) * ndim_); });
 }
 
 void HyperGrid::log_reward(const int* states, const float*, int n, float* out) const {
-#pragma omp parallel for if (n > 16384)
-    for (int i = 0; i < n; ++i) out[i] = float(std::log(reward_of(states + size_t(i) * ndim_)));
+    parallel_for(n, split_loop(n, 16384), [=](int i) {
+        out[i] = float(std::log(reward_of(states + size_t(i) * ndim_)));
+    });
 }
 
 std::unique_ptr<Preprocessor> HyperGrid::default_preprocessor() const {
@@ -155,15 +156,14 @@ void HyperGrid::all_states(int* out) const {
                                ", height " + std::to_string(height_) + ")");
     // Row k is k written in base H, coordinate 0 most significant.
     const long long N = n_states_;
-#pragma omp parallel for if (N > 16384)
-    for (long long k = 0; k < N; ++k) {
+    parallel_for(N, split_loop(N, 16384), [=](long long k) {
         long long r = k;
         int* o = out + size_t(k) * ndim_;
         for (int j = ndim_ - 1; j >= 0; --j) {
             o[j] = int(r % height_);
             r /= height_;
         }
-    }
+    });
 }
 
 long long HyperGrid::state_index(const int* s) const {
@@ -199,11 +199,10 @@ void ConditionalHyperGrid::log_reward(const int* states, const float* conditions
     if (conditions == nullptr && n > 0)
         throw std::invalid_argument("conditional_hypergrid: log_reward needs the conditions (one float per state)");
     const double uniform = R0_ + R1_ + R2_;
-#pragma omp parallel for if (n > 16384)
-    for (int i = 0; i < n; ++i) {
+    parallel_for(n, split_loop(n, 16384), [=](int i) {
         const double c = conditions[i];
         out[i] = float(std::log((1.0 - c) * uniform + c * reward_of(states + size_t(i) * ndim_)));
-    }
+    });
 }
 
 }  // namespace gfn
