@@ -222,11 +222,32 @@ void Tape::rewind(const Mark& m) {
     if (m.n_nodes > nodes.size()) throw std::invalid_argument("Tape::rewind: the mark is ahead of the tape");
     nodes.resize(m.n_nodes);
     arena.rewind(m.arena);
+    memo_.erase(std::remove_if(memo_.begin(), memo_.end(),
+                               [&](const MemoEntry& e) { return size_t(e.id) >= m.n_nodes; }),
+                memo_.end());
 }
 
 void Tape::reset() {
     nodes.clear();
     arena.reset();
+    memo_.clear();
+}
+
+Var Tape::memo(const void* key) const {
+    for (const MemoEntry& e : memo_)
+        if (e.key == key && e.grad == grad_enabled) return Var{const_cast<Tape*>(this), e.id};
+    return Var{};
+}
+
+void Tape::remember(const void* key, Var v) {
+    if (v.tape != this || v.id < 0 || size_t(v.id) >= nodes.size())
+        throw std::invalid_argument("Tape::remember: the Var is not a node of this tape");
+    for (MemoEntry& e : memo_)
+        if (e.key == key && e.grad == grad_enabled) {
+            e.id = v.id;
+            return;
+        }
+    memo_.push_back(MemoEntry{key, grad_enabled, v.id});
 }
 
 }  // namespace gfn

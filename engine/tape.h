@@ -157,7 +157,22 @@ public:
 
     Var var(int id) { return Var{this, id}; }
 
+    // A value a module computes once per step and then reuses, e.g. the diffusion
+    // network's time embedding of every time step (PISNet): memo(key) is the Var
+    // remembered under `key` (the module's address) in the current grad mode since
+    // the last reset(), or an invalid Var. reset() and rewind() forget it, so a
+    // step that changes the parameters must reset the tape before the next one
+    // (training, validation and sampling all start from a reset tape).
+    Var memo(const void* key) const;
+    void remember(const void* key, Var v);
+
 private:
+    struct MemoEntry {
+        const void* key;
+        bool grad;
+        int id;
+    };
+    std::vector<MemoEntry> memo_;
     bool backward_in_place(int id, std::vector<float*>& spare);
     const float* redirect_from_ = nullptr;
     size_t redirect_n_ = 0;

@@ -548,62 +548,54 @@ BOOST_AUTO_TEST_SUITE_END()
 // time embedding per row, on a batch whose times repeat out of order.
 BOOST_AUTO_TEST_SUITE(diffusion_pisnet_fused)
 
-BOOST_AUTO_TEST_CASE(pisnet_equals_the_unfused_composition) {
-    const int N = 4, n = 7;
-    DiffusionSampling env(gaussian(), N);
-    ParamStore store;
-    Rng rng(11);
-    const DiffusionPolicyOptions o = small_options(true, false);
-    PISNet net(store, "net", env.dim(), o, rng);
-    const int steps[n] = {0, 2, 1, 2, 0, 3, 1};
-    std::vector<float> states;
+namespace {
+
+int param_id(const ParamStore& store, const std::string& name) {
+    for (size_t k = 0; k < store.params.size(); ++k)
+        if (store.params[k].name == name) return int(k);
+    BOOST_FAIL("no parameter " + name);
+    return -1;
+}
+
+// SPEC §9's PIS network built from unfused ops, one time embedding per row:
+// out = Linear_out(GELU(Linear_1(GELU(Linear_0(GELU(Linear_s(x) + t_emb(t)))))))
+// t_emb(t) = Linear_t1(GELU(Linear_t0([sin(tω + φ) | cos(tω + φ)]))),  ω_i = 0.1 + i·99.9/(H − 1)
+// (parameters named "net.…", d = 2).
+Var plain_pisnet(Tape& t, ParamStore& store, const float* states, int n, int H) {
+    const int D = 3;
+    auto lin = [&](const std::string& name, Var x) {
+        return linear(x, store.var(t, param_id(store, name + ".weight")), store.var(t, param_id(store, name + ".bias")));
+    };
+    float* uw = t.arena.floats(size_t(n) * H);
+    float* xs = t.arena.floats(size_t(n) * 2);
     for (int i = 0; i < n; ++i) {
-        const std::vector<float> s = state(env, {0.3f * float(i) - 1.f, 0.7f - 0.2f * float(i)}, steps[i]);
-        states.insert(states.end(), s.begin(), s.end());
+        for (int k = 0; k < H; ++k)
+            uw[size_t(i) * H + k] = states[size_t(i) * D + 2] * float(0.1 + k * (100.0 - 0.1) / (H - 1));
+        xs[2 * i] = states[size_t(i) * D];
+        xs[2 * i + 1] = states[size_t(i) * D + 1];
     }
-    auto id = [&](const std::string& name) {
-        for (size_t k = 0; k < store.params.size(); ++k)
-            if (store.params[k].name == name) return int(k);
-        BOOST_FAIL("no parameter " + name);
-        return -1;
-    };
-    const int H = o.harmonics_dim, D = env.state_dim();
-    // out = Linear_out(GELU(Linear_1(GELU(Linear_0(GELU(Linear_s(x) + t_emb(t)))))))
-    // t_emb(t) = Linear_t1(GELU(Linear_t0([sin(tω + φ) | cos(tω + φ)]))),  ω_i = 0.1 + i·99.9/(H − 1)
-    auto plain = [&](Tape& t) {
-        auto lin = [&](const std::string& name, Var x) {
-            return linear(x, store.var(t, id(name + ".weight")), store.var(t, id(name + ".bias")));
-        };
-        float* uw = t.arena.floats(size_t(n) * H);
-        float* xs = t.arena.floats(size_t(n) * 2);
-        for (int i = 0; i < n; ++i) {
-            for (int k = 0; k < H; ++k)
-                uw[size_t(i) * H + k] = states[size_t(i) * D + 2] * float(0.1 + k * (100.0 - 0.1) / (H - 1));
-            xs[2 * i] = states[size_t(i) * D];
-            xs[2 * i + 1] = states[size_t(i) * D + 1];
-        }
-        Var arg = add(t.constant(Tensor(uw, n, H)), store.var(t, id("net.t_model.phase")));
-        Var t_emb = lin("net.t_model.lin1", gelu(lin("net.t_model.lin0", concat_cols(sin(arg), cos(arg)))));
-        Var h = gelu(add(lin("net.s_model", t.constant(Tensor(xs, n, 2))), t_emb));
-        h = gelu(lin("net.joint.lin1", gelu(lin("net.joint.lin0", h))));
-        return lin("net.joint.out", h);
-    };
-    auto fused = [&](Tape& t) { return net.forward(t, states.data(), n); };
-    // Σ w ⊙ out with fixed unequal weights, and the gradient slab after it.
-    auto run = [&](const std::function<Var(Tape&)>& f, std::vector<float>* value) {
-        store.zero_grad();
-        Tape t;
-        Var y = f(t);
-        *value = std::vector<float>(y.value().data, y.value().data + y.value().size());
-        std::vector<float> w(value->size());
-        for (size_t k = 0; k < w.size(); ++k) w[k] = 1.f + 0.3f * float(k % 4);
-        t.backward(sum(mul(y, t.constant(Tensor(w.data(), y.rows(), y.cols())))));
-        return store.grads;
-    };
-    std::vector<float> vf, vp;
-    const std::vector<float> gf = run(fused, &vf), gp = run(plain, &vp);
+    Var arg = add(t.constant(Tensor(uw, n, H)), store.var(t, param_id(store, "net.t_model.phase")));
+    Var t_emb = lin("net.t_model.lin1", gelu(lin("net.t_model.lin0", concat_cols(sin(arg), cos(arg)))));
+    Var h = gelu(add(lin("net.s_model", t.constant(Tensor(xs, n, 2))), t_emb));
+    h = gelu(lin("net.joint.lin1", gelu(lin("net.joint.lin0", h))));
+    return lin("net.joint.out", h);
+}
+
+// Σ w ⊙ f(tape) with fixed unequal weights: the value of f and the gradient slab after it.
+std::vector<float> weighted_run(ParamStore& store, const std::function<Var(Tape&)>& f, std::vector<float>* value) {
+    store.zero_grad();
+    Tape t;
+    Var y = f(t);
+    *value = std::vector<float>(y.value().data, y.value().data + y.value().size());
+    std::vector<float> w(value->size());
+    for (size_t k = 0; k < w.size(); ++k) w[k] = 1.f + 0.3f * float(k % 4);
+    t.backward(sum(mul(y, t.constant(Tensor(w.data(), y.rows(), y.cols())))));
+    return store.grads;
+}
+
+void check_same_run(const std::vector<float>& vf, const std::vector<float>& vp, const std::vector<float>& gf,
+                    const std::vector<float>& gp) {
     BOOST_REQUIRE_EQUAL(vf.size(), vp.size());
-    BOOST_REQUIRE_EQUAL(vf.size(), size_t(n) * size_t(net.out_dim()));
     for (size_t k = 0; k < vf.size(); ++k) BOOST_CHECK_SMALL(double(vf[k] - vp[k]), 1e-5 * (1.0 + std::fabs(vp[k])));
     double scale = 0.0;
     for (float g : gp) scale = std::max(scale, double(std::fabs(g)));
@@ -611,6 +603,99 @@ BOOST_AUTO_TEST_CASE(pisnet_equals_the_unfused_composition) {
     for (size_t k = 0; k < gf.size(); ++k)
         BOOST_CHECK_MESSAGE(std::fabs(gf[k] - gp[k]) <= 1e-5 * (scale + std::fabs(gp[k])),
                             "gradient " << k << ": " << gf[k] << " vs " << gp[k]);
+}
+
+std::vector<float> states_at(const DiffusionSampling& env, const std::vector<int>& steps) {
+    std::vector<float> states;
+    for (size_t i = 0; i < steps.size(); ++i) {
+        const std::vector<float> s = state(env, {0.3f * float(i) - 1.f, 0.7f - 0.2f * float(i)}, steps[i]);
+        states.insert(states.end(), s.begin(), s.end());
+    }
+    return states;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(pisnet_equals_the_unfused_composition) {
+    const int N = 4, n = 7;
+    DiffusionSampling env(gaussian(), N);
+    ParamStore store;
+    Rng rng(11);
+    const DiffusionPolicyOptions o = small_options(true, false);
+    PISNet net(store, "net", env.dim(), o, rng);
+    const std::vector<float> states = states_at(env, {0, 2, 1, 2, 0, 3, 1});
+    std::vector<float> vf, vp;
+    const std::vector<float> gf = weighted_run(store, [&](Tape& t) { return net.forward(t, states.data(), n); }, &vf);
+    const std::vector<float> gp =
+        weighted_run(store, [&](Tape& t) { return plain_pisnet(t, store, states.data(), n, o.harmonics_dim); }, &vp);
+    BOOST_REQUIRE_EQUAL(vf.size(), size_t(n) * size_t(net.out_dim()));
+    check_same_run(vf, vp, gf, gp);
+}
+
+// With a time grid (time_steps N), calls whose times lie on k/N share one
+// embedding of the N + 1 grid times per tape step (Tape::memo): two calls on one
+// tape, as two rollout steps, give the values and summed gradients of the plain
+// composition; the second adds none of the embedding's nodes; a call with a time
+// off the grid, or made under NoGrad, does not use (or leave) the shared one.
+BOOST_AUTO_TEST_CASE(grid_time_embedding_is_shared_within_a_step) {
+    const int N = 4;
+    DiffusionSampling env(gaussian(), N);
+    ParamStore store;
+    Rng rng(11);
+    const DiffusionPolicyOptions o = small_options(true, false);
+    PISNet net(store, "net", env.dim(), o, rng, N);
+    const std::vector<float> a = states_at(env, {1, 1, 1}), b = states_at(env, {2, 0, 4, 2});
+    const int na = 3, nb = 4, H = o.harmonics_dim;
+    size_t nodes_first = 0, nodes_second = 0;
+    auto two_steps = [&](Tape& t) {
+        {  // a NoGrad call first: its embedding is not the one the recorded calls share
+            NoGrad ng(t);
+            net.forward(t, b.data(), nb);
+        }
+        size_t n0 = t.nodes.size();
+        Var ya = net.forward(t, a.data(), na);
+        nodes_first = t.nodes.size() - n0;
+        n0 = t.nodes.size();
+        Var yb = net.forward(t, b.data(), nb);
+        nodes_second = t.nodes.size() - n0;
+        Var ys[2] = {ya, yb};
+        return concat_rows(ys, 2);
+    };
+    auto plain_two = [&](Tape& t) {
+        Var ys[2] = {plain_pisnet(t, store, a.data(), na, H), plain_pisnet(t, store, b.data(), nb, H)};
+        return concat_rows(ys, 2);
+    };
+    std::vector<float> vf, vp;
+    const std::vector<float> gf = weighted_run(store, two_steps, &vf), gp = weighted_run(store, plain_two, &vp);
+    check_same_run(vf, vp, gf, gp);
+    BOOST_CHECK_LT(nodes_second, nodes_first);  // the embedding's ≥ 6 nodes are not built again
+    BOOST_CHECK_GE(nodes_first - nodes_second, size_t(6));
+
+    // Off the grid (t = 0.3 with N = 4): the batch's own times, the same values as the plain net.
+    std::vector<float> off = states_at(env, {1, 3});
+    off[2] = 0.3f;
+    std::vector<float> vo, vq;
+    const std::vector<float> go = weighted_run(
+        store,
+        [&](Tape& t) {
+            net.forward(t, a.data(), na);  // leaves the grid embedding on the tape
+            return net.forward(t, off.data(), 2);
+        },
+        &vo);
+    const std::vector<float> gq = weighted_run(store, [&](Tape& t) { return plain_pisnet(t, store, off.data(), 2, H); }, &vq);
+    check_same_run(vo, vq, go, gq);
+
+    // reset() and rewind() forget the shared embedding.
+    Tape t;
+    net.forward(t, a.data(), na);
+    BOOST_CHECK(t.memo(&net).valid());
+    t.reset();
+    BOOST_CHECK(!t.memo(&net).valid());
+    const Tape::Mark m = t.mark();
+    net.forward(t, a.data(), na);
+    BOOST_CHECK(t.memo(&net).valid());
+    t.rewind(m);
+    BOOST_CHECK(!t.memo(&net).valid());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -53,10 +53,13 @@ float* pack_rows(Tape& tape, const float* src, int w, const std::vector<int>& ro
 // ---------------------------------------------------------------------------
 // PISNet
 
-PISNet::PISNet(ParamStore& store, const std::string& name, int dim, const DiffusionPolicyOptions& opt, Rng& rng)
-    : store_(&store), dim_(dim) {
+PISNet::PISNet(ParamStore& store, const std::string& name, int dim, const DiffusionPolicyOptions& opt, Rng& rng,
+               int time_steps)
+    : store_(&store), dim_(dim), time_steps_(time_steps) {
     check_options("PISNet", opt, true);
     if (dim < 1) throw std::invalid_argument("PISNet: dim must be >= 1 (got " + std::to_string(dim) + ")");
+    if (time_steps < 0)
+        throw std::invalid_argument("PISNet: time_steps must be >= 0 (got " + std::to_string(time_steps) + ")");
     const int H = opt.harmonics_dim;
     // ω_i = 0.1 + i·(100 − 0.1)/(H − 1)   (torch.linspace(0.1, 100, H))
     omega_.resize(size_t(H));
@@ -80,8 +83,21 @@ PISNet::PISNet(ParamStore& store, const std::string& name, int dim, const Diffus
     }
 }
 
+// e(u) = [sin(u·ω + φ) | cos(u·ω + φ)]   (m, 2H)
+// t_emb = Linear(GELU(Linear(e)))        (m, t_emb_dim), one row per time
+// (each GELU(Linear(·)) is one fused node, linear_gelu)
+Var PISNet::time_embedding(Tape& tape, const float* times, int m) const {
+    const int H = int(omega_.size());
+    float* uw = tape.arena.floats(size_t(m) * H);
+    for (int j = 0; j < m; ++j)
+        for (int i = 0; i < H; ++i) uw[size_t(j) * H + i] = times[j] * omega_[size_t(i)];
+    Var arg = add(tape.constant(Tensor(uw, m, H)), store_->var(tape, phase_));
+    Var e = concat_cols(sin(arg), cos(arg));
+    return t_out_.forward(linear_gelu(e, store_->var(tape, t_in_.W), store_->var(tape, t_in_.b)));
+}
+
 Var PISNet::forward(Tape& tape, const float* states, int n) const {
-    const int d = dim_, D = d + 1, H = int(omega_.size());
+    const int d = dim_, D = d + 1;
     // The distinct times u_0 … u_{m−1} of the batch, and row i's index into them.
     int* which = tape.arena.ints(size_t(n) + 1);
     std::vector<float> times;
@@ -101,18 +117,29 @@ Var PISNet::forward(Tape& tape, const float* states, int n) const {
         which[i] = last = it->second;
     }
     const int m = int(times.size());
-    // e(u) = [sin(u·ω + φ) | cos(u·ω + φ)]   (m, 2H)
-    float* uw = tape.arena.floats(size_t(m) * H);
-    for (int j = 0; j < m; ++j)
-        for (int i = 0; i < H; ++i) uw[size_t(j) * H + i] = times[size_t(j)] * omega_[size_t(i)];
-    Var arg = add(tape.constant(Tensor(uw, m, H)), store_->var(tape, phase_));
-    Var e = concat_cols(sin(arg), cos(arg));
-    // t_emb = Linear(GELU(Linear(e)))   (m, t_emb_dim), one row per distinct time
-    // (each GELU(Linear(·)) is one fused node, linear_gelu)
-    auto linear_gelu_of = [&](const Linear& l, Var x) {
-        return linear_gelu(x, store_->var(tape, l.W), store_->var(tape, l.b));
-    };
-    Var t_emb = t_out_.forward(linear_gelu_of(t_in_, e));
+    // On the grid: u_j = float(k_j / N) exactly for an integer k_j in [0, N].
+    const int N = time_steps_;
+    std::vector<int> k_of(static_cast<size_t>(m));
+    bool on_grid = N > 0;
+    for (int j = 0; j < m && on_grid; ++j) {
+        const long k = std::lround(double(times[size_t(j)]) * double(N));
+        on_grid = k >= 0 && k <= N && float(double(k) / double(N)) == times[size_t(j)];
+        k_of[size_t(j)] = int(k);
+    }
+    Var t_emb;
+    if (on_grid) {
+        // t_emb of every grid time, once per step of this tape; row k is time k/N
+        t_emb = tape.memo(this);
+        if (!t_emb.valid()) {
+            std::vector<float> grid(size_t(N) + 1);
+            for (int k = 0; k <= N; ++k) grid[size_t(k)] = float(double(k) / double(N));
+            t_emb = time_embedding(tape, grid.data(), N + 1);
+            tape.remember(this, t_emb);
+        }
+        for (int i = 0; i < n; ++i) which[i] = k_of[size_t(which[i])];
+    } else {
+        t_emb = time_embedding(tape, times.data(), m);
+    }
     // s_emb = Linear(x)   (n, s_emb_dim)
     float* xs = tape.arena.floats(size_t(n) * d + 1);
     for (int i = 0; i < n; ++i) std::memcpy(xs + size_t(i) * d, states + size_t(i) * D, sizeof(float) * size_t(d));
@@ -120,7 +147,7 @@ Var PISNet::forward(Tape& tape, const float* states, int n) const {
     // joint: GELU(s_emb + t_emb[which]) → [Linear → GELU] × L → Linear; the
     // broadcast of t_emb to the rows happens inside the fused gelu_add_rows
     Var h = gelu_add_rows(s_emb, t_emb, which);
-    for (const Linear& l : joint_) h = linear_gelu_of(l, h);
+    for (const Linear& l : joint_) h = linear_gelu(h, store_->var(tape, l.W), store_->var(tape, l.b));
     return out_.forward(h);
 }
 
@@ -137,7 +164,7 @@ PinnedBrownianForward::PinnedBrownianForward(const DiffusionSampling& env, Param
                                              const DiffusionPolicyOptions& opt, Rng& rng, const std::string& name)
     : env_(env), store_(&store), opt_(opt) {
     check_options("PinnedBrownianForward", opt, true);
-    net_ = PISNet(store, name, env.dim(), opt, rng);
+    net_ = PISNet(store, name, env.dim(), opt, rng, env.n_steps());
 }
 
 double PinnedBrownianForward::base_std() const {

@@ -23,7 +23,11 @@
 //     applied to s_emb + t_emb.
 // t_emb depends on t alone, so it is computed once per distinct t of a batch
 // (at most N + 1 values) and broadcast to the rows inside the first joint GELU
-// (gelu_add_rows); each GELU(Linear(·)) is one fused node (linear_gelu).
+// (gelu_add_rows); each GELU(Linear(·)) is one fused node (linear_gelu). With a
+// time grid (time_steps N > 0: the env's times k/N), t_emb of all N + 1 grid
+// times is computed once per step of the tape (Tape::memo) and every call whose
+// times lie on the grid indexes it: a rollout's 32 steps then share one
+// embedding of 33 rows and one backward through it, instead of 32 of one row.
 //
 // Where we follow torchgfn and where we differ:
 //   - same: ω (no rescaling of t: t ∈ [0, 1] enters as is), φ ~ N(0, 1) at
@@ -74,8 +78,10 @@ class PISNet {
 public:
     PISNet() = default;
     // Throws std::invalid_argument for non-positive sizes, joint_layers < 1, or
-    // t_emb_dim ≠ s_emb_dim.
-    PISNet(ParamStore& store, const std::string& name, int dim, const DiffusionPolicyOptions& opt, Rng& rng);
+    // t_emb_dim ≠ s_emb_dim. time_steps N > 0: times on the grid float(k/N),
+    // k = 0 … N, share the embedding of the whole grid (above); 0: no grid.
+    PISNet(ParamStore& store, const std::string& name, int dim, const DiffusionPolicyOptions& opt, Rng& rng,
+           int time_steps = 0);
 
     // states (n, d + 1) rows (x, t) -> (n, out_dim) on the tape.
     Var forward(Tape& tape, const float* states, int n) const;
@@ -88,6 +94,9 @@ public:
 private:
     ParamStore* store_ = nullptr;
     int dim_ = 0;
+    int time_steps_ = 0;                // N of the time grid (0: none)
+    // t_emb (m, t_emb_dim) of the times u_0 … u_{m−1}, on the tape.
+    Var time_embedding(Tape& tape, const float* times, int m) const;
     int phase_ = -1;                    // φ (1, H)
     std::vector<float> omega_;          // ω (H)
     Linear t_in_, t_out_, s_model_;
