@@ -111,7 +111,7 @@ int run_one(const Scenario& sc, int batch, int threads, int reps, int iters_over
             sum.backward += st.times.backward;
             sum.optimize += st.times.optimize;
             states += st.n_states;
-            evaluated += st.n_evaluated;
+            evaluated = st.n_evaluated < 0 || evaluated < 0 ? -1 : evaluated + st.n_evaluated;
         }
         const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
         ms.push_back(1e3 * dt / iters);
@@ -119,8 +119,9 @@ int run_one(const Scenario& sc, int batch, int threads, int reps, int iters_over
         l.push_back(1e3 * sum.loss / iters);
         b.push_back(1e3 * sum.backward / iters);
         o.push_back(1e3 * sum.optimize / iters);
-        // flops on the rows the network evaluated (each distinct state of a rollout once)
-        gf.push_back(6.0 * double(run.macs_per_state()) * double(evaluated) / dt * 1e-9);
+        // flops on the rows the network evaluated (each distinct state of a rollout once);
+        // −1 where the step does not count them (PPO: StepStats::n_evaluated)
+        gf.push_back(evaluated < 0 ? -1.0 : 6.0 * double(run.macs_per_state()) * double(evaluated) / dt * 1e-9);
         tps.push_back(double(batch) * iters / dt);
         spt.push_back(double(states) / (double(batch) * iters));
     }
@@ -256,10 +257,16 @@ int run_train(int argc, char** argv) {
                 }
                 if (jf) std::fprintf(jf, "%s\n", line.c_str());
                 auto v = [&](const char* k) { return json_number(line, k); };
-                std::printf("| %s | %d | %d | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.2f | %.0f | %.1f | %.0f |\n",
+                char rate[64];  // GFLOP/s, GEMM GFLOP/s and "of GEMM"; dashes where not counted
+                if (v("gflops") >= 0)
+                    std::snprintf(rate, sizeof rate, "%.1f | %.1f | %.2f", v("gflops"), v("gemm_gflops"),
+                                  v("gflops") / v("gemm_gflops"));
+                else
+                    std::snprintf(rate, sizeof rate, "— | %.1f | —", v("gemm_gflops"));
+                std::printf("| %s | %d | %d | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %s | %.0f | %.1f | %.0f |\n",
                             n.c_str(), b, t, int(v("iters")), v("ms_per_iter"), v("ms_sample"), v("ms_loss"),
-                            v("ms_backward"), v("ms_optimizer"), v("gflops"), v("gemm_gflops"),
-                            v("gflops") / v("gemm_gflops"), v("traj_per_s"), v("states_per_traj"), v("peak_mb"));
+                            v("ms_backward"), v("ms_optimizer"), rate, v("traj_per_s"), v("states_per_traj"),
+                            v("peak_mb"));
                 std::fflush(stdout);
             }
     if (jf) std::fclose(jf);

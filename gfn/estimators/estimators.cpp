@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
 #include "engine/blas.h"
 #include "engine/ops.h"
+#include "gfn/samplers/state_index.h"
 
 namespace gfn {
 
@@ -21,6 +23,29 @@ constexpr int kConditionFeatures = 9;
 // values up to float rounding, without the (n, in) input or its GEMM.
 static bool sparse_input(const Preprocessor& pre, const MLP& net) {
     return pre.active_per_row() > 0 && !net.hidden_layers.empty();
+}
+
+// The distinct states among n (each D ints), in the order first seen, copied
+// to the arena, and each row's distinct row: worth evaluating a function of the
+// state on when at least a fifth of the rows repeat (false otherwise, or for
+// batches too small to gain).
+struct DistinctRows {
+    const int* states = nullptr;  // (count, D)
+    const int* row_of = nullptr;  // (n)
+    int count = 0;
+};
+static bool distinct_rows(Tape& tape, const int* states, int n, int D, DistinctRows& out) {
+    if (n < 32) return false;
+    thread_local StateIndex index;  // reused: its table keeps its size between calls
+    index.clear(D);
+    int* row_of = tape.arena.ints(size_t(n));
+    for (int i = 0; i < n; ++i) row_of[i] = index.find_or_insert(states + size_t(i) * size_t(D));
+    const int u = index.size();
+    if (5 * size_t(u) > 4 * size_t(n)) return false;
+    int* uniq = tape.arena.ints(size_t(u) * size_t(D));
+    std::memcpy(uniq, index.state(0), sizeof(int) * size_t(u) * size_t(D));
+    out = DistinctRows{uniq, row_of, u};
+    return true;
 }
 
 static Var condition_features(Tape& tape, const float* conditions, int n, int C) {
@@ -41,6 +66,7 @@ std::unique_ptr<PolicyEstimator> PolicyEstimator::mlp(const DiscreteEnv& env, co
                                                       bool backward, ParamStore& store, const NetConfig& cfg,
                                                       Rng& rng, const std::string& name) {
     std::unique_ptr<PolicyEstimator> p(new PolicyEstimator(env, backward, Kind::Mlp));
+    p->distinct_states_ = cfg.distinct_states;
     p->pre_ = &pre;
     p->store_ = &store;
     p->net_ = MLP(store, name, pre.output_dim(), p->n_outputs(), cfg.hidden, cfg.n_hidden_layers,
@@ -55,6 +81,7 @@ std::unique_ptr<PolicyEstimator> PolicyEstimator::conditional(const DiscreteEnv&
     if (env.condition_dim() <= 0)
         throw std::invalid_argument("conditional estimator: environment " + env.name() + " has no condition");
     std::unique_ptr<PolicyEstimator> p(new PolicyEstimator(env, backward, Kind::Conditional));
+    p->distinct_states_ = cfg.distinct_states;
     p->pre_ = &pre;
     p->store_ = &store;
     p->state_net_ = MLP(store, name + ".state", pre.output_dim(), cfg.hidden, cfg.hidden, cfg.n_hidden_layers,
@@ -89,21 +116,29 @@ int PolicyEstimator::n_outputs() const { return backward_ ? env_.n_backward_acti
 Var PolicyEstimator::trunk(Tape& tape, const int* states, const float* conditions, int n) const {
     const PolicyEstimator& o = trunk_owner();
     if (o.kind_ == Kind::Uniform) throw std::logic_error("uniform PB has no trunk");
-    if (o.kind_ == Kind::Mlp && sparse_input(*o.pre_, o.net_)) {
+    // h_i = trunk(s_i) = trunk(u_row(i)), u the distinct states
+    DistinctRows d;
+    if (o.distinct_states_ && !conditions && distinct_rows(tape, states, n, o.env_.state_dim(), d))
+        return index_rows(o.trunk_every_row(tape, d.states, nullptr, d.count), d.row_of, n);
+    return o.trunk_every_row(tape, states, conditions, n);
+}
+
+Var PolicyEstimator::trunk_every_row(Tape& tape, const int* states, const float* conditions, int n) const {
+    if (kind_ == Kind::Mlp && sparse_input(*pre_, net_)) {
         // A one-hot / K-hot input by the columns of its ones: never materialised.
-        const int k = o.pre_->active_per_row();
+        const int k = pre_->active_per_row();
         int* cols = tape.arena.ints(size_t(n) * size_t(k) + 1);
-        o.pre_->active_columns(states, n, cols);
-        return o.net_.trunk_sparse(tape, cols, k, n);
+        pre_->active_columns(states, n, cols);
+        return net_.trunk_sparse(tape, cols, k, n);
     }
-    float* x = tape.arena.floats(size_t(n) * size_t(o.pre_->output_dim()));
-    o.pre_->apply(states, n, x);
-    Var in = tape.constant(Tensor(x, n, o.pre_->output_dim()));
-    if (o.kind_ == Kind::Mlp) return o.net_.trunk(in);
+    float* x = tape.arena.floats(size_t(n) * size_t(pre_->output_dim()));
+    pre_->apply(states, n, x);
+    Var in = tape.constant(Tensor(x, n, pre_->output_dim()));
+    if (kind_ == Kind::Mlp) return net_.trunk(in);
     // Conditional: final.trunk([state_net(x) | cond_net(c)])
     if (!conditions) throw std::invalid_argument("conditional estimator called without conditions");
-    Var c = condition_features(tape, conditions, n, o.env_.condition_dim());
-    return o.net_.trunk(concat_cols(o.state_net_.forward(in), o.cond_net_.forward(c)));
+    Var c = condition_features(tape, conditions, n, env_.condition_dim());
+    return net_.trunk(concat_cols(state_net_.forward(in), cond_net_.forward(c)));
 }
 
 void PolicyEstimator::logits_rows(const int* states, int n, TrunkRecording& rec, std::vector<float>& scratch,
@@ -215,6 +250,7 @@ std::unique_ptr<StateFlowEstimator> StateFlowEstimator::mlp(const DiscreteEnv& e
     std::unique_ptr<StateFlowEstimator> f(new StateFlowEstimator());
     f->env_ = &env;
     f->pre_ = &pre;
+    f->distinct_states_ = cfg.distinct_states;
     f->net_ = MLP(store, name, pre.output_dim(), 1, cfg.hidden, cfg.n_hidden_layers, cfg.activation, rng, group);
     return f;
 }
@@ -239,6 +275,13 @@ std::unique_ptr<StateFlowEstimator> StateFlowEstimator::tied(const PolicyEstimat
 
 Var StateFlowEstimator::forward(Tape& tape, const int* states, const float* conditions, int n) const {
     if (policy_) return forward_from_trunk(policy_->trunk(tape, states, conditions, n));
+    DistinctRows d;
+    if (distinct_states_ && distinct_rows(tape, states, n, env_->state_dim(), d))
+        return index_rows(forward_every_row(tape, d.states, d.count), d.row_of, n);
+    return forward_every_row(tape, states, n);
+}
+
+Var StateFlowEstimator::forward_every_row(Tape& tape, const int* states, int n) const {
     if (sparse_input(*pre_, net_)) {
         const int k = pre_->active_per_row();
         int* cols = tape.arena.ints(size_t(n) * size_t(k) + 1);

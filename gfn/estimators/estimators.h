@@ -41,6 +41,8 @@ struct NetConfig {
     int hidden = 256;
     int n_hidden_layers = 2;
     Activation activation = Activation::Relu;
+    // Evaluate the trunk once per distinct state of a batch (see PolicyEstimator::trunk).
+    bool distinct_states = true;
 };
 
 // The discrete kind of Policy (policy.h).
@@ -66,6 +68,14 @@ public:
 
     // Hidden features of the trunk (n, hidden_dim). For a tied estimator,
     // the trunk of the policy it is tied to.
+    //
+    // A batch of unconditioned states that repeat (the backward steps of a
+    // rollout, a DB batch's s and s') runs the network once per distinct state
+    // and indexes the rows: the same values, and index_rows' backward adds the
+    // repeated rows' gradients into their state's row before the GEMMs (the sum
+    // in another order: the last float bits may differ). Only when at least a
+    // fifth of the rows repeat, and only with NetConfig::distinct_states (the
+    // default; `--no-state-dedup` turns it off).
     Var trunk(Tape& tape, const int* states, const float* conditions, int n) const;
     // Raw logits (n, n_outputs) from trunk features.
     Var head(Var trunk_out) const;
@@ -101,9 +111,11 @@ public:
 private:
     PolicyEstimator(const DiscreteEnv& env, bool backward, Kind kind)
         : env_(env), backward_(backward), kind_(kind) {}
+    Var trunk_every_row(Tape& tape, const int* states, const float* conditions, int n) const;
     const DiscreteEnv& env_;
     bool backward_;
     Kind kind_;
+    bool distinct_states_ = true;
     const Preprocessor* pre_ = nullptr;
     ParamStore* store_ = nullptr;
     MLP net_;                 // Mlp: the whole network; Conditional: the final network
@@ -123,7 +135,7 @@ public:
     static std::unique_ptr<StateFlowEstimator> tied(const PolicyEstimator& policy, ParamStore& store, Rng& rng,
                                                     const std::string& name, int group = 0);
 
-    // (n, 1) log F of n states.
+    // (n, 1) log F of n states (once per distinct state, as PolicyEstimator::trunk).
     Var forward(Tape& tape, const int* states, const float* conditions, int n) const;
     // (n, 1) from trunk features of the policy it is tied to (tied only).
     Var forward_from_trunk(Var trunk_out) const;
@@ -133,8 +145,10 @@ public:
 
 private:
     StateFlowEstimator() = default;
+    Var forward_every_row(Tape& tape, const int* states, int n) const;
     const DiscreteEnv* env_ = nullptr;
     const Preprocessor* pre_ = nullptr;
+    bool distinct_states_ = true;           // standalone
     MLP net_;                               // standalone
     Linear head_;                           // tied
     const PolicyEstimator* policy_ = nullptr;

@@ -183,7 +183,7 @@ const std::vector<Flag>& flags() {
         switch_flag("tied", &Config::tied, "PB is a head on PF's trunk"),
         switch_flag("uniform-pb", &Config::uniform_pb, "PB uniform over parents (not learned)"),
         switch_flag("no-state-dedup", &Config::no_state_dedup,
-                    "run the network on every visited state of a rollout, not once per distinct state (same "
+                    "run the networks on every state they are given (the rollout's visited states, the loss's steps), not once per distinct state (same "
                     "results up to float rounding; for speed comparisons)"),
         int_flag("batch-size", &Config::batch_size, 1, 1 << 20, "trajectories per iteration"),
         int_flag("iterations", &Config::iterations, 0, kIntMax, "training iterations"),

@@ -352,19 +352,25 @@ int train_command(const std::vector<std::string>& args, FILE* out, FILE* err) {
     if (logger && !cfg.quiet) std::fprintf(out, "metrics: %s\n", cfg.log.c_str());
 
     // Network flops: 2 per multiply-add forward, twice that backward (input and weight gradients),
-    // on the rows the network evaluated (each distinct state of a rollout once: sampler.h).
+    // on the rows the networks evaluated (each distinct state of a rollout once: sampler.h);
+    // not shown where they were not counted (StepStats::n_evaluated).
     const double gflop = 6.0 * double(run.macs_per_state()) * double(res.states_evaluated) * 1e-9;
     if (!cfg.quiet) {
         char evaluated[96] = "";
-        if (res.states_evaluated != res.states_visited)
+        if (res.states_evaluated < 0)
+            std::snprintf(evaluated, sizeof evaluated, " (network rows not counted on this path)");
+        else if (res.states_evaluated != res.states_visited)
             std::snprintf(evaluated, sizeof evaluated, " (network on %lld: each rollout's distinct states)",
                           res.states_evaluated);
+        char rate[32] = "";
+        if (res.states_evaluated >= 0)
+            std::snprintf(rate, sizeof rate, ", %.1f GFLOP/s", res.train_seconds > 0 ? gflop / res.train_seconds : 0.0);
         std::fprintf(out,
                      "trained %d iterations in %.3f s (sample %.3f, loss %.3f, backward %.3f, optimizer %.3f); "
-                     "%lld states%s, %.1f GFLOP/s\n",
+                     "%lld states%s%s\n",
                      run.iteration - start_iteration, res.train_seconds, res.phase_seconds.sample,
                      res.phase_seconds.loss, res.phase_seconds.backward, res.phase_seconds.optimize,
-                     res.states_visited, evaluated, res.train_seconds > 0 ? gflop / res.train_seconds : 0.0);
+                     res.states_visited, evaluated, rate);
         if (dist::size() > 1) {
             const int steps = run.iteration - start_iteration;
             std::fprintf(out, "all-reduce: %.3f s on rank 0 (%.3f ms per step, %zu bytes of gradient)\n",

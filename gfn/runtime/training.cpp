@@ -95,7 +95,8 @@ Run::Run(const Config& c, bool train_prior) : cfg(c), rng(c.seed) {
     }
     env = make_env(cfg, cfg.reward);
     preprocessor = make_preprocessor(cfg.preprocessor, *env);
-    const NetConfig net{cfg.hidden, cfg.layers, activation_from_string(cfg.activation)};
+    // (--no-state-dedup: the networks run on every state they are given, in the rollout and the loss)
+    const NetConfig net{cfg.hidden, cfg.layers, activation_from_string(cfg.activation), !cfg.no_state_dedup};
     const bool cond = env->condition_dim() > 0;
 
     // Forward policy, backward policy, log Z.
@@ -403,7 +404,13 @@ static void optimize(Run& run, StepStats& st, int step) {
 static StepStats finish_step(Run& run, StepStats& st, const Trajectories& trained_on) {
     ++run.iteration;
     st.n_states = trained_on.n_steps();
-    st.n_evaluated = trained_on.evaluated_states >= 0 ? trained_on.evaluated_states : st.n_states;
+    // The rows the networks ran on, where known: the recorded rollout counts its distinct
+    // states (which an untied PB and log F, indexed, also run on); a continuous batch and
+    // --no-state-dedup run on every step. The other discrete paths (exploring, off-policy,
+    // PPO, Soft DQN) index their repeated states inside the loss: −1, not counted.
+    st.n_evaluated = trained_on.evaluated_states >= 0               ? trained_on.evaluated_states
+                     : run.continuous_pf || run.cfg.no_state_dedup ? st.n_states
+                                                                   : -1;
     if (!run.mode_seen.empty() && run.env->enumerable()) {
         const TargetDistribution& t = run.targets.back();
         for (int i = 0; i < run.batch.n; ++i) {
@@ -650,10 +657,12 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
     t0 = Clock::now();
     optimize(run, st, step);
     st.times.optimize = seconds_since(t0);
-    long long evaluated = 0;
-    for (int t = 0; t < T; ++t) {
+    long long evaluated = 0;  // as finish_step counts them; −1 when a shard's are not counted
+    for (int t = 0; t < T && evaluated >= 0; ++t) {
         const Trajectories& b = run.shards[size_t(t)]->batch;
-        evaluated += b.evaluated_states >= 0 ? b.evaluated_states : b.n_steps();
+        if (b.evaluated_states >= 0) evaluated += b.evaluated_states;
+        else if (run.continuous_pf || run.cfg.no_state_dedup) evaluated += b.n_steps();
+        else evaluated = -1;
     }
     run.batch = concatenate(run.shards[0]->batch, run.shards[1]->batch);
     for (int t = 2; t < T; ++t) run.batch = concatenate(run.batch, run.shards[size_t(t)]->batch);
@@ -809,7 +818,8 @@ TrainResult train(Run& run, const TrainCallbacks& cb) {
         res.phase_seconds.backward += st.times.backward;
         res.phase_seconds.optimize += st.times.optimize;
         res.states_visited += st.n_states;
-        res.states_evaluated += st.n_evaluated;
+        if (st.n_evaluated < 0 || res.states_evaluated < 0) res.states_evaluated = -1;
+        else res.states_evaluated += st.n_evaluated;
         res.last_loss = st.loss;
         const bool logged = run.iteration % run.cfg.log_interval == 0 || run.iteration == total;
         if (logged) check_finite_state(run);

@@ -72,8 +72,9 @@ struct StepStats {
     double grad_norm = 0;     // global L2 norm of the gradient, before clipping
     double log_z = NAN;       // filled by train() at logged steps; NaN where the objective learns none
     int n_states = 0;         // states visited by the training batch (forward steps)
-    // Rows the rollout's network evaluated: the distinct states when it deduplicates
-    // (sampler.h), else n_states. Flops are counted on these.
+    // Rows the networks evaluated: the distinct states when the rollout deduplicates
+    // (sampler.h), n_states when nothing does, −1 where the loss indexes repeated
+    // states on its own (not counted: finish_step). Flops are counted on these.
     long long n_evaluated = 0;
     double local_search_acceptance = 0;  // with --local-search
     PhaseTimes times;
@@ -231,7 +232,7 @@ struct TrainResult {
     double train_seconds = 0;   // without validation
     PhaseTimes phase_seconds;   // summed over the steps
     long long states_visited = 0;
-    long long states_evaluated = 0;  // StepStats::n_evaluated, summed
+    long long states_evaluated = 0;  // StepStats::n_evaluated, summed; −1 if a step's was not counted
     double last_loss = 0;
 };
 
