@@ -1,5 +1,5 @@
 // test_replay_buffer.cpp — replay buffers (gfn/containers/replay_buffer.h) and the batch helpers
-// concatenate / select_trajectories (gfn/containers/trajectories.h): capacity and eviction order
+// concatenate / concatenate_into / select_trajectories (gfn/containers/trajectories.h): capacity and eviction order
 // (FIFO keeps the newest, prioritized the highest log R with ties to the newer), the
 // sampling distributions (uniform inclusion, softmax(log R) with and without replacement,
 // checked within binomial bounds), the diverse buffer's cutoff rules, the terminating-state
@@ -90,6 +90,16 @@ BOOST_AUTO_TEST_CASE(concatenate_and_select) {
     Trajectories d;
     d.allocate(1, 1, 3, 0);
     BOOST_CHECK_THROW(concatenate(a, d), std::invalid_argument);
+    // Three parts (one empty) into a batch that held something else: only the parts.
+    Trajectories out = concatenate(c, c);
+    concatenate_into({&b, &empty, &a, &b}, out);
+    BOOST_REQUIRE_EQUAL(out.n, 8);
+    BOOST_CHECK_EQUAL(out.max_length, std::max(a.max_length, b.max_length));
+    check_valid(env, out);
+    for (int i = 0; i < 3; ++i) BOOST_CHECK(same_trajectory(out, i, b, i) && same_trajectory(out, 5 + i, b, i));
+    for (int i = 0; i < 2; ++i) BOOST_CHECK(same_trajectory(out, 3 + i, a, i));
+    BOOST_CHECK_THROW(concatenate_into({&a, &out}, out), std::invalid_argument);
+    BOOST_CHECK_THROW(concatenate_into({&a, &d}, out), std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(capacity_and_kind_errors) {

@@ -86,23 +86,35 @@ Trajectories select_trajectories(const Trajectories& t, const std::vector<int>& 
 }
 
 Trajectories concatenate(const Trajectories& a, const Trajectories& b) {
-    if (a.n > 0 && b.n > 0 && (a.state_dim != b.state_dim || a.condition_dim != b.condition_dim ||
-                                a.action_dim != b.action_dim))
-        throw std::invalid_argument("concatenate: state_dim " + std::to_string(a.state_dim) + " vs " +
-                                    std::to_string(b.state_dim) + ", condition_dim " +
-                                    std::to_string(a.condition_dim) + " vs " + std::to_string(b.condition_dim) +
-                                    ", action_dim " + std::to_string(a.action_dim) + " vs " +
-                                    std::to_string(b.action_dim));
-    const Trajectories& shape = a.n > 0 ? a : b;
     Trajectories out;
-    if (shape.is_continuous())
-        out.allocate_continuous(a.n + b.n, std::max(a.max_length, b.max_length), shape.state_dim, shape.action_dim);
-    else
-        out.allocate(a.n + b.n, std::max(a.max_length, b.max_length), shape.state_dim, shape.condition_dim);
-    for (int i = 0; i < a.n; ++i) copy_trajectory(a, i, out, i);
-    for (int i = 0; i < b.n; ++i) copy_trajectory(b, i, out, a.n + i);
-    out.index_steps();
+    concatenate_into({&a, &b}, out);
     return out;
+}
+
+void concatenate_into(const std::vector<const Trajectories*>& parts, Trajectories& out) {
+    const Trajectories* shape = nullptr;
+    int n = 0, lmax = 0;
+    for (const Trajectories* p : parts) {
+        if (p == &out) throw std::invalid_argument("concatenate: the output is one of the parts");
+        if (p->n > 0 && shape && (p->state_dim != shape->state_dim || p->condition_dim != shape->condition_dim ||
+                                  p->action_dim != shape->action_dim))
+            throw std::invalid_argument("concatenate: state_dim " + std::to_string(shape->state_dim) + " vs " +
+                                        std::to_string(p->state_dim) + ", condition_dim " +
+                                        std::to_string(shape->condition_dim) + " vs " +
+                                        std::to_string(p->condition_dim) + ", action_dim " +
+                                        std::to_string(shape->action_dim) + " vs " + std::to_string(p->action_dim));
+        if (p->n > 0 && !shape) shape = p;
+        n += p->n;
+        lmax = std::max(lmax, p->max_length);
+    }
+    if (!shape) shape = parts.empty() ? &out : parts.front();
+    const int D = shape->state_dim, C = shape->condition_dim, A = shape->action_dim;
+    if (shape->is_continuous()) out.allocate_continuous(n, lmax, D, A);
+    else out.allocate(n, lmax, D, C);
+    int at = 0;
+    for (const Trajectories* p : parts)
+        for (int i = 0; i < p->n; ++i) copy_trajectory(*p, i, out, at++);
+    out.index_steps();
 }
 
 }  // namespace gfn

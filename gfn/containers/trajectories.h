@@ -89,5 +89,9 @@ Trajectories select_trajectories(const Trajectories& t, const std::vector<int>& 
 // sample). Same state_dim and condition_dim, or one side empty (n = 0); no saved
 // log-probs; max_length the larger of the two. Throws std::invalid_argument.
 Trajectories concatenate(const Trajectories& a, const Trajectories& b);
+// The same for any number of parts, in order, into `out`, whose memory is reused (a
+// training step's batch: a fresh allocation each step would be faulted in page by
+// page). `out` must not be one of the parts.
+void concatenate_into(const std::vector<const Trajectories*>& parts, Trajectories& out);
 
 }  // namespace gfn

@@ -664,8 +664,9 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
         else if (run.continuous_pf || run.cfg.no_state_dedup) evaluated += b.n_steps();
         else evaluated = -1;
     }
-    run.batch = concatenate(run.shards[0]->batch, run.shards[1]->batch);
-    for (int t = 2; t < T; ++t) run.batch = concatenate(run.batch, run.shards[size_t(t)]->batch);
+    std::vector<const Trajectories*> parts;
+    for (int t = 0; t < T; ++t) parts.push_back(&run.shards[size_t(t)]->batch);
+    concatenate_into(parts, run.batch);
     run.batch.evaluated_states = evaluated;
 }
 

@@ -32,6 +32,23 @@ static void masked_log_softmax_row(float* lp, const float* z, const uint8_t* mas
     for (int j = 0; j < k; ++j) lp[j] = mask[j] ? z[j] - lse : -INFINITY;
 }
 
+// The recorded path's per-state tables (see sample_trajectories).
+struct DistinctTables {
+    StateIndex distinct;
+    std::vector<float> log_pf;
+    std::vector<double> cumulative;
+    std::vector<int> cum_at, draws, step_row, row_of;
+    void clear(int state_dim) {  // forgets the contents, keeps the memory
+        distinct.clear(state_dim);
+        log_pf.clear();
+        cumulative.clear();
+        cum_at.clear();
+        draws.clear();
+        step_row.clear();
+        row_of.clear();
+    }
+};
+
 void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, const PolicyEstimator* tied_pb,
                          const SampleRequest& req, Rng& rng, Tape& tape, Trajectories& out) {
     const int n = req.n, D = env.state_dim(), C = env.condition_dim(), A = env.n_actions();
@@ -72,15 +89,23 @@ void sample_trajectories(const DiscreteEnv& env, const PolicyEstimator& pf, cons
     // `distinct_lp`), and `step_row` maps each step (in Trajectories' step order)
     // to its state's row.
     const bool dedup = record && req.dedup_states;
-    StateIndex distinct(D);
-    std::vector<float> distinct_lp;
+    // The tables live on between rollouts (per thread): freed, their memory would go back
+    // to the system at the end of each rollout and be faulted in again page by page at the
+    // next (Ising 6×6, batch 16: 35,000 page faults in 300 steps instead of 2,800, 4 % of
+    // the step).
+    thread_local DistinctTables tables;
+    StateIndex& distinct = tables.distinct;
+    std::vector<float>& distinct_lp = tables.log_pf;
     // A state's first draw reads its log PF (sample_categorical); from its second on,
     // its cumulative weights (categorical_cumulative, computed then, once: the same
     // draws, without an exp per action per visit). Only states drawn twice get them,
     // so an env whose states rarely repeat (Ising) pays nothing for them.
-    std::vector<double> distinct_cum;
-    std::vector<int> cum_at, draws;  // per distinct row: its offset in distinct_cum (−1: none), draws so far
-    std::vector<int> step_row, row_of;
+    std::vector<double>& distinct_cum = tables.cumulative;
+    std::vector<int>& cum_at = tables.cum_at;  // per distinct row: its offset in distinct_cum (−1: none)
+    std::vector<int>& draws = tables.draws;    // per distinct row: draws so far
+    std::vector<int>& step_row = tables.step_row;
+    std::vector<int>& row_of = tables.row_of;
+    if (dedup) tables.clear(D);
     // Without saved log-probs nothing a step puts on the tape outlives it.
     const Tape::Mark step_mark = tape.mark();
 
