@@ -41,6 +41,9 @@ struct Scenario {
 const std::vector<Scenario>& scenarios() {
     static const std::vector<Scenario> s = {
         {"hypergrid_2d_h8", {"--ndim", "2", "--height", "8", "--tied"}, 1},
+        // `gfn train`'s own default: PB a network of its own, run in the loss on the
+        // backward steps' distinct states (estimators.h, PolicyEstimator::trunk).
+        {"hypergrid_2d_h8_untied", {"--ndim", "2", "--height", "8"}, 1},
         // The same with the network run on every visited state (no per-rollout deduplication):
         // the GEMM-bound step, whose GFLOP/s compare with the single-GEMM rate.
         {"hypergrid_2d_h8_every_state", {"--ndim", "2", "--height", "8", "--tied", "--no-state-dedup"}, 1},

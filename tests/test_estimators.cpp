@@ -150,6 +150,49 @@ BOOST_AUTO_TEST_CASE(trunk_runs_once_per_distinct_state) {
     }
 }
 
+// log_probs_of: the whole network (trunk, head, masks) over the distinct states, each
+// (state, action) pair's entry picked by gather_at; against gather(log_probs) of the twin.
+BOOST_AUTO_TEST_CASE(log_probs_of_runs_the_network_once_per_distinct_state) {
+    Twins tw(4);
+    const int n = 48, distinct = 7;
+    const std::vector<int> s = states_cycling(n, distinct, 4);
+    for (const bool backward : {false, true}) {
+        BOOST_TEST_CONTEXT((backward ? "pb" : "pf")) {
+            const PolicyEstimator& p = backward ? *tw.pb : *tw.pf;
+            const PolicyEstimator& q = backward ? *tw.pb_every : *tw.pf_every;
+            // A valid action of each state: the first unmasked one after (k mod outputs).
+            std::vector<uint8_t> mask(size_t(n) * size_t(p.n_outputs()));
+            if (backward) tw.env.backward_masks(s.data(), n, mask.data());
+            else tw.env.forward_masks(s.data(), n, mask.data());
+            std::vector<int> a(static_cast<size_t>(n));
+            for (int k = 0; k < n; ++k) {
+                const int A = p.n_outputs();
+                int j = k % A;
+                while (!mask[size_t(k) * A + size_t(j)]) j = (j + 1) % A;
+                a[size_t(k)] = j;
+            }
+            tw.store.zero_grad();
+            tw.store_every.zero_grad();
+            Tape t1, t2;
+            Var y1 = p.log_probs_of(t1, s.data(), nullptr, a.data(), n);
+            Var y2 = q.log_probs_of(t2, s.data(), nullptr, a.data(), n);
+            BOOST_CHECK(y1.node().op == Op::GatherAt);
+            BOOST_CHECK_EQUAL(t1.nodes[size_t(y1.node().a)].rows, distinct);
+            BOOST_CHECK(y2.node().op == Op::Gather);
+            BOOST_REQUIRE_EQUAL(y1.rows(), n);
+            BOOST_REQUIRE_EQUAL(y2.rows(), n);
+            for (int k = 0; k < n; ++k) BOOST_CHECK_SMALL(y1.value().data[k] - y2.value().data[k], 1e-6f);
+            t1.backward(weighted_sum(y1));
+            t2.backward(weighted_sum(y2));
+            double scale = 0;
+            for (float g : tw.store_every.grads) scale = std::max(scale, double(std::fabs(g)));
+            BOOST_REQUIRE_GT(scale, 0.0);
+            for (size_t k = 0; k < tw.store.grads.size(); ++k)
+                BOOST_CHECK_SMALL(double(tw.store.grads[k] - tw.store_every.grads[k]), 1e-5 * scale);
+        }
+    }
+}
+
 // When it does not pay: every state distinct (or nearly: more than 4 in 5), a batch
 // of fewer than 32 rows, or distinct_states = false.
 BOOST_AUTO_TEST_CASE(every_row_when_states_do_not_repeat) {
@@ -204,7 +247,7 @@ BOOST_AUTO_TEST_CASE(objectives_gradcheck_through_indexed_trunks) {
             auto loss = [&](Tape& t) {
                 Var l = g->loss(t, batch, true);
                 if (t.grad_enabled)
-                    for (const Node& nd : t.nodes) indexed += nd.op == Op::IndexRows;
+                    for (const Node& nd : t.nodes) indexed += nd.op == Op::IndexRows || nd.op == Op::GatherAt;
                 return l;
             };
             GradCheckOptions opt;
@@ -213,7 +256,7 @@ BOOST_AUTO_TEST_CASE(objectives_gradcheck_through_indexed_trunks) {
                 loss, {GradTarget{"params", store.values.data(), store.grads.data(), store.size()}}, opt);
             BOOST_CHECK_MESSAGE(r.ok, r.message());
             BOOST_CHECK_EQUAL(r.checked, store.size());
-            BOOST_CHECK_GE(indexed, 2);  // PF's and PB's trunks (and log F's, for DB) were indexed
+            BOOST_CHECK_GE(indexed, 2);  // PF's and PB's log-probs (and log F, for DB) were indexed
         }
     }
 }

@@ -222,6 +222,23 @@ Var PolicyEstimator::log_probs(Tape& tape, const int* states, const float* condi
     return log_probs_from_trunk(h, tape, states, n, opt);
 }
 
+Var PolicyEstimator::log_probs_of(Tape& tape, const int* states, const float* conditions, const int* actions,
+                                  int n) const {
+    const PolicyEstimator& o = trunk_owner();
+    DistinctRows d;
+    if (kind_ != Kind::Uniform && o.distinct_states_ && !conditions &&
+        distinct_rows(tape, states, n, env_.state_dim(), d)) {
+        // log p(a_k | s_k) = log_probs(u)[row(k), a_k]
+        int* at = tape.arena.ints(2 * size_t(n));
+        for (int k = 0; k < n; ++k) at[2 * k] = d.row_of[k], at[2 * k + 1] = actions[k];
+        Var h = o.trunk_every_row(tape, d.states, nullptr, d.count);
+        return gather_at(log_probs_from_trunk(h, tape, d.states, d.count), at, n);
+    }
+    int* a = tape.arena.ints(size_t(n) + 1);
+    std::memcpy(a, actions, sizeof(int) * size_t(n));
+    return gather(log_probs(tape, states, conditions, n), a);
+}
+
 long long PolicyEstimator::trunk_macs_per_row() const {
     const PolicyEstimator& o = trunk_owner();
     if (o.kind_ == Kind::Uniform) return 0;

@@ -86,6 +86,11 @@ public:
     // trunk + head + masking in one call.
     Var log_probs(Tape& tape, const int* states, const float* conditions, int n,
                   const PolicyOptions& opt = PolicyOptions()) const;
+    // log p(a_k | s_k) of n (state, action) pairs, (n, 1). When the states repeat (as
+    // trunk() decides), the whole network — trunk, head and masks — runs once per
+    // distinct state and gather_at picks each pair's entry: a batch's backward steps
+    // cost their distinct states, not their count.
+    Var log_probs_of(Tape& tape, const int* states, const float* conditions, const int* actions, int n) const;
 
     // The rollout fast path (an Mlp policy): raw logits (n, n_outputs) of n
     // states computed outside the tape, their trunk rows appended to rec; and

@@ -42,11 +42,14 @@ static StepLogProbs evaluate_discrete(Tape& tape, const Trajectories& traj, cons
     Var h_all;  // trunk over every step's state, when PF and PB share it
     if (reuse_pf) {
         out.log_pf = traj.saved_log_pf;
-    } else {
+    } else if (share_trunk) {
         PackedSteps s = pack_steps(tape, traj, false);
-        Var h = pf.kind() == PolicyEstimator::Kind::Uniform ? Var() : pf.trunk(tape, s.states, s.conditions, ms);
-        if (share_trunk) h_all = h;
-        out.log_pf = gather(pf.log_probs_from_trunk(h, tape, s.states, ms), s.actions);
+        h_all = pf.trunk(tape, s.states, s.conditions, ms);
+        out.log_pf = gather(pf.log_probs_from_trunk(h_all, tape, s.states, ms), s.actions);
+    } else {
+        // Each policy on its own: its whole network once per distinct state (log_probs_of).
+        PackedSteps s = pack_steps(tape, traj, false);
+        out.log_pf = pf.log_probs_of(tape, s.states, s.conditions, s.actions, ms);
     }
     if (!pb) return out;
     if (reuse_pb) {
@@ -55,15 +58,14 @@ static StepLogProbs evaluate_discrete(Tape& tape, const Trajectories& traj, cons
     }
     // Backward step (t, i) takes state s_t and action a_{t−1}.
     PackedSteps b = pack_steps(tape, traj, true);
-    Var h;
     if (share_trunk) {
         // Backward steps are the forward steps with t >= 1, in the same order:
         // the first n forward steps are the t = 0 ones.
-        h = slice_rows(h_all, traj.n, traj.n + mb);
-    } else if (pb->kind() != PolicyEstimator::Kind::Uniform) {
-        h = pb->trunk(tape, b.states, b.conditions, mb);
+        Var h = slice_rows(h_all, traj.n, traj.n + mb);
+        out.log_pb = gather(pb->log_probs_from_trunk(h, tape, b.states, mb), b.actions);
+    } else {
+        out.log_pb = pb->log_probs_of(tape, b.states, b.conditions, b.actions, mb);
     }
-    out.log_pb = gather(pb->log_probs_from_trunk(h, tape, b.states, mb), b.actions);
     return out;
 }
 

@@ -108,12 +108,9 @@ static Var non_exit_log_pb(Tape& tape, const Transitions& tr, const Rows& P, con
                            const PolicyEstimator& pb, Var h) {
     const int m = tr.n_non_exit();
     if (tr.saved_log_pb.valid() && pb.kind() == PolicyEstimator::Kind::Tied) return tr.saved_log_pb;
-    Var hb;
     if (h.valid() && pb.kind() == PolicyEstimator::Kind::Tied && &pb.trunk_owner() == &pf)
-        hb = index_rows(h, P.next_rows, m);
-    else if (pb.kind() != PolicyEstimator::Kind::Uniform)
-        hb = pb.trunk(tape, P.next_states, P.next_conditions, m);
-    return gather(pb.log_probs_from_trunk(hb, tape, P.next_states, m), P.next_actions);
+        return gather(pb.log_probs_from_trunk(index_rows(h, P.next_rows, m), tape, P.next_states, m), P.next_actions);
+    return pb.log_probs_of(tape, P.next_states, P.next_conditions, P.next_actions, m);
 }
 
 // A log-reward that the objective is about to use: finite after the clip, or an error.
