@@ -138,6 +138,25 @@ void set_num_threads(int n) {
 
 int num_threads() { return g_threads; }
 
+// Cheap to enter and leave (no parallel region is started): the thread counts only.
+OneThread::OneThread() : saved_(g_threads) {
+    if (saved_ == 1) return;
+    g_threads = 1;
+    omp_set_num_threads(1);
+#ifndef GFN_NO_BLAS
+    openblas_set_num_threads(1);
+#endif
+}
+
+OneThread::~OneThread() {
+    if (saved_ == 1) return;
+    g_threads = saved_;
+    omp_set_num_threads(saved_);
+#ifndef GFN_NO_BLAS
+    openblas_set_num_threads(saved_);
+#endif
+}
+
 bool have_blas() {
 #ifdef GFN_NO_BLAS
     return false;

@@ -41,6 +41,19 @@ constexpr const char* kWaitPolicyMarker = "GFN_CHOSE_OMP_WAIT_POLICY";
 // n <= 0 means OMP_NUM_THREADS when set, else all cores.
 void set_num_threads(int n);
 int num_threads();
+// While it lives, everything runs on the calling thread: our loops (split_loop) and
+// OpenBLAS; num_threads() is 1. For work a second thread cannot speed up (a training
+// step on a small state space: gfn/runtime/training.cpp). Not for parallel regions.
+class OneThread {
+public:
+    OneThread();
+    ~OneThread();
+    OneThread(const OneThread&) = delete;
+    OneThread& operator=(const OneThread&) = delete;
+
+private:
+    int saved_;
+};
 // Whether subnormal floats are flushed to zero on the calling thread
 // (set_num_threads() turns flushing on for every thread of the pool).
 bool denormals_flushed();

@@ -113,14 +113,21 @@ std::unique_ptr<PolicyEstimator> PolicyEstimator::uniform(const DiscreteEnv& env
 
 int PolicyEstimator::n_outputs() const { return backward_ ? env_.n_backward_actions() : env_.n_actions(); }
 
+Var IndexedTrunk::index(Var per_row) const { return row_of ? index_rows(per_row, row_of, n) : per_row; }
+
 Var PolicyEstimator::trunk(Tape& tape, const int* states, const float* conditions, int n) const {
+    // h_i = trunk(s_i) = trunk(u)[row(i)], u the distinct states
+    const IndexedTrunk t = trunk_indexed(tape, states, conditions, n);
+    return t.index(t.h);
+}
+
+IndexedTrunk PolicyEstimator::trunk_indexed(Tape& tape, const int* states, const float* conditions, int n) const {
     const PolicyEstimator& o = trunk_owner();
     if (o.kind_ == Kind::Uniform) throw std::logic_error("uniform PB has no trunk");
-    // h_i = trunk(s_i) = trunk(u_row(i)), u the distinct states
     DistinctRows d;
     if (o.distinct_states_ && !conditions && distinct_rows(tape, states, n, o.env_.state_dim(), d))
-        return index_rows(o.trunk_every_row(tape, d.states, nullptr, d.count), d.row_of, n);
-    return o.trunk_every_row(tape, states, conditions, n);
+        return IndexedTrunk{o.trunk_every_row(tape, d.states, nullptr, d.count), d.states, d.count, d.row_of, n};
+    return IndexedTrunk{o.trunk_every_row(tape, states, conditions, n), states, n, nullptr, n};
 }
 
 Var PolicyEstimator::trunk_every_row(Tape& tape, const int* states, const float* conditions, int n) const {
@@ -218,25 +225,27 @@ Var PolicyEstimator::log_probs_from_trunk(Var h, Tape& tape, const int* states, 
 
 Var PolicyEstimator::log_probs(Tape& tape, const int* states, const float* conditions, int n,
                                const PolicyOptions& opt) const {
-    Var h = kind_ == Kind::Uniform ? Var() : trunk(tape, states, conditions, n);
-    return log_probs_from_trunk(h, tape, states, n, opt);
+    if (kind_ == Kind::Uniform) return log_probs_from_trunk(Var(), tape, states, n, opt);
+    // log_probs(s_k) = log_probs(u)[row(k)]: network, masks and options once per distinct state
+    return log_probs_from_trunk(trunk_indexed(tape, states, conditions, n), tape, opt);
+}
+
+Var PolicyEstimator::log_probs_from_trunk(const IndexedTrunk& t, Tape& tape, const PolicyOptions& opt) const {
+    return t.index(log_probs_from_trunk(t.h, tape, t.states, t.rows, opt));
 }
 
 Var PolicyEstimator::log_probs_of(Tape& tape, const int* states, const float* conditions, const int* actions,
                                   int n) const {
-    const PolicyEstimator& o = trunk_owner();
-    DistinctRows d;
-    if (kind_ != Kind::Uniform && o.distinct_states_ && !conditions &&
-        distinct_rows(tape, states, n, env_.state_dim(), d)) {
-        // log p(a_k | s_k) = log_probs(u)[row(k), a_k]
-        int* at = tape.arena.ints(2 * size_t(n));
-        for (int k = 0; k < n; ++k) at[2 * k] = d.row_of[k], at[2 * k + 1] = actions[k];
-        Var h = o.trunk_every_row(tape, d.states, nullptr, d.count);
-        return gather_at(log_probs_from_trunk(h, tape, d.states, d.count), at, n);
-    }
     int* a = tape.arena.ints(size_t(n) + 1);
     std::memcpy(a, actions, sizeof(int) * size_t(n));
-    return gather(log_probs(tape, states, conditions, n), a);
+    if (kind_ == Kind::Uniform) return gather(log_probs_from_trunk(Var(), tape, states, n), a);
+    const IndexedTrunk t = trunk_indexed(tape, states, conditions, n);
+    Var lp = log_probs_from_trunk(t.h, tape, t.states, t.rows);
+    if (!t.row_of) return gather(lp, a);
+    // log p(a_k | s_k) = log_probs(u)[row(k), a_k]
+    int* at = tape.arena.ints(2 * size_t(n));
+    for (int k = 0; k < n; ++k) at[2 * k] = t.row_of[k], at[2 * k + 1] = actions[k];
+    return gather_at(lp, at, n);
 }
 
 long long PolicyEstimator::trunk_macs_per_row() const {
@@ -291,7 +300,7 @@ std::unique_ptr<StateFlowEstimator> StateFlowEstimator::tied(const PolicyEstimat
 }
 
 Var StateFlowEstimator::forward(Tape& tape, const int* states, const float* conditions, int n) const {
-    if (policy_) return forward_from_trunk(policy_->trunk(tape, states, conditions, n));
+    if (policy_) return forward_from_trunk(policy_->trunk_indexed(tape, states, conditions, n));
     DistinctRows d;
     if (distinct_states_ && distinct_rows(tape, states, n, env_->state_dim(), d))
         return index_rows(forward_every_row(tape, d.states, d.count), d.row_of, n);

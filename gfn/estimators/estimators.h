@@ -45,6 +45,21 @@ struct NetConfig {
     bool distinct_states = true;
 };
 
+// A trunk evaluated once per distinct state of a batch of n states: h over the
+// `rows` distinct states (`states`, in the order first seen), and the row of each of
+// the n states (row_of; null when h is over the n states themselves). Heads run on h
+// and their outputs are indexed back: index(head(h)) = head(trunk) per state.
+struct IndexedTrunk {
+    Var h;
+    const int* states = nullptr;  // (rows, state_dim): the states h is over
+    int rows = 0;
+    const int* row_of = nullptr;  // (n) or null
+    int n = 0;
+    bool valid() const { return h.valid(); }
+    // (rows, c) per distinct state -> (n, c) per state
+    Var index(Var per_row) const;
+};
+
 // The discrete kind of Policy (policy.h).
 class PolicyEstimator : public Policy {
 public:
@@ -77,13 +92,19 @@ public:
     // fifth of the rows repeat, and only with NetConfig::distinct_states (the
     // default; `--no-state-dedup` turns it off).
     Var trunk(Tape& tape, const int* states, const float* conditions, int n) const;
+    // The same trunk before the rows are indexed (IndexedTrunk; row_of null when every
+    // row was evaluated): for heads that should run once per distinct state too.
+    IndexedTrunk trunk_indexed(Tape& tape, const int* states, const float* conditions, int n) const;
     // Raw logits (n, n_outputs) from trunk features.
     Var head(Var trunk_out) const;
     // Log-probabilities (n, n_outputs) from trunk features (or, for the uniform
     // PB, from states alone: pass an invalid Var). Masks are computed here.
     Var log_probs_from_trunk(Var trunk_out, Tape& tape, const int* states, int n,
                              const PolicyOptions& opt = PolicyOptions()) const;
-    // trunk + head + masking in one call.
+    // The same on an indexed trunk: the head and masks over its distinct states, then indexed.
+    Var log_probs_from_trunk(const IndexedTrunk& t, Tape& tape, const PolicyOptions& opt = PolicyOptions()) const;
+    // trunk + head + masking in one call (once per distinct state when the states
+    // repeat, as trunk() decides: the (n, outputs) rows are indexed, not the trunk's).
     Var log_probs(Tape& tape, const int* states, const float* conditions, int n,
                   const PolicyOptions& opt = PolicyOptions()) const;
     // log p(a_k | s_k) of n (state, action) pairs, (n, 1). When the states repeat (as
@@ -144,6 +165,7 @@ public:
     Var forward(Tape& tape, const int* states, const float* conditions, int n) const;
     // (n, 1) from trunk features of the policy it is tied to (tied only).
     Var forward_from_trunk(Var trunk_out) const;
+    Var forward_from_trunk(const IndexedTrunk& t) const { return t.index(forward_from_trunk(t.h)); }
     bool is_tied() const { return policy_ != nullptr; }
     const PolicyEstimator* tied_to() const { return policy_; }
     long long macs_per_row() const;

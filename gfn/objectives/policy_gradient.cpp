@@ -92,7 +92,7 @@ PolicyGradientGFlowNet::PolicyGradientGFlowNet(const PolicyEstimator* pf, const 
         throw std::invalid_argument("TLM (--pb-loss tlm) trains a learned PB; this objective has none");
 }
 
-Var PolicyGradientGFlowNet::step_values(Tape& tape, const Trajectories& traj, Var trunk) const {
+Var PolicyGradientGFlowNet::step_values(Tape& tape, const Trajectories& traj, const IndexedTrunk& trunk) const {
     if (trunk.valid() && value_shares_trunk()) return log_v->forward_from_trunk(trunk);
     PackedSteps s = pack_steps(tape, traj, false);
     return log_v->forward(tape, s.states, s.conditions, s.m);
@@ -161,20 +161,20 @@ Var PolicyGradientGFlowNet::policy_loss(Tape& tape, const Trajectories& traj, co
 }
 
 Var PolicyGradientGFlowNet::value_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr,
-                                       Var trunk) const {
+                                       const IndexedTrunk& trunk) const {
     return critic_loss == CriticLoss::SubEB ? sub_eb_loss(tape, traj, fr, trunk)
                                             : mse_value_loss(tape, traj, fr, trunk);
 }
 
 Var PolicyGradientGFlowNet::mse_value_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr,
-                                           Var trunk) const {
+                                           const IndexedTrunk& trunk) const {
     // mean_t g(V(s_t) − y_t)
     if (!log_v) throw std::logic_error("policy gradient: value_loss without a value function");
     return reduce(loss_fn(sub(step_values(tape, traj, trunk), column(tape, fr.value_targets))), Reduction::Mean);
 }
 
 Var PolicyGradientGFlowNet::sub_eb_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr,
-                                        Var trunk) const {
+                                        const IndexedTrunk& trunk) const {
     const int N = traj.n, m = traj.n_steps();
     if (!log_v) throw std::logic_error("policy gradient: sub_eb_loss without a value function");
     if (fr.soft_returns.size() != size_t(m))
@@ -266,12 +266,11 @@ EntPPOGFlowNet::EntPPOGFlowNet(const PolicyEstimator* pf, const PolicyEstimator*
 }
 
 Var EntPPOGFlowNet::ppo_policy_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr,
-                                    Reduction r, Var trunk) const {
+                                    Reduction r, const IndexedTrunk& trunk) const {
     const int m = traj.n_steps();
     if (fr.old_log_probs.empty()) throw std::logic_error("PPO: the frozen rollout has no rollout policy");
     PackedSteps s = pack_steps(tape, traj, false);
-    Var lp_all = trunk.valid() ? pf->log_probs_from_trunk(trunk, tape, s.states, m)
-                               : pf->log_probs(tape, s.states, s.conditions, m);
+    Var lp_all = trunk.valid() ? pf->log_probs_from_trunk(trunk, tape) : pf->log_probs(tape, s.states, s.conditions, m);
     const int na = lp_all.cols();
     // ρ_t = exp(clamp(log π − log π_old, −20, 20))
     Var ratio = exp(clamp(sub(gather(lp_all, s.actions), column(tape, fr.old_log_pf)), -kMaxLogRatio, kMaxLogRatio));
@@ -300,10 +299,10 @@ Var EntPPOGFlowNet::ppo_policy_loss(Tape& tape, const Trajectories& traj, const 
 
 Var EntPPOGFlowNet::update_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr) const {
     // With V tied to PF (--tied), PF's trunk on the steps runs once for the policy and the critic.
-    Var trunk;
+    IndexedTrunk trunk;  // (over the steps' distinct states: both heads run there, then are indexed)
     if (value_shares_trunk()) {
         PackedSteps s = pack_steps(tape, traj, false);
-        trunk = pf->trunk(tape, s.states, s.conditions, s.m);
+        trunk = pf->trunk_indexed(tape, s.states, s.conditions, s.m);
     }
     Var l = ppo_policy_loss(tape, traj, fr, Reduction::Mean, trunk);
     if (log_v) l = add(l, scale(value_loss(tape, traj, fr, trunk), value_weight));

@@ -93,13 +93,17 @@ public:
     Var policy_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr, bool recalculate_all_logprobs,
                     Reduction reduction) const;
     // The critic, (1, 1): mse_value_loss or sub_eb_loss, as critic_loss says. `trunk`
-    // (optional): PF's trunk on the batch's steps (pack_steps order), reused when V is
-    // a head on PF's trunk (--tied), so the trunk runs once for both.
-    Var value_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr, Var trunk = Var()) const;
+    // (optional): PF's trunk on the batch's steps (pack_steps order, indexed: heads run
+    // once per distinct state), reused when V is a head on PF's trunk (--tied), so the
+    // trunk runs once for both.
+    Var value_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr,
+                   const IndexedTrunk& trunk = IndexedTrunk()) const;
     // mean over steps of g(V(s_t) − y_t), (1, 1).
-    Var mse_value_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr, Var trunk = Var()) const;
+    Var mse_value_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr,
+                       const IndexedTrunk& trunk = IndexedTrunk()) const;
     // Σ w_jk g(ρ_jk) over every sub-trajectory, ρ from fr.soft_returns, (1, 1).
-    Var sub_eb_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr, Var trunk = Var()) const;
+    Var sub_eb_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr,
+                    const IndexedTrunk& trunk = IndexedTrunk()) const;
     // −Σ_t log PB per trajectory, reduced (needs a learned PB).
     Var tlm_loss(Tape& tape, const Trajectories& traj, Reduction reduction) const;
 
@@ -122,7 +126,7 @@ public:
 protected:
     // V(s_t) per step (n_steps, 1); from `trunk` (PF's, on the same steps) when V is
     // tied to PF and it is given.
-    Var step_values(Tape& tape, const Trajectories& traj, Var trunk = Var()) const;
+    Var step_values(Tape& tape, const Trajectories& traj, const IndexedTrunk& trunk = IndexedTrunk()) const;
     // Whether V is a head on PF's own trunk.
     bool value_shares_trunk() const { return log_v && log_v->is_tied() && log_v->tied_to() == pf; }
 };
@@ -144,7 +148,7 @@ public:
     // The clipped surrogate minus the analytic KL, negated, per trajectory (n, 1), reduced.
     // `trunk` (optional): PF's trunk on the batch's steps, to reuse.
     Var ppo_policy_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr, Reduction reduction,
-                        Var trunk = Var()) const;
+                        const IndexedTrunk& trunk = IndexedTrunk()) const;
     // One update's loss on a (mini)batch: ppo_policy_loss + value_weight · critic (+ TLM).
     Var update_loss(Tape& tape, const Trajectories& traj, const FrozenRollout& fr) const;
     // The first update of a rollout: freeze + update_loss (at θ = θ_old, ρ = 1 and KL = 0).

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 
 #include "engine/blas.h"
@@ -546,16 +547,22 @@ static SampleRequest sample_request(const Run& run, int n, TrunkRecording& recor
     return req;
 }
 
+// Whether a rank's batch is many trajectories on few states (fewer than
+// kShardMinStatesPerTrajectory per trajectory): its networks then run on about the
+// same distinct states whatever the batch, and a second thread cannot pay.
+static bool few_states(const Run& run) {
+    if (!run.env || run.cfg.no_state_dedup) return false;
+    const long long states = run.env->n_states();  // -1: more than it counts
+    return states >= 0 && states < kShardMinStatesPerTrajectory * dist::my_share(run.cfg.batch_size);
+}
+
 bool sharded_steps(const Run& run, int threads) {
     const Config& c = run.cfg;
     if (threads < 2 || run.buffer || run.diffusion_search || c.local_search > 0 || balance_tlm(c)) return false;
     const int per_thread = run.continuous_env ? kShardMinContinuousTrajectories : kShardMinTrajectories;
     const int share = dist::my_share(c.batch_size);
     if (share < per_thread * threads) return false;
-    if (run.env && !c.no_state_dedup) {
-        const long long states = run.env->n_states();  // -1: more than it counts
-        if (states >= 0 && states < kShardMinStatesPerTrajectory * share) return false;
-    }
+    if (few_states(run)) return false;
     // Losses whose value on the union of the shards is the shards' losses weighted by
     // their items (loss_items): so the summed gradient is the one-thread gradient.
     // The same on continuous envs (TB, RTB with its prior; DB and SubTB run the
@@ -679,6 +686,10 @@ StepStats train_step(Run& run) {
         sharded_step(run, st, step, num_threads());
         return finish_step(run, st, run.batch);
     }
+    // On few states the whole step runs on one thread (docs/engine.md, "Threads"): its
+    // loops over the batch's steps are too short for a second thread's wake-up to pay.
+    std::optional<OneThread> one_thread;
+    if (num_threads() > 1 && few_states(run)) one_thread.emplace();
 
     const Trajectories* train_on = &run.batch;
     Var loss, tlm;  // tlm: L_TLM beside TB, DB or SubTB (--pb-loss tlm)
