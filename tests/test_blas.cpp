@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include "engine/blas.h"
+#include "engine/parallel.h"
 
 #ifndef GFN_NO_BLAS
 #include <cblas.h>
@@ -178,6 +179,31 @@ BOOST_AUTO_TEST_CASE(set_num_threads_is_used) {
     set_num_threads(prev);
     BOOST_CHECK_EQUAL(num_threads(), prev);
     BOOST_CHECK_EQUAL(omp_get_max_threads(), prev);
+}
+
+// OneThread: while it lives, one thread for our loops (split_loop says no), OpenMP's
+// default and OpenBLAS; the count before it afterwards (also when it was already 1).
+BOOST_AUTO_TEST_CASE(one_thread_scope) {
+    const int prev = num_threads();
+    for (int n : {3, 1}) {
+        set_num_threads(n);
+        {
+            OneThread one;
+            BOOST_CHECK_EQUAL(num_threads(), 1);
+            BOOST_CHECK_EQUAL(omp_get_max_threads(), 1);
+            BOOST_CHECK(!split_loop(1L << 30, 1));
+#ifndef GFN_NO_BLAS
+            BOOST_CHECK_EQUAL(openblas_get_num_threads(), 1);
+#endif
+        }
+        BOOST_CHECK_EQUAL(num_threads(), n);
+        BOOST_CHECK_EQUAL(omp_get_max_threads(), n);
+        BOOST_CHECK_EQUAL(split_loop(1L << 30, 1), n > 1);
+#ifndef GFN_NO_BLAS
+        BOOST_CHECK_EQUAL(openblas_get_num_threads(), n);
+#endif
+    }
+    set_num_threads(prev);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -15,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/blas.h"
 #include "engine/ops.h"
 #include "envs/hypergrid.h"
 #include "gfn/estimators/estimators.h"
@@ -300,6 +301,41 @@ BOOST_AUTO_TEST_CASE(a_step_counts_network_rows_only_where_known) {
             }
         }
     }
+}
+
+// On few states (2D H=4, batch 32: under kShardMinStatesPerTrajectory per trajectory) a
+// step is not split, and runs whole on one thread (OneThread): with --threads 2 it is the
+// one-thread step, bit for bit — for TB, PPO and Soft DQN — and the thread count is back
+// at 2 after it; on many states the step keeps its threads.
+BOOST_AUTO_TEST_CASE(a_step_on_few_states_runs_on_one_thread) {
+    const int prev = num_threads();
+    for (const char* loss : {"tb", "ppo", "soft_dqn"}) {
+        BOOST_TEST_CONTEXT(loss) {
+            std::vector<float> after[2];
+            for (const int threads : {1, 2}) {
+                set_num_threads(threads);
+                Config cfg;
+                parse_train_flags({"--height", "4", "--hidden", "32", "--batch-size", "32", "--threads",
+                                   std::to_string(threads), "--iterations", "4", "--loss", loss},
+                                  cfg);
+                Run run(cfg);
+                BOOST_REQUIRE(!sharded_steps(run, threads));
+                for (int i = 0; i < 4; ++i) BOOST_CHECK_EQUAL(train_step(run).threads, 1);
+                BOOST_CHECK_EQUAL(num_threads(), threads);
+                after[threads - 1] = run.store.values;
+            }
+            BOOST_REQUIRE_EQUAL(after[0].size(), after[1].size());
+            BOOST_CHECK(after[0] == after[1]);
+        }
+    }
+    // Many states (2D H=64: 4,096 states, 128 per trajectory of the batch): two threads.
+    set_num_threads(2);
+    Config cfg;
+    parse_train_flags({"--height", "64", "--hidden", "32", "--batch-size", "32", "--threads", "2", "--loss", "ppo"},
+                      cfg);
+    Run run(cfg);
+    BOOST_CHECK_EQUAL(train_step(run).threads, 2);
+    set_num_threads(prev);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -683,6 +683,7 @@ StepStats train_step(Run& run) {
     run.tape.reset();
     run.batch.drop_saved();
     if (sharded_steps(run, num_threads())) {
+        st.threads = num_threads();
         sharded_step(run, st, step, num_threads());
         return finish_step(run, st, run.batch);
     }
@@ -690,6 +691,7 @@ StepStats train_step(Run& run) {
     // loops over the batch's steps are too short for a second thread's wake-up to pay.
     std::optional<OneThread> one_thread;
     if (num_threads() > 1 && few_states(run)) one_thread.emplace();
+    st.threads = num_threads();
 
     const Trajectories* train_on = &run.batch;
     Var loss, tlm;  // tlm: L_TLM beside TB, DB or SubTB (--pb-loss tlm)

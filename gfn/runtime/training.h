@@ -77,6 +77,7 @@ struct StepStats {
     // states on its own (not counted: finish_step). Flops are counted on these.
     long long n_evaluated = 0;
     double local_search_acceptance = 0;  // with --local-search
+    int threads = 1;          // the threads the step ran on (1 on few states: training.cpp)
     PhaseTimes times;
 };
 
