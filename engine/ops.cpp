@@ -16,7 +16,7 @@
 //     engine/parallel.h: below it, a plain loop that never enters OpenMP); scatter-adds
 //     (index_rows backward) run serially;
 //   - the element-wise unary ops are one struct each (forward and backward
-//     formulas side by side); one helper owns their loop, pragma and node.
+//     formulas side by side); one helper owns their loop (parallel_for) and node.
 // Recording a node may reallocate tape.nodes, so wrappers copy what they need
 // out of the input nodes before push() and re-fetch the output node by id.
 #include "engine/ops.h"
