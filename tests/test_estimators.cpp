@@ -92,6 +92,26 @@ Var weighted_sum(Var y) {
     return sum(mul(gather_at(y, idx, m), t.constant(Tensor(w, m, 1))));
 }
 
+// y1 (the distinct-state evaluation, on tw.store) against y2 (its every-row twin, on
+// tw.store_every): the same values (−∞ where masked), and, after backward of the same
+// weighted sum, the same parameter gradients (to float rounding; zeroed before by the caller).
+void expect_same_values_and_gradients(Twins& tw, Var y1, Var y2) {
+    BOOST_REQUIRE_EQUAL(y1.rows(), y2.rows());
+    BOOST_REQUIRE_EQUAL(y1.cols(), y2.cols());
+    for (int q = 0; q < y1.rows() * y1.cols(); ++q) {
+        const float a = y1.value().data[q], b = y2.value().data[q];
+        if (std::isinf(b)) BOOST_CHECK_EQUAL(a, b);
+        else BOOST_CHECK_SMALL(a - b, 1e-6f);
+    }
+    y1.tape->backward(weighted_sum(y1));
+    y2.tape->backward(weighted_sum(y2));
+    double scale = 0;
+    for (float g : tw.store_every.grads) scale = std::max(scale, double(std::fabs(g)));
+    BOOST_REQUIRE_GT(scale, 0.0);
+    for (size_t k = 0; k < tw.store.grads.size(); ++k)
+        BOOST_CHECK_SMALL(double(tw.store.grads[k] - tw.store_every.grads[k]), 1e-5 * scale);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(estimators_distinct_states)
@@ -134,19 +154,7 @@ BOOST_AUTO_TEST_CASE(trunk_runs_once_per_distinct_state) {
             BOOST_CHECK(e2.op != Op::IndexRows);
             BOOST_CHECK_EQUAL(e2.rows, n);
             BOOST_REQUIRE_EQUAL(y1.rows(), n);
-            BOOST_REQUIRE_EQUAL(y1.cols(), y2.cols());
-            for (int q = 0; q < n * y1.cols(); ++q) {
-                const float a = y1.value().data[q], b = y2.value().data[q];
-                if (std::isinf(b)) BOOST_CHECK_EQUAL(a, b);
-                else BOOST_CHECK_SMALL(a - b, 1e-6f);
-            }
-            t1.backward(weighted_sum(y1));
-            t2.backward(weighted_sum(y2));
-            double scale = 0;
-            for (float g : tw.store_every.grads) scale = std::max(scale, double(std::fabs(g)));
-            BOOST_REQUIRE_GT(scale, 0.0);
-            for (size_t k = 0; k < tw.store.grads.size(); ++k)
-                BOOST_CHECK_SMALL(double(tw.store.grads[k] - tw.store_every.grads[k]), 1e-5 * scale);
+            expect_same_values_and_gradients(tw, y1, y2);
         }
     }
 }
@@ -182,14 +190,7 @@ BOOST_AUTO_TEST_CASE(log_probs_of_runs_the_network_once_per_distinct_state) {
             BOOST_CHECK(y2.node().op == Op::Gather);
             BOOST_REQUIRE_EQUAL(y1.rows(), n);
             BOOST_REQUIRE_EQUAL(y2.rows(), n);
-            for (int k = 0; k < n; ++k) BOOST_CHECK_SMALL(y1.value().data[k] - y2.value().data[k], 1e-6f);
-            t1.backward(weighted_sum(y1));
-            t2.backward(weighted_sum(y2));
-            double scale = 0;
-            for (float g : tw.store_every.grads) scale = std::max(scale, double(std::fabs(g)));
-            BOOST_REQUIRE_GT(scale, 0.0);
-            for (size_t k = 0; k < tw.store.grads.size(); ++k)
-                BOOST_CHECK_SMALL(double(tw.store.grads[k] - tw.store_every.grads[k]), 1e-5 * scale);
+            expect_same_values_and_gradients(tw, y1, y2);
         }
     }
 }
