@@ -236,12 +236,15 @@ Var PolicyEstimator::log_probs_from_trunk(const IndexedTrunk& t, Tape& tape, con
 
 Var PolicyEstimator::log_probs_of(Tape& tape, const int* states, const float* conditions, const int* actions,
                                   int n) const {
-    int* a = tape.arena.ints(size_t(n) + 1);
-    std::memcpy(a, actions, sizeof(int) * size_t(n));
-    if (kind_ == Kind::Uniform) return gather(log_probs_from_trunk(Var(), tape, states, n), a);
+    auto gather_actions = [&](Var lp) {  // gather keeps its index array: a copy in the arena
+        int* a = tape.arena.ints(size_t(n) + 1);
+        std::memcpy(a, actions, sizeof(int) * size_t(n));
+        return gather(lp, a);
+    };
+    if (kind_ == Kind::Uniform) return gather_actions(log_probs_from_trunk(Var(), tape, states, n));
     const IndexedTrunk t = trunk_indexed(tape, states, conditions, n);
     Var lp = log_probs_from_trunk(t.h, tape, t.states, t.rows);
-    if (!t.row_of) return gather(lp, a);
+    if (!t.row_of) return gather_actions(lp);
     // log p(a_k | s_k) = log_probs(u)[row(k), a_k]
     int* at = tape.arena.ints(2 * size_t(n));
     for (int k = 0; k < n; ++k) at[2 * k] = t.row_of[k], at[2 * k + 1] = actions[k];

@@ -402,16 +402,19 @@ static void optimize(Run& run, StepStats& st, int step) {
     run.optimizer->step();
 }
 
+// The rows the networks ran on for a batch, where known: the recorded rollout counts its
+// distinct states (which an untied PB and log F, indexed, also run on); a continuous batch
+// and --no-state-dedup run on every step. The other discrete paths (exploring, off-policy,
+// PPO, Soft DQN) index their repeated states inside the loss: −1, not counted.
+static long long rows_evaluated(const Run& run, const Trajectories& b) {
+    if (b.evaluated_states >= 0) return b.evaluated_states;
+    return run.continuous_pf || run.cfg.no_state_dedup ? b.n_steps() : -1;
+}
+
 static StepStats finish_step(Run& run, StepStats& st, const Trajectories& trained_on) {
     ++run.iteration;
     st.n_states = trained_on.n_steps();
-    // The rows the networks ran on, where known: the recorded rollout counts its distinct
-    // states (which an untied PB and log F, indexed, also run on); a continuous batch and
-    // --no-state-dedup run on every step. The other discrete paths (exploring, off-policy,
-    // PPO, Soft DQN) index their repeated states inside the loss: −1, not counted.
-    st.n_evaluated = trained_on.evaluated_states >= 0               ? trained_on.evaluated_states
-                     : run.continuous_pf || run.cfg.no_state_dedup ? st.n_states
-                                                                   : -1;
+    st.n_evaluated = rows_evaluated(run, trained_on);
     if (!run.mode_seen.empty() && run.env->enumerable()) {
         const TargetDistribution& t = run.targets.back();
         for (int i = 0; i < run.batch.n; ++i) {
@@ -664,12 +667,10 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
     t0 = Clock::now();
     optimize(run, st, step);
     st.times.optimize = seconds_since(t0);
-    long long evaluated = 0;  // as finish_step counts them; −1 when a shard's are not counted
+    long long evaluated = 0;  // −1 when a shard's are not counted
     for (int t = 0; t < T && evaluated >= 0; ++t) {
-        const Trajectories& b = run.shards[size_t(t)]->batch;
-        if (b.evaluated_states >= 0) evaluated += b.evaluated_states;
-        else if (run.continuous_pf || run.cfg.no_state_dedup) evaluated += b.n_steps();
-        else evaluated = -1;
+        const long long r = rows_evaluated(run, run.shards[size_t(t)]->batch);
+        evaluated = r < 0 ? -1 : evaluated + r;
     }
     std::vector<const Trajectories*> parts;
     for (int t = 0; t < T; ++t) parts.push_back(&run.shards[size_t(t)]->batch);
