@@ -201,9 +201,13 @@ BOOST_AUTO_TEST_CASE(diffusion_flags) {
     BOOST_CHECK_EQUAL(g.diffusion_steps, 32);
     BOOST_CHECK_EQUAL(g.sigma, 5.0);
     BOOST_CHECK_EQUAL(g.hidden, 64);
+    BOOST_CHECK_EQUAL(g.loss, "tb");
     Config f = parsed({"--env", "diffusion", "--target", "funnel"});
     BOOST_CHECK_EQUAL(f.sigma, 1.0);
     BOOST_CHECK(f.learn_variance);
+    BOOST_CHECK_EQUAL(f.loss, "lpv");  // the easy funnel's target setting; TB when asked
+    BOOST_CHECK_EQUAL(parsed({"--env", "diffusion", "--target", "funnel", "--loss", "tb"}).loss, "tb");
+    BOOST_CHECK_EQUAL(parsed({"--env", "diffusion", "--target", "funnel_hard"}).loss, "tb");
     Config fixed = parsed({"--env", "diffusion", "--target", "funnel", "--no-learn-variance"});
     BOOST_CHECK(!fixed.learn_variance);
     BOOST_CHECK_THROW(parsed({"--no-learn-variance=1"}), std::invalid_argument);

@@ -56,7 +56,8 @@ struct Config {
     // Diffusion sampling (--env diffusion, SPEC §9, torchgfn's gym/diffusion_sampling.py).
     // Given without the flag, each target takes the settings of its target run
     // (apply_env_defaults in config.cpp): batch 200, 4,000 iterations, hidden 64,
-    // --steps 32, --sigma 5 (gmm25) or 1 (funnel, manywell; funnel with --learn-variance);
+    // --steps 32, --sigma 5 (gmm25) or 1 (funnel, manywell; funnel with --learn-variance,
+    // and the easy funnel with --loss lpv);
     // posterior9 and --loss mle: --steps 100, --sigma 2 (mle: batch 256, 3,000 iterations).
     std::string target = "gmm25";         // gmm25 | posterior9 | funnel | funnel_hard | manywell
     int diffusion_steps = 32;             // --steps N: moves of dt = 1/N
