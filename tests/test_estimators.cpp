@@ -19,6 +19,7 @@
 #include "engine/ops.h"
 #include "envs/hypergrid.h"
 #include "gfn/estimators/estimators.h"
+#include "gfn/estimators/log_probs.h"
 #include "gfn/objectives/detailed_balance.h"
 #include "gfn/objectives/trajectory_balance.h"
 #include "gfn/runtime/config.h"
@@ -261,6 +262,67 @@ BOOST_AUTO_TEST_CASE(objectives_gradcheck_through_indexed_trunks) {
             BOOST_CHECK_GE(indexed, 2);  // PF's and PB's log-probs (and log F, for DB) were indexed
         }
     }
+}
+
+// A PF and a PB tied to its trunk, recomputed (off-policy: an exploring rollout, a
+// replay buffer): the trunk once per distinct state and both heads on those rows —
+// PB on all but s_0 — each step's entry picked by gather_at; against the twin, which
+// runs trunk and heads on every step. Then TB with the tied PB gradient-checked on
+// that path, and a batch too small to index takes the every-step path.
+BOOST_AUTO_TEST_CASE(tied_heads_run_once_per_distinct_state_when_recomputed) {
+    Twins tw(4);
+    Trajectories batch;
+    {
+        Tape t;
+        Rng rng(3);
+        SampleRequest req;
+        req.n = 48;
+        sample_trajectories(tw.env, *tw.pf, nullptr, req, rng, t, batch);
+    }
+    BOOST_REQUIRE_GE(batch.n_bsteps(), 32);
+    // PF's and PB's log-probs of the steps, one column: (n_steps + n_bsteps, 1)
+    auto both = [&](bool distinct, Tape& t, int* gathers_at) {
+        StepLogProbs lp = evaluate_log_probs(t, batch, distinct ? *tw.pf : *tw.pf_every,
+                                             distinct ? tw.tied.get() : tw.tied_every.get(), true);
+        *gathers_at = 0;
+        for (const Node& nd : t.nodes) *gathers_at += nd.op == Op::GatherAt;
+        Var parts[2] = {lp.log_pf, lp.log_pb};
+        return concat_rows(parts, 2);
+    };
+    tw.store.zero_grad();
+    tw.store_every.zero_grad();
+    Tape t1, t2;
+    int g1 = 0, g2 = 0;
+    Var y1 = both(true, t1, &g1), y2 = both(false, t2, &g2);
+    BOOST_CHECK_EQUAL(g1, 2);  // PF's and PB's entries picked from the distinct rows
+    BOOST_CHECK_EQUAL(g2, 0);
+    expect_same_values_and_gradients(tw, y1, y2);
+
+    ScalarEstimator log_z(tw.store, 0.3f, 1, "log_z");
+    TBGFlowNet tb(tw.pf.get(), tw.tied.get(), &log_z);
+    GradCheckOptions opt;
+    opt.max_checks = 100000;  // every parameter
+    GradCheckReport r = check_gradients([&](Tape& t) { return tb.loss(t, batch, true); },
+                                        {GradTarget{"params", tw.store.values.data(), tw.store.grads.data(),
+                                                    tw.store.size()}},
+                                        opt);
+    BOOST_CHECK_MESSAGE(r.ok, r.message());
+
+    Trajectories small;  // 2 trajectories: fewer than 32 steps, every step evaluated
+    {
+        Tape t;
+        Rng rng(4);
+        SampleRequest req;
+        req.n = 2;
+        sample_trajectories(tw.env, *tw.pf, nullptr, req, rng, t, small);
+    }
+    BOOST_REQUIRE_LT(small.n_steps(), 32);
+    Tape t3;
+    StepLogProbs lp = evaluate_log_probs(t3, small, *tw.pf, tw.tied.get(), true);
+    int gathers_at = 0;
+    for (const Node& nd : t3.nodes) gathers_at += nd.op == Op::GatherAt;
+    BOOST_CHECK_EQUAL(gathers_at, 0);
+    BOOST_CHECK_EQUAL(lp.log_pb.rows(), small.n_bsteps());
 }
 
 // A training step counts the rows its networks ran on (the GFLOP/s of `gfn train` and

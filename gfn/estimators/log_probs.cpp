@@ -30,6 +30,27 @@ PackedSteps pack_steps(Tape& tape, const Trajectories& traj, bool backward) {
     return p;
 }
 
+// Whether a tied PF and PB can run their heads on a batch's distinct states (t:
+// the trunk over the forward steps' states, indexed): s_0 is the distinct state 0
+// (the n forward steps at t = 0 are the first ones) and no backward step — forward
+// step n + k for k < mb — is at it, so PB's rows are the distinct states 1 … U − 1,
+// each with a parent.
+static bool heads_on_distinct_rows(const IndexedTrunk& t, int n, int mb) {
+    if (t.rows < 2) return false;
+    for (int k = 0; k < n; ++k)
+        if (t.row_of[k] != 0) return false;
+    for (int k = 0; k < mb; ++k)
+        if (t.row_of[n + k] < 1) return false;
+    return true;
+}
+
+// gather_at's (row, column) pairs: (row_of[k] − shift, actions[k]), k < m, in the arena.
+static const int* row_action_pairs(Tape& tape, const int* row_of, int shift, const int* actions, int m) {
+    int* at = tape.arena.ints(2 * size_t(m) + 1);
+    for (int k = 0; k < m; ++k) at[2 * k] = row_of[k] - shift, at[2 * k + 1] = actions[k];
+    return at;
+}
+
 static StepLogProbs evaluate_discrete(Tape& tape, const Trajectories& traj, const PolicyEstimator& pf,
                                       const PolicyEstimator* pb, bool recalculate_all_logprobs) {
     StepLogProbs out;
@@ -39,13 +60,22 @@ static StepLogProbs evaluate_discrete(Tape& tape, const Trajectories& traj, cons
                              &pb->trunk_owner() == &pf;
     const int ms = traj.n_steps(), mb = traj.n_bsteps();
 
-    Var h_all;  // trunk over every step's state, when PF and PB share it
+    Var h_all;         // trunk over every step's state, when PF and PB share it
+    IndexedTrunk rows;  // ... or over the distinct states, with both heads on those rows
     if (reuse_pf) {
         out.log_pf = traj.saved_log_pf;
     } else if (share_trunk) {
         PackedSteps s = pack_steps(tape, traj, false);
-        h_all = pf.trunk(tape, s.states, s.conditions, ms);
-        out.log_pf = gather(pf.log_probs_from_trunk(h_all, tape, s.states, ms), s.actions);
+        rows = pf.trunk_indexed(tape, s.states, s.conditions, ms);
+        if (rows.row_of && heads_on_distinct_rows(rows, traj.n, mb)) {
+            // log PF(a_k | s_k) = log_probs(u)[row(k), a_k] over the distinct states u
+            out.log_pf = gather_at(pf.log_probs_from_trunk(rows.h, tape, rows.states, rows.rows),
+                                   row_action_pairs(tape, rows.row_of, 0, s.actions, ms), ms);
+        } else {
+            h_all = rows.index(rows.h);
+            rows = IndexedTrunk();
+            out.log_pf = gather(pf.log_probs_from_trunk(h_all, tape, s.states, ms), s.actions);
+        }
     } else {
         // Each policy on its own: its whole network once per distinct state (log_probs_of).
         PackedSteps s = pack_steps(tape, traj, false);
@@ -58,7 +88,14 @@ static StepLogProbs evaluate_discrete(Tape& tape, const Trajectories& traj, cons
     }
     // Backward step (t, i) takes state s_t and action a_{t−1}.
     PackedSteps b = pack_steps(tape, traj, true);
-    if (share_trunk) {
+    if (share_trunk && rows.valid()) {
+        // PB on the distinct states but s_0 (row 0, which has no parent): rows 1 … U − 1.
+        // Backward step k is forward step n + k (below).
+        const int D = traj.state_dim;
+        Var lp = pb->log_probs_from_trunk(slice_rows(rows.h, 1, rows.rows), tape, rows.states + size_t(D),
+                                          rows.rows - 1);
+        out.log_pb = gather_at(lp, row_action_pairs(tape, rows.row_of + traj.n, 1, b.actions, mb), mb);
+    } else if (share_trunk) {
         // Backward steps are the forward steps with t >= 1, in the same order:
         // the first n forward steps are the t = 0 ones.
         Var h = slice_rows(h_all, traj.n, traj.n + mb);

@@ -32,7 +32,9 @@ struct StepLogProbs {
 };
 
 // Evaluates PF on every step and PB (when given) on every backward step.
-// With a PB tied to PF and recalculation, the trunk runs once over all states.
+// With a PB tied to PF and recalculation, the trunk runs once over all states —
+// once per distinct state when they repeat (PolicyEstimator::trunk_indexed), and then
+// both heads run on those rows too (PB on all but s_0), each step's entry gathered.
 // Throws std::invalid_argument when a policy's kind is not the batch's.
 StepLogProbs evaluate_log_probs(Tape& tape, const Trajectories& traj, const Policy& pf, const Policy* pb,
                                 bool recalculate_all_logprobs);
