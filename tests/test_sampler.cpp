@@ -581,6 +581,66 @@ BOOST_AUTO_TEST_CASE(tempered_and_biased_saved_log_probs_keep_their_gradient) {
     }
 }
 
+// An exploring rollout without saved log-probs (epsilon, temperature, sf_bias; an
+// off-policy run's) evaluates PF once per distinct state of the rollout and reads each
+// state's behaviour log-probs from that table: the same trajectories, draw for draw, as
+// evaluating the visited states step by step (dedup_states = false), and its network
+// encodes exactly the distinct states (counted by a wrapping preprocessor).
+// A preprocessor that counts the states it encodes (the rows a network's first layer sees).
+struct CountingPreprocessor : Preprocessor {
+    const Preprocessor& inner;
+    mutable long long rows = 0;
+    explicit CountingPreprocessor(const Preprocessor& p) : inner(p) {}
+    int output_dim() const override { return inner.output_dim(); }
+    void apply(const int* states, int n, float* out) const override {
+        rows += n;
+        inner.apply(states, n, out);
+    }
+    int active_per_row() const override { return inner.active_per_row(); }
+    void active_columns(const int* states, int n, int* out) const override {
+        rows += n;
+        inner.active_columns(states, n, out);
+    }
+};
+
+BOOST_AUTO_TEST_CASE(an_exploring_rollout_evaluates_each_distinct_state_once) {
+    Setup m(8);
+    CountingPreprocessor counting(*m.pre);
+    Rng init(21);
+    auto pf = PolicyEstimator::mlp(m.env, counting, false, m.store, NetConfig{8, 2, Activation::Relu}, init, "pf2");
+    PolicyOptions eps, tempered, biased;
+    eps.epsilon = 0.2f;
+    tempered.temperature = 2.f;
+    biased.sf_bias = 1.3f;
+    for (const PolicyOptions& opt : {PolicyOptions(), eps, tempered, biased}) {
+        BOOST_TEST_CONTEXT("epsilon " << opt.epsilon << ", T " << opt.temperature << ", sf_bias " << opt.sf_bias) {
+            Trajectories with, without;
+            long long trunk_rows[2] = {0, 0};
+            for (const bool dedup : {true, false}) {
+                Rng rng(19);
+                Tape t;
+                SampleRequest req;
+                req.n = 256;
+                req.exploration = opt;
+                req.dedup_states = dedup;
+                counting.rows = 0;
+                sample_trajectories(m.env, *pf, nullptr, req, rng, t, dedup ? with : without);
+                trunk_rows[dedup ? 0 : 1] = counting.rows;
+            }
+            BOOST_CHECK(with.actions == without.actions);
+            BOOST_CHECK(with.lengths == without.lengths);
+            BOOST_CHECK(with.log_rewards == without.log_rewards);
+            std::set<std::vector<int>> distinct;
+            for (int k = 0; k < with.n_steps(); ++k) {
+                const int* st = with.state(with.step_t[size_t(k)], with.step_traj[size_t(k)]);
+                distinct.insert(std::vector<int>(st, st + 2));
+            }
+            BOOST_CHECK_EQUAL(trunk_rows[0], (long long)distinct.size());
+            BOOST_CHECK_GE(trunk_rows[1], trunk_rows[0]);
+        }
+    }
+}
+
 // The recorded-rollout path end to end (what `gfn train` runs by default): a rollout with
 // save_log_probs and a TrunkRecording (trunk outside the tape, recorded once: in-place
 // relu / leaky relu, elu, tanh), a tied PB head on the same trunk, then the TB loss with

@@ -36,6 +36,10 @@ struct SampleRequest {
     TrunkRecording* recording = nullptr;
     // On that recorded path: run the trunk once per distinct state and index its
     // rows (state_index.h); false evaluates every visited state (--no-state-dedup).
+    // Without save_log_probs (an exploring or off-policy rollout, unconditioned
+    // states, a network PF): PF — exploration included — once per distinct state
+    // of the rollout, off the tape, each step reading its state's row; false: the
+    // policy evaluated on each step's states (on the tape, under NoGrad).
     bool dedup_states = true;
 };
 
