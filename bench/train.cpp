@@ -49,6 +49,9 @@ const std::vector<Scenario>& scenarios() {
         {"hypergrid_2d_h8_every_state", {"--ndim", "2", "--height", "8", "--tied", "--no-state-dedup"}, 1},
         // Entropic PPO, K = 4 update epochs per rollout: compare its ms/iter with 4 × hypergrid_2d_h8's.
         {"hypergrid_2d_h8_ppo", {"--ndim", "2", "--height", "8", "--tied", "--loss", "ppo", "--ppo-epochs", "4"}, 4},
+        // Off-policy: an ε-greedy rollout (it saves no log-probabilities), and the loss
+        // recomputing PF and the tied PB on the batch.
+        {"hypergrid_2d_h8_epsilon", {"--ndim", "2", "--height", "8", "--tied", "--epsilon", "0.1"}, 1},
         {"hypergrid_4d_h16", {"--ndim", "4", "--height", "16", "--tied"}, 1},
         {"hypergrid_4d_h32", {"--ndim", "4", "--height", "32", "--tied"}, 1},
         {"ising_6x6", {"--env", "ising", "--L", "6", "--tied"}, 4},
