@@ -271,14 +271,16 @@ BOOST_AUTO_TEST_CASE(objectives_gradcheck_through_indexed_trunks) {
 // that path, and a batch too small to index takes the every-step path.
 BOOST_AUTO_TEST_CASE(tied_heads_run_once_per_distinct_state_when_recomputed) {
     Twins tw(4);
-    Trajectories batch;
-    {
+    auto sampled = [&](int n, uint64_t seed) {  // n trajectories of PF (nothing saved)
+        Trajectories b;
         Tape t;
-        Rng rng(3);
+        Rng rng(seed);
         SampleRequest req;
-        req.n = 48;
-        sample_trajectories(tw.env, *tw.pf, nullptr, req, rng, t, batch);
-    }
+        req.n = n;
+        sample_trajectories(tw.env, *tw.pf, nullptr, req, rng, t, b);
+        return b;
+    };
+    const Trajectories batch = sampled(48, 3);
     BOOST_REQUIRE_GE(batch.n_bsteps(), 32);
     // PF's and PB's log-probs of the steps, one column: (n_steps + n_bsteps, 1)
     auto both = [&](bool distinct, Tape& t, int* gathers_at) {
@@ -308,14 +310,7 @@ BOOST_AUTO_TEST_CASE(tied_heads_run_once_per_distinct_state_when_recomputed) {
                                         opt);
     BOOST_CHECK_MESSAGE(r.ok, r.message());
 
-    Trajectories small;  // 2 trajectories: fewer than 32 steps, every step evaluated
-    {
-        Tape t;
-        Rng rng(4);
-        SampleRequest req;
-        req.n = 2;
-        sample_trajectories(tw.env, *tw.pf, nullptr, req, rng, t, small);
-    }
+    const Trajectories small = sampled(2, 4);  // fewer than 32 steps: every step evaluated
     BOOST_REQUIRE_LT(small.n_steps(), 32);
     Tape t3;
     StepLogProbs lp = evaluate_log_probs(t3, small, *tw.pf, tw.tied.get(), true);
