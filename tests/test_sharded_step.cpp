@@ -1,7 +1,8 @@
 // test_sharded_step.cpp — data-parallel threads in a training step (training.h):
 //   - which steps are split: TB, RTB, DB, modified DB, SubTB (geometric_within, db, tb
 //     weightings) at >= kShardMinTrajectories trajectories per thread (continuous envs:
-//     kShardMinContinuousTrajectories) on >= 2 threads, on discrete and continuous envs; not LPV, relative LPV, Trust-PCL, MLE, FM,
+//     kShardMinContinuousTrajectories) on >= 2 threads, on discrete and continuous envs, and
+//     LPV and relative LPV with a squared g (in two passes); not Trust-PCL, MLE, FM,
 //     SubTB's batch-wide weightings, a replay buffer, local search, TLM, or one thread;
 //   - equivalence: after one split step on 2 threads the gradient and the parameters
 //     equal those of one thread computing the loss of the union of the threads'
@@ -143,7 +144,9 @@ BOOST_AUTO_TEST_CASE(which_steps_are_split) {
     BOOST_TEST(split({"--loss", "tb", "--batch-size", "257", "--no-state-dedup"}, 2));
     BOOST_TEST(!split({"--loss", "tb", "--ndim", "2", "--height", "8", "--batch-size", "2048"}, 2));
     BOOST_TEST(split({"--loss", "tb", "--ndim", "2", "--height", "8", "--batch-size", "2048", "--no-state-dedup"}, 2));
-    BOOST_TEST(!split({"--loss", "lpv"}, 2));
+    BOOST_TEST(split({"--loss", "lpv"}, 2));  // in two passes: the scores, then about their mean
+    BOOST_TEST(split({"--loss", "lpv", "--loss-fn", "half_squared"}, 2));
+    BOOST_TEST(!split({"--loss", "lpv", "--loss-fn", "shifted_cosh"}, 2));  // Σ g'(s_i − c) ≠ 0
     BOOST_TEST(!split({"--loss", "fm"}, 2));
     BOOST_TEST(!split({"--loss", "subtb", "--subtb-weighting", "geometric"}, 2));
     BOOST_TEST(!split({"--loss", "tb", "--replay-buffer", "256"}, 2));
@@ -164,7 +167,7 @@ BOOST_AUTO_TEST_CASE(which_steps_are_split) {
         BOOST_TEST_INFO("--env " << env);
         BOOST_TEST(!split_continuous(env, {"--loss", "tb", "--batch-size", "63"}, 2));  // < 32 per thread
         BOOST_TEST_INFO("--env " << env);
-        BOOST_TEST(!split_continuous(env, {"--loss", "lpv"}, 2));
+        BOOST_TEST(split_continuous(env, {"--loss", "lpv"}, 2));
     }
     BOOST_TEST(split_continuous("box", {"--loss", "db"}, 2));
     BOOST_TEST(split_continuous("box", {"--loss", "subtb"}, 2));
@@ -174,6 +177,12 @@ BOOST_AUTO_TEST_CASE(which_steps_are_split) {
 
 BOOST_AUTO_TEST_CASE(tb_split_step_equals_one_thread) { check_split_step_equals_one_thread({"--loss", "tb"}); }
 BOOST_AUTO_TEST_CASE(db_split_step_equals_one_thread) { check_split_step_equals_one_thread({"--loss", "db"}); }
+// LPV in two passes: each thread's scores, then its loss about the whole batch's mean.
+BOOST_AUTO_TEST_CASE(lpv_split_step_equals_one_thread) {
+    check_split_step_equals_one_thread({"--loss", "lpv"});
+    check_split_step_equals_one_thread({"--loss", "lpv", "--loss-fn", "half_squared", "--epsilon", "0.1"});
+    check_split_step_equals_one_thread(small_continuous("diffusion", {"--loss", "lpv", "--learn-variance"}));
+}
 BOOST_AUTO_TEST_CASE(modified_db_split_step_equals_one_thread) {
     check_split_step_equals_one_thread({"--loss", "modified_db"});
 }
@@ -208,6 +217,8 @@ BOOST_AUTO_TEST_CASE(box_rtb_over_a_saved_prior_split_step_equals_one_thread) {
         save_checkpoint(p, prior);
     }
     check_split_step_equals_one_thread(small_continuous("box", {"--loss", "rtb", "--prior", prior, "--R0", "0.3"}));
+    check_split_step_equals_one_thread(
+        small_continuous("box", {"--loss", "relative_lpv", "--prior", prior, "--R0", "0.3"}));
     std::remove(prior.c_str());
 }
 

@@ -64,6 +64,11 @@ TrajectoryBasedGFlowNet::TrajectoryBasedGFlowNet(const Policy* pf_, const Policy
     if (std::isnan(clip)) throw std::invalid_argument("GFlowNet: log_reward_clip_min is NaN");
 }
 
+Var TrajectoryBasedGFlowNet::centred_loss(Var scores, float centre, Reduction r) const {
+    // g(s_i − c)
+    return reduce(loss_fn(add_scalar(scores, -centre)), r);
+}
+
 Var TrajectoryBasedGFlowNet::get_scores(Tape& tape, const Trajectories& traj, bool recalc,
                                         const float* log_rewards) const {
     // s = Σ log pf − Σ log pb − log R

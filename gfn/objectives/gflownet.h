@@ -66,6 +66,14 @@ public:
     // s_i = Σ log pf − Σ log pb − log R(x_i), (n, 1).
     virtual Var get_scores(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
                            const float* log_rewards = nullptr) const;
+    // Objectives centred on their batch's mean score (LPV, relative LPV: g(s_i − mean(s))).
+    // centred_loss is g(s_i − c) about a given constant c, reduced. With c the mean of a
+    // whole batch's scores and g squared (or half squared), the batch's gradient is the
+    // sum over any split of it of the parts' centred_loss gradients weighted by their
+    // trajectories: Σ_i g'(s_i − c) = 0 cancels the centre's own dependence on θ. The
+    // data-parallel step uses this (training.h, sharded_steps).
+    virtual bool centred() const { return false; }
+    Var centred_loss(Var scores, float centre, Reduction r) const;
     const Policy* forward_policy;
     const Policy* backward_policy;  // null when constant_pb
     const PolicyEstimator* pf;      // discrete policies only (else null)

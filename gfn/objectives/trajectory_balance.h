@@ -41,6 +41,7 @@ public:
     Var loss(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
              Reduction reduction = Reduction::Mean, const float* log_rewards = nullptr) const override;
     std::string name() const override { return "lpv"; }
+    bool centred() const override { return true; }
 };
 
 class RelativeTBBase : public TrajectoryBasedGFlowNet {
@@ -75,6 +76,7 @@ public:
     Var loss(Tape& tape, const Trajectories& traj, bool recalculate_all_logprobs = true,
              Reduction reduction = Reduction::Mean, const float* log_rewards = nullptr) const override;
     std::string name() const override { return "relative_lpv"; }
+    bool centred() const override { return true; }
 };
 
 // Trust-PCL in RL words: policy = pf, reference_policy = prior_pf, α = 1/β,

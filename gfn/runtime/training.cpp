@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 
@@ -573,7 +574,13 @@ bool sharded_steps(const Run& run, int threads) {
     // no continuous form, and the rest (LPV, relative LPV, Trust-PCL, MLE) stay whole.
     const bool subtb_exact = c.loss == "subtb" && (c.subtb_weighting == "geometric_within" ||
                                                    c.subtb_weighting == "db" || c.subtb_weighting == "tb");
-    return c.loss == "tb" || c.loss == "rtb" || c.loss == "db" || c.loss == "modified_db" || subtb_exact;
+    // LPV and relative LPV, centred on the batch's mean score, with a squared g: in two
+    // passes, the shards' scores, then their losses about the whole batch's mean
+    // (TrajectoryBasedGFlowNet::centred_loss).
+    const bool centred_exact = (c.loss == "lpv" || c.loss == "relative_lpv") &&
+                               (c.loss_fn == "default" || c.loss_fn == "squared" || c.loss_fn == "half_squared");
+    return c.loss == "tb" || c.loss == "rtb" || c.loss == "db" || c.loss == "modified_db" || subtb_exact ||
+           centred_exact;
 }
 
 // Steps 1–3 data-parallel on T threads (training.h): thread t samples its share
@@ -581,7 +588,9 @@ bool sharded_steps(const Run& run, int threads) {
 // sample_continuous_batch, at the step's exploration std), computes its loss L_t (a mean over
 // its w_t items) and ∇L_t into its own slab; then
 //     L = Σ_t w_t L_t / W,     ∇L = Σ_t (w_t / W) ∇L_t,     W = Σ_t w_t,
-// the loss and gradient of the whole batch. run.batch becomes the shards' batches
+// the loss and gradient of the whole batch. A centred objective (LPV) takes two passes:
+// each thread's scores s, then, about the batch's mean c = Σ s / n (shared by the
+// threads), its L_t = mean_i g(s_i − c). run.batch becomes the shards' batches
 // concatenated (for the modes seen and the states counted).
 static void sharded_step(Run& run, StepStats& st, int step, int T) {
     const int n = dist::my_share(run.cfg.batch_size);
@@ -600,10 +609,28 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
     // std::domain_error, from a divergence) and rethrown on the calling thread.
     std::vector<std::exception_ptr> errors(static_cast<size_t>(T));
     const size_t P = run.store.grads.size();
+    const auto* tb_family = dynamic_cast<const TrajectoryBasedGFlowNet*>(run.gflownet.get());
+    const bool centred = tb_family && tb_family->centred();
+    std::vector<Var> scores(static_cast<size_t>(T));
+    std::vector<double> score_sums(static_cast<size_t>(T), 0.0), score_counts(static_cast<size_t>(T), 0.0);
+    double centre = 0.0;
+    bool failed = false;
 #pragma omp parallel num_threads(T)
     {
         const int t = omp_get_thread_num();
         Run::Shard& sh = *run.shards[size_t(t)];
+        // The loss of this shard, its backward, and the phases' seconds.
+        auto loss_and_backward = [&](const std::function<Var()>& shard_loss) {
+            auto t0 = Clock::now();
+            Var loss = shard_loss();
+            losses[size_t(t)] = loss.item();
+            items[size_t(t)] = loss_items(run, sh.batch);
+            seconds[size_t(3 * t + 1)] += seconds_since(t0);
+            t0 = Clock::now();
+            sh.tape.backward(loss);
+            seconds[size_t(3 * t + 2)] = seconds_since(t0);
+        };
+        const bool recalc = !run.on_policy();
         try {
             auto t0 = Clock::now();
             sh.tape.reset();
@@ -617,16 +644,39 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
                 sample_trajectories(*run.env, *run.pf, run.pb.get(), req, rngs[size_t(t)], sh.tape, sh.batch);
             }
             seconds[size_t(3 * t)] = seconds_since(t0);
-            t0 = Clock::now();
-            Var loss = run.gflownet->loss(sh.tape, sh.batch, /*recalculate_all_logprobs=*/!run.on_policy());
-            losses[size_t(t)] = loss.item();
-            items[size_t(t)] = loss_items(run, sh.batch);
-            seconds[size_t(3 * t + 1)] = seconds_since(t0);
-            t0 = Clock::now();
-            sh.tape.backward(loss);
-            seconds[size_t(3 * t + 2)] = seconds_since(t0);
+            if (centred) {  // pass 1: the scores
+                t0 = Clock::now();
+                scores[size_t(t)] = tb_family->get_scores(sh.tape, sh.batch, recalc);
+                const Tensor v = scores[size_t(t)].value();
+                for (size_t i = 0; i < v.size(); ++i) score_sums[size_t(t)] += double(v.data[i]);
+                score_counts[size_t(t)] = double(v.size());
+                seconds[size_t(3 * t + 1)] = seconds_since(t0);
+            } else {
+                loss_and_backward([&] { return run.gflownet->loss(sh.tape, sh.batch, recalc); });
+            }
         } catch (...) {
             errors[size_t(t)] = std::current_exception();
+        }
+        if (centred) {
+            // c = Σ_t Σ_i s_i / n over the whole batch (every thread reaches the barrier,
+            // also after an error: then no thread goes on)
+#pragma omp barrier
+#pragma omp single
+            {
+                double total = 0.0, count = 0.0;
+                for (int u = 0; u < T; ++u) {
+                    total += score_sums[size_t(u)];
+                    count += score_counts[size_t(u)];
+                    failed = failed || errors[size_t(u)];
+                }
+                centre = count > 0 ? total / count : 0.0;
+            }
+            if (!failed) try {  // pass 2: L_t = mean_i g(s_i − c)
+                    loss_and_backward(
+                        [&] { return tb_family->centred_loss(scores[size_t(t)], float(centre), Reduction::Mean); });
+                } catch (...) {
+                    errors[size_t(t)] = std::current_exception();
+                }
         }
         sh.tape.redirect_parameter_gradients(nullptr, 0, nullptr);
     }

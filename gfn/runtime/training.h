@@ -14,7 +14,9 @@
 // thread (continuous envs: kShardMinContinuousTrajectories), a step whose loss is a
 // weighted mean over its items (TB, RTB, DB, modified DB, SubTB weighted
 // geometric_within, db or tb — on discrete and continuous envs alike; no replay
-// buffer, local search or TLM) runs 1–3 data-parallel, as MPI ranks do: thread t
+// buffer, local search or TLM), or centred on the batch's mean score with a squared g
+// (LPV, relative LPV: in two passes, the scores, then each thread's loss about the
+// whole batch's mean), runs 1–3 data-parallel, as MPI ranks do: thread t
 // samples its share of the batch from its own stream (drawn from the training
 // stream), scores it and differentiates it on its own tape into its own gradient
 // slab, each BLAS call on its own thread; the slabs are summed weighted by their
