@@ -73,6 +73,10 @@ public:
     // trajectories: Σ_i g'(s_i − c) = 0 cancels the centre's own dependence on θ. The
     // data-parallel step uses this (training.h, sharded_steps).
     virtual bool centred() const { return false; }
+    // Centred with a squared (or half squared) g: what a split about a shared centre needs.
+    bool splits_about_a_centre() const {
+        return centred() && (loss_fn.kind == LossKind::Squared || loss_fn.kind == LossKind::HalfSquared);
+    }
     Var centred_loss(Var scores, float centre, Reduction r) const;
     const Policy* forward_policy;
     const Policy* backward_policy;  // null when constant_pb

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
-#include <functional>
 #include <optional>
 #include <stdexcept>
 
@@ -560,6 +559,13 @@ static bool few_states(const Run& run) {
     return states >= 0 && states < kShardMinStatesPerTrajectory * dist::my_share(run.cfg.batch_size);
 }
 
+// The objective when it is centred on its batch's mean score with a squared g (LPV,
+// relative LPV): a split step then takes two passes (sharded_step). Else null.
+static const TrajectoryBasedGFlowNet* centred_objective(const Run& run) {
+    const auto* tb = dynamic_cast<const TrajectoryBasedGFlowNet*>(run.gflownet.get());
+    return tb && tb->splits_about_a_centre() ? tb : nullptr;
+}
+
 bool sharded_steps(const Run& run, int threads) {
     const Config& c = run.cfg;
     if (threads < 2 || run.buffer || run.diffusion_search || c.local_search > 0 || balance_tlm(c)) return false;
@@ -571,16 +577,13 @@ bool sharded_steps(const Run& run, int threads) {
     // their items (loss_items): so the summed gradient is the one-thread gradient.
     // The same on continuous envs (TB, RTB with its prior; DB and SubTB run the
     // discrete SubTB kernel, gfn/objectives/continuous_balance.h); modified DB has
-    // no continuous form, and the rest (LPV, relative LPV, Trust-PCL, MLE) stay whole.
+    // no continuous form. LPV and relative LPV with a squared g split in two passes (the
+    // shards' scores, then their losses about the whole batch's mean: centred_objective);
+    // the rest (Trust-PCL, MLE, LPV with another g) stay whole.
     const bool subtb_exact = c.loss == "subtb" && (c.subtb_weighting == "geometric_within" ||
                                                    c.subtb_weighting == "db" || c.subtb_weighting == "tb");
-    // LPV and relative LPV, centred on the batch's mean score, with a squared g: in two
-    // passes, the shards' scores, then their losses about the whole batch's mean
-    // (TrajectoryBasedGFlowNet::centred_loss).
-    const bool centred_exact = (c.loss == "lpv" || c.loss == "relative_lpv") &&
-                               (c.loss_fn == "default" || c.loss_fn == "squared" || c.loss_fn == "half_squared");
     return c.loss == "tb" || c.loss == "rtb" || c.loss == "db" || c.loss == "modified_db" || subtb_exact ||
-           centred_exact;
+           centred_objective(run);
 }
 
 // Steps 1–3 data-parallel on T threads (training.h): thread t samples its share
@@ -609,8 +612,7 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
     // std::domain_error, from a divergence) and rethrown on the calling thread.
     std::vector<std::exception_ptr> errors(static_cast<size_t>(T));
     const size_t P = run.store.grads.size();
-    const auto* tb_family = dynamic_cast<const TrajectoryBasedGFlowNet*>(run.gflownet.get());
-    const bool centred = tb_family && tb_family->centred();
+    const TrajectoryBasedGFlowNet* centred = centred_objective(run);
     std::vector<Var> scores(static_cast<size_t>(T));
     std::vector<double> score_sums(static_cast<size_t>(T), 0.0), score_counts(static_cast<size_t>(T), 0.0);
     double centre = 0.0;
@@ -620,7 +622,7 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
         const int t = omp_get_thread_num();
         Run::Shard& sh = *run.shards[size_t(t)];
         // The loss of this shard, its backward, and the phases' seconds.
-        auto loss_and_backward = [&](const std::function<Var()>& shard_loss) {
+        auto loss_and_backward = [&](auto shard_loss) {
             auto t0 = Clock::now();
             Var loss = shard_loss();
             losses[size_t(t)] = loss.item();
@@ -646,7 +648,7 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
             seconds[size_t(3 * t)] = seconds_since(t0);
             if (centred) {  // pass 1: the scores
                 t0 = Clock::now();
-                scores[size_t(t)] = tb_family->get_scores(sh.tape, sh.batch, recalc);
+                scores[size_t(t)] = centred->get_scores(sh.tape, sh.batch, recalc);
                 const Tensor v = scores[size_t(t)].value();
                 for (size_t i = 0; i < v.size(); ++i) score_sums[size_t(t)] += double(v.data[i]);
                 score_counts[size_t(t)] = double(v.size());
@@ -673,7 +675,7 @@ static void sharded_step(Run& run, StepStats& st, int step, int T) {
             }
             if (!failed) try {  // pass 2: L_t = mean_i g(s_i − c)
                     loss_and_backward(
-                        [&] { return tb_family->centred_loss(scores[size_t(t)], float(centre), Reduction::Mean); });
+                        [&] { return centred->centred_loss(scores[size_t(t)], float(centre), Reduction::Mean); });
                 } catch (...) {
                     errors[size_t(t)] = std::current_exception();
                 }
