@@ -17,6 +17,44 @@ float floored(double v) {
     return float(v < lowest ? lowest : v);
 }
 
+// v as a float within ±FLT_MAX (±inf becomes ±FLT_MAX).
+float clamped(double v) {
+    const double big = double(std::numeric_limits<float>::max());
+    return float(v > big ? big : (v < -big ? -big : v));
+}
+
+}  // namespace
+
+// Central differences of the float log_density, one call per point on its 2·dim shifted
+// copies: row 2j is x + h e_j, row 2j + 1 is x − h e_j, h = 10⁻³·max(1, |x_j|) (kept
+// within ±FLT_MAX); the divisor is the float difference of the two shifted x_j.
+void DiffusionTarget::log_density_gradient(const float* xs, int n, float* grad) const {
+    const int d = dim();
+    const double big = double(std::numeric_limits<float>::max());
+    std::vector<float> shifted(size_t(2 * d) * size_t(d)), lp(size_t(2 * d));
+    for (int i = 0; i < n; ++i) {
+        const float* x = xs + size_t(i) * size_t(d);
+        for (int j = 0; j < d; ++j) {
+            float* plus = &shifted[size_t(2 * j) * size_t(d)];
+            float* minus = plus + d;
+            std::copy(x, x + d, plus);
+            std::copy(x, x + d, minus);
+            const double h = 1e-3 * std::max(1.0, std::fabs(double(x[j])));
+            plus[j] = float(std::min(double(x[j]) + h, big));
+            minus[j] = float(std::max(double(x[j]) - h, -big));
+        }
+        log_density(shifted.data(), 2 * d, lp.data());
+        for (int j = 0; j < d; ++j) {
+            const double step = double(shifted[size_t(2 * j) * size_t(d) + size_t(j)]) -
+                                double(shifted[size_t(2 * j + 1) * size_t(d) + size_t(j)]);
+            grad[size_t(i) * size_t(d) + size_t(j)] =
+                clamped((double(lp[size_t(2 * j)]) - double(lp[size_t(2 * j + 1)])) / step);
+        }
+    }
+}
+
+namespace {
+
 // An isotropic Gaussian mixture in d dimensions, every component of variance v:
 //     log R(x) = log Σ_k w_k N(x; μ_k, v·I)
 //              = logsumexp_k [log w_k − |x − μ_k|² / (2v)] − (d/2) log(2π v)
@@ -40,24 +78,37 @@ public:
     std::vector<float> mode_means() const override { return std::vector<float>(means_.begin(), means_.end()); }
 
     void log_density(const float* xs, int n, float* out) const override {
-        const int K = int(weights_.size());
         const double log_norm = -0.5 * dim_ * (kLog2Pi + std::log(variance_));
-        std::vector<double> terms(size_t(K), 0.0);
+        std::vector<double> terms(weights_.size(), 0.0);
         for (int i = 0; i < n; ++i) {
-            const float* x = xs + size_t(i) * size_t(dim_);
-            double m = -INFINITY;
-            for (int k = 0; k < K; ++k) {
-                double sq = 0.0;
-                for (int j = 0; j < dim_; ++j) {
-                    const double d = double(x[j]) - means_[size_t(k) * size_t(dim_) + size_t(j)];
-                    sq += d * d;
-                }
-                terms[size_t(k)] = log_weights_[size_t(k)] - sq / (2.0 * variance_);
-                m = std::max(m, terms[size_t(k)]);
-            }
+            const double m = log_terms(xs + size_t(i) * size_t(dim_), terms.data());
             double s = 0.0;
             for (double t : terms) s += std::exp(t - m);
             out[i] = floored(m + std::log(s) + log_norm);
+        }
+    }
+
+    // ∇ log R(x) = Σ_k π_k(x)·(μ_k − x) / v,
+    //     π_k(x) = softmax_k [log w_k − |x − μ_k|²/(2v)]   (the responsibilities),
+    // the softmax formed as e^{t_k − max t} / Σ_l e^{t_l − max t}.
+    void log_density_gradient(const float* xs, int n, float* grad) const override {
+        const int K = int(weights_.size());
+        std::vector<double> terms(size_t(K), 0.0), g(size_t(dim_), 0.0);
+        for (int i = 0; i < n; ++i) {
+            const float* x = xs + size_t(i) * size_t(dim_);
+            const double m = log_terms(x, terms.data());
+            double total = 0.0;
+            for (double& t : terms) {
+                t = std::exp(t - m);
+                total += t;
+            }
+            std::fill(g.begin(), g.end(), 0.0);
+            for (int k = 0; k < K; ++k) {
+                const double pi = terms[size_t(k)] / total;
+                for (int j = 0; j < dim_; ++j)
+                    g[size_t(j)] += pi * (means_[size_t(k) * size_t(dim_) + size_t(j)] - double(x[j]));
+            }
+            for (int j = 0; j < dim_; ++j) grad[size_t(i) * size_t(dim_) + size_t(j)] = clamped(g[size_t(j)] / variance_);
         }
     }
 
@@ -77,6 +128,21 @@ public:
     }
 
 private:
+    // t_k = log w_k − |x − μ_k|²/(2v) into terms (K); returns max_k t_k.
+    double log_terms(const float* x, double* terms) const {
+        double m = -INFINITY;
+        for (size_t k = 0; k < weights_.size(); ++k) {
+            double sq = 0.0;
+            for (int j = 0; j < dim_; ++j) {
+                const double d = double(x[j]) - means_[k * size_t(dim_) + size_t(j)];
+                sq += d * d;
+            }
+            terms[k] = log_weights_[k] - sq / (2.0 * variance_);
+            m = std::max(m, terms[k]);
+        }
+        return m;
+    }
+
     std::string name_;
     int dim_;
     std::vector<double> means_, weights_, log_weights_;
@@ -125,6 +191,33 @@ public:
         }
     }
 
+    // ∂/∂x_0 = −x_0/s² + Σ_{i>=1} (−½ + ½ x_i² e^{−x_0})
+    // ∂/∂x_i = −x_i e^{−x_0}                                   (i >= 1)
+    // with x_i² e^{−x_0} = exp(2 log|x_i| − x_0) as in log_density and
+    // x_i e^{−x_0} = sign(x_i)·exp(log|x_i| − x_0): 0 at x_i = 0, never 0·∞.
+    // Deep in the neck (x_0 very negative, x_i ≠ 0) both are huge and can overflow double:
+    // the ∞ is clamped to ±FLT_MAX. There log_density is floored at the lowest float (its
+    // float slope is 0) but this is still the gradient of the unfloored log R, pointing
+    // back up the funnel. No ∞ − ∞ (NaN) is formed in ∂/∂x_0: when x_0 < 0 the terms that
+    // can overflow (½ x_i² e^{−x_0}, and −x_0/s² for a tiny s) are all >= 0, and when
+    // x_0 >= 0 only −x_0/s² can.
+    void log_density_gradient(const float* xs, int n, float* grad) const override {
+        for (int i = 0; i < n; ++i) {
+            const float* x = xs + size_t(i) * size_t(dim_);
+            float* g = grad + size_t(i) * size_t(dim_);
+            const double x0 = x[0];
+            double g0 = -(x0 / s_) / s_;
+            for (int j = 1; j < dim_; ++j) {
+                const double xi = x[j];
+                const double scaled_sq = xi == 0.0 ? 0.0 : std::exp(2.0 * std::log(std::fabs(xi)) - x0);
+                const double scaled = xi == 0.0 ? 0.0 : std::copysign(std::exp(std::log(std::fabs(xi)) - x0), xi);
+                g0 += -0.5 + 0.5 * scaled_sq;
+                g[j] = clamped(-scaled);
+            }
+            g[0] = clamped(g0);
+        }
+    }
+
     // x_0 = s·ε_0, x_i = e^{x_0/2}·ε_i.
     void sample(Rng& rng, int n, float* out) const override {
         for (int i = 0; i < n; ++i) {
@@ -160,7 +253,7 @@ public:
 
     ManyWell() {
         auto well = [](double x) {
-            for (int k = 0; k < 60; ++k) x -= (-4.0 * x * x * x + 12.0 * x + 0.5) / (-12.0 * x * x + 12.0);
+            for (int k = 0; k < 60; ++k) x -= dphi(x) / (-12.0 * x * x + 12.0);
             return x;
         };
         m_left_ = well(-1.7);
@@ -191,6 +284,14 @@ public:
         }
     }
 
+    // ∂/∂x_{2b} = φ'(x_{2b}) = −4x_{2b}³ + 12x_{2b} + 0.5,  ∂/∂x_{2b+1} = −x_{2b+1}
+    void log_density_gradient(const float* xs, int n, float* grad) const override {
+        for (int i = 0; i < n * 2 * kBlocks; i += 2) {
+            grad[i] = clamped(dphi(xs[i]));
+            grad[i + 1] = -xs[i + 1];
+        }
+    }
+
     void sample(Rng& rng, int n, float* out) const override {
         for (int i = 0; i < n; ++i)
             for (int b = 0; b < kBlocks; ++b) {
@@ -203,6 +304,7 @@ public:
 private:
     static constexpr double kLeftWeight = 0.156, kSigma = 0.42;
     static double phi(double x) { return -x * x * x * x + 6.0 * x * x + 0.5 * x; }
+    static double dphi(double x) { return -4.0 * x * x * x + 12.0 * x + 0.5; }
     double log_envelope(double x) const {
         const double zl = (x - m_left_) / kSigma, zr = (x - m_right_) / kSigma;
         const double a = std::log(kLeftWeight) - 0.5 * zl * zl, b = std::log(1.0 - kLeftWeight) - 0.5 * zr * zr;
@@ -232,6 +334,15 @@ public:
         target_->log_density(xs, n, out);
         reference_->log_density(xs, n, ref.data());
         for (int i = 0; i < n; ++i) out[i] -= ref[size_t(i)];
+    }
+    // ∇ log r = ∇ log R_target − ∇ log R_reference, differenced in double from the two
+    // float gradients (for posterior9/gmm25 both are ≈ (μ − x)/v and their difference is
+    // O(|Δμ|/v): float rounding costs ≈ 10⁻⁷·|x|/v absolute, negligible for |x| ≲ 10³).
+    void log_density_gradient(const float* xs, int n, float* grad) const override {
+        std::vector<float> ref(size_t(n) * size_t(dim()));
+        target_->log_density_gradient(xs, n, grad);
+        reference_->log_density_gradient(xs, n, ref.data());
+        for (size_t k = 0; k < ref.size(); ++k) grad[k] = clamped(double(grad[k]) - double(ref[k]));
     }
     double log_partition() const override { return std::nan(""); }
     bool can_sample() const override { return false; }

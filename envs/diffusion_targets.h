@@ -27,6 +27,8 @@
 //
 // log R is computed in double and returned as float, floored at the lowest finite
 // float (far out, e.g. in the funnel's neck, the density underflows any float).
+// ∇_x log R is exact for every target here (log_density_gradient), computed in double
+// and returned as float clamped to ±FLT_MAX.
 #pragma once
 
 #include <memory>
@@ -45,6 +47,17 @@ public:
     // log R(x) of n points xs (n, dim), row-major, into out (n). Computed in double
     // internally; finite (>= lowest float) for every finite x.
     virtual void log_density(const float* xs, int n, float* out) const = 0;
+    // ∇_x log R(x) of n points xs (n, dim), row-major, into grad (n, dim). Computed in
+    // double, returned as float clamped to ±FLT_MAX: finite for every finite x. Where
+    // log_density is floored (far out), this is still the gradient of the unfloored
+    // log R — huge, pointing back towards the mass — not the floor's slope 0.
+    // Every target here overrides it exactly. The default is a fallback of low precision
+    // for targets without an analytic gradient: central differences of the float
+    // log_density,
+    //     ∂_j log R(x) ≈ [log R(x + h e_j) − log R(x − h e_j)] / 2h,  h = 10⁻³·max(1, |x_j|)
+    // (the divisor is the float difference of the two shifted points); the float rounding
+    // of log R alone makes an absolute error up to ≈ 10⁻⁴·|log R| / max(1, |x_j|).
+    virtual void log_density_gradient(const float* xs, int n, float* grad) const;
     // log ∫ R (exact); NaN where ∫ R is not known (a constraint, below).
     virtual double log_partition() const = 0;
     // n exact draws from R/Z into out (n, dim); only where can_sample().
@@ -68,7 +81,8 @@ std::unique_ptr<DiffusionTarget> make_diffusion_target(const std::string& name);
 std::unique_ptr<DiffusionTarget> make_funnel(double s, int dim);
 
 // The constraint of RTB posterior sampling over a prior trained on `reference`:
-//     log r(x) = log R_target(x) − log R_reference(x)
+//     log r(x) = log R_target(x) − log R_reference(x),
+//     ∇ log r(x) = ∇ log R_target(x) − ∇ log R_reference(x)
 // so that prior·r = R_target when the prior has learned R_reference (posterior9
 // over a gmm25 prior: r = p_post9 / p_gmm25, torchgfn's gmm25_posterior9 reward).
 // ∫ r need not be finite: log_partition() is NaN and there is no sampler

@@ -5,11 +5,14 @@
 // limits, the mixture summed directly in long double); log Z against quadrature; the exact
 // samplers against the densities: mode histograms by χ², moments within 5 standard
 // deviations, the many-well x_1 by a Kolmogorov–Smirnov test against the CDF from quadrature.
-// Statistical bounds are far in the tail (p < 10⁻³) at fixed seeds.
+// Statistical bounds are far in the tail (p < 10⁻³) at fixed seeds. Gradients of log R
+// against hand-worked values and against central differences of double-precision log R
+// written here; the base class's finite-difference fallback against an analytic gradient.
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -102,6 +105,94 @@ double ks_distance(std::vector<double> xs, Cdf cdf) {
     }
     return d;
 }
+
+std::vector<float> gradient_at(const DiffusionTarget& t, const std::vector<float>& x) {
+    std::vector<float> g(x.size(), 0.f);
+    t.log_density_gradient(x.data(), 1, g.data());
+    return g;
+}
+
+// Double-precision references of log R (up to constants, which differences cancel).
+// Isotropic mixture of variance 0.3: logsumexp_k [log w_k − |x − μ_k|²/0.6].
+double mixture_log_density_double(const DiffusionTarget& t, const std::vector<double>& x) {
+    const std::vector<float> means = t.mode_means();
+    const std::vector<double> w = t.mode_weights();
+    std::vector<double> terms(w.size());
+    double m = -INFINITY;
+    for (size_t k = 0; k < w.size(); ++k) {
+        const double d0 = x[0] - means[2 * k], d1 = x[1] - means[2 * k + 1];
+        terms[k] = std::log(w[k]) - (d0 * d0 + d1 * d1) / 0.6;
+        m = std::max(m, terms[k]);
+    }
+    double s = 0.0;
+    for (double v : terms) s += std::exp(v - m);
+    return m + std::log(s);
+}
+
+// Funnel: −x_0²/(2s²) + Σ_{i>=1} (−x_0/2 − ½ x_i² e^{−x_0})
+double funnel_log_density_double(double s, const std::vector<double>& x) {
+    double lp = -0.5 * x[0] * x[0] / (s * s);
+    for (size_t i = 1; i < x.size(); ++i) lp += -0.5 * x[0] - 0.5 * x[i] * x[i] * std::exp(-x[0]);
+    return lp;
+}
+
+// Many-well: Σ_b φ(x_{2b}) − ½ x_{2b+1}²
+double manywell_log_density_double(const std::vector<double>& x) {
+    double lp = 0.0;
+    for (size_t b = 0; 2 * b < x.size(); ++b) lp += phi_well(x[2 * b]) - 0.5 * x[2 * b + 1] * x[2 * b + 1];
+    return lp;
+}
+
+// t.log_density_gradient at the n points xs (n, dim) against central differences of the
+// double log R with step h = 10⁻⁵·max(1, |x_j|) (truncation ≈ h²·|∂³ log R|/6 and rounding
+// ≈ 10⁻¹⁶·|log R|/h, both < 10⁻⁸ here): |g − g_ref| <= 10⁻³·|g_ref| + 10⁻⁵ per component.
+void check_gradient_against_double(const DiffusionTarget& t, const std::vector<float>& xs, int n,
+                                   const std::function<double(const std::vector<double>&)>& log_r) {
+    const int d = t.dim();
+    std::vector<float> g(xs.size(), 0.f);
+    t.log_density_gradient(xs.data(), n, g.data());
+    int bad = 0;
+    for (int i = 0; i < n; ++i) {
+        const std::vector<double> x(xs.begin() + size_t(i) * size_t(d), xs.begin() + size_t(i + 1) * size_t(d));
+        for (int j = 0; j < d; ++j) {
+            const double h = 1e-5 * std::max(1.0, std::fabs(x[size_t(j)]));
+            std::vector<double> plus = x, minus = x;
+            plus[size_t(j)] += h;
+            minus[size_t(j)] -= h;
+            const double want = (log_r(plus) - log_r(minus)) / (2.0 * h);
+            const double got = g[size_t(i) * size_t(d) + size_t(j)];
+            if (!(std::fabs(got - want) <= 1e-3 * std::fabs(want) + 1e-5) && bad++ < 5)
+                BOOST_ERROR(t.name() << ": point " << i << ", d/dx_" << j << " = " << got << ", central difference "
+                                     << want);
+        }
+    }
+    BOOST_CHECK_MESSAGE(bad == 0, t.name() << ": " << bad << " gradient components off");
+}
+
+// A target with log_density only (the base class's finite-difference gradient):
+// N(c, σ²·I) in 3-D, c = (1, −2, 30), σ² = 0.5, so ∇ log R = (c − x)/σ².
+class GaussianWithoutGradient : public DiffusionTarget {
+public:
+    std::string name() const override { return "gaussian"; }
+    int dim() const override { return 3; }
+    void log_density(const float* xs, int n, float* out) const override {
+        for (int i = 0; i < n; ++i) {
+            double sq = 0.0;
+            for (int j = 0; j < 3; ++j) {
+                const double d = double(xs[3 * i + j]) - kCentre[j];
+                sq += d * d;
+            }
+            out[i] = float(-sq / (2.0 * kVariance) - 1.5 * std::log(2.0 * M_PI * kVariance));
+        }
+    }
+    double log_partition() const override { return 0.0; }
+    void sample(Rng& rng, int n, float* out) const override {
+        for (int i = 0; i < n; ++i)
+            for (int j = 0; j < 3; ++j) out[3 * i + j] = float(kCentre[j] + std::sqrt(kVariance) * rng.normal());
+    }
+    static constexpr double kCentre[3] = {1.0, -2.0, 30.0};
+    static constexpr double kVariance = 0.5;
+};
 
 std::string message_of(const std::string& name) {
     try {
@@ -394,6 +485,181 @@ BOOST_AUTO_TEST_CASE(manywell_sampler_against_the_quadrature_cdf) {
     p0 /= n, p1 /= n, p01 /= n;
     BOOST_CHECK_SMALL(p01 - p0 * p1, 5.0 * std::sqrt(p0 * p1 * (1 - p0 * p1) / n));
     BOOST_CHECK_CLOSE(p0, F(0.0), 100.0 * 5.0 * std::sqrt(F(0.0) * (1 - F(0.0)) / n) / F(0.0));
+}
+
+BOOST_AUTO_TEST_CASE(hand_worked_gradients) {
+    // Many-well, ∂/∂x_1 = −4x_1³ + 12x_1 + 0.5, ∂/∂x_2 = −x_2 per block:
+    //   block 3 at (−2, 0.5):   −4·(−8) + 12·(−2) + 0.5 = 32 − 24 + 0.5 = 8.5;   −0.5
+    //   block 5 at (0.5, −1.5): −4·0.125 + 12·0.5 + 0.5 = −0.5 + 6 + 0.5 = 6;    1.5
+    //   block 9 at (1, 2):      −4 + 12 + 0.5 = 8.5;                              −2
+    //   the other blocks at (0, 0): 0.5; 0
+    auto m = make_diffusion_target("manywell");
+    std::vector<float> x(32, 0.f);
+    x[6] = -2.f, x[7] = 0.5f, x[10] = 0.5f, x[11] = -1.5f, x[18] = 1.f, x[19] = 2.f;
+    std::vector<double> want(32, 0.0);
+    for (int b = 0; b < 16; ++b) want[2 * size_t(b)] = 0.5;
+    want[6] = 8.5, want[7] = -0.5, want[10] = 6.0, want[11] = 1.5, want[18] = 8.5, want[19] = -2.0;
+    std::vector<float> g = gradient_at(*m, x);
+    for (size_t j = 0; j < 32; ++j) BOOST_CHECK_CLOSE(double(g[j]), want[j], 1e-5);
+
+    // Funnel (s = 1), ∂/∂x_0 = −x_0/s² + Σ_{i>=1} (−½ + ½ x_i² e^{−x_0}), ∂/∂x_i = −x_i e^{−x_0}.
+    // x_0 = 0, (x_1, x_2, x_3) = (1, 2, −3), x_4..x_9 = 0:
+    //   ∂/∂x_0 = 0 − 9/2 + ½(1 + 4 + 9) = 2.5;  ∂/∂x_i = −x_i = (−1, −2, 3, 0, …, 0)
+    auto f = make_diffusion_target("funnel");
+    x.assign(10, 0.f);
+    x[1] = 1.f, x[2] = 2.f, x[3] = -3.f;
+    g = gradient_at(*f, x);
+    BOOST_CHECK_CLOSE(double(g[0]), 2.5, 1e-5);
+    BOOST_CHECK_CLOSE(double(g[1]), -1.0, 1e-5);
+    BOOST_CHECK_CLOSE(double(g[2]), -2.0, 1e-5);
+    BOOST_CHECK_CLOSE(double(g[3]), 3.0, 1e-5);
+    for (size_t j = 4; j < 10; ++j) BOOST_CHECK_EQUAL(g[j], 0.f);
+    // x_0 = 2, x_i = 1 (e^{−2} = 0.1353352832): ∂/∂x_i = −0.1353352832;
+    //   s = 1: ∂/∂x_0 = −2 − 4.5 + 4.5·0.1353352832 = −5.8909912256
+    //   s = 3: ∂/∂x_0 = −2/9 − 4.5 + 0.6090087745 = −4.1132134477
+    x.assign(10, 1.f);
+    x[0] = 2.f;
+    for (double s : {1.0, 3.0}) {
+        g = gradient_at(*make_diffusion_target(s == 1.0 ? "funnel" : "funnel_hard"), x);
+        BOOST_CHECK_CLOSE(double(g[0]), s == 1.0 ? -5.8909912256 : -4.1132134477, 1e-5);
+        for (size_t j = 1; j < 10; ++j) BOOST_CHECK_CLOSE(double(g[j]), -0.1353352832, 1e-5);
+    }
+    // make_funnel(2, 3) at (−1, 0.5, −1): e = e^{1} = 2.7182818285;
+    //   ∂/∂x_0 = 1/4 − 1 + ½(0.25 + 1)·e = −0.75 + 0.625·e = 0.9489261428
+    //   ∂/∂x_1 = −0.5·e = −1.3591409142,  ∂/∂x_2 = e = 2.7182818285
+    g = gradient_at(*make_funnel(2.0, 3), {-1.f, 0.5f, -1.f});
+    BOOST_CHECK_CLOSE(double(g[0]), 0.9489261428, 1e-5);
+    BOOST_CHECK_CLOSE(double(g[1]), -1.3591409142, 1e-5);
+    BOOST_CHECK_CLOSE(double(g[2]), 2.7182818285, 1e-5);
+
+    // gmm25, ∇ log R = Σ_k π_k (μ_k − x)/0.3. At the mean (5, −10): every other component
+    // is >= 5 away, π <= e^{−25/0.6} ≈ 8e−19 each, so |∇| < 25·8e−19·(20√2/0.3) ≈ 2e−15.
+    auto gm = make_diffusion_target("gmm25");
+    g = gradient_at(*gm, {5.f, -10.f});
+    BOOST_CHECK_SMALL(double(g[0]), 1e-12);
+    BOOST_CHECK_SMALL(double(g[1]), 1e-12);
+    // (2.5, 0.5) is equidistant from (0, 0) and (5, 0): π = ½ each (the next components,
+    // (0, 5) and (5, 5), have d² = 26.5 against 6.5: π ≈ e^{−20/0.6} ≈ 3e−15), so
+    //   ∇ = ½ ((0, 0) − x)/0.3 + ½ ((5, 0) − x)/0.3 = ((2.5, 0) − (2.5, 0.5))/0.3 = (0, −5/3).
+    g = gradient_at(*gm, {2.5f, 0.5f});
+    BOOST_CHECK_SMALL(double(g[0]), 1e-9);
+    BOOST_CHECK_CLOSE(double(g[1]), -5.0 / 3.0, 1e-5);
+    // posterior9 at its mean (5, 0) (weight 15): nearest other means 5 away, ∇ ≈ 0.
+    g = gradient_at(*make_diffusion_target("posterior9"), {5.f, 0.f});
+    BOOST_CHECK_SMALL(double(g[0]), 1e-12);
+    BOOST_CHECK_SMALL(double(g[1]), 1e-12);
+    // The constraint posterior9/gmm25 at (0, −10), a gmm25 mean but not a posterior9 one:
+    // ∇ log p_gmm25 ≈ 0 there; posterior9's nearest mean is (−5, −10) at d² = 25 (weight 10),
+    // the next (5, −5) at d² = 50 (weight 4): π ≈ 0.4·e^{−25/0.6} ≈ 3e−19, so
+    //   ∇ log r ≈ ((−5, −10) − (0, −10))/0.3 = (−50/3, 0).
+    std::shared_ptr<const DiffusionTarget> post9 = make_diffusion_target("posterior9"), gmm25 = std::move(gm);
+    auto c = make_constraint_target(post9, gmm25);
+    g = gradient_at(*c, {0.f, -10.f});
+    BOOST_CHECK_CLOSE(double(g[0]), -50.0 / 3.0, 1e-5);
+    BOOST_CHECK_SMALL(double(g[1]), 1e-9);
+}
+
+BOOST_AUTO_TEST_CASE(gradients_far_out_are_finite) {
+    const float big = std::numeric_limits<float>::max();
+    // Deep in the funnel's neck, x_i e^{−x_0} = e^{1000} overflows even double: clamped.
+    std::vector<float> x(10, 1.f);
+    x[0] = -1000.f;
+    x[2] = -1.f;
+    std::vector<float> g = gradient_at(*make_diffusion_target("funnel"), x);
+    BOOST_CHECK_EQUAL(g[0], big);
+    BOOST_CHECK_EQUAL(g[1], -big);
+    BOOST_CHECK_EQUAL(g[2], big);
+    // x_i = 0 there: no 0·∞; ∂/∂x_0 = 1000 − 9/2 = 995.5, ∂/∂x_i = 0.
+    x.assign(10, 0.f);
+    x[0] = -1000.f;
+    g = gradient_at(*make_diffusion_target("funnel"), x);
+    BOOST_CHECK_CLOSE(double(g[0]), 995.5, 1e-5);
+    for (size_t j = 1; j < 10; ++j) BOOST_CHECK_EQUAL(g[j], 0.f);
+    // Huge x: −4x³ and (μ − x)/0.3 overflow float; clamped, never inf or NaN.
+    x.assign(32, big);
+    g = gradient_at(*make_diffusion_target("manywell"), x);
+    for (size_t j = 0; j < 32; j += 2) BOOST_CHECK_EQUAL(g[j], -big);
+    for (size_t j = 1; j < 32; j += 2) BOOST_CHECK_EQUAL(g[j], -big);
+    for (const char* name : {"gmm25", "posterior9"}) {
+        g = gradient_at(*make_diffusion_target(name), {big, -1e30f});
+        BOOST_CHECK_EQUAL(g[0], -big);
+        BOOST_CHECK_CLOSE(double(g[1]), 1e30 / 0.3, 1e-4);
+    }
+    auto c = make_constraint_target(make_diffusion_target("posterior9"), make_diffusion_target("gmm25"));
+    g = gradient_at(*c, {big, big});
+    BOOST_CHECK(std::isfinite(g[0]) && std::isfinite(g[1]));
+}
+
+BOOST_AUTO_TEST_CASE(gradients_against_double_central_differences) {
+    // 20 points from each target's own sampler.
+    const int n = 20;
+    for (const char* name : {"gmm25", "posterior9"}) {
+        auto t = make_diffusion_target(name);
+        Rng rng(21);
+        std::vector<float> xs(size_t(n) * 2);
+        t->sample(rng, n, xs.data());
+        check_gradient_against_double(*t, xs, n, [&](const std::vector<double>& x) {
+            return mixture_log_density_double(*t, x);
+        });
+    }
+    for (double s : {1.0, 3.0}) {
+        auto t = make_diffusion_target(s == 1.0 ? "funnel" : "funnel_hard");
+        Rng rng(22);
+        std::vector<float> xs(size_t(n) * 10);
+        t->sample(rng, n, xs.data());
+        check_gradient_against_double(*t, xs, n, [&](const std::vector<double>& x) {
+            return funnel_log_density_double(s, x);
+        });
+    }
+    {
+        // Another s and dimension.
+        auto t = make_funnel(0.5, 3);
+        Rng rng(23);
+        std::vector<float> xs(size_t(n) * 3);
+        t->sample(rng, n, xs.data());
+        check_gradient_against_double(*t, xs, n, [&](const std::vector<double>& x) {
+            return funnel_log_density_double(0.5, x);
+        });
+    }
+    {
+        auto t = make_diffusion_target("manywell");
+        Rng rng(24);
+        std::vector<float> xs(size_t(n) * 32);
+        t->sample(rng, n, xs.data());
+        check_gradient_against_double(*t, xs, n, manywell_log_density_double);
+    }
+    // The constraint posterior9/gmm25 at posterior9's samples, and at points between the
+    // modes where the two gradients differ by O(1).
+    {
+        std::shared_ptr<const DiffusionTarget> post9 = make_diffusion_target("posterior9"),
+                                               gmm25 = make_diffusion_target("gmm25");
+        auto c = make_constraint_target(post9, gmm25);
+        Rng rng(25);
+        std::vector<float> xs(size_t(n) * 2);
+        post9->sample(rng, n, xs.data());
+        for (float v : {2.5f, 2.5f, -7.f, 3.f, 0.f, -10.f, 1.f, -2.f, 6.f, 7.5f}) xs.push_back(v);
+        check_gradient_against_double(*c, xs, n + 5, [&](const std::vector<double>& x) {
+            return mixture_log_density_double(*post9, x) - mixture_log_density_double(*gmm25, x);
+        });
+    }
+}
+
+BOOST_AUTO_TEST_CASE(default_gradient_is_central_differences) {
+    // The base class's fallback on a target without an analytic gradient, against
+    // (c − x)/σ² (x_3 ≈ 30 takes the relative step h = 0.03). log R is quadratic, so central
+    // differences have no truncation error; float log R (|log R| ≈ 3) leaves ≈ 10⁻⁵.
+    GaussianWithoutGradient t;
+    const int n = 20;
+    Rng rng(26);
+    std::vector<float> xs(size_t(n) * 3), g(size_t(n) * 3);
+    t.sample(rng, n, xs.data());
+    t.log_density_gradient(xs.data(), n, g.data());
+    for (int i = 0; i < n; ++i)
+        for (int j = 0; j < 3; ++j) {
+            const double want = (GaussianWithoutGradient::kCentre[j] - double(xs[size_t(3 * i + j)])) /
+                                GaussianWithoutGradient::kVariance;
+            BOOST_CHECK_SMALL(double(g[size_t(3 * i + j)]) - want, 1e-2 * (1.0 + std::fabs(want)));
+        }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
