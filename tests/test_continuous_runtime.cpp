@@ -251,6 +251,20 @@ BOOST_AUTO_TEST_CASE(diffusion_flags) {
     BOOST_CHECK(message_of({"--target", "funnel"}).find("--env diffusion") != std::string::npos);
     BOOST_CHECK(message_of({"--env", "line", "--sigma", "2"}).find("--sigma") != std::string::npos);
     BOOST_CHECK(message_of({"--env", "diffusion", "--delta", "0.1"}).find("--delta") != std::string::npos);
+    // The Langevin parametrization: diffusion only, its settings only with --lp, not with a relative loss.
+    Config lp = parsed({"--env", "diffusion", "--target", "manywell", "--lp", "--lp-clip", "50"});
+    BOOST_CHECK(lp.lp);
+    BOOST_CHECK_EQUAL(lp.lp_layers, 3);
+    BOOST_CHECK_EQUAL(lp.lp_clip, 50.0);
+    BOOST_CHECK(message_of({"--env", "line", "--lp"}).find("--lp") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "diffusion", "--lp-clip", "5"}).find("add --lp") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "diffusion", "--lp", "--lp-clip", "0"}).find("--lp-clip") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "diffusion", "--lp", "--lp-layers", "0"}).find("--lp-layers") !=
+                std::string::npos);
+    std::fclose(std::fopen(prior_file.c_str(), "w"));
+    BOOST_CHECK(message_of({"--env", "diffusion", "--target", "posterior9", "--lp", "--loss", "rtb", "--prior",
+                            prior_file}).find("--lp: not with --loss rtb") != std::string::npos);
+    std::remove(prior_file.c_str());
 }
 
 // MLE pretraining saved to a checkpoint, then RTB fine-tuning from it through

@@ -51,6 +51,10 @@ public:
             out[i] = float(v);
         }
     }
+    // ∂/∂x_j log R = −(x_j − m)/s²
+    void log_density_gradient(const float* xs, int n, float* grad) const override {
+        for (size_t i = 0; i < size_t(n) * d_; ++i) grad[i] = float(-(double(xs[i]) - m_) / (s_ * s_));
+    }
     double log_partition() const override { return 0.0; }
     void sample(Rng& rng, int n, float* out) const override {
         for (size_t i = 0; i < size_t(n) * d_; ++i) out[i] = float(m_ + s_ * rng.normal());
@@ -538,6 +542,119 @@ BOOST_AUTO_TEST_CASE(parameter_names_are_stable) {
     BOOST_CHECK_EQUAL(store.params[1].cols, 6);
     // macs per row: s_model 2·4 + joint 4·5 + 5·5 + out 5·3
     BOOST_CHECK_EQUAL(pf.macs_per_row(), 8 + 20 + 25 + 15);
+}
+
+// The Langevin parametrization, by hand. Target N(0.5, 0.8²·I): ∇log R(x) = −(x − 0.5)/0.64.
+// At x = (0.7, −1.1): (−0.3125, 2.5), clipped at lp_clip = 1 to (−0.3125, 1). With zero_init
+// f_θ = 0 and λ_θ(t) = its last bias: 0.01 at first, then set to (2, −3) per dimension,
+// so the mean is dt·λ ⊙ g and log PF a Gaussian around it with the fixed std.
+BOOST_AUTO_TEST_CASE(langevin_parametrization_hand_worked) {
+    const int N = 4;
+    const double dt = 0.25, sigma = 1.3, t_scale = 2.0, s = sigma * std::sqrt(dt * t_scale);
+    DiffusionSampling env(gaussian(2, 0.5, 0.8), N);
+    DiffusionPolicyOptions o = small_options(false, true);
+    o.lp = true;
+    o.lp_clip = 1.f;
+    ParamStore store;
+    Rng rng(4);
+    PinnedBrownianForward pf(env, store, o, rng);
+    BOOST_REQUIRE(pf.net().langevin());
+    const Param& lam = store.params.back();  // pf.lp_model.out.bias, (1, d)
+    BOOST_REQUIRE_EQUAL(lam.name, "pf.lp_model.out.bias");
+    BOOST_CHECK_EQUAL(store.values[lam.offset], 0.01f);
+    std::vector<float> states = state(env, {0.7f, -1.1f}, 2), s1 = state(env, {0.5f, 0.9f}, 1);
+    states.insert(states.end(), s1.begin(), s1.end());
+    const float actions[4] = {0.2f, -0.4f, 0.1f, 0.3f};
+    const uint8_t exits[2] = {0, 0};
+    // row 1: x = (0.5, 0.9): g = (0, −0.625)
+    const double g[2][2] = {{-0.3125, 1.0}, {0.0, -0.625}};
+    for (int pass = 0; pass < 2; ++pass) {
+        const double l0 = pass == 0 ? 0.01 : 2.0, l1 = pass == 0 ? 0.01 : -3.0;
+        if (pass == 1) {
+            store.values[lam.offset] = 2.f;
+            store.values[lam.offset + 1] = -3.f;
+        }
+        Tape tape;
+        Var lp = pf.log_prob(tape, states.data(), actions, exits, 2);
+        for (int r = 0; r < 2; ++r) {
+            const double want = log_normal(actions[2 * r], dt * l0 * g[r][0], s) +
+                                log_normal(actions[2 * r + 1], dt * l1 * g[r][1], s);
+            BOOST_CHECK_CLOSE(double(lp.value().data[r]), want, 1e-4);
+        }
+    }
+    // Without the score the net refuses; a NaN score is refused too.
+    Tape tape;
+    BOOST_CHECK_THROW(pf.net().forward(tape, states.data(), 2), std::invalid_argument);
+    const float nan_score[4] = {NAN, 0.f, 0.f, 0.f};
+    BOOST_CHECK_THROW(pf.net().forward(tape, states.data(), 2, nan_score), std::invalid_argument);
+    DiffusionPolicyOptions bad = o;
+    bad.lp_layers = 0;
+    BOOST_CHECK_THROW(PinnedBrownianForward(env, store, bad, rng), std::invalid_argument);
+    bad = o;
+    bad.lp_clip = 0.f;
+    BOOST_CHECK_THROW(PinnedBrownianForward(env, store, bad, rng), std::invalid_argument);
+}
+
+// Every parameter of the Langevin-parametrized PF (λ_θ's phase and layers too) against
+// central differences, on and off the time grid, fixed and learned variance.
+BOOST_AUTO_TEST_CASE(log_pf_gradients_with_the_langevin_parametrization) {
+    const int N = 4;
+    DiffusionSampling env(gaussian(2, 0.3, 0.9), N);
+    for (bool learn : {false, true}) {
+        DiffusionPolicyOptions o = small_options(learn, false);
+        o.lp = true;
+        o.lp_layers = 2;
+        o.lp_clip = 1.5f;  // some entries clipped: their gradient is the clip's constant
+        ParamStore store;
+        Rng rng(17);
+        PinnedBrownianForward pf(env, store, o, rng);
+        const int ks[] = {0, 2, 1, 2, 3, 4, 1};
+        std::vector<float> states, actions;
+        std::vector<uint8_t> exits;
+        for (int k : ks) {
+            std::vector<float> st = state(env, {float(1.2 * rng.normal()), float(1.2 * rng.normal())}, k);
+            states.insert(states.end(), st.begin(), st.end());
+            actions.push_back(float(0.5 * rng.normal()));
+            actions.push_back(float(0.5 * rng.normal()));
+            exits.push_back(k == N);
+        }
+        states[size_t(6) * 3 + 2] = 0.3f;  // the last row off the grid
+        GradCheckOptions opt;
+        opt.step = 1e-2;
+        GradCheckReport rep = check_gradients(
+            [&](Tape& tp) { return pf.log_prob(tp, states.data(), actions.data(), exits.data(), 7); },
+            per_parameter(store), opt);
+        BOOST_CHECK_MESSAGE(rep.ok, (learn ? "learned variance: " : "fixed variance: ") << rep.message());
+        BOOST_CHECK(rep.checked > 100);
+        // λ_θ's parameters are among those checked, and get a gradient
+        bool lp_grad = false;
+        Tape tp;
+        store.zero_grad();
+        tp.backward(sum(pf.log_prob(tp, states.data(), actions.data(), exits.data(), 7)));
+        for (const Param& p : store.params)
+            if (p.name.find("lp_model") != std::string::npos)
+                for (size_t i = 0; i < p.size(); ++i) lp_grad = lp_grad || store.grads[p.offset + i] != 0.f;
+        BOOST_CHECK(lp_grad);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(langevin_parameter_names) {
+    DiffusionSampling env(gaussian(), 4);
+    ParamStore store;
+    Rng rng(2);
+    DiffusionPolicyOptions o = small_options(false, true);
+    o.lp = true;
+    PinnedBrownianForward pf(env, store, o, rng, "pf");
+    std::vector<std::string> names;
+    for (size_t i = 13; i < store.params.size(); ++i) names.push_back(store.params[i].name);
+    const std::vector<std::string> want = {
+        "pf.lp_model.phase",       "pf.lp_model.lin0.weight", "pf.lp_model.lin0.bias", "pf.lp_model.lin1.weight",
+        "pf.lp_model.lin1.bias",   "pf.lp_model.lin2.weight", "pf.lp_model.lin2.bias", "pf.lp_model.out.weight",
+        "pf.lp_model.out.bias"};
+    BOOST_CHECK_EQUAL_COLLECTIONS(names.begin(), names.end(), want.begin(), want.end());
+    BOOST_CHECK_EQUAL(store.params[13].cols, 3);              // φ' (1, H)
+    BOOST_CHECK_EQUAL(store.params[14].cols, 6);              // 2H → hidden
+    BOOST_CHECK_EQUAL(store.params.back().cols, 2);           // → d
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -31,6 +31,10 @@ void check_options(const char* who, const DiffusionPolicyOptions& o, bool net) {
     if (o.learn_variance && !(std::isfinite(o.log_var_range) && o.log_var_range > 0.f))
         throw std::invalid_argument(w + ": log_var_range must be finite and > 0 (got " + num_str(o.log_var_range) +
                                     ")");
+    if (o.lp && o.lp_layers < 1)
+        throw std::invalid_argument(w + ": lp_layers must be >= 1 (got " + std::to_string(o.lp_layers) + ")");
+    if (o.lp && !(std::isfinite(o.lp_clip) && o.lp_clip > 0.f))
+        throw std::invalid_argument(w + ": lp_clip must be finite and > 0 (got " + num_str(o.lp_clip) + ")");
 }
 
 // n copies of the value v as an (n, d) constant.
@@ -81,22 +85,52 @@ PISNet::PISNet(ParamStore& store, const std::string& name, int dim, const Diffus
         std::fill(w.data, w.data + w.size(), 0.f);
         std::fill(b.data, b.data + b.size(), 0.f);
     }
+    if (!opt.lp) return;
+    // λ_θ(t): its own phase, lp_layers GELU layers, then hidden → d
+    lp_clip_ = opt.lp_clip;
+    lp_phase_ = store.add(name + ".lp_model.phase", 1, H);
+    Tensor lph = store.value(lp_phase_);
+    for (size_t i = 0; i < lph.size(); ++i) lph.data[i] = float(rng.normal());  // φ' ~ N(0, 1)
+    int lp_in = 2 * H;
+    for (int l = 0; l < opt.lp_layers; ++l) {
+        lp_.emplace_back(store, name + ".lp_model.lin" + std::to_string(l), lp_in, opt.hidden_dim, rng);
+        lp_in = opt.hidden_dim;
+    }
+    lp_.emplace_back(store, name + ".lp_model.out", lp_in, dim, rng);
+    if (opt.zero_init) {
+        Tensor w = store.value(lp_.back().W), b = store.value(lp_.back().b);
+        std::fill(w.data, w.data + w.size(), 0.f);
+        std::fill(b.data, b.data + b.size(), 0.01f);
+    }
 }
 
-// e(u) = [sin(u·ω + φ) | cos(u·ω + φ)]   (m, 2H)
-// t_emb = Linear(GELU(Linear(e)))        (m, t_emb_dim), one row per time
-// (each GELU(Linear(·)) is one fused node, linear_gelu)
-Var PISNet::time_embedding(Tape& tape, const float* times, int m) const {
+// e(u) = [sin(u·ω + φ) | cos(u·ω + φ)]   (m, 2H), φ the parameter `phase`
+Var PISNet::fourier_features(Tape& tape, const float* times, int m, int phase) const {
     const int H = int(omega_.size());
     float* uw = tape.arena.floats(size_t(m) * H);
     for (int j = 0; j < m; ++j)
         for (int i = 0; i < H; ++i) uw[size_t(j) * H + i] = times[j] * omega_[size_t(i)];
-    Var arg = add(tape.constant(Tensor(uw, m, H)), store_->var(tape, phase_));
-    Var e = concat_cols(sin(arg), cos(arg));
+    Var arg = add(tape.constant(Tensor(uw, m, H)), store_->var(tape, phase));
+    return concat_cols(sin(arg), cos(arg));
+}
+
+// λ_θ(u) = Linear(GELU(Linear(… GELU(Linear(e'(u))))))   (m, d)
+Var PISNet::langevin_scale(Tape& tape, const float* times, int m) const {
+    Var h = fourier_features(tape, times, m, lp_phase_);
+    for (size_t l = 0; l + 1 < lp_.size(); ++l)
+        h = linear_gelu(h, store_->var(tape, lp_[l].W), store_->var(tape, lp_[l].b));
+    return lp_.back().forward(h);
+}
+
+// t_emb = Linear(GELU(Linear(e(u))))    (m, t_emb_dim), one row per time
+// (each GELU(Linear(·)) is one fused node, linear_gelu)
+Var PISNet::time_embedding(Tape& tape, const float* times, int m) const {
+    Var e = fourier_features(tape, times, m, phase_);
     return t_out_.forward(linear_gelu(e, store_->var(tape, t_in_.W), store_->var(tape, t_in_.b)));
 }
 
-Var PISNet::forward(Tape& tape, const float* states, int n) const {
+Var PISNet::forward(Tape& tape, const float* states, int n, const float* score) const {
+    if (langevin() && !score) throw std::invalid_argument("PISNet: the Langevin parametrization needs the score ∇log R");
     const int d = dim_, D = d + 1;
     // The distinct times u_0 … u_{m−1} of the batch, and row i's index into them.
     int* which = tape.arena.ints(size_t(n) + 1);
@@ -126,19 +160,27 @@ Var PISNet::forward(Tape& tape, const float* states, int n) const {
         on_grid = k >= 0 && k <= N && float(double(k) / double(N)) == times[size_t(j)];
         k_of[size_t(j)] = int(k);
     }
-    Var t_emb;
+    Var t_emb, lambda;  // (and λ_θ with lp), per grid time or per distinct time
     if (on_grid) {
-        // t_emb of every grid time, once per step of this tape; row k is time k/N
+        // t_emb (and λ_θ) of every grid time, once per step of this tape; row k is time k/N
         t_emb = tape.memo(this);
-        if (!t_emb.valid()) {
+        if (langevin()) lambda = tape.memo(&lp_);
+        if (!t_emb.valid() || (langevin() && !lambda.valid())) {
             std::vector<float> grid(size_t(N) + 1);
             for (int k = 0; k <= N; ++k) grid[size_t(k)] = float(double(k) / double(N));
-            t_emb = time_embedding(tape, grid.data(), N + 1);
-            tape.remember(this, t_emb);
+            if (!t_emb.valid()) {
+                t_emb = time_embedding(tape, grid.data(), N + 1);
+                tape.remember(this, t_emb);
+            }
+            if (langevin() && !lambda.valid()) {
+                lambda = langevin_scale(tape, grid.data(), N + 1);
+                tape.remember(&lp_, lambda);
+            }
         }
         for (int i = 0; i < n; ++i) which[i] = k_of[size_t(which[i])];
     } else {
         t_emb = time_embedding(tape, times.data(), m);
+        if (langevin()) lambda = langevin_scale(tape, times.data(), m);
     }
     // s_emb = Linear(x)   (n, s_emb_dim)
     float* xs = tape.arena.floats(size_t(n) * d + 1);
@@ -148,7 +190,19 @@ Var PISNet::forward(Tape& tape, const float* states, int n) const {
     // broadcast of t_emb to the rows happens inside the fused gelu_add_rows
     Var h = gelu_add_rows(s_emb, t_emb, which);
     for (const Linear& l : joint_) h = linear_gelu(h, store_->var(tape, l.W), store_->var(tape, l.b));
-    return out_.forward(h);
+    Var out = out_.forward(h);
+    if (!langevin()) return out;
+    // f = f_θ(x, t) + λ_θ(t) ⊙ clip(∇log R(x), ±lp_clip), on the first d columns of the output
+    float* g = tape.arena.floats(size_t(n) * d + 1);
+    for (size_t i = 0; i < size_t(n) * d; ++i) {
+        const float v = score[i];
+        // a NaN score (a target undefined there) is refused rather than clipped into the drift
+        if (std::isnan(v)) throw std::invalid_argument("PISNet: the score ∇log R is NaN");
+        g[i] = std::min(std::max(v, -lp_clip_), lp_clip_);
+    }
+    Var drift = mul(index_rows(lambda, which, n), tape.constant(Tensor(g, n, d)));
+    if (out_.out == d) return add(out, drift);
+    return concat_cols(add(slice_cols(out, 0, d), drift), slice_cols(out, d, out_.out));
 }
 
 long long PISNet::macs_per_row() const {
@@ -173,8 +227,15 @@ double PinnedBrownianForward::base_std() const {
 }
 
 void PinnedBrownianForward::mean_std(Tape& tape, const float* states, int n, Var* mean, Var* std) const {
-    const int d = env_.dim();
-    Var out = net_.forward(tape, states, n);  // (n, d) or (n, d + 1): [f | raw]
+    const int d = env_.dim(), D = env_.state_dim();
+    float* score = nullptr;  // ∇log R at each row's x (Langevin parametrization only)
+    if (net_.langevin()) {
+        float* xs = tape.arena.floats(size_t(n) * d + 1);
+        for (int i = 0; i < n; ++i) std::memcpy(xs + size_t(i) * d, states + size_t(i) * D, sizeof(float) * size_t(d));
+        score = tape.arena.floats(size_t(n) * d + 1);
+        env_.target().log_density_gradient(xs, n, score);
+    }
+    Var out = net_.forward(tape, states, n, score);  // (n, d) or (n, d + 1): [f | raw]
     const float dt = float(env_.dt()), s0 = float(base_std());
     // μ = dt·f
     *mean = scale(opt_.learn_variance ? slice_cols(out, 0, d) : out, dt);

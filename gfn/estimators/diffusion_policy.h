@@ -42,11 +42,24 @@
 //     reads σ alone, and so does the bridge here (for a bridge that matches a
 //     forward noise of σ²·t_scale, give the bridge sigma = σ·√t_scale);
 //   - no output clipping (torchgfn's `clipping`, off by default);
+//   - the Langevin parametrization below (torchgfn lists it as a TODO of its PIS
+//     network: lp, lp_layers, lp_scaling_per_dimension, lp_clip) is built here;
 //   - the learned PB corrections of DiffusionPISGradNetBackward are not built.
+//
+// Langevin parametrization (opt.lp; Zhang & Chen 2022's PIS-LP, Sendera et al. 2024's
+// "LP"): the drift gets the target's score, scaled per dimension by a function of t,
+//     f(x, t) = f_θ(x, t) + λ_θ(t) ⊙ clip(∇log R(x), ±lp_clip)
+//     λ_θ(t) = Linear(GELU(Linear(… GELU(Linear(e'(t))))))   2H → hidden (× lp_layers, GELU after each) → d
+// with its own Fourier features e'(t) (the same ω, its own learned phase φ'). λ_θ(t)
+// depends on t alone, so like t_emb it is computed once per distinct t (or grid time)
+// and picked per row (index_rows). ∇log R(x) is a constant of the gradient (the states
+// are data), given by the caller. With zero_init the last layer of λ_θ starts at weight
+// 0 and bias 0.01 (gfn-diffusion's setting): the drift starts at 0.01·∇log R.
 //
 // Parameter names (checkpoints rely on them), for a name prefix P:
 //     P.t_model.phase, P.t_model.lin0, P.t_model.lin1, P.s_model,
 //     P.joint.lin0 … P.joint.lin{L−1}, P.joint.out   (each Linear's .weight/.bias)
+//     with lp: P.lp_model.phase, P.lp_model.lin0 … P.lp_model.lin{lp_layers−1}, P.lp_model.out
 #pragma once
 
 #include <cstdint>
@@ -71,6 +84,9 @@ struct DiffusionPolicyOptions {
     bool zero_init = true;        // the output layer starts at 0 (drift 0, c = 0)
     bool learn_variance = false;  // one more output: the log-std correction c
     float log_var_range = 4.f;    // |c| <= log_var_range
+    bool lp = false;              // Langevin parametrization (above)
+    int lp_layers = 3;            // hidden layers of λ_θ(t), >= 1
+    float lp_clip = 100.f;        // |∂log R/∂x_j| is clipped to this (> 0)
 };
 
 // The PIS network; `out_dim` = d, or d + 1 with learned variance.
@@ -83,8 +99,10 @@ public:
     PISNet(ParamStore& store, const std::string& name, int dim, const DiffusionPolicyOptions& opt, Rng& rng,
            int time_steps = 0);
 
-    // states (n, d + 1) rows (x, t) -> (n, out_dim) on the tape.
-    Var forward(Tape& tape, const float* states, int n) const;
+    // states (n, d + 1) rows (x, t) -> (n, out_dim) on the tape. With lp, `score`
+    // (n, d) is ∇log R at each row's x (required; clipped here); ignored otherwise.
+    Var forward(Tape& tape, const float* states, int n, const float* score = nullptr) const;
+    bool langevin() const { return !lp_.empty(); }
     int dim() const { return dim_; }
     int out_dim() const { return out_.out; }
     // Multiply-adds per row of the state path and joint layers (the time
@@ -97,11 +115,18 @@ private:
     int time_steps_ = 0;                // N of the time grid (0: none)
     // t_emb (m, t_emb_dim) of the times u_0 … u_{m−1}, on the tape.
     Var time_embedding(Tape& tape, const float* times, int m) const;
+    // λ_θ (m, d) of the times u_0 … u_{m−1}, on the tape (lp only).
+    Var langevin_scale(Tape& tape, const float* times, int m) const;
+    // [sin(u·ω + φ) | cos(u·ω + φ)] (m, 2H) for the phase parameter `phase`.
+    Var fourier_features(Tape& tape, const float* times, int m, int phase) const;
     int phase_ = -1;                    // φ (1, H)
     std::vector<float> omega_;          // ω (H)
     Linear t_in_, t_out_, s_model_;
     std::vector<Linear> joint_;
     Linear out_;
+    int lp_phase_ = -1;                 // φ' (1, H), lp only
+    std::vector<Linear> lp_;            // λ_θ's layers, the last one → d (empty: no lp)
+    float lp_clip_ = 0.f;
 };
 
 class PinnedBrownianForward : public ContinuousPolicy {

@@ -118,6 +118,11 @@ const std::vector<Flag>& flags() {
         flt_flag("sigma", &Config::sigma, "diffusion: PF std sigma*sqrt(dt*t_scale) (gmm25: 5, funnel/manywell: 1, posterior9 and mle: 2)"),
         flt_flag("t-scale", &Config::t_scale, "diffusion: scale of the PF variance (torchgfn's RTB example: 5)"),
         switch_flag("learn-variance", &Config::learn_variance, "diffusion: PF learns a log-std correction"),
+        switch_flag("lp", &Config::lp,
+                    "diffusion: Langevin parametrization, PF's drift += lambda(t) * clip(grad log R(x)) with a learned "
+                    "per-dimension lambda(t)"),
+        int_flag("lp-layers", &Config::lp_layers, 1, 64, "diffusion --lp: hidden layers of lambda(t)"),
+        dbl_flag("lp-clip", &Config::lp_clip, "diffusion --lp: clip each entry of grad log R to +-this (> 0)"),
         int_flag("terminal-buffer", &Config::terminal_buffer, 0, 1 << 24,
                  "diffusion: capacity of a reward-ranked buffer of terminal points; odd iterations train on "
                  "PB trajectories from it (0: none)"),
@@ -494,9 +499,16 @@ void validate_diffusion_config(const Config& c) {
 void validate_continuous_config(const Config& c) {
     const Config def;
     require(c.diffusion() || (c.target == def.target && c.diffusion_steps == def.diffusion_steps &&
-                              c.sigma == def.sigma && c.t_scale == def.t_scale && !c.learn_variance),
-            "--target / --steps / --sigma / --t-scale / --learn-variance: diffusion-sampler flags (--env diffusion), "
-            "not for --env " + c.env);
+                              c.sigma == def.sigma && c.t_scale == def.t_scale && !c.learn_variance && !c.lp &&
+                              c.lp_layers == def.lp_layers && c.lp_clip == def.lp_clip),
+            "--target / --steps / --sigma / --t-scale / --learn-variance / --lp / --lp-layers / --lp-clip: "
+            "diffusion-sampler flags (--env diffusion), not for --env " + c.env);
+    require(c.lp || (c.lp_layers == def.lp_layers && c.lp_clip == def.lp_clip),
+            "--lp-layers / --lp-clip: settings of the Langevin parametrization; add --lp");
+    require(std::isfinite(c.lp_clip) && c.lp_clip > 0, "--lp-clip: must be finite and > 0");
+    require(!c.lp || !c.relative(),
+            "--lp: not with --loss " + c.loss + " (a relative objective): the posterior's drift would take the "
+            "constraint's score while its prior's took its own target's");
     require(c.diffusion() || (c.terminal_buffer == 0 && c.langevin_steps == 0),
             "--terminal-buffer / --langevin-steps: diffusion-sampler flags (--env diffusion), not for --env " + c.env);
     require(c.box() || (c.delta == def.delta && c.n_components == def.n_components &&

@@ -64,6 +64,10 @@ struct Config {
     double sigma = 1.0;                   // PF std σ·√(dt·t_scale)
     double t_scale = 1.0;
     bool learn_variance = false;          // PF's learned log-std correction
+    // Langevin parametrization: PF's drift += λ_θ(t) ⊙ clip(∇log R(x), ±lp_clip)
+    bool lp = false;
+    int lp_layers = 3;                    // hidden layers of λ_θ(t)
+    double lp_clip = 100.0;
     // diffusion, off-policy (gfn/samplers/diffusion_local_search.h): a rank-prioritised
     // buffer of terminal points; odd iterations train on PB trajectories from it.
     int terminal_buffer = 0;              // capacity (0: none)

@@ -48,6 +48,9 @@ DiffusionPolicyOptions diffusion_options(const Config& cfg) {
     o.hidden_dim = o.t_emb_dim = o.s_emb_dim = cfg.hidden;
     o.joint_layers = cfg.layers;
     o.learn_variance = cfg.learn_variance;
+    o.lp = cfg.lp;
+    o.lp_layers = cfg.lp_layers;
+    o.lp_clip = float(cfg.lp_clip);
     return o;
 }
 
@@ -61,6 +64,9 @@ void build_diffusion(Run& run) {
     std::shared_ptr<const DiffusionTarget> reward = target;
     if (cfg.relative()) {
         const Config pc = checkpoint_config(cfg.prior);
+        if (pc.lp)
+            throw std::invalid_argument("--prior " + cfg.prior + ": the saved run has --lp; a relative objective "
+                                        "over a Langevin-parametrized prior is not supported");
         if (pc.target != cfg.target)
             reward = make_constraint_target(target, make_diffusion_target(pc.target));
     }
