@@ -97,13 +97,17 @@ public:
         for (int i = 0; i < n; ++i) {
             const float* x = xs + size_t(i) * size_t(dim_);
             const double m = log_terms(x, terms.data());
+            // a component more than 37 nats below the nearest one has e^{t_k − m} < 2⁻⁵³,
+            // under the rounding of the sum (whose largest term is 1): 0 here, which saves
+            // its exp (at a gmm25 mode every other component, 5 apart, is 41.7 nats below)
             double total = 0.0;
             for (double& t : terms) {
-                t = std::exp(t - m);
+                t = t - m < -37.0 ? 0.0 : std::exp(t - m);
                 total += t;
             }
             std::fill(g.begin(), g.end(), 0.0);
             for (int k = 0; k < K; ++k) {
+                if (terms[size_t(k)] == 0.0) continue;
                 const double pi = terms[size_t(k)] / total;
                 for (int j = 0; j < dim_; ++j)
                     g[size_t(j)] += pi * (means_[size_t(k) * size_t(dim_) + size_t(j)] - double(x[j]));
