@@ -1,7 +1,9 @@
 // diffusion.cpp — the `diffusion` benchmark: the diffusion sampler's training
-// step, what `gfn train --env diffusion --target gmm25` runs by default (batch
-// 200, N = 32 steps, PIS network with hidden 64, TB with the Brownian-bridge
-// PB, σ = 5, Adam lr 1e-3, log Z lr 0.1, log-probs kept from the rollout),
+// step, plain TB on gmm25 as the PyTorch setting has it (batch 200, N = 32
+// steps, PIS network with hidden 64, TB with the Brownian-bridge PB, σ = 5, Adam
+// lr 1e-3, log Z lr 0.1, fixed variance, no Langevin parametrization — gmm25's
+// `gfn train` defaults add those two, see --no-lp / --no-learn-variance below —
+// log-probs kept from the rollout),
 // beside the same setting in eager PyTorch (bench/torch_diffusion_tb.py), at
 // 1 and 2 threads.
 //
@@ -54,8 +56,8 @@ std::string default_script() {
 int run_one(int threads, int iters, int seed) {
     gfn::set_num_threads(threads);
     gfn::Config cfg;
-    gfn::parse_train_flags({"--env", "diffusion", "--target", "gmm25", "--threads", std::to_string(threads), "--seed",
-                            std::to_string(seed)},
+    gfn::parse_train_flags({"--env", "diffusion", "--target", "gmm25", "--no-lp", "--no-learn-variance", "--threads",
+                            std::to_string(threads), "--seed", std::to_string(seed)},
                            cfg);
     cfg.iterations = kWarmup + iters;
     gfn::Run run(cfg);

@@ -202,9 +202,15 @@ BOOST_AUTO_TEST_CASE(diffusion_flags) {
     BOOST_CHECK_EQUAL(g.sigma, 5.0);
     BOOST_CHECK_EQUAL(g.hidden, 64);
     BOOST_CHECK_EQUAL(g.loss, "tb");
+    BOOST_CHECK(g.lp);              // gmm25: the Langevin parametrization and the learned variance
+    BOOST_CHECK(g.learn_variance);
+    BOOST_CHECK(!parsed({"--env", "diffusion", "--no-lp"}).lp);
+    BOOST_CHECK(!parsed({"--env", "diffusion", "--target", "manywell"}).lp);
+    BOOST_CHECK(!parsed({"--env", "diffusion", "--target", "funnel_hard"}).lp);
     Config f = parsed({"--env", "diffusion", "--target", "funnel"});
     BOOST_CHECK_EQUAL(f.sigma, 1.0);
     BOOST_CHECK(f.learn_variance);
+    BOOST_CHECK(f.lp);
     BOOST_CHECK_EQUAL(f.loss, "lpv");  // the easy funnel's target setting; TB when asked
     BOOST_CHECK_EQUAL(parsed({"--env", "diffusion", "--target", "funnel", "--loss", "tb"}).loss, "tb");
     BOOST_CHECK_EQUAL(parsed({"--env", "diffusion", "--target", "funnel_hard"}).loss, "tb");
@@ -213,6 +219,8 @@ BOOST_AUTO_TEST_CASE(diffusion_flags) {
     BOOST_CHECK_THROW(parsed({"--no-learn-variance=1"}), std::invalid_argument);
     BOOST_CHECK_THROW(parsed({"--no-batch-size", "3"}), std::invalid_argument);  // not a switch
     Config mle = parsed({"--env", "diffusion", "--loss", "mle"});
+    BOOST_CHECK(!mle.lp);  // an MLE prior stays plain: relative objectives refuse a Langevin-parametrized prior
+    BOOST_CHECK(!mle.learn_variance);
     BOOST_CHECK_EQUAL(mle.diffusion_steps, 100);
     BOOST_CHECK_EQUAL(mle.sigma, 2.0);
     BOOST_CHECK_EQUAL(mle.iterations, 3000);
@@ -257,7 +265,11 @@ BOOST_AUTO_TEST_CASE(diffusion_flags) {
     BOOST_CHECK_EQUAL(lp.lp_layers, 3);
     BOOST_CHECK_EQUAL(lp.lp_clip, 50.0);
     BOOST_CHECK(message_of({"--env", "line", "--lp"}).find("--lp") != std::string::npos);
-    BOOST_CHECK(message_of({"--env", "diffusion", "--lp-clip", "5"}).find("add --lp") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "diffusion", "--target", "manywell", "--lp-clip", "5"}).find("add --lp") !=
+                std::string::npos);
+    BOOST_CHECK(message_of({"--env", "diffusion", "--target", "manywell", "--variance-per-dimension"})
+                    .find("add --learn-variance") != std::string::npos);
+    BOOST_CHECK(parsed({"--env", "diffusion", "--learn-variance", "--variance-per-dimension"}).variance_per_dimension);
     BOOST_CHECK(message_of({"--env", "diffusion", "--lp", "--lp-clip", "0"}).find("--lp-clip") != std::string::npos);
     BOOST_CHECK(message_of({"--env", "diffusion", "--lp", "--lp-layers", "0"}).find("--lp-layers") !=
                 std::string::npos);

@@ -597,6 +597,58 @@ BOOST_AUTO_TEST_CASE(langevin_parametrization_hand_worked) {
 
 // Every parameter of the Langevin-parametrized PF (λ_θ's phase and layers too) against
 // central differences, on and off the time grid, fixed and learned variance.
+// --variance-per-dimension: one log-std correction per coordinate. Zero-init net,
+// last bias (2, −4 | 0.3, −0.5): mean dt·(2, −4) = (0.5, −1), stds s·e^{2·tanh 0.3} and
+// s·e^{2·tanh(−0.5)} (log_var_range 2), s = σ√(dt·t_scale); then every parameter against
+// central differences.
+BOOST_AUTO_TEST_CASE(learned_variance_per_dimension) {
+    const int N = 4;
+    const double dt = 0.25, sigma = 1.3, t_scale = 2.0, s = sigma * std::sqrt(dt * t_scale);
+    DiffusionSampling env(gaussian(), N);
+    DiffusionPolicyOptions o = small_options(true, true);
+    o.variance_per_dimension = true;
+    {
+        ParamStore store;
+        Rng rng(1);
+        PinnedBrownianForward pf(env, store, o, rng);
+        const Param& b = store.params.back();
+        BOOST_REQUIRE_EQUAL(b.size(), 4u);  // d + d
+        const float bias[4] = {2.f, -4.f, 0.3f, -0.5f};
+        std::copy(bias, bias + 4, store.values.begin() + long(b.offset));
+        const std::vector<float> st = state(env, {0.7f, -1.1f}, 2);
+        const float a[2] = {1.2f, 0.1f};
+        const uint8_t ex[1] = {0};
+        Tape tape;
+        Var lp = pf.log_prob(tape, st.data(), a, ex, 1);
+        const double s0 = s * std::exp(2.0 * std::tanh(0.3)), s1 = s * std::exp(2.0 * std::tanh(-0.5));
+        BOOST_CHECK_CLOSE(double(lp.value().data[0]), log_normal(1.2, 0.5, s0) + log_normal(0.1, -1.0, s1), 1e-4);
+    }
+    o.zero_init = false;
+    ParamStore store;
+    Rng rng(5);
+    PinnedBrownianForward pf(env, store, o, rng);
+    const int ks[] = {0, 2, 3, 4};
+    std::vector<float> states, actions;
+    std::vector<uint8_t> exits;
+    for (int k : ks) {
+        const std::vector<float> st = state(env, {float(rng.normal()), float(rng.normal())}, k);
+        states.insert(states.end(), st.begin(), st.end());
+        actions.push_back(float(0.5 * rng.normal()));
+        actions.push_back(float(0.5 * rng.normal()));
+        exits.push_back(k == N);
+    }
+    GradCheckOptions opt;
+    opt.step = 1e-2;
+    GradCheckReport rep = check_gradients(
+        [&](Tape& tp) { return pf.log_prob(tp, states.data(), actions.data(), exits.data(), 4); },
+        per_parameter(store), opt);
+    BOOST_CHECK_MESSAGE(rep.ok, rep.message());
+    BOOST_CHECK(rep.checked > 50);
+    DiffusionPolicyOptions bad = small_options(false, true);
+    bad.variance_per_dimension = true;
+    BOOST_CHECK_THROW(PinnedBrownianForward(env, store, bad, rng), std::invalid_argument);
+}
+
 BOOST_AUTO_TEST_CASE(log_pf_gradients_with_the_langevin_parametrization) {
     const int N = 4;
     DiffusionSampling env(gaussian(2, 0.3, 0.9), N);

@@ -28,6 +28,8 @@ void check_options(const char* who, const DiffusionPolicyOptions& o, bool net) {
     if (o.t_emb_dim != o.s_emb_dim)
         throw std::invalid_argument(w + ": t_emb_dim (" + std::to_string(o.t_emb_dim) + ") must equal s_emb_dim (" +
                                     std::to_string(o.s_emb_dim) + "): the embeddings are summed");
+    if (o.variance_per_dimension && !o.learn_variance)
+        throw std::invalid_argument(w + ": variance_per_dimension needs learn_variance");
     if (o.learn_variance && !(std::isfinite(o.log_var_range) && o.log_var_range > 0.f))
         throw std::invalid_argument(w + ": log_var_range must be finite and > 0 (got " + num_str(o.log_var_range) +
                                     ")");
@@ -79,7 +81,9 @@ PISNet::PISNet(ParamStore& store, const std::string& name, int dim, const Diffus
         joint_.emplace_back(store, name + ".joint.lin" + std::to_string(l), in, opt.hidden_dim, rng);
         in = opt.hidden_dim;
     }
-    out_ = Linear(store, name + ".joint.out", in, opt.learn_variance ? dim + 1 : dim, rng);
+    // [f | raw]: raw one column (isotropic std) or d (a std per dimension)
+    out_ = Linear(store, name + ".joint.out", in, !opt.learn_variance ? dim : opt.variance_per_dimension ? 2 * dim : dim + 1,
+                  rng);
     if (opt.zero_init) {
         Tensor w = store.value(out_.W), b = store.value(out_.b);
         std::fill(w.data, w.data + w.size(), 0.f);
@@ -235,7 +239,7 @@ void PinnedBrownianForward::mean_std(Tape& tape, const float* states, int n, Var
         score = tape.arena.floats(size_t(n) * d + 1);
         env_.target().log_density_gradient(xs, n, score);
     }
-    Var out = net_.forward(tape, states, n, score);  // (n, d) or (n, d + 1): [f | raw]
+    Var out = net_.forward(tape, states, n, score);  // (n, d), (n, d + 1) or (n, 2d): [f | raw]
     const float dt = float(env_.dt()), s0 = float(base_std());
     // μ = dt·f
     *mean = scale(opt_.learn_variance ? slice_cols(out, 0, d) : out, dt);
@@ -243,9 +247,10 @@ void PinnedBrownianForward::mean_std(Tape& tape, const float* states, int n, Var
         *std = filled(tape, s0, n, d);
         return;
     }
-    // s = σ√(dt·t_scale)·e^c,  c = log_var_range·tanh(raw); one s per row, broadcast to d columns
-    Var c = scale(tanh(slice_cols(out, d, d + 1)), opt_.log_var_range);
-    *std = matmul(scale(exp(c), s0), filled(tape, 1.f, 1, d));
+    // s = σ√(dt·t_scale)·e^c,  c = log_var_range·tanh(raw): one c per row, broadcast to the
+    // d columns, or (variance_per_dimension) one per dimension
+    Var c = scale(tanh(slice_cols(out, d, net_.out_dim())), opt_.log_var_range);
+    *std = opt_.variance_per_dimension ? scale(exp(c), s0) : matmul(scale(exp(c), s0), filled(tape, 1.f, 1, d));
 }
 
 Var PinnedBrownianForward::log_prob(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit,

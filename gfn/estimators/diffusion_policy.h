@@ -5,7 +5,8 @@
 // PinnedBrownianForward: a move from (x, t), t < 1, is
 //     a ~ N(dt·f_θ(x, t), s²·I),   s = σ·√(dt·t_scale)            (fixed variance)
 //                                  s = σ·√(dt·t_scale)·e^c         (learned variance)
-// with c = log_var_range·tanh(raw) from one extra network output; the exit at
+// with c = log_var_range·tanh(raw) from one extra network output (or, with
+// variance_per_dimension, d of them: a std per coordinate); the exit at
 // t = 1 is forced (log p = 0). Exploration at sampling only: s_b = √(s² + e²).
 //
 // BrownianBridgeBackward (no parameters): the move a that led into (x, t), t > dt, is
@@ -84,6 +85,7 @@ struct DiffusionPolicyOptions {
     bool zero_init = true;        // the output layer starts at 0 (drift 0, c = 0)
     bool learn_variance = false;  // one more output: the log-std correction c
     float log_var_range = 4.f;    // |c| <= log_var_range
+    bool variance_per_dimension = false;  // c per dimension (d outputs) instead of one per row
     bool lp = false;              // Langevin parametrization (above)
     int lp_layers = 3;            // hidden layers of λ_θ(t), >= 1
     float lp_clip = 100.f;        // |∂log R/∂x_j| is clipped to this (> 0)

@@ -64,6 +64,7 @@ struct Config {
     double sigma = 1.0;                   // PF std σ·√(dt·t_scale)
     double t_scale = 1.0;
     bool learn_variance = false;          // PF's learned log-std correction
+    bool variance_per_dimension = false;  // ... one per coordinate (else one per state)
     // Langevin parametrization: PF's drift += λ_θ(t) ⊙ clip(∇log R(x), ±lp_clip)
     bool lp = false;
     int lp_layers = 3;                    // hidden layers of λ_θ(t)

@@ -48,6 +48,7 @@ DiffusionPolicyOptions diffusion_options(const Config& cfg) {
     o.hidden_dim = o.t_emb_dim = o.s_emb_dim = cfg.hidden;
     o.joint_layers = cfg.layers;
     o.learn_variance = cfg.learn_variance;
+    o.variance_per_dimension = cfg.variance_per_dimension;
     o.lp = cfg.lp;
     o.lp_layers = cfg.lp_layers;
     o.lp_clip = float(cfg.lp_clip);
