@@ -99,6 +99,35 @@ std::vector<GradTarget> per_parameter(ParamStore& store) {
     return out;
 }
 
+// Rows at steps `ks` with x ~ N(0, x_scale²·I) and moves ~ N(0, 0.25·I) (drawn in that
+// order, row by row); the rows at step N exit.
+struct MoveBatch {
+    std::vector<float> states, actions;
+    std::vector<uint8_t> exits;
+    int n = 0;
+};
+MoveBatch random_moves(const DiffusionSampling& env, Rng& rng, const std::vector<int>& ks, double x_scale = 1.0) {
+    MoveBatch b;
+    for (int k : ks) {
+        const std::vector<float> st = state(env, {float(x_scale * rng.normal()), float(x_scale * rng.normal())}, k);
+        b.states.insert(b.states.end(), st.begin(), st.end());
+        b.actions.push_back(float(0.5 * rng.normal()));
+        b.actions.push_back(float(0.5 * rng.normal()));
+        b.exits.push_back(k == env.n_steps());
+        ++b.n;
+    }
+    return b;
+}
+
+// Every parameter of `pf` against central differences of Σ log PF over the batch.
+GradCheckReport log_pf_gradient_check(const PinnedBrownianForward& pf, ParamStore& store, const MoveBatch& b) {
+    GradCheckOptions opt;
+    opt.step = 1e-2;
+    return check_gradients(
+        [&](Tape& tp) { return pf.log_prob(tp, b.states.data(), b.actions.data(), b.exits.data(), b.n); },
+        per_parameter(store), opt);
+}
+
 std::string message_of(const std::function<void()>& f) {
     try {
         f();
@@ -457,21 +486,8 @@ BOOST_AUTO_TEST_CASE(log_pf_gradients_through_the_pis_net) {
         ParamStore store;
         Rng rng(7);
         PinnedBrownianForward pf(env, store, small_options(learn, false), rng);
-        const int ks[] = {0, 2, 1, 2, 3, 4};
-        std::vector<float> states, actions;
-        std::vector<uint8_t> exits;
-        for (int k : ks) {
-            const std::vector<float> s = state(env, {float(rng.normal()), float(rng.normal())}, k);
-            states.insert(states.end(), s.begin(), s.end());
-            actions.push_back(float(0.5 * rng.normal()));
-            actions.push_back(float(0.5 * rng.normal()));
-            exits.push_back(k == N);
-        }
-        GradCheckOptions opt;
-        opt.step = 1e-2;
-        GradCheckReport rep = check_gradients(
-            [&](Tape& tp) { return pf.log_prob(tp, states.data(), actions.data(), exits.data(), 6); },
-            per_parameter(store), opt);
+        const MoveBatch b = random_moves(env, rng, {0, 2, 1, 2, 3, 4});
+        GradCheckReport rep = log_pf_gradient_check(pf, store, b);
         BOOST_CHECK_MESSAGE(rep.ok, (learn ? "learned variance: " : "fixed variance: ") << rep.message());
         BOOST_CHECK(rep.checked > 100);
     }
@@ -627,21 +643,7 @@ BOOST_AUTO_TEST_CASE(learned_variance_per_dimension) {
     ParamStore store;
     Rng rng(5);
     PinnedBrownianForward pf(env, store, o, rng);
-    const int ks[] = {0, 2, 3, 4};
-    std::vector<float> states, actions;
-    std::vector<uint8_t> exits;
-    for (int k : ks) {
-        const std::vector<float> st = state(env, {float(rng.normal()), float(rng.normal())}, k);
-        states.insert(states.end(), st.begin(), st.end());
-        actions.push_back(float(0.5 * rng.normal()));
-        actions.push_back(float(0.5 * rng.normal()));
-        exits.push_back(k == N);
-    }
-    GradCheckOptions opt;
-    opt.step = 1e-2;
-    GradCheckReport rep = check_gradients(
-        [&](Tape& tp) { return pf.log_prob(tp, states.data(), actions.data(), exits.data(), 4); },
-        per_parameter(store), opt);
+    GradCheckReport rep = log_pf_gradient_check(pf, store, random_moves(env, rng, {0, 2, 3, 4}));
     BOOST_CHECK_MESSAGE(rep.ok, rep.message());
     BOOST_CHECK(rep.checked > 50);
     DiffusionPolicyOptions bad = small_options(false, true);
@@ -660,29 +662,16 @@ BOOST_AUTO_TEST_CASE(log_pf_gradients_with_the_langevin_parametrization) {
         ParamStore store;
         Rng rng(17);
         PinnedBrownianForward pf(env, store, o, rng);
-        const int ks[] = {0, 2, 1, 2, 3, 4, 1};
-        std::vector<float> states, actions;
-        std::vector<uint8_t> exits;
-        for (int k : ks) {
-            std::vector<float> st = state(env, {float(1.2 * rng.normal()), float(1.2 * rng.normal())}, k);
-            states.insert(states.end(), st.begin(), st.end());
-            actions.push_back(float(0.5 * rng.normal()));
-            actions.push_back(float(0.5 * rng.normal()));
-            exits.push_back(k == N);
-        }
-        states[size_t(6) * 3 + 2] = 0.3f;  // the last row off the grid
-        GradCheckOptions opt;
-        opt.step = 1e-2;
-        GradCheckReport rep = check_gradients(
-            [&](Tape& tp) { return pf.log_prob(tp, states.data(), actions.data(), exits.data(), 7); },
-            per_parameter(store), opt);
+        MoveBatch b = random_moves(env, rng, {0, 2, 1, 2, 3, 4, 1}, 1.2);
+        b.states[size_t(6) * 3 + 2] = 0.3f;  // the last row off the grid
+        GradCheckReport rep = log_pf_gradient_check(pf, store, b);
         BOOST_CHECK_MESSAGE(rep.ok, (learn ? "learned variance: " : "fixed variance: ") << rep.message());
         BOOST_CHECK(rep.checked > 100);
         // λ_θ's parameters are among those checked, and get a gradient
         bool lp_grad = false;
         Tape tp;
         store.zero_grad();
-        tp.backward(sum(pf.log_prob(tp, states.data(), actions.data(), exits.data(), 7)));
+        tp.backward(sum(pf.log_prob(tp, b.states.data(), b.actions.data(), b.exits.data(), b.n)));
         for (const Param& p : store.params)
             if (p.name.find("lp_model") != std::string::npos)
                 for (size_t i = 0; i < p.size(); ++i) lp_grad = lp_grad || store.grads[p.offset + i] != 0.f;
