@@ -115,8 +115,24 @@ BOOST_AUTO_TEST_CASE(gradient_of_gmm25_near_a_mode) {
     auto t = make_diffusion_target("gmm25");
     const float xs[] = {0.3f, -0.2f, 0.05f, 0.4f};
     float g[4];
-    log_density_gradient(*t, xs, 2, g);
+    t->log_density_gradient(xs, 2, g);
     for (int k = 0; k < 4; ++k) BOOST_CHECK_CLOSE(double(g[k]), -double(xs[k]) / 0.3, 0.5);
+}
+
+// --rank-weight k: P ∝ 1/(k·M + rank); k = 1 over three points gives 1/3 : 1/4 : 1/5.
+BOOST_AUTO_TEST_CASE(buffer_rank_weight) {
+    TerminalBuffer b(1, 3, 1.0);
+    const float xs[] = {0, 1, 2};
+    const float lr[] = {-1.f, 4.f, 2.f};  // ranks (2, 0, 1)
+    b.add(xs, lr, 3);
+    const std::vector<double> p = b.probabilities();
+    const double W = 1 / 3. + 1 / 4. + 1 / 5.;
+    BOOST_CHECK_CLOSE(p[0], (1 / 5.) / W, 1e-9);
+    BOOST_CHECK_CLOSE(p[1], (1 / 3.) / W, 1e-9);
+    BOOST_CHECK_CLOSE(p[2], (1 / 4.) / W, 1e-9);
+    BOOST_CHECK_EQUAL(b.rank_weight(), 1.0);
+    for (double k : {0.0, -1.0, double(NAN), double(INFINITY)})
+        BOOST_CHECK_THROW(TerminalBuffer(1, 3, k), std::invalid_argument);
 }
 
 // MALA leaves N(2, 0.5) invariant: chains from 0 end at its mean and variance.
@@ -209,6 +225,14 @@ BOOST_AUTO_TEST_CASE(backward_until_stops_the_buffer) {
 }
 
 BOOST_AUTO_TEST_CASE(flag_errors) {
+    BOOST_CHECK_NE(error_of({"--env", "diffusion", "--target", "gmm25", "--rank-weight", "0.1"}).find("--rank-weight"),
+                   std::string::npos);  // no buffer to rank
+    for (const char* k : {"0", "-1", "nan", "inf"})
+        BOOST_CHECK_NE(error_of({"--env", "diffusion", "--target", "gmm25", "--terminal-buffer", "1000", "--rank-weight", k})
+                           .find("--rank-weight"),
+                       std::string::npos);
+    BOOST_CHECK_NE(error_of({"--env", "box", "--rank-weight", "0.1"}).find("--rank-weight"), std::string::npos);
+    BOOST_CHECK_NE(error_of({"--env", "line", "--backward-until", "10"}).find("--backward-until"), std::string::npos);
     BOOST_CHECK_NE(error_of({"--env", "hypergrid", "--terminal-buffer", "100"}).find("--terminal-buffer"),
                    std::string::npos);
     BOOST_CHECK_NE(error_of({"--env", "diffusion", "--target", "gmm25", "--langevin-steps", "3"}).find("--langevin-steps"),

@@ -134,6 +134,8 @@ const std::vector<Flag>& flags() {
         int_flag("backward-until", &Config::backward_until, 0, kIntMax,
                  "diffusion: with --terminal-buffer, train on buffer trajectories only before this iteration, "
                  "on-policy after (0: to the end)"),
+        dbl_flag("rank-weight", &Config::rank_weight,
+                 "diffusion --terminal-buffer: k of the replay priority 1/(k*size + rank) (> 0; larger is flatter)"),
         flt_flag("delta", &Config::delta, "Box: step size in (0, 1]"),
         int_flag("n-components", &Config::n_components, 1, 1000, "Box: Beta mixture components of a move"),
         int_flag("n-components-s0", &Config::n_components_s0, 1, 1000,
@@ -490,8 +492,10 @@ void validate_diffusion_config(const Config& c) {
             "--prior " + c.prior + ": a diffusion posterior needs a saved diffusion prior, --prior FILE.ckpt "
             "(e.g. from --loss mle --save FILE.ckpt)");
     require(std::isfinite(c.langevin_step_size) && c.langevin_step_size > 0, "--langevin-step-size: must be > 0");
-    require((c.langevin_steps == 0 && c.backward_until == 0) || c.terminal_buffer > 0,
-            "--langevin-steps / --backward-until: act on the replayed points; give --terminal-buffer N");
+    require(std::isfinite(c.rank_weight) && c.rank_weight > 0, "--rank-weight: must be finite and > 0");
+    require((c.langevin_steps == 0 && c.backward_until == 0 && c.rank_weight == Config().rank_weight) ||
+                c.terminal_buffer > 0,
+            "--langevin-steps / --backward-until / --rank-weight: act on the replayed points; give --terminal-buffer N");
     if (c.terminal_buffer > 0) {
         require(c.loss == "tb" || c.loss == "lpv" || c.loss == "db" || c.loss == "subtb",
                 "--terminal-buffer: trains a balance objective on PB trajectories from buffered points; "
@@ -519,8 +523,11 @@ void validate_continuous_config(const Config& c) {
     require(!c.lp || !c.relative(),
             "--lp: not with --loss " + c.loss + " (a relative objective): the posterior's drift would take the "
             "constraint's score while its prior's took its own target's");
-    require(c.diffusion() || (c.terminal_buffer == 0 && c.langevin_steps == 0),
-            "--terminal-buffer / --langevin-steps: diffusion-sampler flags (--env diffusion), not for --env " + c.env);
+    require(c.diffusion() || (c.terminal_buffer == 0 && c.langevin_steps == 0 &&
+                              c.langevin_step_size == def.langevin_step_size && c.backward_until == def.backward_until &&
+                              c.rank_weight == def.rank_weight),
+            "--terminal-buffer / --langevin-steps / --langevin-step-size / --backward-until / --rank-weight: "
+            "diffusion-sampler flags (--env diffusion), not for --env " + c.env);
     require(c.box() || (c.delta == def.delta && c.n_components == def.n_components &&
                         c.n_components_s0 == def.n_components_s0 && c.min_concentration == def.min_concentration &&
                         c.max_concentration == def.max_concentration),

@@ -75,6 +75,7 @@ struct Config {
     int langevin_steps = 0;               // MALA steps on log R per replayed batch
     double langevin_step_size = 0.01;     // MALA step size eta
     int backward_until = 0;               // backward (buffer) iterations stop here (0: never)
+    double rank_weight = 0.01;            // k of the rank priority P(i) ∝ 1/(k·M + rank_i)
     // Box (--env box: polar, --env box_cartesian; torchgfn's gym/box.py, flags named as
     // train_box.py names them). Given without the flag, both take the settings of the issue's
     // target: --hidden 128, --layers 4, --activation elu, --batch-size 128, --lr 1e-3,

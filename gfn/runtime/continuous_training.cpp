@@ -79,7 +79,7 @@ void build_diffusion(Run& run) {
     if (cfg.terminal_buffer > 0)
         run.diffusion_search = std::make_shared<DiffusionReplaySearch>(env->dim(), cfg.terminal_buffer,
                                                                        cfg.langevin_steps, cfg.langevin_step_size,
-                                                                       cfg.backward_until);
+                                                                       cfg.backward_until, cfg.rank_weight);
     run.continuous_env = std::move(env);
 }
 

@@ -13,10 +13,13 @@
 
 namespace gfn {
 
-TerminalBuffer::TerminalBuffer(int dim, int capacity) : dim_(dim), capacity_(capacity) {
+TerminalBuffer::TerminalBuffer(int dim, int capacity, double rank_weight)
+    : dim_(dim), capacity_(capacity), rank_weight_(rank_weight) {
     if (dim < 1) throw std::invalid_argument("TerminalBuffer: dimension must be >= 1, got " + std::to_string(dim));
     if (capacity < 1)
         throw std::invalid_argument("--terminal-buffer: capacity must be >= 1, got " + std::to_string(capacity));
+    if (!(rank_weight > 0) || !std::isfinite(rank_weight))
+        throw std::invalid_argument("--rank-weight: must be finite and > 0, got " + std::to_string(rank_weight));
 }
 
 void TerminalBuffer::add(const float* xs, const float* log_r, int n) {
@@ -41,7 +44,7 @@ std::vector<double> TerminalBuffer::probabilities() const {
     std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return log_r_[size_t(a)] > log_r_[size_t(b)]; });
     std::vector<double> p(static_cast<size_t>(M));
     double total = 0;
-    for (int r = 0; r < M; ++r) total += p[size_t(order[size_t(r)])] = 1.0 / (kRankK * M + r);
+    for (int r = 0; r < M; ++r) total += p[size_t(order[size_t(r)])] = 1.0 / (rank_weight_ * M + r);
     for (double& v : p) v /= total;
     return p;
 }
@@ -59,28 +62,6 @@ void TerminalBuffer::sample(int n, Rng& rng, float* xs, float* log_r) const {
     }
 }
 
-void log_density_gradient(const DiffusionTarget& target, const float* xs, int n, float* grad, double h) {
-    // ∂_j log R(x) ≈ (log R(x + h e_j) − log R(x − h e_j)) / (2h); the shifted points
-    // are exact in float only to its precision, so the divisor is their float difference.
-    const int d = target.dim();
-    const size_t nn = static_cast<size_t>(n);
-    std::vector<float> plus(nn * static_cast<size_t>(d)), minus(plus.size()), lp(nn), lm(nn);
-    for (int j = 0; j < d; ++j) {
-        std::copy(xs, xs + plus.size(), plus.begin());
-        std::copy(xs, xs + plus.size(), minus.begin());
-        for (int i = 0; i < n; ++i) {
-            plus[size_t(i) * size_t(d) + size_t(j)] += float(h);
-            minus[size_t(i) * size_t(d) + size_t(j)] -= float(h);
-        }
-        target.log_density(plus.data(), n, lp.data());
-        target.log_density(minus.data(), n, lm.data());
-        for (int i = 0; i < n; ++i) {
-            const size_t k = size_t(i) * size_t(d) + size_t(j);
-            grad[k] = float((double(lp[size_t(i)]) - double(lm[size_t(i)])) / (double(plus[k]) - double(minus[k])));
-        }
-    }
-}
-
 double langevin_local_search(const DiffusionTarget& target, float* xs, float* log_r, int n, int steps,
                              double step_size, Rng& rng) {
     if (!(step_size > 0) || !std::isfinite(step_size))
@@ -91,12 +72,12 @@ double langevin_local_search(const DiffusionTarget& target, float* xs, float* lo
     const double eta = step_size, noise = std::sqrt(2 * eta);
     std::vector<float> g(nd), prop(nd), gp(nd), lrp(static_cast<size_t>(n));
     long accepted = 0;
+    if (steps > 0) target.log_density_gradient(xs, n, g.data());
     for (int s = 0; s < steps; ++s) {
-        log_density_gradient(target, xs, n, g.data());
         // x' = x + η ∇log R(x) + √(2η) ξ
         for (size_t k = 0; k < nd; ++k) prop[k] = float(xs[k] + eta * g[k] + noise * rng.normal());
         target.log_density(prop.data(), n, lrp.data());
-        log_density_gradient(target, prop.data(), n, gp.data());
+        target.log_density_gradient(prop.data(), n, gp.data());
         for (int i = 0; i < n; ++i) {
             // log q(x'|x) = −|x' − x − η∇(x)|²/(4η), log q(x|x') = −|x − x' − η∇(x')|²/(4η)
             double fwd = 0, bwd = 0;
@@ -110,6 +91,8 @@ double langevin_local_search(const DiffusionTarget& target, float* xs, float* lo
             if (std::isfinite(log_alpha) && std::log(std::max(1e-300, rng.uniform_double())) < log_alpha) {
                 std::copy(prop.begin() + std::ptrdiff_t(size_t(i) * size_t(d)),
                           prop.begin() + std::ptrdiff_t(size_t(i + 1) * size_t(d)), xs + size_t(i) * size_t(d));
+                std::copy(gp.begin() + std::ptrdiff_t(size_t(i) * size_t(d)),
+                          gp.begin() + std::ptrdiff_t(size_t(i + 1) * size_t(d)), g.begin() + std::ptrdiff_t(size_t(i) * size_t(d)));
                 log_r[i] = lrp[size_t(i)];
                 ++accepted;
             }

@@ -6,8 +6,10 @@
 // TerminalBuffer: a FIFO of at most `capacity` points x ∈ R^d with their log R.
 // Sampling is rank-prioritised, with replacement: with the points sorted by log R,
 // rank 0 the largest, point i is drawn with probability
-//     P(i) ∝ 1 / (k·M + rank_i),      M = size(), k = kRankK = 0.01
-// (Sendera et al.'s rank-based replay; ties keep insertion order).
+//     P(i) ∝ 1 / (k·M + rank_i),      M = size(), k = --rank-weight (kRankK = 0.01)
+// (Sendera et al.'s rank-based replay, k their rank_weight; ties keep insertion order).
+// A small k replays the best points almost only; a large k replays every point alike
+// (k → ∞: uniform).
 //
 // Langevin local search: K steps of the Metropolis-adjusted Langevin algorithm on
 // log R with step size η, for each point independently:
@@ -16,8 +18,9 @@
 //     accept with probability min(1, exp(log R(x') + log q(x | x') − log R(x) − log q(x' | x)))
 // MALA leaves R/Z invariant, so the searched points stay samples of the target
 // wherever they started, and a point in a mode's tail moves into its mode.
-// ∇log R is by central differences (the targets give log R only), per coordinate:
-//     ∂_j log R(x) ≈ (log R(x + h e_j) − log R(x − h e_j)) / (2h),   h = kGradStep.
+// ∇log R is the target's own DiffusionTarget::log_density_gradient (exact for every
+// built-in target, central differences for one that has only log R); a chain's
+// gradient at its current point is carried from the step that accepted it.
 //
 // DiffusionReplaySearch (the training hook, --terminal-buffer N): iterations
 // alternate. Even iterations (0, 2, ...) roll PF out on-policy (with the run's
@@ -43,12 +46,14 @@ struct Run;
 class TerminalBuffer {
 public:
     static constexpr double kRankK = 0.01;
-    // Throws std::invalid_argument unless dim >= 1 and capacity >= 1 (naming --terminal-buffer).
-    TerminalBuffer(int dim, int capacity);
+    // Throws std::invalid_argument unless dim >= 1, capacity >= 1 (naming --terminal-buffer)
+    // and rank_weight is finite and > 0 (naming --rank-weight).
+    TerminalBuffer(int dim, int capacity, double rank_weight = kRankK);
     // Appends n points xs (n, dim) with their log R; the oldest are dropped past capacity.
     void add(const float* xs, const float* log_r, int n);
     int size() const { return int(log_r_.size()); }
     int dim() const { return dim_; }
+    double rank_weight() const { return rank_weight_; }
     int capacity() const { return capacity_; }
     const float* point(int i) const { return x_.data() + size_t(i) * size_t(dim_); }
     float log_reward(int i) const { return log_r_[size_t(i)]; }
@@ -59,13 +64,11 @@ public:
 
 private:
     int dim_, capacity_;
+    double rank_weight_;
     size_t next_ = 0;           // ring position of the next write once full
     std::vector<float> x_;      // (size, dim)
     std::vector<float> log_r_;  // (size)
 };
-
-// ∇log R at n points xs (n, d) into grad (n, d), by central differences with step h.
-void log_density_gradient(const DiffusionTarget& target, const float* xs, int n, float* grad, double h = 1e-3);
 
 // K MALA steps of size η on the n points xs (n, d), in place; log_r (n) holds log R of
 // xs on entry and of the result on exit. Returns the fraction of proposals accepted.
@@ -75,8 +78,9 @@ double langevin_local_search(const DiffusionTarget& target, float* xs, float* lo
 
 class DiffusionReplaySearch {
 public:
-    DiffusionReplaySearch(int dim, int capacity, int langevin_steps, double step_size, int backward_until = 0)
-        : buffer_(dim, capacity), langevin_steps_(langevin_steps), step_size_(step_size),
+    DiffusionReplaySearch(int dim, int capacity, int langevin_steps, double step_size, int backward_until = 0,
+                          double rank_weight = TerminalBuffer::kRankK)
+        : buffer_(dim, capacity, rank_weight), langevin_steps_(langevin_steps), step_size_(step_size),
           backward_until_(backward_until) {}
     // An odd iteration (before backward_until, if set) with a full batch in the buffer: fills run.batch with n backward
     // trajectories from (searched) buffer points and returns true. Otherwise false.
