@@ -68,6 +68,25 @@ void DiffusionSampling::log_reward(const float* states, int n, float* out) const
     target_->log_density(x.data(), n, out);
 }
 
+void DiffusionSampling::partial_energy(const float* states, int n, double v, float* out) const {
+    if (!(v > 0) || !std::isfinite(v))
+        throw std::invalid_argument("DiffusionSampling::partial_energy: the reference variance must be > 0");
+    for (int i = 0; i < n; ++i)  // checked before out is written
+        if (!(states[size_t(i) * size_t(dim_ + 1) + size_t(dim_)] > 0))
+            throw std::invalid_argument("DiffusionSampling::partial_energy: a state at t <= 0 (s_0)");
+    constexpr double kLog2Pi = 1.83787706640934548356;  // log 2π
+    log_reward(states, n, out);
+    for (int i = 0; i < n; ++i) {
+        const float* s = states + size_t(i) * size_t(dim_ + 1);
+        const double t = s[dim_];
+        // log N(x; 0, v·t·I) = −½ Σ_j (log 2π v t + x_j² / (v t))
+        double sq = 0;
+        for (int j = 0; j < dim_; ++j) sq += double(s[j]) * double(s[j]);
+        const double vt = v * t, log_ref = -0.5 * (double(dim_) * (kLog2Pi + std::log(vt)) + sq / vt);
+        out[i] = float((1 - t) * log_ref + t * double(out[i]));
+    }
+}
+
 bool DiffusionSampling::exact_log_partition(double* log_z) const {
     const double z = target_->log_partition();  // NaN for a constraint r (not normalisable)
     if (std::isnan(z)) return false;

@@ -51,6 +51,14 @@ public:
 
     // log R = target log-density of x (the first d floats of each state).
     void log_reward(const float* states, int n, float* out) const override;
+    // The partial energy of n states (x, t), t > 0 (Zhang et al. 2023's DGFS, Sendera et
+    // al.'s partial_energy): the log-density interpolated in time from the reference
+    // process's marginal to the target,
+    //     E_t(x) = (1 − t)·log N(x; 0, v·t·I) + t·log R(x),
+    // v = σ²·t_scale the reference's variance per unit time, so E_1 = log R. A base for
+    // log F(x, t) (--partial-energy): the flow network learns what E_t leaves out.
+    // Throws std::invalid_argument for v <= 0 or a state with t <= 0 (s_0 has no E).
+    void partial_energy(const float* states, int n, double v, float* out) const;
     int max_trajectory_length() const override { return n_steps_ + 1; }
 
     bool exact_log_partition(double* log_z) const override;

@@ -20,6 +20,7 @@
 #include "engine/nn.h"
 #include "engine/ops.h"
 #include "envs/box.h"
+#include "envs/diffusion_sampling.h"
 #include "envs/line.h"
 #include "gfn/estimators/box_policy.h"
 #include "gfn/estimators/continuous_policy.h"
@@ -323,6 +324,68 @@ BOOST_AUTO_TEST_CASE(constructor_refuses_missing_pieces) {
 
 // --loss db / subtb on every continuous env: accepted, built, one training step with a
 // finite loss, log Z = log F(s_0) starting at --init-logz; nonsense flags refused by name.
+// --partial-energy: log F(x, t) = MLP(x, t) + E_t(x) with
+//     E_t(x) = (1 − t)·log N(x; 0, σ²·t_scale·t·I) + t·log R(x);
+// worked by hand on gmm25 (d = 2) at x = (0.6, −0.8), |x|² = 1, σ = 2, t_scale = 0.5
+// (v = 2): at t = 1/4, vt = 1/2 and log N = −(log 2π + log ½) − 1 = −2.1447299;
+// at t = 1, E = log R. log F(s_0) stays the scalar; the gradients are the plain
+// flow's (the base is a constant), checked against central differences.
+BOOST_AUTO_TEST_CASE(partial_energy_base_of_the_diffusion_state_flow) {
+    std::vector<std::string> flags = {"--env", "diffusion", "--target", "gmm25", "--steps", "4", "--loss", "subtb",
+                                      "--sigma", "2", "--t-scale", "0.5", "--hidden", "8", "--layers", "2",
+                                      "--batch-size", "3", "--threads", "1", "--no-lp", "--no-learn-variance"};
+    Config plain_cfg, c;
+    parse_train_flags(flags, plain_cfg);
+    flags.push_back("--partial-energy");
+    parse_train_flags(flags, c);
+    Run plain(plain_cfg), run(c);  // the same seed: the same initial parameters
+    BOOST_REQUIRE(run.continuous_log_f && run.continuous_log_f->has_base() && !plain.continuous_log_f->has_base());
+    BOOST_REQUIRE(run.store.values == plain.store.values);
+    const auto& env = static_cast<const DiffusionSampling&>(*run.continuous_env);
+    const float states[9] = {0.f, 0.f, 0.f, 0.6f, -0.8f, 0.25f, 0.6f, -0.8f, 1.f};  // s_0, t = 1/4, t = 1
+    float log_r;
+    env.target().log_density(states + 3, 1, &log_r);
+    float e[2];
+    env.partial_energy(states + 3, 2, 2.0, e);
+    BOOST_CHECK_CLOSE(double(e[0]), 0.75 * -2.1447299 + 0.25 * double(log_r), 1e-4);
+    BOOST_CHECK_CLOSE(double(e[1]), double(log_r), 1e-4);
+    float scratch[2] = {7.f, 7.f};
+    BOOST_CHECK_THROW(env.partial_energy(states, 2, 2.0, scratch), std::invalid_argument);      // s_0: t = 0
+    BOOST_CHECK_THROW(env.partial_energy(states + 3, 1, 0.0, scratch), std::invalid_argument);  // v = 0
+    BOOST_CHECK(scratch[0] == 7.f && scratch[1] == 7.f);  // refused before anything is written
+    // The estimator adds E_t (with v = σ²·t_scale = 2) to the MLP, and nothing at s_0.
+    Tape tape;
+    const Var with = run.continuous_log_f->forward(tape, states, 3);
+    const Var without = plain.continuous_log_f->forward(tape, states, 3);
+    BOOST_CHECK_EQUAL(with.value().data[0], without.value().data[0]);
+    BOOST_CHECK_CLOSE(double(with.value().data[0]), run.gflownet->log_z(), 1e-5);
+    for (int k = 1; k < 3; ++k)
+        BOOST_CHECK_CLOSE(double(with.value().data[k] - without.value().data[k]), double(e[k - 1]), 1e-3);
+    // SubTB's gradient through every parameter on a sampled batch.
+    Tape sample_tape;
+    Trajectories t;
+    sample_continuous_trajectories(env, *run.continuous_pf, 3, 0.f, run.rng, sample_tape, t);
+    GradCheckOptions opt;
+    opt.max_checks = 80;
+    opt.step = 1e-2;
+    GradCheckReport rep = check_gradients(
+        [&](Tape& tp) { return run.gflownet->loss(tp, t); },
+        {GradTarget{"store", run.store.values.data(), run.store.grads.data(), run.store.size()}}, opt);
+    BOOST_CHECK_MESSAGE(rep.ok, rep.message());
+    BOOST_CHECK(rep.checked > 40);
+    // Only with --loss db / subtb, only for --env diffusion.
+    auto message_of = [](std::vector<std::string> args) {
+        Config x;
+        try { parse_train_flags(args, x); } catch (const std::invalid_argument& e) { return std::string(e.what()); }
+        return std::string();
+    };
+    BOOST_CHECK(message_of({"--env", "diffusion", "--loss", "tb", "--partial-energy"}).find("--partial-energy") !=
+                std::string::npos);
+    BOOST_CHECK(message_of({"--env", "line", "--loss", "db", "--partial-energy"}).find("--partial-energy") !=
+                std::string::npos);
+    BOOST_CHECK_EQUAL(message_of({"--env", "diffusion", "--loss", "db", "--partial-energy"}), "");
+}
+
 BOOST_AUTO_TEST_CASE(command_line_db_and_subtb) {
     auto message_of = [](std::vector<std::string> args) {
         Config x;

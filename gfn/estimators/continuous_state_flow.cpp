@@ -30,7 +30,13 @@ Var ContinuousStateFlowEstimator::forward(Tape& tape, const float* states, int n
     float* xs = tape.arena.floats(size_t(m) * D);
     for (int j = 0; j < m; ++j)
         std::memcpy(xs + size_t(j) * D, states + size_t(moving[size_t(j)]) * D, sizeof(float) * size_t(D));
-    Var parts[2] = {net_.forward(tape.constant(Tensor(xs, m, D))), s0};
+    Var net = net_.forward(tape.constant(Tensor(xs, m, D)));
+    if (base_) {  // log F = MLP(s) + b(s)
+        float* b = tape.arena.floats(size_t(m) + 1);
+        base_(xs, m, b);
+        net = add(net, tape.constant(Tensor(b, m, 1)));
+    }
+    Var parts[2] = {net, s0};
     return index_rows(concat_rows(parts, 2), pick, n);
 }
 

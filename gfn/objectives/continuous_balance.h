@@ -17,9 +17,10 @@
 // on-policy log PF when recalculate_all_logprobs is false) and log F from a
 // ContinuousStateFlowEstimator, whose log F(s_0) is the learned log Z that log_z() reports.
 // log R is clamped at log_reward_clip_min when finite; custom log_rewards replace it.
-// No forward-looking variant: it needs a reward at every state, and a continuous
-// environment's intermediate states are not terminating (Line, diffusion) or have a
-// density only at the exit.
+// No forward-looking variant (log F = log F~ + log R(s)): it needs a reward at every
+// state, and a continuous environment's intermediate states are not terminating (Line,
+// diffusion) or have a density only at the exit. The diffusion sampler's flow can take
+// the partial energy as its base instead (--partial-energy, continuous_state_flow.h).
 #pragma once
 
 #include <optional>

@@ -134,6 +134,8 @@ const std::vector<Flag>& flags() {
         int_flag("backward-until", &Config::backward_until, 0, kIntMax,
                  "diffusion: with --terminal-buffer, train on buffer trajectories only before this iteration, "
                  "on-policy after (0: to the end)"),
+        switch_flag("partial-energy", &Config::partial_energy,
+                    "diffusion --loss db|subtb: log F(x,t) = MLP + (1-t) log N(x; 0, sigma^2 t_scale t) + t log R(x)"),
         dbl_flag("rank-weight", &Config::rank_weight,
                  "diffusion --terminal-buffer: k of the replay priority 1/(k*size + rank) (> 0; larger is flatter)"),
         flt_flag("delta", &Config::delta, "Box: step size in (0, 1]"),
@@ -493,6 +495,9 @@ void validate_diffusion_config(const Config& c) {
             "(e.g. from --loss mle --save FILE.ckpt)");
     require(std::isfinite(c.langevin_step_size) && c.langevin_step_size > 0, "--langevin-step-size: must be > 0");
     require(std::isfinite(c.rank_weight) && c.rank_weight > 0, "--rank-weight: must be finite and > 0");
+    require(!c.partial_energy || c.loss == "db" || c.loss == "subtb",
+            "--partial-energy: a base for the state flow log F, which only --loss db and subtb learn (not --loss " +
+                c.loss + ")");
     require((c.langevin_steps == 0 && c.backward_until == 0 && c.rank_weight == Config().rank_weight) ||
                 c.terminal_buffer > 0,
             "--langevin-steps / --backward-until / --rank-weight: act on the replayed points; give --terminal-buffer N");
@@ -528,6 +533,8 @@ void validate_continuous_config(const Config& c) {
                               c.rank_weight == def.rank_weight),
             "--terminal-buffer / --langevin-steps / --langevin-step-size / --backward-until / --rank-weight: "
             "diffusion-sampler flags (--env diffusion), not for --env " + c.env);
+    require(c.diffusion() || !c.partial_energy,
+            "--partial-energy: a diffusion-sampler flag (--env diffusion), not for --env " + c.env);
     require(c.box() || (c.delta == def.delta && c.n_components == def.n_components &&
                         c.n_components_s0 == def.n_components_s0 && c.min_concentration == def.min_concentration &&
                         c.max_concentration == def.max_concentration),
@@ -877,7 +884,8 @@ void validate_config(const Config& c) {
     require(!((c.loss == "modified_db" || c.forward_looking) && !c.hypergrid()),
             std::string(c.loss == "modified_db" ? "--loss modified_db" : "--forward-looking") +
                 " needs every state to be terminating (a reward at every state); --env " + c.env +
-                " has states that are not (use --env hypergrid)");
+                " has states that are not (use --env hypergrid" +
+                (c.diffusion() && c.forward_looking ? "; a diffusion sampler's flow takes --partial-energy" : "") + ")");
     require(c.optimizer == "adam" || c.optimizer == "adamw" || c.optimizer == "sgd",
             "--optimizer: unknown optimizer '" + c.optimizer + "' (choose adam, adamw or sgd)");
     require(std::isfinite(c.lr) && c.lr > 0, "--lr: must be > 0");

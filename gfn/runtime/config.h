@@ -76,6 +76,8 @@ struct Config {
     double langevin_step_size = 0.01;     // MALA step size eta
     int backward_until = 0;               // backward (buffer) iterations stop here (0: never)
     double rank_weight = 0.01;            // k of the rank priority P(i) ∝ 1/(k·M + rank_i)
+    // diffusion, --loss db / subtb: log F(x, t) = MLP(x, t) + the partial energy E_t(x)
+    bool partial_energy = false;
     // Box (--env box: polar, --env box_cartesian; torchgfn's gym/box.py, flags named as
     // train_box.py names them). Given without the flag, both take the settings of the issue's
     // target: --hidden 128, --layers 4, --activation elu, --batch-size 128, --lr 1e-3,

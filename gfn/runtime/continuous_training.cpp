@@ -157,6 +157,11 @@ void build_continuous_flow_objective(Run& run, float clip, const std::optional<R
     const NetConfig net{cfg.hidden, cfg.layers, activation_from_string(cfg.activation)};
     run.continuous_log_f = std::make_unique<ContinuousStateFlowEstimator>(
         *run.continuous_env, run.store, net, run.rng, "log_f", kLogFGroup, kLogZGroup, float(cfg.init_logz));
+    if (cfg.partial_energy) {  // log F(x, t) = MLP(x, t) + E_t(x), v = σ²·t_scale
+        const auto* env = static_cast<const DiffusionSampling*>(run.continuous_env.get());
+        const double v = cfg.sigma * cfg.sigma * cfg.t_scale;
+        run.continuous_log_f->set_base([env, v](const float* s, int n, float* out) { env->partial_energy(s, n, v, out); });
+    }
     const ContinuousPolicy* pf = run.continuous_pf.get();
     const ContinuousPolicy* pb = run.continuous_pb.get();
     if (cfg.loss == "db")
