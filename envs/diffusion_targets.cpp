@@ -6,6 +6,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "gfn/env/env.h"  // num_str
+
 namespace gfn {
 
 namespace {
@@ -379,7 +381,11 @@ std::unique_ptr<DiffusionTarget> make_funnel(double s, int dim) {
     if (!(std::isfinite(s) && s > 0.0) || dim < 2)
         throw std::invalid_argument("make_funnel: need s > 0 and dim >= 2 (got s = " + std::to_string(s) +
                                     ", dim = " + std::to_string(dim) + ")");
-    return std::make_unique<Funnel>("funnel", s, dim);
+    // named as --target names it when it is one of the two presets, else by its settings
+    std::string name = "funnel(s=" + num_str(s) + ", d=" + std::to_string(dim) + ")";
+    if (dim == 10 && s == 1.0) name = "funnel";
+    if (dim == 10 && s == 3.0) name = "funnel_hard";
+    return std::make_unique<Funnel>(name, s, dim);
 }
 
 std::unique_ptr<DiffusionTarget> make_diffusion_target(const std::string& name) {

@@ -77,7 +77,9 @@ const char* diffusion_target_names();
 // naming --target and the known names otherwise.
 std::unique_ptr<DiffusionTarget> make_diffusion_target(const std::string& name);
 // Neal's funnel of any dimension d >= 2 (x_0 and d − 1 conditional coordinates),
-// x_0 ~ N(0, s²); throws std::invalid_argument unless s > 0 and d >= 2.
+// x_0 ~ N(0, s²); throws std::invalid_argument unless s > 0 and d >= 2. Named
+// "funnel" / "funnel_hard" for the two presets (s = 1 / 3, d = 10), else
+// "funnel(s=…, d=…)" (e.g. "funnel(s=2, d=5)").
 std::unique_ptr<DiffusionTarget> make_funnel(double s, int dim);
 
 // The constraint of RTB posterior sampling over a prior trained on `reference`:

@@ -222,6 +222,11 @@ BOOST_AUTO_TEST_CASE(names_dimensions_and_bad_names) {
     BOOST_CHECK(m.find("manywell") != std::string::npos);
     BOOST_CHECK_THROW(make_funnel(0.0, 10), std::invalid_argument);
     BOOST_CHECK_THROW(make_funnel(1.0, 1), std::invalid_argument);
+    // a funnel is named by its settings unless it is one of --target's presets
+    BOOST_CHECK_EQUAL(make_funnel(2.0, 5)->name(), "funnel(s=2, d=5)");
+    BOOST_CHECK_EQUAL(make_funnel(1.0, 2)->name(), "funnel(s=1, d=2)");
+    BOOST_CHECK_EQUAL(make_funnel(1.0, 10)->name(), "funnel");
+    BOOST_CHECK_EQUAL(make_funnel(3.0, 10)->name(), "funnel_hard");
     BOOST_CHECK_EQUAL(make_diffusion_target("gmm25")->plot_border(), 15.0);
     BOOST_CHECK_EQUAL(make_diffusion_target("funnel")->plot_border(), 0.0);
 }
