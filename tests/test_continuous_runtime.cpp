@@ -226,6 +226,14 @@ BOOST_AUTO_TEST_CASE(diffusion_flags) {
     BOOST_CHECK_EQUAL(mle.iterations, 3000);
     Config m = parsed({"--env", "diffusion", "--target", "manywell", "--sigma", "2"});
     BOOST_CHECK_EQUAL(m.sigma, 2.0);
+    BOOST_CHECK(!m.zero_init);  // manywell: a random last layer and log Z lr 0.5, both overridable
+    BOOST_CHECK_EQUAL(m.lr_logz, 0.5);
+    BOOST_CHECK(parsed({"--env", "diffusion", "--target", "manywell", "--zero-init"}).zero_init);
+    BOOST_CHECK_EQUAL(parsed({"--env", "diffusion", "--target", "manywell", "--lr-logz", "0.1"}).lr_logz, 0.1);
+    BOOST_CHECK(parsed({"--env", "diffusion", "--target", "manywell", "--loss", "mle"}).zero_init);
+    BOOST_CHECK(g.zero_init && f.zero_init);
+    BOOST_CHECK_EQUAL(g.lr_logz, 0.1);
+    BOOST_CHECK(!parsed({"--env", "diffusion", "--no-zero-init"}).zero_init);
     Config p = parsed({"--env", "diffusion", "--target", "posterior9", "--steps", "10"});
     BOOST_CHECK_EQUAL(p.diffusion_steps, 10);
     BOOST_CHECK_EQUAL(p.sigma, 2.0);
@@ -249,6 +257,7 @@ BOOST_AUTO_TEST_CASE(diffusion_flags) {
         return std::string();
     };
     BOOST_CHECK(message_of({"--env", "diffusion", "--target", "moons"}).find("--target") != std::string::npos);
+    BOOST_CHECK(message_of({"--env", "box", "--no-zero-init"}).find("--zero-init") != std::string::npos);
     BOOST_CHECK(message_of({"--env", "diffusion", "--sigma", "0"}).find("--sigma") != std::string::npos);
     BOOST_CHECK(message_of({"--env", "diffusion", "--loss", "rtb", "--prior", "uniform"}).find("--prior") !=
                 std::string::npos);

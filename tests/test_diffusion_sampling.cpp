@@ -560,6 +560,40 @@ BOOST_AUTO_TEST_CASE(parameter_names_are_stable) {
     BOOST_CHECK_EQUAL(pf.macs_per_row(), 8 + 20 + 25 + 15);
 }
 
+// zero_init (the default; --no-zero-init turns it off): the last layer of f_θ starts at
+// exactly 0, λ_θ's at weight 0 / bias 0.01. Off, both keep Linear's draw, U(±1/√fan_in),
+// and every other parameter is the same draw either way.
+BOOST_AUTO_TEST_CASE(zero_init_and_its_absence) {
+    DiffusionSampling env(gaussian(), 4);
+    ParamStore zs, rs;
+    Rng rz(5), rr(5);
+    DiffusionPolicyOptions o = small_options(false, true);
+    o.lp = true;
+    PinnedBrownianForward zero(env, zs, o, rz, "pf");
+    o.zero_init = false;
+    PinnedBrownianForward random(env, rs, o, rr, "pf");
+    BOOST_REQUIRE_EQUAL(zs.params.size(), rs.params.size());
+    for (size_t k = 0; k < zs.params.size(); ++k) {
+        const Param& p = zs.params[k];
+        const bool last = p.name == "pf.joint.out.weight" || p.name == "pf.joint.out.bias" ||
+                          p.name == "pf.lp_model.out.weight" || p.name == "pf.lp_model.out.bias";
+        const float* a = zs.values.data() + p.offset;
+        const float* b = rs.values.data() + rs.params[k].offset;
+        const double bound = 1.0 / std::sqrt(double(p.name.find("weight") != std::string::npos ? p.cols : zs.params[k - 1].cols));
+        int nonzero = 0;
+        for (size_t j = 0; j < p.size(); ++j) {
+            if (!last) {
+                BOOST_CHECK_EQUAL(a[j], b[j]);
+                continue;
+            }
+            BOOST_CHECK_EQUAL(a[j], p.name == "pf.lp_model.out.bias" ? 0.01f : 0.f);
+            BOOST_CHECK(std::fabs(double(b[j])) <= bound);
+            nonzero += b[j] != 0.f;
+        }
+        if (last) BOOST_CHECK_MESSAGE(nonzero == int(p.size()), p.name << ": " << nonzero << " of " << p.size());
+    }
+}
+
 // The Langevin parametrization, by hand. Target N(0.5, 0.8²·I): ∇log R(x) = −(x − 0.5)/0.64.
 // At x = (0.7, −1.1): (−0.3125, 2.5), clipped at lp_clip = 1 to (−0.3125, 1). With zero_init
 // f_θ = 0 and λ_θ(t) = its last bias: 0.01 at first, then set to (2, −3) per dimension,

@@ -118,6 +118,9 @@ const std::vector<Flag>& flags() {
         flt_flag("sigma", &Config::sigma, "diffusion: PF std sigma*sqrt(dt*t_scale) (gmm25: 5, funnel/manywell: 1, posterior9 and mle: 2)"),
         flt_flag("t-scale", &Config::t_scale, "diffusion: scale of the PF variance (torchgfn's RTB example: 5)"),
         switch_flag("learn-variance", &Config::learn_variance, "diffusion: PF learns a log-std correction"),
+        switch_flag("zero-init", &Config::zero_init,
+                    "diffusion: PF's last layer starts at 0, drift 0 (--no-zero-init: random, PyTorch's default; "
+                    "manywell: off)"),
         switch_flag("variance-per-dimension", &Config::variance_per_dimension,
                     "diffusion --learn-variance: a log-std correction per coordinate (else one per state)"),
         switch_flag("lp", &Config::lp,
@@ -407,6 +410,13 @@ void apply_env_defaults(Config& c, const std::vector<std::string>& given) {
     // the same seed (one thread, seeds 1–6; docs/diffusion.md, also for the target's spread).
     if ((c.target == "funnel" || c.target == "funnel_hard") && unset("learn-variance")) c.learn_variance = true;
     if (c.target == "funnel" && unset("loss")) c.loss = "lpv";
+    // manywell: a randomly initialised last layer (torchgfn's example's default; a zero drift
+    // at the start loses the left wells) and log Z lr 0.5 — ELBO gap ≤ 8 on every seed tried
+    // (docs/diffusion.md). Not for an MLE prior or a posterior.
+    if (c.target == "manywell" && c.loss != "mle" && !c.relative()) {
+        if (unset("zero-init")) c.zero_init = false;
+        if (unset("lr-logz")) c.lr_logz = 0.5;
+    }
     // gmm25 and the easy funnel: the Langevin parametrization (the drift takes λ(t)·∇log R),
     // and for gmm25 the learned variance with it — together they keep all 25 modes and
     // close the ELBO gap that the fixed last-step noise bounds (docs/diffusion.md).
@@ -517,8 +527,8 @@ void validate_continuous_config(const Config& c) {
     const Config def;
     require(c.diffusion() || (c.target == def.target && c.diffusion_steps == def.diffusion_steps &&
                               c.sigma == def.sigma && c.t_scale == def.t_scale && !c.learn_variance && !c.variance_per_dimension && !c.lp &&
-                              c.lp_layers == def.lp_layers && c.lp_clip == def.lp_clip),
-            "--target / --steps / --sigma / --t-scale / --learn-variance / --lp / --lp-layers / --lp-clip: "
+                              c.lp_layers == def.lp_layers && c.lp_clip == def.lp_clip && c.zero_init == def.zero_init),
+            "--target / --steps / --sigma / --t-scale / --learn-variance / --lp / --lp-layers / --lp-clip / --zero-init: "
             "diffusion-sampler flags (--env diffusion), not for --env " + c.env);
     require(!c.variance_per_dimension || c.learn_variance,
             "--variance-per-dimension: a setting of the learned variance; add --learn-variance");

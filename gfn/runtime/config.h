@@ -64,6 +64,9 @@ struct Config {
     double sigma = 1.0;                   // PF std σ·√(dt·t_scale)
     double t_scale = 1.0;
     bool learn_variance = false;          // PF's learned log-std correction
+    // the PIS network's last layer (and λ_θ's with --lp) starts at 0 — drift 0, the
+    // reference process; off (manywell's default): PyTorch's default init, a random drift
+    bool zero_init = true;
     bool variance_per_dimension = false;  // ... one per coordinate (else one per state)
     // Langevin parametrization: PF's drift += λ_θ(t) ⊙ clip(∇log R(x), ±lp_clip)
     bool lp = false;

@@ -50,6 +50,7 @@ DiffusionPolicyOptions diffusion_options(const Config& cfg) {
     o.learn_variance = cfg.learn_variance;
     o.variance_per_dimension = cfg.variance_per_dimension;
     o.lp = cfg.lp;
+    o.zero_init = cfg.zero_init;
     o.lp_layers = cfg.lp_layers;
     o.lp_clip = float(cfg.lp_clip);
     return o;
