@@ -579,18 +579,21 @@ BOOST_AUTO_TEST_CASE(zero_init_and_its_absence) {
                           p.name == "pf.lp_model.out.weight" || p.name == "pf.lp_model.out.bias";
         const float* a = zs.values.data() + p.offset;
         const float* b = rs.values.data() + rs.params[k].offset;
-        const double bound = 1.0 / std::sqrt(double(p.name.find("weight") != std::string::npos ? p.cols : zs.params[k - 1].cols));
+        if (!last) {
+            for (size_t j = 0; j < p.size(); ++j) BOOST_CHECK_EQUAL(a[j], b[j]);
+            continue;
+        }
+        // fan_in: a weight's columns, or (a bias) its weight's, the parameter before it
+        const bool weight = p.name.find("weight") != std::string::npos;
+        BOOST_REQUIRE(weight || k > 0);
+        const double bound = 1.0 / std::sqrt(double(weight ? p.cols : zs.params[k - 1].cols));
         int nonzero = 0;
         for (size_t j = 0; j < p.size(); ++j) {
-            if (!last) {
-                BOOST_CHECK_EQUAL(a[j], b[j]);
-                continue;
-            }
             BOOST_CHECK_EQUAL(a[j], p.name == "pf.lp_model.out.bias" ? 0.01f : 0.f);
             BOOST_CHECK(std::fabs(double(b[j])) <= bound);
             nonzero += b[j] != 0.f;
         }
-        if (last) BOOST_CHECK_MESSAGE(nonzero == int(p.size()), p.name << ": " << nonzero << " of " << p.size());
+        BOOST_CHECK_MESSAGE(nonzero == int(p.size()), p.name << ": " << nonzero << " of " << p.size());
     }
 }
 
