@@ -382,17 +382,17 @@ std::unique_ptr<DiffusionTarget> make_funnel(double s, int dim) {
         throw std::invalid_argument("make_funnel: need s > 0 and dim >= 2 (got s = " + std::to_string(s) +
                                     ", dim = " + std::to_string(dim) + ")");
     // named as --target names it when it is one of the two presets, else by its settings
-    std::string name = "funnel(s=" + num_str(s) + ", d=" + std::to_string(dim) + ")";
-    if (dim == 10 && s == 1.0) name = "funnel";
-    if (dim == 10 && s == 3.0) name = "funnel_hard";
+    const std::string name = dim == 10 && s == 1.0   ? "funnel"
+                             : dim == 10 && s == 3.0 ? "funnel_hard"
+                                                     : "funnel(s=" + num_str(s) + ", d=" + std::to_string(dim) + ")";
     return std::make_unique<Funnel>(name, s, dim);
 }
 
 std::unique_ptr<DiffusionTarget> make_diffusion_target(const std::string& name) {
     if (name == "gmm25") return make_gmm25();
     if (name == "posterior9") return make_posterior9();
-    if (name == "funnel") return std::make_unique<Funnel>("funnel", 1.0, 10);
-    if (name == "funnel_hard") return std::make_unique<Funnel>("funnel_hard", 3.0, 10);
+    if (name == "funnel") return make_funnel(1.0, 10);
+    if (name == "funnel_hard") return make_funnel(3.0, 10);
     if (name == "manywell") return std::make_unique<ManyWell>();
     throw std::invalid_argument("--target: unknown diffusion target '" + name + "' (known: " +
                                 std::string(diffusion_target_names()) + ")");
