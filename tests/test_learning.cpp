@@ -184,15 +184,14 @@ BOOST_AUTO_TEST_CASE(tb_diffusion_gmm25_default) {
 }
 
 // manywell's default (plain TB, a random last layer, log Z lr 0.5; docs/diffusion.md) at
-// the budget (4,000 × 200, N = 32, σ = 1): log Z − ELBO <= 8 and log Z − IW-ELBO
-// <= 2. Seed 1 on one thread gives 7.63 and 1.67; the ELBO target holds on every run in
-// the docs (7.4–7.7), the IW-ELBO one on this run only (others 2.27–2.91, above 2 — the
-// floor of a sampler with no left well is −16·log 0.844 = 2.71).
+// the budget (4,000 × 200, N = 32, σ = 1): log Z − ELBO <= 8 (seed 1, one thread:
+// 7.63; 7.4–7.7 on every run in the docs). The IW-ELBO target (<= 2) is not met and
+// not asserted: this sampler has no sample in any block's left well, and its IW-ELBO at
+// 10,000 samples is decided by a few heavy-tailed weights (1.67 here, 2.57 at 100,000).
 BOOST_AUTO_TEST_CASE(tb_diffusion_manywell_default) {
     const Metrics m = train_with({"--env", "diffusion", "--target", "manywell", "--seed", "1", "--threads", "1"});
     BOOST_TEST_INFO("elbo " << m.elbo << ", iw_elbo " << m.iw_elbo << ", logz_true " << m.logz_true);
     BOOST_TEST(m.logz_true - m.elbo <= 8.0);
-    BOOST_TEST(m.logz_true - m.iw_elbo <= 2.0);
 }
 
 // Soft DQN (Q = PF's logits, π ∝ exp Q) on HyperGrid 2D H=8 with 32,000
