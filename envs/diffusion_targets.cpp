@@ -270,6 +270,20 @@ public:
             best = std::max(best, phi(x) - log_envelope(x));
         }
         log_bound_ = best + 0.01;
+        // The modes: each block's x_{2b} in its two wells. A point's x_{2b} goes to the
+        // nearer well, so a well's weight is the mass on its side of c = (m_L + m_R)/2:
+        //     w_L = ∫_{−6}^{c} exp φ / ∫_{−6}^{6} exp φ     (Simpson, 24,000 intervals;
+        // the mass beyond ±6 is below e^{−1000} of it)
+        const double c = 0.5 * (m_left_ + m_right_);
+        auto simpson = [](double a, double b) {
+            const int m = 24000;
+            const double h = (b - a) / m;
+            double s = std::exp(phi(a)) + std::exp(phi(b));
+            for (int k = 1; k < m; ++k) s += (k % 2 ? 4.0 : 2.0) * std::exp(phi(a + k * h));
+            return s * h / 3.0;
+        };
+        const double left = simpson(-6.0, c), right = simpson(c, 6.0);
+        w_left_ = left / (left + right);
     }
 
     std::string name() const override { return "manywell"; }
@@ -296,6 +310,14 @@ public:
             grad[i] = clamped(dphi(xs[i]));
             grad[i + 1] = -xs[i + 1];
         }
+    }
+
+    std::vector<float> mode_means() const override { return {float(m_left_), float(m_right_)}; }
+    std::vector<double> mode_weights() const override { return {w_left_, 1.0 - w_left_}; }
+    std::vector<int> mode_offsets() const override {
+        std::vector<int> o;
+        for (int b = 0; b < kBlocks; ++b) o.push_back(2 * b);
+        return o;
     }
 
     void sample(Rng& rng, int n, float* out) const override {
@@ -325,7 +347,7 @@ private:
             if (u < std::exp(phi(x) - log_envelope(x) - log_bound_)) return x;
         }
     }
-    double m_left_ = 0, m_right_ = 0, log_bound_ = 0;
+    double m_left_ = 0, m_right_ = 0, log_bound_ = 0, w_left_ = 0;
 };
 
 // log r = log R_target − log R_reference (see make_constraint_target).
@@ -357,6 +379,7 @@ public:
     }
     std::vector<float> mode_means() const override { return target_->mode_means(); }
     std::vector<double> mode_weights() const override { return target_->mode_weights(); }
+    std::vector<int> mode_offsets() const override { return target_->mode_offsets(); }
     double plot_border() const override { return target_->plot_border(); }
 
 private:

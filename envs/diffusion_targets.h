@@ -63,10 +63,15 @@ public:
     // n exact draws from R/Z into out (n, dim); only where can_sample().
     virtual void sample(Rng& rng, int n, float* out) const = 0;
     virtual bool can_sample() const { return true; }
-    // Mixture targets: the component means (n_modes × dim, row-major) and weights
-    // (summing to 1); empty for targets without named modes.
+    // Mixture targets: the component means (n_modes × m, row-major, over the m
+    // coordinates a mode lives in) and weights (summing to 1); empty for targets
+    // without named modes. mode_offsets: where those m coordinates start in x — {0}
+    // for a mixture over the first m (gmm25, posterior9); one offset per block for a
+    // product of independent blocks, whose modes are counted block by block
+    // (manywell: the two wells of x_{2b}, offsets 0, 2, …, 30; diffusion_validation.h).
     virtual std::vector<float> mode_means() const { return {}; }
     virtual std::vector<double> mode_weights() const { return {}; }
+    virtual std::vector<int> mode_offsets() const { return {0}; }
     // A square [−b, b]² that holds the 2-D targets' mass (for plots); 0 when d ≠ 2.
     virtual double plot_border() const { return 0.0; }
 };

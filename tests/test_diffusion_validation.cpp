@@ -90,6 +90,34 @@ BOOST_AUTO_TEST_CASE(hand_worked_mode_coverage) {
     BOOST_CHECK_THROW(mode_coverage(pts.data(), 0, 3, means, w), std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(hand_worked_mode_coverage_by_blocks) {
+    // A product of two blocks (manywell's layout): 1-D modes −1 (w = ¼) and 1 (w = ¾)
+    // counted in x_0 and in x_2 of points of stride 5.
+    const std::vector<float> means = {-1.f, 1.f};
+    const std::vector<double> w = {0.25, 0.75};
+    const std::vector<float> pts = {-2.f, 9.f, 0.5f, 9.f, 1.f,  0.9f, 9.f, -0.1f, 9.f, 1.f,
+                                    1.5f, 9.f, 3.f,  9.f, 1.f,  -0.5f, 9.f, 2.f, 9.f, 1.f};
+    // block 0 (x_0 = −2, 0.9, 1.5, −0.5): left, right, right, left -> (½, ½), TV ½(¼ + ¼) = ¼
+    // block 1 (x_2 = 0.5, −0.1, 3, 2):    right, left, right, right -> (¼, ¾), TV 0
+    // mode_tv = (¼ + 0)/2; every (block, mode) pair holds >= 1 %
+    ModeCoverage c = mode_coverage(pts.data(), 4, 5, means, w, {0, 2});
+    BOOST_CHECK_EQUAL(c.modes_found, 4);
+    BOOST_CHECK_CLOSE(c.mode_tv, 0.125, 1e-12);
+    const std::vector<double> want = {0.5, 0.5, 0.25, 0.75};
+    BOOST_TEST(c.frequencies == want, boost::test_tools::per_element());
+    // distances: block 0 1, 0.1, 0.5, 0.5; block 1 0.5, 0.9, 2, 1 -> 6.5 / 8
+    BOOST_CHECK_CLOSE(c.mean_distance, 6.5 / 8.0, 1e-5);
+    // One block at offset 2 alone: (¼, ¾), TV 0.
+    c = mode_coverage(pts.data(), 4, 5, means, w, {2});
+    BOOST_CHECK_SMALL(c.mode_tv, 1e-15);
+    BOOST_CHECK_EQUAL(c.modes_found, 2);
+    BOOST_CHECK_NO_THROW(mode_coverage(pts.data(), 4, 5, means, w, {4}));
+    BOOST_CHECK_THROW(mode_coverage(pts.data(), 4, 5, means, w, {5}), std::invalid_argument);
+    BOOST_CHECK_THROW(mode_coverage(pts.data(), 4, 5, means, w, {-1}), std::invalid_argument);
+    BOOST_CHECK_THROW(mode_coverage(pts.data(), 4, 5, means, w, {}), std::invalid_argument);
+    BOOST_CHECK_THROW(mode_coverage(pts.data(), 4, 5, {0.f, 0.f, 1.f, 1.f}, w, {4}), std::invalid_argument);
+}
+
 // The driver's ELBO is the mean of log R − Σ log PF + Σ log PB over the same
 // trajectories, scored here one step at a time with pf.log_prob / pb.log_prob
 // (the forced exit and the forced step back to s_0 contribute 0).

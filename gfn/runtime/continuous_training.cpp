@@ -304,7 +304,8 @@ Metrics validate_diffusion_run(Run& run, Rng& vrng) {
     const ContinuousEnv& env = run.validation_env ? *run.validation_env : *run.continuous_env;
     run.tape.reset();
     const DiffusionValidation dv = validate_diffusion(env, *run.continuous_pf, *run.continuous_pb, target.mode_means(),
-                                                      target.mode_weights(), run.cfg.validation_samples, vrng);
+                                                      target.mode_weights(), run.cfg.validation_samples, vrng,
+                                                      target.mode_offsets());
     run.tape.reset();
     m.elbo = dv.elbo;
     m.iw_elbo = dv.iw_elbo;

@@ -36,46 +36,55 @@ double ess_fraction(const std::vector<double>& log_w) {
 }
 
 ModeCoverage mode_coverage(const float* points, int n, int stride, const std::vector<float>& means,
-                           const std::vector<double>& weights) {
+                           const std::vector<double>& weights, const std::vector<int>& offsets) {
     const size_t K = weights.size();
     if (K == 0 || means.size() % K != 0 || means.empty())
         throw std::invalid_argument("mode_coverage: " + std::to_string(means.size()) + " mean coordinates for " +
                                     std::to_string(K) + " mode weights (need n_modes × dim, dim >= 1)");
     const int dim = int(means.size() / K);
-    if (stride < dim || n < 1)
-        throw std::invalid_argument("mode_coverage: need n >= 1 points of stride >= dim = " + std::to_string(dim));
-    std::vector<long> count(K, 0);
+    if (n < 1) throw std::invalid_argument("mode_coverage: need n >= 1 points");
+    if (offsets.empty()) throw std::invalid_argument("mode_coverage: need >= 1 block offset");
+    for (int o : offsets)
+        if (o < 0 || o + dim > stride)
+            throw std::invalid_argument("mode_coverage: a block of dim " + std::to_string(dim) + " at offset " +
+                                        std::to_string(o) + " does not fit in points of stride " +
+                                        std::to_string(stride));
+    const size_t G = offsets.size();
+    std::vector<long> count(G * K, 0);
     double distance = 0.0;
-    for (int i = 0; i < n; ++i) {
-        const float* x = points + size_t(i) * size_t(stride);
-        size_t best = 0;
-        double best_d = INFINITY;
-        for (size_t k = 0; k < K; ++k) {
-            double d = 0.0;
-            for (int j = 0; j < dim; ++j) {
-                const double e = double(x[j]) - means[k * size_t(dim) + size_t(j)];
-                d += e * e;
+    for (int i = 0; i < n; ++i)
+        for (size_t g = 0; g < G; ++g) {
+            const float* x = points + size_t(i) * size_t(stride) + size_t(offsets[g]);
+            size_t best = 0;
+            double best_d = INFINITY;
+            for (size_t k = 0; k < K; ++k) {
+                double d = 0.0;
+                for (int j = 0; j < dim; ++j) {
+                    const double e = double(x[j]) - means[k * size_t(dim) + size_t(j)];
+                    d += e * e;
+                }
+                if (d < best_d) best_d = d, best = k;
             }
-            if (d < best_d) best_d = d, best = k;
+            ++count[g * K + best];
+            distance += std::sqrt(best_d);
         }
-        ++count[best];
-        distance += std::sqrt(best_d);
-    }
     ModeCoverage c;
-    c.mean_distance = distance / n;
-    // freq_k = count_k / n; found when freq_k >= 0.01; TV = ½ Σ |freq_k − w_k|
-    for (size_t k = 0; k < K; ++k) {
-        const double freq = double(count[k]) / n;
-        c.modes_found += freq >= 0.01;
-        c.frequencies.push_back(freq);
-        c.mode_tv += 0.5 * std::fabs(freq - weights[k]);
-    }
+    c.mean_distance = distance / (double(n) * double(G));
+    // freq_gk = count_gk / n; found when freq_gk >= 0.01; TV = (1/G) Σ_g ½ Σ_k |freq_gk − w_k|
+    for (size_t g = 0; g < G; ++g)
+        for (size_t k = 0; k < K; ++k) {
+            const double freq = double(count[g * K + k]) / n;
+            c.modes_found += freq >= 0.01;
+            c.frequencies.push_back(freq);
+            c.mode_tv += 0.5 * std::fabs(freq - weights[k]) / double(G);
+        }
     return c;
 }
 
 DiffusionValidation validate_diffusion(const ContinuousEnv& env, const ContinuousPolicy& pf,
                                        const ContinuousPolicy& pb, const std::vector<float>& mode_means,
-                                       const std::vector<double>& mode_weights, int n_samples, Rng& rng) {
+                                       const std::vector<double>& mode_weights, int n_samples, Rng& rng,
+                                       const std::vector<int>& mode_offsets) {
     if (n_samples < 1) throw std::invalid_argument("validate_diffusion: need >= 1 sample");
     const bool with_modes = !mode_weights.empty() || !mode_means.empty();
     const int sd = env.state_dim();
@@ -133,9 +142,9 @@ DiffusionValidation validate_diffusion(const ContinuousEnv& env, const Continuou
     v.mode_tv = NAN;
     v.mode_distance = NAN;
     if (with_modes) {
-        ModeCoverage c = mode_coverage(points.data(), n_samples, sd, mode_means, mode_weights);
+        ModeCoverage c = mode_coverage(points.data(), n_samples, sd, mode_means, mode_weights, mode_offsets);
         v.modes_found = c.modes_found;
-        v.n_modes = int(mode_weights.size());
+        v.n_modes = int(mode_weights.size() * mode_offsets.size());
         v.mode_tv = c.mode_tv;
         v.mode_distance = c.mean_distance;
         v.mode_frequencies = c.frequencies;
