@@ -144,7 +144,7 @@ DiffusionValidation validate_diffusion(const ContinuousEnv& env, const Continuou
     if (with_modes) {
         ModeCoverage c = mode_coverage(points.data(), n_samples, sd, mode_means, mode_weights, mode_offsets);
         v.modes_found = c.modes_found;
-        v.n_modes = int(mode_weights.size() * mode_offsets.size());
+        v.n_modes = int(c.frequencies.size());  // one per (block, mean)
         v.mode_tv = c.mode_tv;
         v.mode_distance = c.mean_distance;
         v.mode_frequencies = c.frequencies;
