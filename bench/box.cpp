@@ -2,7 +2,7 @@
 // `--env box_cartesian` run by default (MLP 128 × 4, elu, δ = 0.25, learned PB,
 // TB, Adam lr 1e-3, log PF kept from the rollout; polar: 2 Beta components a move
 // and 4 for the first move, concentrations in [0.1, 5.1], log Z lr 1e-3;
-// Cartesian: 8 components a dimension, concentrations in [0.1, 100], log Z lr 1e-2),
+// Cartesian: 8 components a dimension, concentrations in [0.1, 20], log Z lr 1e-2),
 // at batches 128 and 1024, beside the same setting in eager PyTorch
 // (bench/torch_box_tb.py), at 1 and 2 threads.
 //

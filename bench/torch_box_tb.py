@@ -7,7 +7,7 @@ plain PyTorch (torch.distributions' Beta mixtures, one network call a step on th
   walk in [0, 1]^2 from s_0 = (0, 0); moves a >= 0, x' = x + a; delta = 0.25; every network an
   MLP 2 -> 128 -> 128 -> 128 -> 128 -> out (ELU); concentrations c = 0.1 + (c_max - 0.1)·sigmoid(raw);
   a Beta mixture: weights softmax(logits), K components. gfn.cpp's defaults per env: polar K = 2
-  (4 for the first move), c_max = 5.1, log Z lr 1e-3; Cartesian K = 8, c_max = 100, log Z lr 1e-2.
+  (4 for the first move), c_max = 5.1, log Z lr 1e-3; Cartesian K = 8, c_max = 20, log Z lr 1e-2.
   polar PF   s_0: a learned (1, 5·K0) row [logits | a_r | b_r | a_th | b_th] (zeros at first):
                r ~ mix_r (r <= 1 - 3e-7), th ~ mix_th, a = delta·r·(cos(pi th/2), sin(pi th/2)),
                log PF = log mix_r(r) + log mix_th(th) - log delta - log(pi/2) - log(delta r);
@@ -54,7 +54,7 @@ p.add_argument("--delta", type=float, default=0.25)
 p.add_argument("--n-components", type=int, default=None)  # polar 2, Cartesian 8
 p.add_argument("--n-components-s0", type=int, default=4)
 p.add_argument("--lr", type=float, default=1e-3)
-p.add_argument("--max-concentration", type=float, default=None)  # polar 5.1, Cartesian 100
+p.add_argument("--max-concentration", type=float, default=None)  # polar 5.1, Cartesian 20
 p.add_argument("--lr-logz", type=float, default=None)  # polar 1e-3, Cartesian 1e-2
 p.add_argument("--threads", type=int, default=1)  # 0: PyTorch's default
 p.add_argument("--seed", type=int, default=0)
@@ -68,7 +68,7 @@ POLAR = a.env == "box"
 if a.n_components is None:
     a.n_components = 2 if POLAR else 8
 if a.max_concentration is None:
-    a.max_concentration = 5.1 if POLAR else 100.0
+    a.max_concentration = 5.1 if POLAR else 20.0
 if a.lr_logz is None:
     a.lr_logz = 1e-3 if POLAR else 1e-2
 DELTA, K, K0 = a.delta, a.n_components, a.n_components_s0

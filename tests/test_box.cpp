@@ -723,7 +723,7 @@ BOOST_AUTO_TEST_CASE(runs_defaults_and_step_schedule) {
     BOOST_CHECK_EQUAL(d.n_components, 2);
     BOOST_CHECK_EQUAL(d.n_components_s0, 4);
     BOOST_CHECK_CLOSE(d.max_concentration, 5.1, 1e-9);
-    // Cartesian: the same, but 8 components, concentrations up to 100 and log Z lr 1e-2;
+    // Cartesian: the same, but 8 components, concentrations up to 20 and log Z lr 1e-2;
     // a flag given still wins.
     Config k = parse({"--env", "box_cartesian"});
     BOOST_CHECK_EQUAL(k.hidden, 128);
@@ -731,7 +731,7 @@ BOOST_AUTO_TEST_CASE(runs_defaults_and_step_schedule) {
     BOOST_CHECK_EQUAL(k.iterations, 10000);
     BOOST_CHECK_EQUAL(k.scheduler_milestone, 2500);
     BOOST_CHECK_EQUAL(k.n_components, 8);
-    BOOST_CHECK_CLOSE(k.max_concentration, 100.0, 1e-9);
+    BOOST_CHECK_CLOSE(k.max_concentration, 20.0, 1e-9);
     BOOST_CHECK_CLOSE(k.lr_logz, 1e-2, 1e-9);
     Config k2 = parse({"--env", "box_cartesian", "--n-components", "2", "--max-concentration", "5.1", "--lr-logz",
                        "0.001"});

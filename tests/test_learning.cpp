@@ -156,8 +156,8 @@ static void expect_box_target(const Metrics& m, double kde, double l1) {
     BOOST_TEST(std::fabs(m.logz_is - m.logz_true) <= 0.05);
 }
 
-// Cartesian at its defaults (8 components, concentrations ≤ 100, log Z lr 1e-2), δ = 0.25 and
-// 0.1, seed 1 (docs/continuous.md: 0.0009 / 0.437 / −1.185 and 0.0020 / 0.531 / −1.193).
+// Cartesian at its defaults (8 components, concentrations ≤ 20, log Z lr 1e-2), δ = 0.25 and
+// 0.1, seed 1 (docs/continuous.md: 0.0016 / 0.498 / −1.202 and 0.0013 / 0.431 / −1.190).
 BOOST_AUTO_TEST_CASE(tb_box_cartesian_default) {
     expect_box_target(train_with({"--env", "box_cartesian", "--seed", "1", "--threads", "1"}), 0.005, 0.60);
 }

@@ -85,7 +85,7 @@ struct Config {
     // train_box.py names them). Given without the flag, both take the settings of the issue's
     // target: --hidden 128, --layers 4, --activation elu, --batch-size 128, --lr 1e-3,
     // --lr-logz 1e-3, --iterations 10000, --validation-bins 50 (learned PB, δ = 0.25);
-    // box_cartesian then --n-components 8, --max-concentration 100, --lr-logz 1e-2.
+    // box_cartesian then --n-components 8, --max-concentration 20, --lr-logz 1e-2.
     double delta = 0.25;                        // step size δ in (0, 1]
     int n_components = 2;                       // Beta mixture components of a move
     int n_components_s0 = 4;                    // box (polar): components of the first move from s_0
