@@ -709,27 +709,28 @@ BOOST_AUTO_TEST_CASE(runs_defaults_and_step_schedule) {
         parse_train_flags(args, c);
         return c;
     };
-    // The issue target's defaults for --env box.
+    // The issue target's defaults, shared by both Box envs ...
+    for (const char* env : {"box", "box_cartesian"}) {
+        BOOST_TEST_CONTEXT("--env " << env) {
+            Config d = parse({"--env", env});
+            BOOST_CHECK_EQUAL(d.hidden, 128);
+            BOOST_CHECK_EQUAL(d.layers, 4);
+            BOOST_CHECK_EQUAL(d.batch_size, 128);
+            BOOST_CHECK_EQUAL(d.iterations, 10000);
+            BOOST_CHECK_EQUAL(d.lr_schedule, "step");
+            BOOST_CHECK_EQUAL(d.scheduler_milestone, 2500);
+            BOOST_CHECK_EQUAL(d.validation_bins, 50);
+            BOOST_CHECK_EQUAL(d.delta, 0.25);
+        }
+    }
+    // ... then polar: 2 components a move, 4 for the first, concentrations up to 5.1, log Z lr 1e-3;
     Config d = parse({"--env", "box"});
-    BOOST_CHECK_EQUAL(d.hidden, 128);
-    BOOST_CHECK_EQUAL(d.layers, 4);
-    BOOST_CHECK_EQUAL(d.batch_size, 128);
-    BOOST_CHECK_EQUAL(d.iterations, 10000);
     BOOST_CHECK_EQUAL(d.lr_logz, 1e-3);
-    BOOST_CHECK_EQUAL(d.lr_schedule, "step");
-    BOOST_CHECK_EQUAL(d.scheduler_milestone, 2500);
-    BOOST_CHECK_EQUAL(d.validation_bins, 50);
-    BOOST_CHECK_EQUAL(d.delta, 0.25);
     BOOST_CHECK_EQUAL(d.n_components, 2);
     BOOST_CHECK_EQUAL(d.n_components_s0, 4);
     BOOST_CHECK_CLOSE(d.max_concentration, 5.1, 1e-9);
-    // Cartesian: the same, but 8 components, concentrations up to 20 and log Z lr 1e-2;
-    // a flag given still wins.
+    // Cartesian: 8 components, concentrations up to 20 and log Z lr 1e-2; a flag given still wins.
     Config k = parse({"--env", "box_cartesian"});
-    BOOST_CHECK_EQUAL(k.hidden, 128);
-    BOOST_CHECK_EQUAL(k.layers, 4);
-    BOOST_CHECK_EQUAL(k.iterations, 10000);
-    BOOST_CHECK_EQUAL(k.scheduler_milestone, 2500);
     BOOST_CHECK_EQUAL(k.n_components, 8);
     BOOST_CHECK_CLOSE(k.max_concentration, 20.0, 1e-9);
     BOOST_CHECK_CLOSE(k.lr_logz, 1e-2, 1e-9);
