@@ -36,7 +36,16 @@ plain PyTorch (torch.distributions' Beta mixtures, one network call a step on th
 Phases as in gfn.cpp's training step: sample (the rollout with log PF on the graph), loss (PB
 and the TB loss), backward, optimizer. Prints one JSON line (ms_per_iter, ms_sample, ms_loss,
 ms_backward, ms_optim, states_per_traj, peak_mb, ...), the format `gfn_bench` reads. Run it with
-Debian's python3-torch: /usr/bin/python3 bench/torch_box_tb.py --env box --threads 1."""
+Debian's python3-torch: /usr/bin/python3 bench/torch_box_tb.py --env box --threads 1.
+
+With --learn it is instead an independent check of our learning figures (docs/continuous.md,
+"The same in PyTorch"): a whole run of the issue's setting (10,000 iterations, the learning
+rates halved every 2,500 iterations, both groups, as torchgfn's MultiStepLR), then --val fresh
+trajectories without exploration: binned l1 and JSD of their terminal states on a 50 x 50 grid
+against the exact cell masses (R is piecewise constant: a cell's mass is
+(0.1 w^2 + 0.5 a_i a_j + 2 b_i b_j) / 0.305, a_i and b_i the lengths of cell i's overlap with
+|x - 1/2| > 0.25 and with 0.3 < |x - 1/2| < 0.4), the learned log Z and
+logz_is = log mean exp(log R + sum log PB - sum log PF). One JSON line at the end."""
 import argparse, json, math, resource, time
 import torch
 import torch.nn as nn
@@ -46,7 +55,7 @@ from torch.distributions import Bernoulli, Beta, Categorical, MixtureSameFamily
 p = argparse.ArgumentParser()
 p.add_argument("--env", choices=["box", "box_cartesian"], default="box")
 p.add_argument("--batch", type=int, default=128)
-p.add_argument("--iters", type=int, default=100)
+p.add_argument("--iters", type=int, default=None)  # timing 100, --learn 10,000
 p.add_argument("--warmup", type=int, default=20)
 p.add_argument("--hidden", type=int, default=128)
 p.add_argument("--layers", type=int, default=4)
@@ -58,7 +67,12 @@ p.add_argument("--max-concentration", type=float, default=None)  # polar 5.1, Ca
 p.add_argument("--lr-logz", type=float, default=None)  # polar 1e-3, Cartesian 1e-2
 p.add_argument("--threads", type=int, default=1)  # 0: PyTorch's default
 p.add_argument("--seed", type=int, default=0)
+p.add_argument("--learn", action="store_true")  # a whole training run and its validation, no timing
+p.add_argument("--val", type=int, default=200000)  # --learn: validation trajectories
+p.add_argument("--milestone", type=int, default=2500)  # --learn: lr x 0.5 every this many iterations
 a = p.parse_args()
+if a.iters is None:
+    a.iters = 10000 if a.learn else 100
 torch.manual_seed(a.seed)
 if a.threads > 0:
     torch.set_num_threads(a.threads)
@@ -250,6 +264,61 @@ def log_pb_sum(n, xs, acts, idx):
         lp = torch.where(back, F.logsigmoid(l), move)
     return log_pb.index_add(0, idx[free], lp)
 
+
+def tb_loss(n):
+    """The TB loss of one on-policy batch of n trajectories."""
+    final, log_pf, xs, acts, idx, _ = rollout(n)
+    log_pb = log_pb_sum(n, xs, acts, idx)
+    return ((log_z + log_pf - log_pb - log_reward(final)) ** 2).mean()
+
+
+def exact_cell_masses(g):
+    """(g, g) target masses of the cells [i/g, (i+1)/g) x [j/g, (j+1)/g), in double."""
+    def overlap(i, intervals):
+        return sum(max(0.0, min((i + 1) / g, hi) - max(i / g, lo)) for lo, hi in intervals)
+    a_ = torch.tensor([overlap(i, [(0.0, 0.25), (0.75, 1.0)]) for i in range(g)], dtype=torch.float64)
+    b_ = torch.tensor([overlap(i, [(0.1, 0.2), (0.8, 0.9)]) for i in range(g)], dtype=torch.float64)
+    return (0.1 / g ** 2 + 0.5 * a_[:, None] * a_[None, :] + 2.0 * b_[:, None] * b_[None, :]) / 0.305
+
+
+def learn():
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=a.milestone, gamma=0.5)
+    t0 = time.perf_counter()
+    for _ in range(a.iters):
+        loss = tb_loss(a.batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    train_s = time.perf_counter() - t0
+    g = 50
+    target = exact_cell_masses(g)
+    counts = torch.zeros(g * g, dtype=torch.float64)
+    log_w = []
+    with torch.no_grad():
+        for start in range(0, a.val, 10000):
+            n = min(10000, a.val - start)
+            final, log_pf, xs, acts, idx, _ = rollout(n)
+            log_w.append((log_reward(final) + log_pb_sum(n, xs, acts, idx) - log_pf).double())
+            ij = (final * g).floor().clamp(0, g - 1).long()
+            counts.index_add_(0, ij[:, 0] * g + ij[:, 1], torch.ones(n, dtype=torch.float64))
+    p_hat = (counts / counts.sum()).view(g, g)
+    mid = 0.5 * (p_hat + target)
+    def kl(p_, q_):  # sum p log(p / q) over p > 0
+        k = p_ > 0
+        return (p_[k] * (p_[k] / q_[k]).log()).sum().item()
+    log_w = torch.cat(log_w)
+    print(json.dumps({"impl": "pytorch-" + torch.__version__, "env": a.env, "seed": a.seed, "delta": DELTA,
+                      "n_components": K, "iters": a.iters, "threads": torch.get_num_threads(),
+                      "binned_l1": (p_hat - target).abs().sum().item(),
+                      "binned_jsd": 0.5 * kl(p_hat, mid) + 0.5 * kl(target, mid),
+                      "logz": log_z.item(), "logz_is": (torch.logsumexp(log_w, 0) - math.log(a.val)).item(),
+                      "logz_true": math.log(0.305), "train_s": train_s}))
+
+
+if a.learn:
+    learn()
+    raise SystemExit(0)
 
 times = dict(sample=0.0, loss=0.0, backward=0.0, optim=0.0)
 total_steps = 0
