@@ -73,6 +73,8 @@ p.add_argument("--milestone", type=int, default=2500)  # --learn: lr x 0.5 every
 a = p.parse_args()
 if a.iters is None:
     a.iters = 10000 if a.learn else 100
+if a.iters < 1 or a.val < 1 or a.milestone < 1:
+    p.error("--iters, --val and --milestone must be >= 1")
 torch.manual_seed(a.seed)
 if a.threads > 0:
     torch.set_num_threads(a.threads)
