@@ -266,6 +266,46 @@ BOOST_AUTO_TEST_CASE(polar_hand_worked) {
     BOOST_CHECK_EQUAL(lp1(pb, x1, a1), 0.0);
 }
 
+// On-policy log PF is the density of the arc value u actually drawn. At x = (0.9, 0.2) the arc
+// starts at m = (2/π) acos(0.4) > 0, where the float move resolves u only to ~1e-7, and a
+// Beta(0.1, 5.1) draws below 4e-8 about 98 % of the time: the mean of log p(u) over the draws
+// must be E[log Beta(U; α, β)] = −log B(α, β) + (α − 1)(ψ(α) − ψ(α + β)) + (β − 1)(ψ(β) − ψ(α + β)).
+// Scored at the u recovered from the move instead (before 2026-12-04), the mean was 1.77 nats off.
+BOOST_AUTO_TEST_CASE(polar_on_policy_scores_the_draw) {
+    Box env(0.25);
+    ParamStore store;
+    Rng rng(3);
+    BoxPolicyConfig cfg;
+    cfg.n_components = 2;
+    cfg.n_components_s0 = 2;
+    cfg.min_concentration = 0.1f;
+    cfg.max_concentration = 5.1f;
+    BoxPolarPolicy pf(env, false, store, small_net(), cfg, rng, "pf");
+    // l = −30 (no exit), equal logits, α raw −30 → 0.1, β raw 30 → 5.1, both components
+    pin(store, pf.net(), {-30.f, 0.f, 0.f, -30.f, -30.f, 30.f, 30.f});
+    const float x[] = {0.9f, 0.2f};
+    BOOST_REQUIRE(!env.exit_forced(x));
+    const double d = 0.25, m = std::acos((1.0 - double(x[0])) / d) / (M_PI / 2), w = 1.0 - m;
+    const int n = 20000;
+    std::vector<float> st(2 * size_t(n)), act(2 * size_t(n));
+    for (int i = 0; i < n; ++i) st[2 * size_t(i)] = x[0], st[2 * size_t(i) + 1] = x[1];
+    std::vector<uint8_t> ex(static_cast<size_t>(n));
+    Tape tape;
+    Var lp = pf.sample_and_log_prob(tape, st.data(), n, 0.f, rng, act.data(), ex.data());
+    // log p(u) = log PF + log δ + log(π/2) + log(M − m) − log σ(−l)
+    const double shift = std::log(d) + std::log(M_PI / 2) + std::log(w) - std::log(sigmoid_d(30.0));
+    double mean = 0;
+    for (int i = 0; i < n; ++i) {
+        BOOST_REQUIRE_EQUAL(int(ex[size_t(i)]), 0);
+        mean += (lp.value().data[i] + shift) / n;
+    }
+    const double a = 0.1f, b = 5.1f;  // the concentrations as floats give them
+    const double want = -(std::lgamma(a) + std::lgamma(b) - std::lgamma(a + b)) +
+                        (a - 1) * (digamma(a) - digamma(a + b)) + (b - 1) * (digamma(b) - digamma(a + b));
+    // sd of log p(U) ≈ 0.9 √(ψ'(0.1) − ψ'(5.2)) ≈ 9: the standard error of the mean is ≈ 0.064
+    BOOST_CHECK_SMALL(mean - want, 0.35);
+}
+
 BOOST_AUTO_TEST_CASE(cartesian_hand_worked) {
     BoxCartesian env(0.25);
     ParamStore store;

@@ -456,6 +456,10 @@ BOOST_AUTO_TEST_CASE(relative_run_from_a_saved_prior) {
 
 // sample_and_log_prob (one network pass) = sample() then log_prob(): the same
 // draws, the same number of random numbers, log p within 1e-6 and the same gradients.
+// Except polar PF moves on a restricted arc (x^0 or x^1 > 1 − δ): there sample_and_log_prob
+// scores the drawn u, which the float move does not resolve near the arc's end, and
+// log_prob the u recovered from the move (box/polar_on_policy_scores_the_draw checks
+// those rows); they are left out of the comparison (their gradient weight is 0).
 BOOST_AUTO_TEST_CASE(one_pass_sample_and_log_prob_equals_two_calls) {
     Box polar(0.25);
     BoxCartesian cart(0.25);
@@ -493,6 +497,13 @@ BOOST_AUTO_TEST_CASE(one_pass_sample_and_log_prob_equals_two_calls) {
             std::vector<uint8_t> x0(static_cast<size_t>(n)), x1(static_cast<size_t>(n));
             std::vector<float> w(static_cast<size_t>(n));  // fixed random weights for the gradient
             for (float& v : w) v = rng.uniform(-1.f, 1.f);
+            std::vector<uint8_t> compared(static_cast<size_t>(n), 1);
+            if (&p == &ppf)
+                for (int k = 0; k < n; ++k) {
+                    const float* x = &states[2 * size_t(k)];
+                    const double lim = 1.0 - polar.delta();
+                    if ((x[0] > lim || x[1] > lim) && !p.env().exit_forced(x)) compared[size_t(k)] = 0, w[size_t(k)] = 0.f;
+                }
             Rng r0(99), r1(99);
             Tape t0, t1;
             p.sample(t0, states.data(), n, 0.f, r0, a0.data(), x0.data());
@@ -515,10 +526,15 @@ BOOST_AUTO_TEST_CASE(one_pass_sample_and_log_prob_equals_two_calls) {
             BOOST_CHECK(moves > 0);
             BOOST_CHECK(r0.next_u32() == r1.next_u32());  // the same number of draws
             BOOST_REQUIRE_EQUAL(got.rows(), n);
-            for (int k = 0; k < n; ++k)
+            int n_compared = 0;
+            for (int k = 0; k < n; ++k) {
+                if (!compared[size_t(k)]) continue;
+                ++n_compared;
                 BOOST_CHECK_MESSAGE(std::fabs(got.value().data[k] - want.value().data[k]) <=
                                         1e-6 * (1 + std::fabs(want.value().data[k])),
                                     "row " << k << ": " << got.value().data[k] << " vs " << want.value().data[k]);
+            }
+            BOOST_CHECK(n_compared >= n * 2 / 3);
             // Gradients of Σ w_k log p_k: the same through both tapes.
             auto grads = [&](Tape& t, Var lp) {
                 Var loss = sum(mul(lp, t.constant_copy(w.data(), n, 1)));

@@ -127,7 +127,8 @@ Var BoxPolarPolicy::log_prob(Tape& tape, const float* states, const float* actio
 }
 
 Var BoxPolarPolicy::score(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit, int n,
-                          const std::vector<int>& first, const std::vector<int>& circle, Var out) const {
+                          const std::vector<int>& first, const std::vector<int>& circle, Var out,
+                          const float* drawn_u) const {
     const int K = cfg_.n_components, K0 = cfg_.n_components_s0;
     const double d = env_.delta();
     const double log_d = std::log(d), log_half_pi = std::log(kHalfPi);
@@ -174,7 +175,13 @@ Var BoxPolarPolicy::score(Tape& tape, const float* states, const float* actions,
             const float* a = actions + 2 * size_t(k);
             const bool exit = !backward_ && is_exit && is_exit[k];
             const double w = std::max(double(kClampEps), M - m);
-            u[j] = exit ? 0.5f : clamp_unit((std::atan2(double(a[1]), double(a[0])) / kHalfPi - m) / w);
+            // u: the drawn value where known (on-policy), else recovered from the move vector.
+            // On an arc with m > 0 (or M < 1) the float move keeps u only to ~1e-7 near that
+            // end, while a Beta with α < 1 draws far below it: scored at the recovered value,
+            // such a draw would lose up to (1 − α)·|log u| of density.
+            u[j] = exit      ? 0.5f
+                   : drawn_u ? clamp_unit(double(drawn_u[j]))
+                             : clamp_unit((std::atan2(double(a[1]), double(a[0])) / kHalfPi - m) / w);
             c[size_t(j)] = float(-log_d - log_half_pi - std::log(w));
         }
         Var lp = add(mix.log_prob(tape.constant(Tensor(u, mc, 1))), constant_column(tape, c));
@@ -248,12 +255,13 @@ Var BoxPolarPolicy::draw(Tape& tape, const float* states, int n, float explorati
     // One network pass for the circle rows: the draw from its values, log p from its nodes.
     const int mc = int(circle.size());
     Var out = circle_outputs(tape, states, circle);
+    std::vector<float> u(static_cast<size_t>(mc));  // the arc draws, scored as drawn (score())
     if (mc > 0) {
         NoGrad ng(tape);
         const int o = backward_ ? 0 : 1;
         BetaMixture mix(slice_cols(out, o, o + K), concentration(slice_cols(out, o + K, o + 2 * K)),
                         concentration(slice_cols(out, o + 2 * K, o + 3 * K)), K);
-        std::vector<float> ex(static_cast<size_t>(mc), 0.f), u(static_cast<size_t>(mc));
+        std::vector<float> ex(static_cast<size_t>(mc), 0.f);
         if (!backward_) Bernoulli(slice_cols(out, 0, 1)).sample(rng, ex.data());
         mix.sample(rng, u.data());
         for (int j = 0; j < mc; ++j) {
@@ -277,7 +285,10 @@ Var BoxPolarPolicy::draw(Tape& tape, const float* states, int n, float explorati
         }
     }
     if (!with_log_prob) return Var();
-    return score(tape, states, actions, backward_ ? nullptr : is_exit, n, first, circle, out);
+    // PF scores its own draws; PB's move is clipped to keep the parent in the box, so it is
+    // scored from the move.
+    return score(tape, states, actions, backward_ ? nullptr : is_exit, n, first, circle, out,
+                 backward_ || mc == 0 ? nullptr : u.data());
 }
 
 // ===========================================================================

@@ -94,9 +94,11 @@ private:
     void classify(const float* states, int n, std::vector<int>* first, std::vector<int>* circle) const;
     // The network's outputs for the circle rows (an invalid Var when there are none).
     Var circle_outputs(Tape& tape, const float* states, const std::vector<int>& circle) const;
-    // log p (n, 1) of the given steps, the circle rows scored from `out`.
+    // log p (n, 1) of the given steps, the circle rows scored from `out` (at drawn_u[j], the
+    // j-th circle row's arc draw, where given; else at the u recovered from the move).
     Var score(Tape& tape, const float* states, const float* actions, const uint8_t* is_exit, int n,
-              const std::vector<int>& first, const std::vector<int>& circle, Var out) const;
+              const std::vector<int>& first, const std::vector<int>& circle, Var out,
+              const float* drawn_u = nullptr) const;
     // sample(), and with with_log_prob score() of the draw on the same network outputs.
     Var draw(Tape& tape, const float* states, int n, float exploration_std, Rng& rng, float* actions,
              uint8_t* is_exit, bool with_log_prob) const;
