@@ -21,6 +21,9 @@ constexpr double kHalfPi = M_PI / 2.0;
 const float kClampEps = std::numeric_limits<float>::epsilon();
 // ‖a‖ <= δ(1 − 3e-7) even after rounding each coordinate to float (relative error <= 6e-8).
 constexpr float kMaxS0Radius = 1.f - 3e-7f;
+// The angle of a float move δ(cos φ, sin φ), in units of π/2, to within a few float ulps
+// (each coordinate keeps a relative 2⁻²⁴; 2⁻²² leaves room for the arc end's own rounding).
+constexpr double kArcResolution = 1.0 / double(1 << 22);
 
 // The value recovered from an action, into the range BetaMixture::sample draws
 // from, [FLT_MIN, 1 − 2⁻²⁴]: a drawn value is scored where it was drawn (a wider
@@ -179,9 +182,18 @@ Var BoxPolarPolicy::score(Tape& tape, const float* states, const float* actions,
             // On an arc with m > 0 (or M < 1) the float move keeps u only to ~1e-7 near that
             // end, while a Beta with α < 1 draws far below it: scored at the recovered value,
             // such a draw would lose up to (1 − α)·|log u| of density.
-            u[j] = exit      ? 0.5f
-                   : drawn_u ? clamp_unit(double(drawn_u[j]))
-                             : clamp_unit((std::atan2(double(a[1]), double(a[0])) / kHalfPi - m) / w);
+            if (exit) u[j] = 0.5f;
+            else if (drawn_u) u[j] = clamp_unit(double(drawn_u[j]));
+            else {
+                // Recovered, u is known to about kArcResolution/(M − m) at a restricted end (the
+                // float move's angle): a value below that (rounding can take it to <= 0) is
+                // scored at it, never at FLT_MIN, where a Beta with α < 1 is tens of nats denser.
+                const double res = kArcResolution / w;
+                double v = (std::atan2(double(a[1]), double(a[0])) / kHalfPi - m) / w;
+                if (m > 0.0) v = std::max(v, res);
+                if (M < 1.0) v = std::min(v, 1.0 - res);
+                u[j] = clamp_unit(v);
+            }
             c[size_t(j)] = float(-log_d - log_half_pi - std::log(w));
         }
         Var lp = add(mix.log_prob(tape.constant(Tensor(u, mc, 1))), constant_column(tape, c));

@@ -285,8 +285,10 @@ double relative_log_partition_is(Run& run, int n, Rng& rng) {
         run.tape.reset();
         NoGrad ng(run.tape);
         Trajectories traj;
-        sample_continuous_trajectories(*run.continuous_env, *run.continuous_pf, m, 0.f, rng, run.tape, traj);
-        Var post = sum_per_trajectory(traj, evaluate_log_probs(run.tape, traj, *run.continuous_pf, nullptr, true).log_pf);
+        // the posterior scores its draws as drawn (as in training); the prior scores the moves
+        sample_continuous_trajectories(*run.continuous_env, *run.continuous_pf, m, 0.f, rng, run.tape, traj,
+                                       /*save_log_pf=*/true);
+        Var post = sum_per_trajectory(traj, evaluate_log_probs(run.tape, traj, *run.continuous_pf, nullptr, false).log_pf);
         Var prior = sum_per_trajectory(
             traj, evaluate_log_probs(run.tape, traj, *run.prior_run->continuous_pf, nullptr, true).log_pf);
         for (int i = 0; i < m; ++i)

@@ -38,7 +38,7 @@ double log_mean_exp(const std::vector<double>& v) {
 
 std::vector<double> log_importance_weights(const ContinuousPolicy& pf, const ContinuousPolicy* pb,
                                            const Trajectories& traj, Tape& tape) {
-    StepLogProbs lp = evaluate_log_probs(tape, traj, pf, pb, true);
+    StepLogProbs lp = evaluate_log_probs(tape, traj, pf, pb, false);  // the saved log PF if there is one
     // log w_i = log R(x_i) − Σ log PF + Σ log PB
     std::vector<double> w(traj.log_rewards.begin(), traj.log_rewards.end());
     const float* f = sum_per_trajectory(traj, lp.log_pf).value().data;
@@ -69,7 +69,8 @@ void sample_weighted(const ContinuousEnv& env, const ContinuousPolicy& pf, const
         const int m = std::min(chunk, mine - done);
         tape.reset();
         NoGrad ng(tape);
-        sample_continuous_trajectories(env, pf, m, 0.f, rng, tape, traj);
+        // log PF of each draw as drawn (values only, under NoGrad); the same random numbers and moves
+        sample_continuous_trajectories(env, pf, m, 0.f, rng, tape, traj, /*save_log_pf=*/true);
         std::vector<double> w = log_importance_weights(pf, pb, traj, tape);
         log_w->insert(log_w->end(), w.begin(), w.end());
         for (int i = 0; i < m; ++i) {

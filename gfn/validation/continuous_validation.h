@@ -46,8 +46,12 @@ double log_mean_exp(const std::vector<double>& v);
 
 // The log importance weight of each trajectory of a continuous batch (n values),
 //     log w_i = log R(x_i) + Σ_t log PB(s_{t−1} | s_t) − Σ_t log PF(a_t | s_t),
-// Σ log PB = 0 when pb is null; forced steps contribute 0. Evaluated on `tape`
-// (the caller picks NoGrad and resets the tape).
+// Σ log PB = 0 when pb is null; forced steps contribute 0. Σ log PF is the batch's
+// saved log PF when it carries one (the policy's score of its own draws: a polar Box
+// move on a restricted arc keeps its draw u only to ~1e-7 in the float move, so scoring
+// the move would underrate a draw below that and overrate its weight), else the policy's
+// log_prob of the stored moves. Evaluated on `tape` (the caller picks NoGrad and resets
+// the tape).
 std::vector<double> log_importance_weights(const ContinuousPolicy& pf, const ContinuousPolicy* pb,
                                            const Trajectories& traj, Tape& tape);
 
