@@ -93,6 +93,7 @@ HALF_PI = math.pi / 2
 LOG_DELTA, LOG_HALF_PI = math.log(DELTA), math.log(HALF_PI)
 EPS_EDGE = 1e-4                        # polar: exit forced once a coordinate is this close to 1
 TINY, ONE_MINUS = torch.finfo(torch.float32).tiny, 1.0 - 2.0 ** -24  # Beta values scored inside (0, 1)
+ARC_RESOLUTION = 2.0 ** -22  # a polar move's angle in units of pi/2, to a few float ulps
 MAX_S0_RADIUS = 1.0 - 3e-7
 
 
@@ -253,6 +254,11 @@ def log_pb_sum(n, xs, acts, idx):
         m, M = polar_arc(x, backward=True)
         w = (M - m).clamp(min=1e-7)
         u = (torch.atan2(act[:, 1], act[:, 0]) / HALF_PI - m) / w
+        # at a restricted end the float move keeps u to ~2^-22 / w: never score closer to it
+        # (rounding can give u <= 0, which unit() would score at FLT_MIN, tens of nats denser)
+        res = ARC_RESOLUTION / w
+        u = torch.where(m > 0, torch.maximum(u, res), u)
+        u = torch.where(M < 1, torch.minimum(u, 1 - res), u)
         lp = mix.log_prob(unit(u)) - LOG_DELTA - LOG_HALF_PI - w.log()
     else:
         free = (xs > DELTA).all(1).nonzero().squeeze(1)
