@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -357,6 +358,38 @@ BOOST_AUTO_TEST_CASE(polar_logz_is_scores_the_draws) {
     BOOST_CHECK_GT(std::fabs(v.logz_is - log_mean_exp(w_moves)), 1e-5);
     BOOST_CHECK_GT(under, 100);  // the case arises (239 on this stream)
     BOOST_CHECK_EQUAL(over, 0);  // scored from the moves, PF is never overrated by tens of nats
+}
+
+// A state just outside the quarter disk of radius δ has a backward arc narrower than a
+// float move can resolve (M − m ~ 1e-7): no u can be recovered there, and PB scores the
+// middle of the arc, not a clamped end (which, at α = 0.1, is tens of nats denser).
+BOOST_AUTO_TEST_CASE(polar_arc_narrower_than_the_resolution_scores_the_middle) {
+    Box env(0.25);
+    ParamStore store;
+    Rng rng(3);
+    BoxPolicyConfig cfg;
+    cfg.n_components = 2;
+    cfg.n_components_s0 = 2;
+    cfg.min_concentration = 0.1f;
+    cfg.max_concentration = 5.1f;
+    BoxPolarPolicy pb(env, true, store, small_net(), cfg, rng, "pb");
+    pin(store, pb.net(), {0.f, 0.f, -30.f, -30.f, 30.f, 30.f});  // every arc: Beta(0.1, 5.1)
+    const double d = 0.25;
+    // the first float point along angle 0.6 rad at radius >= δ
+    float x[2] = {float(d * std::cos(0.6)), float(d * std::sin(0.6))};
+    while (double(x[0]) * x[0] + double(x[1]) * x[1] < d * d) x[0] = std::nextafter(x[0], 1.f);
+    BOOST_REQUIRE(!env.backward_forced(x));
+    const double m = std::acos(double(x[0]) / d) / (M_PI / 2), M = std::asin(double(x[1]) / d) / (M_PI / 2);
+    const double w = std::max(double(std::numeric_limits<float>::epsilon()), M - m);
+    BOOST_TEST_MESSAGE("arc width " << M - m);
+    BOOST_REQUIRE_LT(w, 1e-6);
+    // the move back by δ along angle 0.6 (its parent ~0: the arc's only point)
+    const float a[2] = {float(d * std::cos(0.6)), float(d * std::sin(0.6))};
+    const double a_ = 0.1f, b_ = 5.1f;
+    const double log_beta_half = -(std::lgamma(a_) + std::lgamma(b_) - std::lgamma(a_ + b_)) +
+                                 (a_ - 1) * std::log(0.5) + (b_ - 1) * std::log(0.5);
+    const double want = log_beta_half - std::log(d) - std::log(M_PI / 2) - std::log(w);
+    BOOST_CHECK_CLOSE(lp1(pb, x, a), want, 1e-3);
 }
 
 BOOST_AUTO_TEST_CASE(cartesian_hand_worked) {

@@ -188,11 +188,12 @@ Var BoxPolarPolicy::score(Tape& tape, const float* states, const float* actions,
                 // Recovered, u is known to about kArcResolution/(M − m) at a restricted end (the
                 // float move's angle): a value below that (rounding can take it to <= 0) is
                 // scored at it, never at FLT_MIN, where a Beta with α < 1 is tens of nats denser.
+                // An arc narrower than that resolution gives no u at all: the middle, as for NaN.
                 const double res = kArcResolution / w;
                 double v = (std::atan2(double(a[1]), double(a[0])) / kHalfPi - m) / w;
                 if (m > 0.0) v = std::max(v, res);
                 if (M < 1.0) v = std::min(v, 1.0 - res);
-                u[j] = clamp_unit(v);
+                u[j] = (m > 0.0 || M < 1.0) && res >= 0.5 ? 0.5f : clamp_unit(v);
             }
             c[size_t(j)] = float(-log_d - log_half_pi - std::log(w));
         }
