@@ -60,6 +60,22 @@ BoxPolicyConfig test_cfg() {
     return c;
 }
 
+// torchgfn's concentration range [0.1, 5.1], so that a pinned arc can be Beta(0.1, 5.1).
+BoxPolicyConfig sharp_cfg() {
+    BoxPolicyConfig c = test_cfg();
+    c.min_concentration = 0.1f;
+    c.max_concentration = 5.1f;
+    return c;
+}
+
+// Output biases (pin) under sharp_cfg: every arc Beta(0.1, 5.1) (α raw −30 → 0.1, β raw 30 →
+// 5.1, equal logits), and for PF no exit (l = −30) until forced.
+const std::vector<float> kSharpPF = {-30.f, 0.f, 0.f, -30.f, -30.f, 30.f, 30.f};
+const std::vector<float> kSharpPB = {0.f, 0.f, -30.f, -30.f, 30.f, 30.f};
+
+// log B(a, b)
+double log_beta_fn(double a, double b) { return std::lgamma(a) + std::lgamma(b) - std::lgamma(a + b); }
+
 // Every weight of `net` 0 and its output bias = bias.
 void pin(ParamStore& store, const MLP& net, const std::vector<float>& bias) {
     for (const Linear& l : net.hidden_layers) {
@@ -276,14 +292,9 @@ BOOST_AUTO_TEST_CASE(polar_on_policy_scores_the_draw) {
     Box env(0.25);
     ParamStore store;
     Rng rng(3);
-    BoxPolicyConfig cfg;
-    cfg.n_components = 2;
-    cfg.n_components_s0 = 2;
-    cfg.min_concentration = 0.1f;
-    cfg.max_concentration = 5.1f;
+    const BoxPolicyConfig cfg = sharp_cfg();
     BoxPolarPolicy pf(env, false, store, small_net(), cfg, rng, "pf");
-    // l = −30 (no exit), equal logits, α raw −30 → 0.1, β raw 30 → 5.1, both components
-    pin(store, pf.net(), {-30.f, 0.f, 0.f, -30.f, -30.f, 30.f, 30.f});
+    pin(store, pf.net(), kSharpPF);
     const float x[] = {0.9f, 0.2f};
     BOOST_REQUIRE(!env.exit_forced(x));
     const double d = 0.25, m = std::acos((1.0 - double(x[0])) / d) / (M_PI / 2), w = 1.0 - m;
@@ -301,7 +312,7 @@ BOOST_AUTO_TEST_CASE(polar_on_policy_scores_the_draw) {
         mean += (lp.value().data[i] + shift) / n;
     }
     const double a = 0.1f, b = 5.1f;  // the concentrations as floats give them
-    const double want = -(std::lgamma(a) + std::lgamma(b) - std::lgamma(a + b)) +
+    const double want = -log_beta_fn(a, b) +
                         (a - 1) * (digamma(a) - digamma(a + b)) + (b - 1) * (digamma(b) - digamma(a + b));
     // sd of log p(U) ≈ 0.9 √(ψ'(0.1) − ψ'(5.2)) ≈ 9: the standard error of the mean is ≈ 0.064
     BOOST_CHECK_SMALL(mean - want, 0.35);
@@ -318,14 +329,10 @@ BOOST_AUTO_TEST_CASE(polar_logz_is_scores_the_draws) {
     Box env(0.25);
     ParamStore store;
     Rng rng(3);
-    BoxPolicyConfig cfg;
-    cfg.n_components = 2;
-    cfg.n_components_s0 = 2;
-    cfg.min_concentration = 0.1f;
-    cfg.max_concentration = 5.1f;
+    const BoxPolicyConfig cfg = sharp_cfg();
     BoxPolarPolicy pf(env, false, store, small_net(), cfg, rng, "pf");
     BoxPolarPolicy pb(env, true, store, small_net(), cfg, rng, "pb");
-    pin(store, pf.net(), {-30.f, 0.f, 0.f, -30.f, -30.f, 30.f, 30.f});
+    pin(store, pf.net(), kSharpPF);
     const int n = 2000, G = 10;
     Rng vrng(7);
     const ContinuousValidation v = validate_continuous_grid(env, pf, &pb, env.cell_masses(G), G, n, vrng);
@@ -367,13 +374,9 @@ BOOST_AUTO_TEST_CASE(polar_arc_narrower_than_the_resolution_scores_the_middle) {
     Box env(0.25);
     ParamStore store;
     Rng rng(3);
-    BoxPolicyConfig cfg;
-    cfg.n_components = 2;
-    cfg.n_components_s0 = 2;
-    cfg.min_concentration = 0.1f;
-    cfg.max_concentration = 5.1f;
+    const BoxPolicyConfig cfg = sharp_cfg();
     BoxPolarPolicy pb(env, true, store, small_net(), cfg, rng, "pb");
-    pin(store, pb.net(), {0.f, 0.f, -30.f, -30.f, 30.f, 30.f});  // every arc: Beta(0.1, 5.1)
+    pin(store, pb.net(), kSharpPB);
     const double d = 0.25;
     // the first float point along angle 0.6 rad at radius >= δ
     float x[2] = {float(d * std::cos(0.6)), float(d * std::sin(0.6))};
@@ -386,7 +389,7 @@ BOOST_AUTO_TEST_CASE(polar_arc_narrower_than_the_resolution_scores_the_middle) {
     // the move back by δ along angle 0.6 (its parent ~0: the arc's only point)
     const float a[2] = {float(d * std::cos(0.6)), float(d * std::sin(0.6))};
     const double a_ = 0.1f, b_ = 5.1f;
-    const double log_beta_half = -(std::lgamma(a_) + std::lgamma(b_) - std::lgamma(a_ + b_)) +
+    const double log_beta_half = -log_beta_fn(a_, b_) +
                                  (a_ - 1) * std::log(0.5) + (b_ - 1) * std::log(0.5);
     const double want = log_beta_half - std::log(d) - std::log(M_PI / 2) - std::log(w);
     BOOST_CHECK_CLOSE(lp1(pb, x, a), want, 1e-3);
